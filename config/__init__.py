@@ -1,0 +1,23 @@
+"""Settings for funnelsync (pydantic-settings; env `FUNNELSYNC_*`, optional TOML file)."""
+
+from __future__ import annotations
+
+from config.settings import (
+    DEFAULT_LIFECYCLE_STAGES,
+    ConfigurationError,
+    HubSpotSettings,
+    RetrySettings,
+    Settings,
+    find_config_file,
+    load_settings,
+)
+
+__all__ = [
+    "DEFAULT_LIFECYCLE_STAGES",
+    "ConfigurationError",
+    "HubSpotSettings",
+    "RetrySettings",
+    "Settings",
+    "find_config_file",
+    "load_settings",
+]

@@ -1,0 +1,182 @@
+"""funnelsync settings: one pydantic-settings class, built once at the entry point and passed down.
+
+Sources, highest priority first: explicit keyword arguments, environment variables
+(`FUNNELSYNC_*`, nested sections with `__`, e.g. `FUNNELSYNC_HUBSPOT__TOKEN`), a `.env` file,
+the TOML file (`--config`, `FUNNELSYNC_CONFIG`, or `./funnelsync.toml`), then defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or invalid; the message says which variable to set."""
+
+
+class RetrySettings(BaseModel):
+    """The one retry policy every connector shares."""
+
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    initial_wait_seconds: float = Field(default=0.5, gt=0)
+    max_wait_seconds: float = Field(default=60.0, gt=0)
+    jitter_seconds: float = Field(default=0.5, ge=0)
+
+
+class HubSpotSettings(BaseModel):
+    """Where and how to reach one HubSpot portal."""
+
+    token: SecretStr | None = None
+    base_url: str = "https://api.hubapi.com"
+    # Requests per rolling 10 s window: 100 (Free/Starter), 190 (Professional/Enterprise), 250 (limit pack).
+    rate_limit_per_10s: int = Field(default=190, ge=1)
+    search_rate_per_second: int = Field(default=5, ge=1)
+    page_size: int = Field(default=100, ge=1, le=100)
+    search_page_size: int = Field(default=200, ge=1, le=200)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    # Incremental windows re-read this far behind the watermark: HubSpot's search index lags writes.
+    overlap_seconds: int = Field(default=300, ge=0)
+    # Longest comma-joined `properties` value per list request; longer lists are split (HubSpot answers 414).
+    max_properties_chars: int = Field(default=3000, ge=200)
+    extra_contact_properties: list[str] = Field(default_factory=list)
+    extra_company_properties: list[str] = Field(default_factory=list)
+    extra_deal_properties: list[str] = Field(default_factory=list)
+    # Lifecycle stages beyond HubSpot's defaults; the properties API adds the portal's own at sync time.
+    custom_lifecycle_stages: list[str] = Field(default_factory=list)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """All of funnelsync's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FUNNELSYNC_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+    # Set per instance by `load_settings`; a ClassVar so pydantic never treats it as a field.
+    _toml_path: ClassVar[Path | None] = None
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    export_dir: Path | None = None
+    connection: str = "default"
+    reporting_timezone: str = "UTC"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False
+    hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+    @field_validator("reporting_timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.data_dir / 'funnelsync.db'}"
+        elif self.database_url.startswith(("postgres://", "postgresql://")):
+            # One driver everywhere: psycopg 3.
+            self.database_url = "postgresql+psycopg://" + self.database_url.split("://", 1)[1]
+        if self.export_dir is None:
+            self.export_dir = self.data_dir / "exports"
+        return self
+
+    @property
+    def db_url(self) -> str:
+        assert self.database_url is not None  # set by _derive_paths
+        return self.database_url
+
+    @property
+    def exports_path(self) -> Path:
+        assert self.export_dir is not None  # set by _derive_paths
+        return self.export_dir
+
+    def require_hubspot_token(self) -> SecretStr:
+        """The HubSpot token, or a one-line error naming the variable to set."""
+        if self.hubspot.token is None or not self.hubspot.token.get_secret_value():
+            raise ConfigurationError(
+                "No HubSpot token configured: set FUNNELSYNC_HUBSPOT__TOKEN "
+                "(or [hubspot] token in funnelsync.toml) to a private-app access token."
+            )
+        return self.hubspot.token
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        if cls._toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
+        sources.append(file_secret_settings)
+        return tuple(sources)
+
+
+def find_config_file(explicit: Path | None = None) -> Path | None:
+    """The TOML file to read: the explicit path, `FUNNELSYNC_CONFIG`, or ./funnelsync.toml if present."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigurationError(f"Config file not found: {explicit}")
+        return explicit
+    env_path = os.environ.get("FUNNELSYNC_CONFIG")
+    if env_path:
+        path = Path(env_path)
+        if not path.is_file():
+            raise ConfigurationError(f"FUNNELSYNC_CONFIG points to a missing file: {path}")
+        return path
+    default = Path("funnelsync.toml")
+    return default if default.is_file() else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings once; raises ConfigurationError with a readable message on bad input."""
+    from pydantic import ValidationError
+
+    path = find_config_file(config_file)
+    # A subclass per call keeps the TOML path out of global state.
+    settings_cls = type("Settings", (Settings,), {"_toml_path": path})
+    try:
+        return settings_cls(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"Invalid configuration: {problems}") from None

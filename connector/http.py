@@ -1,0 +1,150 @@
+"""The HTTP plumbing every connector shares: one client per run, one retry policy, request counters."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from config import RetrySettings
+from connector.clock import Clock
+from connector.errors import RetriableAPIError
+
+log = logging.getLogger("funnelsync.connector.http")
+
+T = TypeVar("T")
+
+USER_AGENT = "funnelsync/0.1 (+https://github.com/funnelsync/funnelsync)"
+
+
+def build_client(
+    base_url: str,
+    *,
+    auth: httpx.Auth | None,
+    timeout: float,
+    transport: httpx.BaseTransport | None = None,
+    max_connections: int = 10,
+) -> httpx.Client:
+    """The one httpx client of a run: base URL, auth, a timeout on every phase, bounded connections."""
+    return httpx.Client(
+        base_url=base_url,
+        auth=auth,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        transport=transport,
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        follow_redirects=False,
+    )
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date (RFC 9110)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+@dataclass
+class RequestStats:
+    """What a run cost: requests sent, retries, 429s, time spent waiting. Thread-safe increments."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    waited_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **deltas: float) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "retries": self.retries,
+                "rate_limited": self.rate_limited,
+                "server_errors": self.server_errors,
+                "waited_seconds": self.waited_seconds,
+            }
+
+
+class RetryPolicy:
+    """The single retry policy: retry only RetriableAPIError, bounded, Retry-After aware.
+
+    The wait is the server's hint when it gave one (clamped to `max_wait_seconds`), else
+    exponential backoff with jitter, capped. Sleeping goes through the injected clock.
+    """
+
+    def __init__(
+        self,
+        settings: RetrySettings,
+        clock: Clock,
+        *,
+        stats: RequestStats | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.stats = stats or RequestStats()
+        self._rng = rng or random.Random()
+
+    def wait_seconds(self, attempt: int, error: BaseException | None) -> float:
+        """How long to wait after failed attempt number `attempt` (1-based)."""
+        s = self.settings
+        hint = getattr(error, "retry_after", None)
+        if hint is not None:
+            return float(min(max(hint, 0.0), s.max_wait_seconds))
+        backoff = min(s.max_wait_seconds, s.initial_wait_seconds * 2 ** (attempt - 1))
+        return float(min(s.max_wait_seconds, backoff + self._rng.uniform(0, s.jitter_seconds)))
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        return self.wait_seconds(state.attempt_number, error)
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        self.stats.add(retries=1, waited_seconds=wait)
+        log.warning(
+            "retrying after %s: waiting %.2fs (attempt %d of %d)",
+            error,
+            wait,
+            state.attempt_number + 1,
+            self.settings.max_attempts,
+        )
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn`, retrying transient failures; the last error propagates unchanged."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(RetriableAPIError),
+            stop=stop_after_attempt(self.settings.max_attempts),
+            wait=self._wait,
+            sleep=self.clock.sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        return retrying(fn)
+
+

@@ -1,0 +1,76 @@
+"""HubSpot API constants: paths, caps and the property sets funnelsync reads."""
+
+from __future__ import annotations
+
+LIST_PAGE_MAX = 100
+SEARCH_PAGE_MAX = 200
+SEARCH_RESULT_CAP = 10_000
+BURST_INTERVAL_SECONDS = 10.0
+
+OBJECT_PATH = "/crm/v3/objects/{object_type}"
+SEARCH_PATH = "/crm/v3/objects/{object_type}/search"
+PIPELINES_PATH = "/crm/v3/pipelines/{object_type}"
+OWNERS_PATH = "/crm/v3/owners"
+PROPERTIES_PATH = "/crm/v3/properties/{object_type}"
+ASSOCIATIONS_BATCH_PATH = "/crm/v4/associations/{from_type}/{to_type}/batch/read"
+ASSOCIATIONS_BATCH_MAX = 1000
+
+STAGE_ENTERED_PREFIX = "hs_v2_date_entered_"
+LEGACY_LIFECYCLE_DATE = "hs_lifecyclestage_{stage}_date"
+LEGACY_STAGE_ENTERED_PREFIX = "hs_date_entered_"
+
+SOURCE_PROPERTIES = (
+    "hs_analytics_source",
+    "hs_analytics_source_data_1",
+    "hs_analytics_source_data_2",
+)
+
+CONTACT_PROPERTIES = (
+    "email",
+    "firstname",
+    "lastname",
+    "lifecyclestage",
+    "createdate",
+    "lastmodifieddate",
+    "closedate",
+    "hubspot_owner_id",
+    "associatedcompanyid",
+    "hs_persona",
+    "hs_merged_object_ids",
+    *SOURCE_PROPERTIES,
+    "hs_latest_source",
+    "hs_latest_source_data_1",
+    "hs_latest_source_data_2",
+)
+
+COMPANY_PROPERTIES = (
+    "name",
+    "domain",
+    "industry",
+    "lifecyclestage",
+    "numberofemployees",
+    "annualrevenue",
+    "country",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hubspot_owner_id",
+    "hs_merged_object_ids",
+    *SOURCE_PROPERTIES,
+)
+
+DEAL_PROPERTIES = (
+    "dealname",
+    "pipeline",
+    "dealstage",
+    "amount",
+    "amount_in_home_currency",
+    "deal_currency_code",
+    "createdate",
+    "closedate",
+    "hs_is_closed",
+    "hs_is_closed_won",
+    "hs_lastmodifieddate",
+    "hubspot_owner_id",
+    "hs_merged_object_ids",
+    *SOURCE_PROPERTIES,
+)

@@ -1,0 +1,389 @@
+"""Pure parsers: raw HubSpot records in, typed rows and data-quality issues out.
+
+Bad data never raises. A field that cannot be parsed becomes None and yields an `Issue`
+(record, field, raw value, reason) for the quarantine table; a record that is not a record at
+all (no id, wrong shape) is rejected whole with an `Issue` on field "*". The raw JSON of every
+accepted record is kept beside the typed columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from connector.hubspot.constants import (
+    LEGACY_STAGE_ENTERED_PREFIX,
+    STAGE_ENTERED_PREFIX,
+)
+
+_LEGACY_LIFECYCLE_RE = re.compile(r"^hs_lifecyclestage_(?P<stage>.+)_date$")
+_EPOCH_RE = re.compile(r"^-?\d{9,}$")
+
+STAGE_DATE_SOURCES = {
+    STAGE_ENTERED_PREFIX: "hs_v2_date_entered",
+    LEGACY_STAGE_ENTERED_PREFIX: "hs_date_entered",
+}
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One data-quality finding, destined for the quarantine table."""
+
+    record_id: str
+    field: str
+    raw_value: str | None
+    reason: str
+
+
+@dataclass
+class Normalized:
+    """The typed rows of one page, plus what could not be parsed."""
+
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    stage_dates: list[dict[str, Any]] = field(default_factory=list)
+    associations: list[dict[str, Any]] = field(default_factory=list)
+    # Ids whose associations this page states completely (so stored ones not listed are gone).
+    association_owner_ids: list[str] = field(default_factory=list)
+    children: list[dict[str, Any]] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    rejected: int = 0
+
+    @property
+    def entity_ids(self) -> list[str]:
+        return [row["id"] for row in self.entities]
+
+
+class _Fields:
+    """Collects issues for one record while its fields are parsed."""
+
+    def __init__(self, record_id: str, issues: list[Issue]) -> None:
+        self.record_id = record_id
+        self.issues = issues
+
+    def flag(self, name: str, raw: Any, reason: str) -> None:
+        self.issues.append(Issue(self.record_id, name, None if raw is None else str(raw), reason))
+
+    def text(self, props: dict[str, Any], name: str) -> str | None:
+        value = props.get(name)
+        if value is None:
+            return None
+        text = str(value)
+        return text if text != "" else None
+
+    def timestamp(self, props: dict[str, Any], name: str) -> datetime | None:
+        value = props.get(name)
+        parsed, reason = parse_timestamp(value)
+        if reason is not None:
+            self.flag(name, value, reason)
+        return parsed
+
+    def number(self, props: dict[str, Any], name: str, *, label: str = "number") -> float | None:
+        value = props.get(name)
+        if value is None or (isinstance(value, str) and value.strip() == ""):
+            return None
+        try:
+            number = float(str(value).replace(",", "").strip()) if isinstance(value, str) else float(value)
+        except (TypeError, ValueError):
+            self.flag(name, value, f"non-numeric {label}")
+            return None
+        if not math.isfinite(number):
+            self.flag(name, value, f"non-finite {label}")
+            return None
+        return number
+
+    def integer(self, props: dict[str, Any], name: str) -> int | None:
+        number = self.number(props, name)
+        return int(number) if number is not None else None
+
+    def boolean(self, props: dict[str, Any], name: str) -> bool | None:
+        value = props.get(name)
+        if value is None or value == "":
+            return None
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        self.flag(name, value, "not a boolean")
+        return None
+
+
+def parse_timestamp(value: Any) -> tuple[datetime | None, str | None]:
+    """An ISO-8601 timestamp or date as an aware UTC datetime; (None, reason) when it is not one."""
+    if value is None:
+        return None, None
+    if not isinstance(value, str):
+        return None, f"expected ISO-8601 text, got {type(value).__name__}"
+    text = value.strip()
+    if text == "":
+        return None, "empty string where a date was expected"
+    if _EPOCH_RE.match(text):
+        return None, "epoch milliseconds where ISO-8601 text was expected"
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC), None
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None, "unparseable date"
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC), None
+
+
+def _record_key(record: Any) -> str:
+    """A stable id for a record that has none, so its quarantine row is idempotent."""
+    blob = json.dumps(record, sort_keys=True, default=str)
+    return "?" + hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _raw_text(record: Any, limit: int = 2000) -> str:
+    blob = json.dumps(record, sort_keys=True, default=str)
+    return blob if len(blob) <= limit else blob[:limit] + "…"
+
+
+def _check_record(record: Any, out: Normalized) -> tuple[str, dict[str, Any]] | None:
+    """The record's id and properties, or None after rejecting a record of the wrong shape."""
+    if not isinstance(record, dict):
+        out.issues.append(Issue(_record_key(record), "*", _raw_text(record), "record is not a JSON object"))
+        out.rejected += 1
+        return None
+    raw_id = record.get("id")
+    if raw_id is None or not str(raw_id).strip().isdigit():
+        out.issues.append(
+            Issue(_record_key(record), "*", _raw_text(record), f"record id missing or not numeric: {raw_id!r}")
+        )
+        out.rejected += 1
+        return None
+    props = record.get("properties")
+    if not isinstance(props, dict):
+        out.issues.append(Issue(str(raw_id), "*", _raw_text(record), "record has no properties object"))
+        out.rejected += 1
+        return None
+    return str(raw_id).strip(), props
+
+
+def _common(fields: _Fields, record: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": fields.record_id,
+        "archived": bool(record.get("archived", False)),
+        "archived_at": fields.timestamp(record, "archivedAt"),
+        "created_at": fields.timestamp(record, "createdAt"),
+        "updated_at": fields.timestamp(record, "updatedAt"),
+        "createdate": fields.timestamp(props, "createdate"),
+        "owner_id": fields.text(props, "hubspot_owner_id"),
+        "merged_object_ids": fields.text(props, "hs_merged_object_ids"),
+        "analytics_source": fields.text(props, "hs_analytics_source"),
+        "analytics_source_data_1": fields.text(props, "hs_analytics_source_data_1"),
+        "analytics_source_data_2": fields.text(props, "hs_analytics_source_data_2"),
+        "raw": record,
+    }
+
+
+def _stage_dates(fields: _Fields, props: dict[str, Any], owner_key: str) -> list[dict[str, Any]]:
+    """Pivot `hs_v2_date_entered_<stage>` (and the legacy names) into (owner, stage, source) rows."""
+    rows: list[dict[str, Any]] = []
+    for name, value in props.items():
+        stage: str | None = None
+        source: str | None = None
+        for prefix, source_name in STAGE_DATE_SOURCES.items():
+            if name.startswith(prefix) and name != f"{prefix}current_stage":
+                stage, source = name[len(prefix) :], source_name
+                break
+        if stage is None:
+            match = _LEGACY_LIFECYCLE_RE.match(name)
+            if match:
+                stage, source = match.group("stage"), "hs_lifecyclestage_date"
+        if stage is None or value is None:
+            continue
+        entered = fields.timestamp(props, name)
+        if entered is not None:
+            rows.append({owner_key: fields.record_id, "stage": stage, "source": source, "entered_at": entered})
+    return rows
+
+
+def _association_ids(record: dict[str, Any], to_type: str) -> list[str] | None:
+    """Distinct associated ids of `to_type` (v3 inline shape), or None when the record says nothing."""
+    block = record.get("associations")
+    if not isinstance(block, dict) or to_type not in block:
+        return None
+    entry = block.get(to_type) or {}
+    results = entry.get("results", []) if isinstance(entry, dict) else []
+    seen: dict[str, None] = {}
+    for item in results:
+        if isinstance(item, dict) and item.get("id") is not None:
+            seen[str(item["id"])] = None
+    return list(seen)
+
+
+def normalize_contacts(records: Iterable[Any], known_stages: set[str]) -> Normalized:
+    out = Normalized()
+    for record in records:
+        checked = _check_record(record, out)
+        if checked is None:
+            continue
+        record_id, props = checked
+        f = _Fields(record_id, out.issues)
+        stage = f.text(props, "lifecyclestage")
+        known = stage is None or stage in known_stages
+        if not known:
+            f.flag("lifecyclestage", stage, "unknown lifecycle stage (stored as-is)")
+        row = _common(f, record, props)
+        row.update(
+            {
+                "email": f.text(props, "email"),
+                "firstname": f.text(props, "firstname"),
+                "lastname": f.text(props, "lastname"),
+                "lifecyclestage": stage,
+                "lifecyclestage_known": known,
+                "lastmodifieddate": f.timestamp(props, "lastmodifieddate"),
+                "became_customer_at": f.timestamp(props, "closedate"),
+                "company_id": f.text(props, "associatedcompanyid"),
+                "persona": f.text(props, "hs_persona"),
+                "latest_source": f.text(props, "hs_latest_source"),
+                "latest_source_data_1": f.text(props, "hs_latest_source_data_1"),
+                "latest_source_data_2": f.text(props, "hs_latest_source_data_2"),
+            }
+        )
+        out.entities.append(row)
+        out.stage_dates.extend(_stage_dates(f, props, "contact_id"))
+    return out
+
+
+def normalize_companies(records: Iterable[Any]) -> Normalized:
+    out = Normalized()
+    for record in records:
+        checked = _check_record(record, out)
+        if checked is None:
+            continue
+        record_id, props = checked
+        f = _Fields(record_id, out.issues)
+        row = _common(f, record, props)
+        row.update(
+            {
+                "name": f.text(props, "name"),
+                "domain": f.text(props, "domain"),
+                "industry": f.text(props, "industry"),
+                "lifecyclestage": f.text(props, "lifecyclestage"),
+                "numberofemployees": f.integer(props, "numberofemployees"),
+                "annualrevenue": f.number(props, "annualrevenue", label="amount"),
+                "country": f.text(props, "country"),
+                "lastmodifieddate": f.timestamp(props, "hs_lastmodifieddate"),
+            }
+        )
+        out.entities.append(row)
+    return out
+
+
+def normalize_deals(records: Iterable[Any]) -> Normalized:
+    out = Normalized()
+    for record in records:
+        checked = _check_record(record, out)
+        if checked is None:
+            continue
+        record_id, props = checked
+        f = _Fields(record_id, out.issues)
+        row = _common(f, record, props)
+        row.update(
+            {
+                "dealname": f.text(props, "dealname"),
+                "pipeline": f.text(props, "pipeline"),
+                "dealstage": f.text(props, "dealstage"),
+                "amount": f.number(props, "amount", label="amount"),
+                "amount_in_home_currency": f.number(props, "amount_in_home_currency", label="amount"),
+                "currency": f.text(props, "deal_currency_code"),
+                "closedate": f.timestamp(props, "closedate"),
+                "is_closed": f.boolean(props, "hs_is_closed"),
+                "is_closed_won": f.boolean(props, "hs_is_closed_won"),
+                "lastmodifieddate": f.timestamp(props, "hs_lastmodifieddate"),
+            }
+        )
+        out.entities.append(row)
+        out.stage_dates.extend(_stage_dates(f, props, "deal_id"))
+        stated = False
+        for to_type, singular in (("contacts", "contact"), ("companies", "company")):
+            ids = _association_ids(record, to_type)
+            if ids is None:
+                continue
+            stated = True
+            out.associations.extend({"deal_id": record_id, "to_type": singular, "to_id": i} for i in ids)
+        if stated:
+            out.association_owner_ids.append(record_id)
+    return out
+
+
+def normalize_owners(records: Iterable[Any]) -> Normalized:
+    out = Normalized()
+    for record in records:
+        if not isinstance(record, dict) or not str(record.get("id", "")).strip().isdigit():
+            key = _record_key(record)
+            out.issues.append(Issue(key, "*", _raw_text(record), "owner id missing or not numeric"))
+            out.rejected += 1
+            continue
+        f = _Fields(str(record["id"]), out.issues)
+        user_id = record.get("userId")
+        out.entities.append(
+            {
+                "id": f.record_id,
+                "email": f.text(record, "email"),
+                "first_name": f.text(record, "firstName"),
+                "last_name": f.text(record, "lastName"),
+                "user_id": int(user_id) if isinstance(user_id, int) else None,
+                "type": f.text(record, "type"),
+                "archived": bool(record.get("archived", False)),
+                "created_at": f.timestamp(record, "createdAt"),
+                "updated_at": f.timestamp(record, "updatedAt"),
+                "raw": record,
+            }
+        )
+    return out
+
+
+def normalize_pipelines(records: Iterable[Any], object_type: str = "deals") -> Normalized:
+    """Pipelines become entities; their stages become children (probability and flags as numbers)."""
+    out = Normalized()
+    for record in records:
+        if not isinstance(record, dict) or not record.get("id") or not isinstance(record.get("stages"), list):
+            out.issues.append(Issue(_record_key(record), "*", _raw_text(record), "pipeline without id or stages"))
+            out.rejected += 1
+            continue
+        f = _Fields(str(record["id"]), out.issues)
+        out.entities.append(
+            {
+                "id": f.record_id,
+                "object_type": object_type,
+                "label": f.text(record, "label"),
+                "display_order": f.integer(record, "displayOrder"),
+                "archived": bool(record.get("archived", False)),
+                "raw": record,
+            }
+        )
+        for stage in record["stages"]:
+            if not isinstance(stage, dict) or not stage.get("id"):
+                f.flag("stages", _raw_text(stage), "stage without id")
+                continue
+            meta = stage.get("metadata") if isinstance(stage.get("metadata"), dict) else {}
+            sf = _Fields(f"{f.record_id}/{stage['id']}", out.issues)
+            probability = sf.number(meta, "probability", label="probability")
+            if probability is not None and probability > 1:
+                probability = probability / 100  # a percentage slipped in; HubSpot uses 0..1
+            is_closed = sf.boolean(meta, "isClosed")
+            out.children.append(
+                {
+                    "pipeline_id": f.record_id,
+                    "stage_id": str(stage["id"]),
+                    "label": sf.text(stage, "label"),
+                    "display_order": sf.integer(stage, "displayOrder"),
+                    "probability": probability,
+                    "is_closed": bool(is_closed),
+                    "is_won": bool(is_closed) and probability is not None and probability >= 1.0,
+                    "archived": bool(stage.get("archived", False)),
+                }
+            )
+    return out

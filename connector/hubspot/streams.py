@@ -1,0 +1,376 @@
+"""HubSpot streams. Each yields pages of raw records with the checkpoint to store beside them.
+
+A full sync pages the list endpoint (id order, no 10,000 cap). An incremental sync searches a
+closed time window [watermark - overlap, server now] on the last-modified property, sorted by
+`hs_object_id` and paged by keyset (`hs_object_id > last id`, offset always 0), so neither the
+10,000-result cap nor thousands of records sharing one timestamp can make it skip or loop.
+Streams never touch the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from config import DEFAULT_LIFECYCLE_STAGES, HubSpotSettings
+from connector.errors import FatalAPIError, MalformedResponseError
+from connector.hubspot.client import HubSpotClient
+from connector.hubspot.constants import (
+    ASSOCIATIONS_BATCH_MAX,
+    ASSOCIATIONS_BATCH_PATH,
+    COMPANY_PROPERTIES,
+    CONTACT_PROPERTIES,
+    DEAL_PROPERTIES,
+    LEGACY_LIFECYCLE_DATE,
+    OBJECT_PATH,
+    OWNERS_PATH,
+    PIPELINES_PATH,
+    PROPERTIES_PATH,
+    SEARCH_PATH,
+    STAGE_ENTERED_PREFIX,
+)
+from connector.pagination import CursorPaginator
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of raw records and the stream state that is true once the page is stored."""
+
+    stream: str
+    records: list[dict[str, Any]]
+    checkpoint: dict[str, Any]
+    final: bool = False
+    mode: str = "full"
+
+
+@dataclass
+class PortalSchema:
+    """What the portal says about itself: lifecycle stages, deal stages, property names."""
+
+    lifecycle_stages: list[str] = field(default_factory=lambda: list(DEFAULT_LIFECYCLE_STAGES))
+    deal_stage_ids: list[str] = field(default_factory=list)
+    property_names: dict[str, set[str]] = field(default_factory=dict)
+
+    def has_property(self, object_type: str, name: str) -> bool:
+        names = self.property_names.get(object_type)
+        return True if names is None else name in names
+
+
+def _results(body: Any, path: str) -> list[dict[str, Any]]:
+    if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+        raise MalformedResponseError("response has no 'results' list", path=path)
+    return list(body["results"])
+
+
+def discover_schema(client: HubSpotClient, settings: HubSpotSettings) -> PortalSchema:
+    """Read lifecycle stages and property names from the properties API, deal stages from pipelines."""
+    schema = PortalSchema()
+    stages: list[str] = list(DEFAULT_LIFECYCLE_STAGES)
+    for object_type in ("contacts", "deals", "companies"):
+        path = PROPERTIES_PATH.format(object_type=object_type)
+        try:
+            props = _results(client.get(path), path)
+        except FatalAPIError:
+            continue  # no properties scope: fall back to defaults and config
+        schema.property_names[object_type] = {str(p.get("name")) for p in props if isinstance(p, dict)}
+        if object_type == "contacts":
+            for prop in props:
+                if isinstance(prop, dict) and prop.get("name") == "lifecyclestage":
+                    options = sorted(
+                        (o for o in prop.get("options") or [] if isinstance(o, dict) and o.get("value")),
+                        key=lambda o: (o.get("displayOrder") is None, o.get("displayOrder") or 0),
+                    )
+                    for option in options:
+                        if str(option["value"]) not in stages:
+                            stages.append(str(option["value"]))
+    for stage in settings.custom_lifecycle_stages:
+        if stage not in stages:
+            stages.append(stage)
+    schema.lifecycle_stages = stages
+    path = PIPELINES_PATH.format(object_type="deals")
+    for pipeline in _results(client.get(path), path):
+        for stage in pipeline.get("stages") or []:
+            if isinstance(stage, dict) and stage.get("id"):
+                schema.deal_stage_ids.append(str(stage["id"]))
+    return schema
+
+
+def chunk_properties(names: list[str], max_chars: int) -> list[str]:
+    """Comma-joined property lists no longer than `max_chars` each (HubSpot answers 414 to long URLs)."""
+    chunks: list[str] = []
+    current: list[str] = []
+    length = 0
+    for name in names:
+        extra = len(name) + (1 if current else 0)
+        if current and length + extra > max_chars:
+            chunks.append(",".join(current))
+            current, length = [], 0
+            extra = len(name)
+        current.append(name)
+        length += extra
+    if current:
+        chunks.append(",".join(current))
+    return chunks
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _ms(value: datetime) -> str:
+    return str(int(value.timestamp() * 1000))
+
+
+class CrmObjectStream:
+    """Contacts, companies or deals."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        modified_property: str,
+        properties: list[str],
+        associations: tuple[str, ...] = (),
+        settings: HubSpotSettings,
+    ) -> None:
+        self.name = name
+        self.object_type = name
+        self.modified_property = modified_property
+        self.properties = list(dict.fromkeys(properties))
+        self.associations = associations
+        self.settings = settings
+
+    # -- full -------------------------------------------------------------------------------
+
+    def full_pages(self, client: HubSpotClient, state: dict[str, Any]) -> Iterator[Page]:
+        progress = state.get("full") or {}
+        started_at = progress.get("started_at") or _iso(client.server_now())
+        paginator = CursorPaginator(progress.get("after"))
+        path = OBJECT_PATH.format(object_type=self.object_type)
+        chunks = chunk_properties(self.properties, self.settings.max_properties_chars)
+        while not paginator.finished:
+            params: dict[str, Any] = {"limit": self.settings.page_size, "archived": "false"}
+            if paginator.token:
+                params["after"] = paginator.token
+            if self.associations:
+                params["associations"] = ",".join(self.associations)
+            body = client.get(path, params={**params, "properties": chunks[0]})
+            records = _results(body, path)
+            if len(chunks) > 1:
+                self._merge_chunks(client, path, params, chunks[1:], records)
+            paginator.advance(body)
+            if paginator.finished:
+                checkpoint: dict[str, Any] = {"watermark": started_at, "full": None, "window": None}
+            else:
+                checkpoint = {
+                    "watermark": state.get("watermark"),
+                    "full": {"after": paginator.token, "started_at": started_at},
+                    "window": None,
+                }
+            yield Page(self.name, records, checkpoint, final=paginator.finished, mode="full")
+
+    def _merge_chunks(
+        self,
+        client: HubSpotClient,
+        path: str,
+        params: dict[str, Any],
+        chunks: list[str],
+        records: list[dict[str, Any]],
+    ) -> None:
+        """Fetch the same page once per extra property chunk and merge by id (list order is stable)."""
+        by_id = {str(r.get("id")): r for r in records if isinstance(r, dict)}
+        rest = {k: v for k, v in params.items() if k != "associations"}
+        for chunk in chunks:
+            for extra in _results(client.get(path, params={**rest, "properties": chunk}), path):
+                target = by_id.get(str(extra.get("id")))
+                if target is not None and isinstance(target.get("properties"), dict):
+                    target["properties"].update(extra.get("properties") or {})
+
+    # -- incremental ------------------------------------------------------------------------
+
+    def incremental_pages(self, client: HubSpotClient, state: dict[str, Any]) -> Iterator[Page]:
+        watermark = state.get("watermark")
+        if state.get("full") or not watermark:
+            # No watermark yet (or an interrupted full sync): the list endpoint is cheaper and uncapped.
+            yield from self.full_pages(client, state)
+            return
+        window = state.get("window")
+        if window is None:
+            lo = _parse_iso(watermark) - timedelta(seconds=self.settings.overlap_seconds)
+            # Whole seconds behind the server clock: the Date header has second resolution.
+            hi = client.server_now().replace(microsecond=0) - timedelta(seconds=1)
+            window = {"lo": _iso(lo), "hi": _iso(max(hi, lo)), "last_id": 0}
+        yield from self._search_window(client, window)
+
+    def _search_window(self, client: HubSpotClient, window: dict[str, Any]) -> Iterator[Page]:
+        path = SEARCH_PATH.format(object_type=self.object_type)
+        lo, hi = _parse_iso(window["lo"]), _parse_iso(window["hi"])
+        last_id = int(window["last_id"])
+        limit = self.settings.search_page_size
+        while True:
+            request = {
+                "filterGroups": [
+                    {
+                        "filters": [
+                            {"propertyName": self.modified_property, "operator": "GTE", "value": _ms(lo)},
+                            {"propertyName": self.modified_property, "operator": "LTE", "value": _ms(hi)},
+                            {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
+                        ]
+                    }
+                ],
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "properties": self.properties,
+                "limit": limit,
+            }
+            body = client.post(path, json_body=request, search=True)
+            records = _results(body, path)
+            ids = [int(str(r.get("id"))) for r in records if str(r.get("id", "")).isdigit()]
+            if ids != sorted(ids) or (ids and ids[0] <= last_id):
+                raise MalformedResponseError(
+                    "search results are not in ascending hs_object_id order; refusing to page by keyset",
+                    path=path,
+                )
+            if self.associations and records:
+                attach_associations(client, self.object_type, self.associations, records)
+            total = body.get("total") if isinstance(body.get("total"), int) else None
+            has_next = CursorPaginator.next_token(body) is not None
+            done = not records or len(records) < limit or not has_next or (total is not None and total <= len(records))
+            if ids:
+                last_id = ids[-1]
+            if done:
+                checkpoint: dict[str, Any] = {"watermark": window["hi"], "full": None, "window": None}
+            else:
+                checkpoint = {
+                    "watermark": None,
+                    "full": None,
+                    "window": {"lo": window["lo"], "hi": window["hi"], "last_id": last_id},
+                }
+            yield Page(self.name, records, checkpoint, final=done, mode="incremental")
+            if done:
+                return
+
+
+_V4_TYPE = {"contacts": "contacts", "companies": "companies", "deals": "deals"}
+_V3_TYPE_NAME = {"contacts": "contact", "companies": "company", "deals": "deal"}
+
+
+def attach_associations(
+    client: HubSpotClient, from_type: str, to_types: tuple[str, ...], records: list[dict[str, Any]]
+) -> None:
+    """Add the v3-style `associations` block to records that came without one (search results).
+
+    Uses the v4 batch read; HubSpot reports records with no associations as errors (HTTP 207),
+    which here become empty lists so removed associations are removed locally too.
+    """
+    ids = [str(r["id"]) for r in records if isinstance(r, dict) and r.get("id") is not None]
+    found: dict[str, dict[str, list[str]]] = {i: {t: [] for t in to_types} for i in ids}
+    for to_type in to_types:
+        path = ASSOCIATIONS_BATCH_PATH.format(from_type=_V4_TYPE[from_type], to_type=_V4_TYPE[to_type])
+        for start in range(0, len(ids), ASSOCIATIONS_BATCH_MAX):
+            batch = ids[start : start + ASSOCIATIONS_BATCH_MAX]
+            body = client.post(path, json_body={"inputs": [{"id": i} for i in batch]})
+            for result in _results(body, path):
+                source = str((result.get("from") or {}).get("id"))
+                if source in found:
+                    found[source][to_type].extend(str(t.get("toObjectId")) for t in result.get("to") or [])
+    label = _V3_TYPE_NAME[from_type]
+    for record in records:
+        assoc = found.get(str(record.get("id")))
+        if assoc is None:
+            continue
+        record["associations"] = {
+            to_type: {"results": [{"id": i, "type": f"{label}_to_{_V3_TYPE_NAME[to_type]}"} for i in dict.fromkeys(ids_)]}
+            for to_type, ids_ in assoc.items()
+        }
+
+
+class PipelinesStream:
+    """Deal pipelines with their stages (one small request; always read whole)."""
+
+    name = "pipelines"
+
+    def pages(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
+        path = PIPELINES_PATH.format(object_type="deals")
+        records = _results(client.get(path), path)
+        yield Page(self.name, records, {"synced_at": _iso(client.server_now())}, final=True)
+
+
+class OwnersStream:
+    """CRM owners, active and archived (deactivated users still own old deals)."""
+
+    name = "owners"
+
+    def pages(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
+        for archived in ("false", "true"):
+            paginator = CursorPaginator()
+            while not paginator.finished:
+                params: dict[str, Any] = {"limit": 100, "archived": archived}
+                if paginator.token:
+                    params["after"] = paginator.token
+                body = client.get(OWNERS_PATH, params=params)
+                records = _results(body, OWNERS_PATH)
+                paginator.advance(body)
+                final = paginator.finished and archived == "true"
+                yield Page(self.name, records, {"synced_at": _iso(client.server_now())}, final=final)
+
+
+class CrmStreamAdapter:
+    """Gives a CRM object stream the same `pages(client, state, full=)` face as the small streams."""
+
+    def __init__(self, stream: CrmObjectStream) -> None:
+        self.stream = stream
+        self.name = stream.name
+
+    def pages(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
+        if full:
+            # An explicit full sync restarts unless a full sync is already half done.
+            yield from self.stream.full_pages(client, state if state.get("full") else {})
+        else:
+            yield from self.stream.incremental_pages(client, state)
+
+
+def build_streams(settings: HubSpotSettings, schema: PortalSchema) -> dict[str, Any]:
+    """Every HubSpot stream, keyed by name, in the order a sync runs them."""
+    contact_props = list(CONTACT_PROPERTIES)
+    for stage in schema.lifecycle_stages:
+        contact_props.append(f"{STAGE_ENTERED_PREFIX}{stage}")
+        legacy = LEGACY_LIFECYCLE_DATE.format(stage=stage)
+        if schema.has_property("contacts", legacy):
+            contact_props.append(legacy)
+    contact_props.extend(settings.extra_contact_properties)
+    deal_props = list(DEAL_PROPERTIES)
+    deal_props.extend(f"{STAGE_ENTERED_PREFIX}{stage}" for stage in schema.deal_stage_ids)
+    deal_props.extend(settings.extra_deal_properties)
+    company_props = [*COMPANY_PROPERTIES, *settings.extra_company_properties]
+    return {
+        "owners": OwnersStream(),
+        "pipelines": PipelinesStream(),
+        "companies": CrmStreamAdapter(
+            CrmObjectStream(
+                "companies", modified_property="hs_lastmodifieddate", properties=company_props, settings=settings
+            )
+        ),
+        "contacts": CrmStreamAdapter(
+            CrmObjectStream(
+                "contacts", modified_property="lastmodifieddate", properties=contact_props, settings=settings
+            )
+        ),
+        "deals": CrmStreamAdapter(
+            CrmObjectStream(
+                "deals",
+                modified_property="hs_lastmodifieddate",
+                properties=deal_props,
+                associations=("contacts", "companies"),
+                settings=settings,
+            )
+        ),
+    }
+
+
+STREAM_NAMES = ("owners", "pipelines", "companies", "contacts", "deals")

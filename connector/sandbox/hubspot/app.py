@@ -1,0 +1,563 @@
+"""The HubSpot sandbox as an ASGI app: HubSpot's paths, parameters, JSON shapes, caps, errors and
+rate limits, plus admin routes under `/_sandbox/` that move time, change data and inject faults."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import math
+import random
+import threading
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connector.sandbox.hubspot.data import iso
+from connector.sandbox.hubspot.store import (
+    ASSOCIATION_TYPE_IDS,
+    OBJECT_TYPES,
+    SINGULAR,
+    PortalStore,
+    SandboxError,
+)
+
+PAGE_MAX = 100
+PAGE_MAX_WITH_HISTORY = 50
+OWNERS_PAGE_MAX = 500
+ASSOCIATION_BATCH_MAX = 1000
+BATCH_READ_MAX = 100
+MAX_URL_LENGTH = 8192  # longer request lines get HubSpot's 414
+AUTH_MESSAGE = (
+    "Authentication credentials not found. This API supports both API Key and OAuth 2.0 authentication "
+    "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+)
+
+
+@dataclass
+class SandboxOptions:
+    """How the sandbox behaves; admin routes can change these at run time."""
+
+    tokens: set[str] = field(default_factory=lambda: {"sandbox-token"})
+    rate_limit: int | None = 190  # per rolling 10 s; None disables
+    search_rate: int | None = 5  # per second
+    daily_limit: int | None = 625_000
+    send_retry_after: bool = True
+
+
+@dataclass
+class Fault:
+    """One injected failure: applies to `count` matching requests after letting `skip` through."""
+
+    kind: str  # status | rate_limit | malformed | delay
+    count: int = 1
+    skip: int = 0
+    path_prefix: str = "/crm/"
+    method: str | None = None
+    status: int = 503
+    body: str = "json"  # json | html
+    policy: str = "TEN_SECONDLY_ROLLING"
+    retry_after: float | None = None
+    delay: float = 0.0
+    probability: float = 1.0
+
+    def matches(self, method: str, path: str) -> bool:
+        return path.startswith(self.path_prefix) and (self.method is None or self.method.upper() == method)
+
+
+class _Limiter:
+    """HubSpot's rolling windows, counted on the sandbox clock (so advancing time frees them)."""
+
+    def __init__(self) -> None:
+        self.burst: dict[str, deque[float]] = {}
+        self.secondly: deque[float] = deque()
+        self.daily: Counter[str] = Counter()
+
+    @staticmethod
+    def _window(times: deque[float], now: float, interval: float) -> None:
+        while times and times[0] <= now - interval:
+            times.popleft()
+
+
+class SandboxState:
+    """The mutable parts of one sandbox: store, options, faults, counters."""
+
+    def __init__(self, store: PortalStore, options: SandboxOptions, *, seed: int = 1) -> None:
+        self.store = store
+        self.options = options
+        self.faults: list[Fault] = []
+        self.limiter = _Limiter()
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.rng = random.Random(seed)
+
+
+def _error(status: int, message: str, category: str | None = None, *, headers: dict[str, str] | None = None,
+           **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"status": "error", "message": message, "correlationId": str(uuid.uuid4())}
+    if category:
+        body["category"] = category
+    body.update(extra)
+    hdrs = {"X-HubSpot-Correlation-Id": body["correlationId"], **(headers or {})}
+    return JSONResponse(body, status_code=status, headers=hdrs)
+
+
+def _http_date(value: datetime) -> str:
+    return email.utils.format_datetime(value.replace(microsecond=0), usegmt=True)
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SandboxError(400, "VALIDATION_ERROR", f"Unable to convert parameter '{name}' to an integer: {raw!r}") from None
+
+
+def _list_param(request: Request, name: str) -> list[str] | None:
+    values = request.query_params.getlist(name)
+    if not values:
+        return None
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+def _object_type(request: Request) -> str:
+    raw = request.path_params["object_type"]
+    object_type = OBJECT_TYPES.get(raw)
+    if object_type is None:
+        raise SandboxError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {raw}")
+    return object_type
+
+
+def create_app(state: SandboxState) -> DateHeaderMiddleware:
+    store = state.store
+
+    # -- gatekeeping: auth, URL length, rate limits, faults ----------------------------------
+
+    def check_auth(request: Request) -> Response | None:
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else None
+        if "hapikey" in request.query_params or token not in state.options.tokens:
+            return _error(401, AUTH_MESSAGE, "INVALID_AUTHENTICATION",
+                          headers={"x-hubspot-auth-failure": "401 Unauthorized"})
+        return None
+
+    def check_limits(token: str, search: bool) -> tuple[Response | None, dict[str, str]]:
+        options = state.options
+        now = store.clock.monotonic()
+        limiter = state.limiter
+        headers: dict[str, str] = {}
+        with state.lock:
+            if options.daily_limit is not None and limiter.daily[token] >= options.daily_limit:
+                return _error(429, "You have reached your daily limit.", errorType="RATE_LIMIT",
+                              policyName="DAILY", requestId=str(uuid.uuid4())), headers
+            burst = limiter.burst.setdefault(token, deque())
+            if options.rate_limit is not None:
+                limiter._window(burst, now, 10.0)
+                if len(burst) >= options.rate_limit:
+                    extra = {}
+                    if options.send_retry_after:
+                        extra["Retry-After"] = str(max(1, math.ceil(burst[0] + 10.0 - now)))
+                    return _error(429, "You have reached your ten_secondly_rolling limit.", errorType="RATE_LIMIT",
+                                  policyName="TEN_SECONDLY_ROLLING", headers=extra,
+                                  groupName=f"publicapi:private-app-api-calls-ten-secondly:{abs(hash(token)) % 10**7}"
+                                  ), headers
+            if search and options.search_rate is not None:
+                limiter._window(limiter.secondly, now, 1.0)
+                if len(limiter.secondly) >= options.search_rate:
+                    extra = {"Retry-After": "1"} if options.send_retry_after else {}
+                    return _error(429, "You have reached your secondly limit.", errorType="RATE_LIMIT",
+                                  policyName="SECONDLY", headers=extra,
+                                  groupName=f"publicapi:private-app-secondly:{abs(hash(token)) % 10**7}"), headers
+                limiter.secondly.append(now)
+            burst.append(now)
+            limiter.daily[token] += 1
+            if not search:
+                # Search answers carry no rate-limit headers (as observed on HubSpot).
+                if options.daily_limit is not None:
+                    headers["X-HubSpot-RateLimit-Daily"] = str(options.daily_limit)
+                    headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(options.daily_limit - limiter.daily[token])
+                if options.rate_limit is not None:
+                    headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = "10000"
+                    headers["X-HubSpot-RateLimit-Max"] = str(options.rate_limit)
+                    headers["X-HubSpot-RateLimit-Remaining"] = str(max(0, options.rate_limit - len(burst)))
+        return None, headers
+
+    def take_fault(method: str, path: str) -> Fault | None:
+        with state.lock:
+            for fault in state.faults:
+                if not fault.matches(method, path):
+                    continue
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
+                if fault.probability < 1.0 and state.rng.random() >= fault.probability:
+                    continue
+                fault.count -= 1
+                if fault.count <= 0:
+                    state.faults.remove(fault)
+                return fault
+        return None
+
+    async def apply_fault(fault: Fault) -> Response | None:
+        if fault.kind == "delay":
+            await asyncio.sleep(fault.delay)
+            return None
+        if fault.kind == "status":
+            if fault.body == "html":
+                html = f"<html><head><title>{fault.status} Bad Gateway</title></head><body>cloudflare</body></html>"
+                return Response(html, status_code=fault.status, media_type="text/html",
+                                headers={"Server": "cloudflare", "CF-Ray": uuid.uuid4().hex[:16]})
+            return _error(fault.status, "internal error", "INTERNAL_ERROR")
+        if fault.kind == "rate_limit":
+            headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+            messages = {"TEN_SECONDLY_ROLLING": "You have reached your ten_secondly_rolling limit.",
+                        "SECONDLY": "You have reached your secondly limit.",
+                        "DAILY": "You have reached your daily limit."}
+            return _error(429, messages.get(fault.policy, "rate limited"), errorType="RATE_LIMIT",
+                          policyName=fault.policy, headers=headers)
+        if fault.kind == "malformed":
+            return Response('{"results":[{"id":"1","properties":{"email":"trunc', status_code=200,
+                            media_type="application/json")
+        return None
+
+    def api(search: bool = False) -> Any:
+        def decorate(handler: Any) -> Any:
+            async def endpoint(request: Request) -> Response:
+                state.counts["requests"] += 1
+                if len(str(request.url)) > MAX_URL_LENGTH:
+                    state.counts["414"] += 1
+                    return _error(414, "URI Too Long")
+                denied = check_auth(request)
+                if denied is not None:
+                    state.counts["401"] += 1
+                    return denied
+                token = request.headers["authorization"][7:].strip()
+                limited, headers = check_limits(token, search)
+                if limited is not None:
+                    state.counts["429"] += 1
+                    return limited
+                fault = take_fault(request.method, request.url.path)
+                if fault is not None:
+                    state.counts[f"fault:{fault.kind}"] += 1
+                    response = await apply_fault(fault)
+                    if response is not None:
+                        return response
+                try:
+                    response = await handler(request)
+                except SandboxError as exc:
+                    extra = {"context": exc.context} if exc.context else {}
+                    return _error(exc.status, exc.message, exc.category, **extra)
+                response.headers.update(headers)
+                response.headers["X-HubSpot-Correlation-Id"] = str(uuid.uuid4())
+                return response
+            return endpoint
+        return decorate
+
+    # -- HubSpot API -------------------------------------------------------------------------
+
+    @api()
+    async def list_objects(request: Request) -> Response:
+        object_type = _object_type(request)
+        history = _list_param(request, "propertiesWithHistory")
+        cap = PAGE_MAX_WITH_HISTORY if history else PAGE_MAX
+        limit = max(1, min(_int_param(request, "limit", 10), cap))
+        after_raw = request.query_params.get("after") or "0"
+        if not after_raw.isdigit():
+            raise SandboxError(400, "VALIDATION_ERROR", f"Invalid after: {after_raw}")
+        archived = request.query_params.get("archived", "false").lower() == "true"
+        properties = _list_param(request, "properties")
+        associations = _list_param(request, "associations")
+        page = store.list_page(object_type, after=int(after_raw), limit=limit, archived=archived)
+        body: dict[str, Any] = {
+            "results": [store.render(object_type, r, properties, associations) for r in page.records]
+        }
+        if page.next_after is not None:
+            query = dict(request.query_params)
+            query["after"] = page.next_after
+            link = str(request.url.replace_query_params(**query))
+            body["paging"] = {"next": {"after": page.next_after, "link": link}}
+        return JSONResponse(body)
+
+    @api()
+    async def get_object(request: Request) -> Response:
+        object_type = _object_type(request)
+        raw_id = request.path_params["object_id"]
+        archived = request.query_params.get("archived", "false").lower() == "true"
+        record = store.get(object_type, int(raw_id), archived=archived) if raw_id.isdigit() else None
+        if record is None:
+            raise SandboxError(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.",
+                               {"id": [raw_id]})
+        return JSONResponse(store.render(object_type, record, _list_param(request, "properties"),
+                                         _list_param(request, "associations")))
+
+    async def _json(request: Request) -> Any:
+        try:
+            return json.loads(await request.body() or b"{}")
+        except json.JSONDecodeError:
+            raise SandboxError(400, "VALIDATION_ERROR", "Invalid input JSON on line 1") from None
+
+    @api(search=True)
+    async def search(request: Request) -> Response:
+        object_type = _object_type(request)
+        body = await _json(request)
+        if not isinstance(body, dict):
+            raise SandboxError(400, "VALIDATION_ERROR", "Invalid input JSON: expected an object")
+        total, records, offset = store.search(object_type, body)
+        properties = body.get("properties") if isinstance(body.get("properties"), list) else None
+        out: dict[str, Any] = {"total": total, "results": [store.render(object_type, r, properties) for r in records]}
+        if offset + len(records) < total:
+            out["paging"] = {"next": {"after": str(offset + len(records))}}
+        return JSONResponse(out)
+
+    @api()
+    async def batch_read(request: Request) -> Response:
+        object_type = _object_type(request)
+        body = await _json(request)
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        history = body.get("propertiesWithHistory") if isinstance(body, dict) else None
+        cap = PAGE_MAX_WITH_HISTORY if history else BATCH_READ_MAX
+        if not isinstance(inputs, list) or len(inputs) > cap:
+            raise SandboxError(400, "VALIDATION_ERROR", f"inputs must be a list of at most {cap} ids")
+        archived = request.query_params.get("archived", "false").lower() == "true"
+        results, missing = [], []
+        for item in inputs:
+            raw_id = str((item or {}).get("id", ""))
+            record = store.get(object_type, int(raw_id), archived=archived) if raw_id.isdigit() else None
+            if record is None:
+                missing.append(raw_id)
+            else:
+                results.append(store.render(object_type, record, body.get("properties")))
+        now = iso(store.clock.now())
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
+        if missing:
+            out["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND",
+                              "message": f"Could not get some {SINGULAR[object_type].upper()} objects, they may be "
+                                         "deleted or not exist. Check that ids are valid.",
+                              "context": {"ids": missing}}]
+            out["numErrors"] = len(missing)
+            return JSONResponse(out, status_code=207)
+        return JSONResponse(out)
+
+    @api()
+    async def associations_batch(request: Request) -> Response:
+        from_type = OBJECT_TYPES.get(request.path_params["from_type"])
+        to_type = OBJECT_TYPES.get(request.path_params["to_type"])
+        if from_type is None or to_type is None:
+            raise SandboxError(400, "VALIDATION_ERROR", "Unknown object type")
+        body = await _json(request)
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or len(inputs) > ASSOCIATION_BATCH_MAX:
+            raise SandboxError(400, "VALIDATION_ERROR", f"inputs must be a list of at most {ASSOCIATION_BATCH_MAX}")
+        type_id = ASSOCIATION_TYPE_IDS.get((from_type, to_type), 0)
+        results, errors = [], []
+        with store.lock:
+            for item in inputs:
+                raw_id = str((item or {}).get("id", ""))
+                ids = store.associated(from_type, int(raw_id), to_type) if raw_id.isdigit() else []
+                if ids:
+                    results.append({"from": {"id": raw_id}, "to": [
+                        {"toObjectId": i, "associationTypes": [
+                            {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]} for i in ids]})
+                else:
+                    errors.append({"status": "error", "category": "OBJECT_NOT_FOUND",
+                                   "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                                   "message": f"No {SINGULAR[to_type]} is associated with {SINGULAR[from_type]} {raw_id}.",
+                                   "context": {"fromObjectId": [raw_id], "fromObjectType": [SINGULAR[from_type]],
+                                               "toObjectType": [SINGULAR[to_type]]}})
+        now = iso(store.clock.now())
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
+        if errors:
+            out["errors"] = errors
+            out["numErrors"] = len(errors)
+            return JSONResponse(out, status_code=207)
+        return JSONResponse(out)
+
+    @api()
+    async def pipelines(request: Request) -> Response:
+        object_type = _object_type(request)
+        if object_type == "deals":
+            return JSONResponse({"results": store.pipelines})
+        if object_type == "contacts":
+            stages = [{"id": value, "label": label, "displayOrder": i,
+                       "metadata": {"isClosed": "false", "state": "OPEN"}, "archived": False,
+                       "createdAt": "1970-01-01T00:00:00Z", "updatedAt": "1970-01-01T00:00:00Z",
+                       "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT"}
+                      for i, (value, label) in enumerate(store.lifecycle_options)]
+            return JSONResponse({"results": [{"id": "contacts-lifecycle-pipeline", "label": "Lifecycle Stage Pipeline",
+                                              "displayOrder": 0, "archived": False, "stages": stages,
+                                              "createdAt": "1970-01-01T00:00:00Z",
+                                              "updatedAt": "1970-01-01T00:00:00Z"}]})
+        return JSONResponse({"results": []})
+
+    @api()
+    async def owners(request: Request) -> Response:
+        limit = max(1, min(_int_param(request, "limit", 100), OWNERS_PAGE_MAX))
+        archived = request.query_params.get("archived", "false").lower() == "true"
+        email_filter = request.query_params.get("email")
+        items = [o for o in store.owners if bool(o.get("archived")) == archived
+                 and (email_filter is None or o.get("email") == email_filter)]
+        after = request.query_params.get("after")
+        start = 0
+        if after:
+            start = next((i for i, o in enumerate(items) if int(o["id"]) >= int(after)), len(items)) \
+                if after.isdigit() else 0
+        page = items[start : start + limit]
+        body: dict[str, Any] = {"results": page}
+        if start + limit < len(items):
+            body["paging"] = {"next": {"after": items[start + limit]["id"],
+                                       "link": str(request.url.include_query_params(after=items[start + limit]["id"]))}}
+        return JSONResponse(body)
+
+    @api()
+    async def properties(request: Request) -> Response:
+        object_type = _object_type(request)
+        with store.lock:
+            definitions = store.property_definitions(object_type)
+        name = request.path_params.get("name")
+        if name is not None:
+            for definition in definitions:
+                if definition["name"] == name:
+                    return JSONResponse(definition)
+            raise SandboxError(404, "OBJECT_NOT_FOUND", f"Unable to find property {name} for object type {object_type}")
+        return JSONResponse({"results": definitions})
+
+    # -- admin -------------------------------------------------------------------------------
+
+    async def admin_clock(request: Request) -> Response:
+        if request.method == "POST":
+            body = await request.json()
+            store.clock.advance(float(body.get("advance_seconds", 0)))
+        return JSONResponse({"now": iso(store.clock.now()), "frozen": store.clock.frozen})
+
+    async def admin_faults(request: Request) -> Response:
+        if request.method == "DELETE":
+            with state.lock:
+                state.faults.clear()
+            return JSONResponse({"faults": []})
+        if request.method == "POST":
+            body = await request.json()
+            with state.lock:
+                for spec in body.get("faults", []):
+                    state.faults.append(Fault(**spec))
+        with state.lock:
+            return JSONResponse({"faults": [f.__dict__ for f in state.faults]})
+
+    async def admin_options(request: Request) -> Response:
+        if request.method == "POST":
+            body = await request.json()
+            with state.lock:
+                for key in ("rate_limit", "search_rate", "daily_limit", "send_retry_after"):
+                    if key in body:
+                        setattr(state.options, key, body[key])
+                if body.get("reset_limits"):
+                    state.limiter = _Limiter()
+        o = state.options
+        return JSONResponse({"rate_limit": o.rate_limit, "search_rate": o.search_rate,
+                             "daily_limit": o.daily_limit, "send_retry_after": o.send_retry_after})
+
+    async def admin_stats(request: Request) -> Response:
+        return JSONResponse(dict(state.counts))
+
+    async def admin_simulate(request: Request) -> Response:
+        body = await request.json()
+        allowed = {"days", "new_contacts", "stage_changes", "deals_created", "deals_won", "deals_lost",
+                   "archive", "same_timestamp"}
+        return JSONResponse(store.simulate(**{k: v for k, v in body.items() if k in allowed}))
+
+    def _at(body: dict[str, Any]) -> datetime | None:
+        return datetime.fromisoformat(body["at"]) if body.get("at") else None
+
+    async def admin_object(request: Request) -> Response:
+        object_type = _object_type(request)
+        body = await request.json() if request.method != "DELETE" else {}
+        try:
+            if request.method == "POST":
+                record = store.create(object_type, body.get("properties", {}), at=_at(body),
+                                      associations=body.get("associations"))
+            elif request.method == "PATCH":
+                record = store.update(object_type, int(request.path_params["object_id"]),
+                                      body.get("properties", {}), at=_at(body))
+            else:
+                record = store.archive(object_type, int(request.path_params["object_id"]))
+        except SandboxError as exc:
+            return _error(exc.status, exc.message, exc.category)
+        return JSONResponse(store.render(object_type, record, list(record["properties"])))
+
+    async def admin_touch(request: Request) -> Response:
+        body = await request.json()
+        object_type = OBJECT_TYPES[body["type"]]
+        at = _at(body) or store.clock.now()
+        if "ids" in body:
+            ids = [int(i) for i in body["ids"]]
+        else:
+            with store.lock:
+                ids = [i for i in store.ids[object_type] if not store.objects[object_type][i]["archived"]]
+            ids = ids[: int(body.get("count", len(ids)))]
+        return JSONResponse({"touched": store.touch(object_type, ids, at=at), "at": iso(at)})
+
+    async def admin_truth(request: Request) -> Response:
+        return JSONResponse({"results": store.truth(_object_type(request))})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "now": iso(store.clock.now())})
+
+    routes = [
+        Route("/crm/v3/objects/{object_type}", list_objects, methods=["GET"]),
+        Route("/crm/v3/objects/{object_type}/search", search, methods=["POST"]),
+        Route("/crm/v3/objects/{object_type}/batch/read", batch_read, methods=["POST"]),
+        Route("/crm/v3/objects/{object_type}/{object_id}", get_object, methods=["GET"]),
+        Route("/crm/v4/associations/{from_type}/{to_type}/batch/read", associations_batch, methods=["POST"]),
+        Route("/crm/v3/pipelines/{object_type}", pipelines, methods=["GET"]),
+        Route("/crm/v3/owners", owners, methods=["GET"]),
+        Route("/crm/v3/owners/", owners, methods=["GET"]),
+        Route("/crm/v3/properties/{object_type}", properties, methods=["GET"]),
+        Route("/crm/v3/properties/{object_type}/{name}", properties, methods=["GET"]),
+        Route("/_sandbox/health", health, methods=["GET"]),
+        Route("/_sandbox/clock", admin_clock, methods=["GET", "POST"]),
+        Route("/_sandbox/faults", admin_faults, methods=["GET", "POST", "DELETE"]),
+        Route("/_sandbox/options", admin_options, methods=["GET", "POST"]),
+        Route("/_sandbox/stats", admin_stats, methods=["GET"]),
+        Route("/_sandbox/simulate", admin_simulate, methods=["POST"]),
+        Route("/_sandbox/touch", admin_touch, methods=["POST"]),
+        Route("/_sandbox/objects/{object_type}", admin_object, methods=["POST"]),
+        Route("/_sandbox/objects/{object_type}/{object_id}", admin_object, methods=["PATCH", "DELETE"]),
+        Route("/_sandbox/truth/{object_type}", admin_truth, methods=["GET"]),
+    ]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _error(404, f"Resource not found: {request.method} {request.url.path}", "OBJECT_NOT_FOUND")
+
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    return DateHeaderMiddleware(app, store.clock)
+
+
+class DateHeaderMiddleware:
+    """Sets `Date` from the sandbox clock, so clients see the portal's (movable) time."""
+
+    def __init__(self, app: Any, clock: Any) -> None:
+        self.app = app
+        self.clock = clock
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_date(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", _http_date(self.clock.now()).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_date)

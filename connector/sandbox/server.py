@@ -1,0 +1,123 @@
+"""Runs a sandbox as a real HTTP server on 127.0.0.1, in a background thread or in the foreground."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from connector.sandbox.clock import SandboxClock
+from connector.sandbox.hubspot.app import SandboxOptions, SandboxState, create_app
+from connector.sandbox.hubspot.data import GeneratorOptions, PortalData, generate_portal, load_fixture
+from connector.sandbox.hubspot.store import PortalStore
+
+
+@dataclass
+class HubSpotSandboxConfig:
+    """Everything needed to stand up one sandbox portal."""
+
+    contacts: int = 1000
+    deals: int | None = None
+    companies: int | None = None
+    seed: int = 1
+    now: datetime | None = None
+    frozen_clock: bool = False
+    fixture: Path | None = None
+    rate_limit: int | None = 190
+    search_rate: int | None = 5
+    daily_limit: int | None = 625_000
+    send_retry_after: bool = True
+    token: str = "sandbox-token"
+    legacy_stage_properties: bool = False
+    custom_stages: tuple[tuple[str, str], ...] = ()
+    malformed: int = 0
+
+
+def build_hubspot_state(config: HubSpotSandboxConfig) -> SandboxState:
+    clock = SandboxClock(config.now, frozen=config.frozen_clock)
+    data: PortalData
+    if config.fixture is not None:
+        data = load_fixture(config.fixture, now=clock.now())
+    else:
+        data = generate_portal(
+            GeneratorOptions(
+                contacts=config.contacts,
+                deals=config.deals,
+                companies=config.companies,
+                seed=config.seed,
+                now=clock.now(),
+                legacy_stage_properties=config.legacy_stage_properties,
+                custom_stages=list(config.custom_stages),
+                malformed=config.malformed,
+            )
+        )
+    store = PortalStore(data, clock, seed=config.seed)
+    options = SandboxOptions(
+        tokens={config.token},
+        rate_limit=config.rate_limit,
+        search_rate=config.search_rate,
+        daily_limit=config.daily_limit,
+        send_retry_after=config.send_retry_after,
+    )
+    return SandboxState(store, options, seed=config.seed)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SandboxServer:
+    """A uvicorn server in a daemon thread; a context manager that starts and stops it."""
+
+    def __init__(self, app: Any, *, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = port or free_port()
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            date_header=False,
+            server_header=False,
+            timeout_keep_alive=30,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name=f"sandbox-{self.port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> SandboxServer:
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"sandbox server did not start on {self.url}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_forever(app: Any, *, port: int, host: str = "127.0.0.1") -> None:
+    """Run in the foreground until interrupted (the `funnelsync sandbox` command)."""
+    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off", date_header=False, server_header=False)
