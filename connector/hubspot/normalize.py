@@ -387,3 +387,18 @@ def normalize_pipelines(records: Iterable[Any], object_type: str = "deals") -> N
                 }
             )
     return out
+
+
+def normalize_records(stream: str, records: Iterable[Any], *, known_stages: set[str]) -> Normalized:
+    """Dispatch a page of `stream` to its parser."""
+    if stream == "contacts":
+        return normalize_contacts(records, known_stages)
+    if stream == "companies":
+        return normalize_companies(records)
+    if stream == "deals":
+        return normalize_deals(records)
+    if stream == "owners":
+        return normalize_owners(records)
+    if stream == "pipelines":
+        return normalize_pipelines(records)
+    raise ValueError(f"unknown HubSpot stream {stream!r}")

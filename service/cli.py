@@ -1,0 +1,170 @@
+"""The `funnelsync` command line: thin commands over the library.
+
+Exit codes: 0 success; 1 a stream failed; 2 bad usage or configuration; 3 deferred by the
+vendor's daily rate limit (resume later); 4 authentication failed.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config import ConfigurationError, Settings, load_settings
+from service.logging import configure_logging
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_DEFERRED, EXIT_AUTH = 0, 1, 2, 3, 4
+
+app = typer.Typer(
+    name="funnelsync",
+    help="Sync HubSpot (and Mailchimp) into a local database and compute B2B funnel KPIs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+sandbox_app = typer.Typer(help="Run a vendor API sandbox on 127.0.0.1 (for demos, tests and trials).", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML settings file (default: $FUNNELSYNC_CONFIG or ./funnelsync.toml)."),
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        settings = load_settings(config)
+    except ConfigurationError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_CONFIG) from None
+    secrets = [settings.hubspot.token.get_secret_value()] if settings.hubspot.token else []
+    configure_logging(settings.log_level, json_lines=settings.log_json, secrets=secrets)
+    return settings
+
+
+@app.command()
+def sync(
+    source: Annotated[str, typer.Option(help="Which platform to sync.")] = "hubspot",
+    stream: Annotated[list[str] | None, typer.Option("--stream", "-s", help="Only these streams (repeatable).")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Re-read everything instead of changes since the last sync.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Sync a source into the local database (incremental unless --full)."""
+    from service.runner import exit_code_for, print_outcomes, run_sync_with_progress
+
+    settings = _settings(config)
+    if source != "hubspot":
+        err_console.print(f"[red]error:[/red] unknown source {source!r}; available: hubspot")
+        raise typer.Exit(EXIT_CONFIG)
+    try:
+        settings.require_hubspot_token()
+        outcomes = run_sync_with_progress(settings, streams=stream, full=full, trigger="cli", console=console)
+    except (ConfigurationError, ValueError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_CONFIG) from None
+    print_outcomes(outcomes, console)
+    raise typer.Exit(exit_code_for(outcomes))
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20,
+    config: ConfigOption = None,
+) -> None:
+    """Show recent sync runs (one row per stream and run)."""
+    from storage import init_db, make_engine, recent_runs
+
+    settings = _settings(config)
+    engine = make_engine(settings.db_url)
+    init_db(engine)
+    table = Table(title="Recent sync runs")
+    for column in ("id", "stream", "mode", "trigger", "status", "started", "secs", "read", "written",
+                   "rejected", "quarantined", "requests", "retries", "error"):
+        table.add_column(column, overflow="fold")
+    for run in recent_runs(engine, limit=limit, connection=settings.connection):
+        seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+        style = {"succeeded": "green", "failed": "red", "deferred": "yellow"}.get(run.status, "cyan")
+        table.add_row(
+            str(run.id), f"{run.source}/{run.stream}", run.mode, run.trigger, f"[{style}]{run.status}[/{style}]",
+            run.started_at.strftime("%Y-%m-%d %H:%M:%S"), f"{seconds:.1f}" if seconds is not None else "",
+            str(run.records_read), str(run.records_written), str(run.records_rejected),
+            str(run.fields_quarantined), str(run.requests), str(run.retries), (run.error or "")[:120],
+        )
+    console.print(table)
+    engine.dispose()
+
+
+@sandbox_app.command("hubspot")
+def sandbox_hubspot(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    contacts: Annotated[int, typer.Option(help="Contacts to generate.")] = 1000,
+    deals: Annotated[int | None, typer.Option(help="Deals to generate (default: contacts / 5).")] = None,
+    companies: Annotated[int | None, typer.Option(help="Companies (default: contacts / 4).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generated portal.")] = 1,
+    fixture: Annotated[Path | None, typer.Option(help="Serve records from a JSON fixture instead.")] = None,
+    rate_limit: Annotated[int, typer.Option(help="Requests per rolling 10 s (100, 190, 250); 0 = none.")] = 190,
+    search_rate: Annotated[int, typer.Option(help="Search requests per second; 0 = none.")] = 5,
+    daily_limit: Annotated[int, typer.Option(help="Requests per day; 0 = none.")] = 625_000,
+    retry_after: Annotated[bool, typer.Option(help="Send Retry-After on 429 answers.")] = True,
+    token: Annotated[str, typer.Option(help="The bearer token the sandbox accepts.")] = "sandbox-token",
+    now: Annotated[str | None, typer.Option(help="Portal time at start (ISO-8601); default: now.")] = None,
+    legacy_stage_properties: Annotated[bool, typer.Option(help="Also serve hs_lifecyclestage_<stage>_date.")] = False,
+    malformed: Annotated[int, typer.Option(help="Records to give a malformed value.")] = 0,
+) -> None:
+    """Serve a HubSpot API sandbox with a generated (or fixture) portal until interrupted."""
+    from connector.sandbox.hubspot.app import create_app
+    from connector.sandbox.server import HubSpotSandboxConfig, build_hubspot_state, serve_forever
+
+    start = datetime.fromisoformat(now) if now else None
+    if fixture is not None and not fixture.is_file():
+        err_console.print(f"[red]error:[/red] fixture not found: {fixture}")
+        raise typer.Exit(EXIT_CONFIG)
+    state = build_hubspot_state(
+        HubSpotSandboxConfig(
+            contacts=contacts, deals=deals, companies=companies, seed=seed, now=start, fixture=fixture,
+            rate_limit=rate_limit or None, search_rate=search_rate or None, daily_limit=daily_limit or None,
+            send_retry_after=retry_after, token=token, legacy_stage_properties=legacy_stage_properties,
+            malformed=malformed,
+        )
+    )
+    counts = {t: len(v) for t, v in state.store.objects.items()}
+    console.print(
+        f"HubSpot sandbox on http://127.0.0.1:{port} — {counts['contacts']} contacts, {counts['companies']} "
+        f"companies, {counts['deals']} deals. Use: FUNNELSYNC_HUBSPOT__BASE_URL=http://127.0.0.1:{port} "
+        "FUNNELSYNC_HUBSPOT__TOKEN=<the --token value>"
+    )
+    serve_forever(create_app(state), port=port)
+
+
+@app.command()
+def demo(
+    contacts: Annotated[int, typer.Option(help="Contacts in the generated portal.")] = 20_000,
+    directory: Annotated[Path, typer.Option("--dir", help="Where the demo database and exports go.")] = Path(
+        "funnelsync-demo"
+    ),
+    days: Annotated[int, typer.Option(help="Simulated days of CRM activity after the first sync.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the generated portal.")] = 7,
+) -> None:
+    """Run everything end to end against a local sandbox: generate, sync, change, sync again, summarise."""
+    from service.demo import run_demo
+
+    configure_logging("WARNING", json_lines=False)
+    code = run_demo(contacts=contacts, directory=directory, days=days, seed=seed, console=console)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

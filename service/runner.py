@@ -1,0 +1,78 @@
+"""Running a sync from a terminal: live progress per stream, a result table, an exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from config import Settings
+from connector.clock import Clock
+from service.sync import HubSpotSync, StreamOutcome
+from storage import PageWrite, make_engine
+
+EXIT_OK, EXIT_FAILED, EXIT_DEFERRED, EXIT_AUTH = 0, 1, 3, 4
+
+
+def run_sync_with_progress(
+    settings: Settings,
+    *,
+    streams: Sequence[str] | None,
+    full: bool,
+    trigger: str,
+    console: Console,
+    clock: Clock | None = None,
+) -> list[StreamOutcome]:
+    """One sync run with a live display of records and pages per stream."""
+    engine = make_engine(settings.db_url)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.fields[stream]:<10}[/bold] {task.fields[mode]:<11}"),
+        TextColumn("{task.fields[records]:>9,} records  {task.fields[pages]:>6,} pages"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def on_page(stream: str, mode: str, write: PageWrite) -> None:
+        if stream not in tasks:
+            tasks[stream] = progress.add_task(stream, stream=stream, mode=mode, records=0, pages=0, total=None)
+        task = progress.tasks[tasks[stream]]
+        progress.update(tasks[stream], records=task.fields["records"] + write.read, pages=task.fields["pages"] + 1)
+
+    try:
+        with progress:
+            return HubSpotSync(settings, engine, clock=clock, progress=on_page).run(
+                streams=streams, full=full, trigger=trigger
+            )
+    finally:
+        engine.dispose()
+
+
+def exit_code_for(outcomes: Sequence[StreamOutcome]) -> int:
+    if any(o.stops_run for o in outcomes):
+        return EXIT_AUTH
+    if any(o.status == "failed" for o in outcomes):
+        return EXIT_FAILED
+    if any(o.status == "deferred" for o in outcomes):
+        return EXIT_DEFERRED
+    return EXIT_OK
+
+
+def print_outcomes(outcomes: Sequence[StreamOutcome], console: Console) -> None:
+    table = Table(title="Sync result")
+    for column in ("stream", "mode", "status", "pages", "read", "written", "rejected", "quarantined", "run"):
+        table.add_column(column, justify="right" if column in ("pages", "read", "written", "rejected",
+                                                               "quarantined", "run") else "left")
+    for o in outcomes:
+        style = {"succeeded": "green", "failed": "red", "deferred": "yellow"}.get(o.status, "white")
+        table.add_row(o.stream, o.mode, f"[{style}]{o.status}[/{style}]", f"{o.pages:,}", f"{o.read:,}",
+                      f"{o.written:,}", f"{o.rejected:,}", f"{o.quarantined:,}", str(o.run_id))
+    console.print(table)
+    for o in outcomes:
+        if o.error:
+            console.print(f"[red]{o.stream}:[/red] {o.error}")

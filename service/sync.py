@@ -1,0 +1,204 @@
+"""The composition root of a sync: connector pages → parsers → storage, one run row per stream."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from config import Settings
+from connector.clock import Clock, SystemClock
+from connector.errors import AuthenticationError, ConnectorError, RateLimitDeferredError
+from connector.hubspot.client import HubSpotClient
+from connector.hubspot.normalize import normalize_records
+from connector.hubspot.streams import STREAM_NAMES, Page, build_streams, discover_schema
+from connector.pagination import PaginationLoopError
+from service.logging import redact
+from storage import PageWrite, finish_run, get_state, init_db, start_run, store_page
+
+log = logging.getLogger("funnelsync.sync")
+
+SOURCE = "hubspot"
+
+ProgressCallback = Callable[[str, str, PageWrite], None]
+
+
+class UnknownStreamError(ValueError):
+    """A stream name that HubSpot sync does not have."""
+
+
+@dataclass
+class StreamOutcome:
+    """How one stream's sync ended."""
+
+    stream: str
+    run_id: int
+    mode: str
+    status: str  # succeeded | failed | deferred
+    pages: int = 0
+    read: int = 0
+    written: int = 0
+    rejected: int = 0
+    quarantined: int = 0
+    error: str | None = None
+    # True when the failure dooms every later stream too (bad credentials).
+    stops_run: bool = False
+
+
+def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: after[k] - before.get(k, 0) for k in after}
+
+
+class HubSpotSync:
+    """Runs HubSpot streams into storage. Build one per run; it owns the run's HTTP client."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock or SystemClock()
+        self.transport = transport
+        self.progress = progress
+        self.connection = settings.connection
+        token = settings.require_hubspot_token()
+        self._secrets = [token.get_secret_value()]
+
+    def _safe(self, error: BaseException) -> str:
+        return redact(str(error) or type(error).__name__, self._secrets)
+
+    def run(self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli") -> list[StreamOutcome]:
+        """Sync the selected streams (all by default); failures are recorded, not raised, per stream."""
+        selected = list(streams) if streams else list(STREAM_NAMES)
+        unknown = [s for s in selected if s not in STREAM_NAMES]
+        if unknown:
+            raise UnknownStreamError(f"unknown stream(s) {', '.join(unknown)}; choose from {', '.join(STREAM_NAMES)}")
+        init_db(self.engine)
+        hub = self.settings.hubspot
+        outcomes: list[StreamOutcome] = []
+        with HubSpotClient(
+            hub,
+            token=self.settings.require_hubspot_token(),
+            retry=self.settings.retry,
+            clock=self.clock,
+            transport=self.transport,
+        ) as client:
+            try:
+                schema = discover_schema(client, hub)
+            except ConnectorError as exc:
+                # Nothing can run without the schema: record the failure on every selected stream.
+                status = "deferred" if isinstance(exc, RateLimitDeferredError) else "failed"
+                for name in STREAM_NAMES:
+                    if name in selected:
+                        outcomes.append(self._record_failure(name, "full" if full else "incremental", status, exc, trigger))
+                return outcomes
+            available = build_streams(hub, schema)
+            known_stages = set(schema.lifecycle_stages)
+            for name in STREAM_NAMES:
+                if name not in selected:
+                    continue
+                outcome = self._run_stream(client, name, available[name], known_stages, full=full, trigger=trigger)
+                outcomes.append(outcome)
+                if outcome.status == "deferred" or outcome.stops_run:
+                    break
+        return outcomes
+
+    def _record_failure(self, stream: str, mode: str, status: str, error: BaseException, trigger: str) -> StreamOutcome:
+        now = self.clock.now()
+        run_id = start_run(
+            self.engine, connection=self.connection, source=SOURCE, stream=stream, mode=mode, trigger=trigger, now=now
+        )
+        message = self._safe(error)
+        finish_run(self.engine, run_id=run_id, status=status, now=now, error=message)
+        return StreamOutcome(stream, run_id, mode, status, error=message)
+
+    def _run_stream(
+        self,
+        client: HubSpotClient,
+        name: str,
+        stream: Any,
+        known_stages: set[str],
+        *,
+        full: bool,
+        trigger: str,
+    ) -> StreamOutcome:
+        state = get_state(self.engine, connection=self.connection, source=SOURCE, stream=name)
+        resumable = name in ("contacts", "companies", "deals")
+        mode = "incremental" if resumable and not full and state.get("watermark") and not state.get("full") else "full"
+        run_id = start_run(
+            self.engine,
+            connection=self.connection,
+            source=SOURCE,
+            stream=name,
+            mode=mode,
+            trigger=trigger,
+            now=self.clock.now(),
+        )
+        outcome = StreamOutcome(name, run_id, mode, "running")
+        last = client.stats.snapshot()
+        log.info("sync %s: %s (run %d)", name, mode, run_id, extra={"run_id": run_id, "stream": name})
+        try:
+            page: Page
+            for page in stream.pages(client, state, full=full):
+                normalized = normalize_records(name, page.records, known_stages=known_stages)
+                stats = client.stats.snapshot()
+                write = store_page(
+                    self.engine,
+                    connection=self.connection,
+                    source=SOURCE,
+                    stream=name,
+                    normalized=normalized,
+                    records_read=len(page.records),
+                    checkpoint=page.checkpoint,
+                    run_id=run_id,
+                    now=self.clock.now(),
+                    request_delta=_delta(stats, last),
+                )
+                last = stats
+                outcome.pages += 1
+                outcome.read += write.read
+                outcome.written += write.written
+                outcome.rejected += write.rejected
+                outcome.quarantined += write.quarantined
+                if self.progress is not None:
+                    self.progress(name, mode, write)
+            outcome.status = "succeeded"
+        except RateLimitDeferredError as exc:
+            outcome.status, outcome.error = "deferred", self._safe(exc)
+        except AuthenticationError as exc:
+            outcome.status, outcome.error = "failed", self._safe(exc)
+            outcome.stops_run = True
+        except (ConnectorError, PaginationLoopError) as exc:
+            outcome.status, outcome.error = "failed", self._safe(exc)
+        except Exception as exc:
+            # A bug or a database failure: record it on the run, then let it surface.
+            finish_run(
+                self.engine,
+                run_id=run_id,
+                status="failed",
+                now=self.clock.now(),
+                error=self._safe(exc),
+                request_delta=_delta(client.stats.snapshot(), last),
+            )
+            raise
+        if outcome.error:
+            log.error("sync %s %s: %s", name, outcome.status, outcome.error, extra={"run_id": run_id, "stream": name})
+        finish_run(
+            self.engine,
+            run_id=run_id,
+            status=outcome.status,
+            now=self.clock.now(),
+            error=outcome.error,
+            request_delta=_delta(client.stats.snapshot(), last),
+        )
+        return outcome

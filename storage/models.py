@@ -1,0 +1,250 @@
+"""SQLModel tables. Every row carries its `connection` (one portal or account) in its key.
+
+Typed columns hold what the KPIs need; `raw` holds the record exactly as the API sent it.
+Timestamps are aware UTC (see `UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from storage.db import JSONType, UTCDateTime
+
+# -- shared field families -------------------------------------------------------------------
+
+
+class CrmRecordBase(SQLModel):
+    """Fields every HubSpot CRM object has."""
+
+    connection: str = Field(primary_key=True, max_length=100)
+    id: str = Field(primary_key=True, max_length=40)
+    archived: bool = False
+    archived_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    createdate: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lastmodifieddate: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    owner_id: str | None = None
+    merged_object_ids: str | None = None
+    analytics_source: str | None = Field(default=None, index=True)
+    analytics_source_data_1: str | None = None
+    analytics_source_data_2: str | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None
+
+
+# -- HubSpot CRM objects ---------------------------------------------------------------------
+
+
+class HubSpotContact(CrmRecordBase, table=True):
+    """A contact: lifecycle stage, original and latest source, owner, company."""
+
+    __tablename__ = "hubspot_contacts"
+
+    email: str | None = None
+    firstname: str | None = None
+    lastname: str | None = None
+    lifecyclestage: str | None = Field(default=None, index=True)
+    # False when the stage is not one the portal (or config) defines; stored as-is and quarantined.
+    lifecyclestage_known: bool = True
+    became_customer_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    company_id: str | None = None
+    persona: str | None = None
+    latest_source: str | None = None
+    latest_source_data_1: str | None = None
+    latest_source_data_2: str | None = None
+
+
+class HubSpotCompany(CrmRecordBase, table=True):
+    """A company."""
+
+    __tablename__ = "hubspot_companies"
+
+    name: str | None = None
+    domain: str | None = None
+    industry: str | None = None
+    lifecyclestage: str | None = None
+    numberofemployees: int | None = None
+    annualrevenue: float | None = None
+    country: str | None = None
+
+
+class HubSpotDeal(CrmRecordBase, table=True):
+    """A deal: pipeline, stage, money, dates, outcome."""
+
+    __tablename__ = "hubspot_deals"
+    __table_args__ = (Index("ix_hubspot_deals_closedate", "connection", "closedate"),)
+
+    dealname: str | None = None
+    pipeline: str | None = None
+    dealstage: str | None = None
+    amount: float | None = None
+    amount_in_home_currency: float | None = None
+    currency: str | None = None
+    closedate: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    is_closed: bool | None = None
+    is_closed_won: bool | None = None
+
+
+class HubSpotContactStageDate(SQLModel, table=True):
+    """When a contact entered a lifecycle stage, per source property (KPIs take the earliest)."""
+
+    __tablename__ = "hubspot_contact_stage_dates"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    contact_id: str = Field(primary_key=True, max_length=40)
+    stage: str = Field(primary_key=True, max_length=100)
+    # hs_v2_date_entered | hs_lifecyclestage_date | hs_date_entered
+    source: str = Field(primary_key=True, max_length=40)
+    entered_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class HubSpotDealStageDate(SQLModel, table=True):
+    """When a deal entered a pipeline stage, per source property."""
+
+    __tablename__ = "hubspot_deal_stage_dates"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    deal_id: str = Field(primary_key=True, max_length=40)
+    stage: str = Field(primary_key=True, max_length=100)
+    source: str = Field(primary_key=True, max_length=40)
+    entered_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class HubSpotDealAssociation(SQLModel, table=True):
+    """A deal's associated contacts and companies, kept current (removed ones are deleted)."""
+
+    __tablename__ = "hubspot_deal_associations"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    deal_id: str = Field(primary_key=True, max_length=40)
+    to_type: str = Field(primary_key=True, max_length=20)
+    to_id: str = Field(primary_key=True, max_length=40)
+
+
+class HubSpotOwner(SQLModel, table=True):
+    """A CRM owner (user or queue)."""
+
+    __tablename__ = "hubspot_owners"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    id: str = Field(primary_key=True, max_length=40)
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    user_id: int | None = None
+    type: str | None = None
+    archived: bool = False
+    created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None
+
+
+class HubSpotPipeline(SQLModel, table=True):
+    """A deal pipeline."""
+
+    __tablename__ = "hubspot_pipelines"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    id: str = Field(primary_key=True, max_length=60)
+    object_type: str = "deals"
+    label: str | None = None
+    display_order: int | None = None
+    archived: bool = False
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None
+
+
+class HubSpotPipelineStage(SQLModel, table=True):
+    """A pipeline stage with its probability (0..1) and closed/won flags."""
+
+    __tablename__ = "hubspot_pipeline_stages"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    pipeline_id: str = Field(primary_key=True, max_length=60)
+    stage_id: str = Field(primary_key=True, max_length=100)
+    label: str | None = None
+    display_order: int | None = None
+    probability: float | None = None
+    is_closed: bool = False
+    is_won: bool = False
+    archived: bool = False
+
+
+# -- sync bookkeeping ------------------------------------------------------------------------
+
+
+class SyncState(SQLModel, table=True):
+    """The checkpoint of one stream, written in the same transaction as the page it follows."""
+
+    __tablename__ = "sync_state"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    source: str = Field(primary_key=True, max_length=40)
+    stream: str = Field(primary_key=True, max_length=60)
+    state: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None
+
+
+class SyncRun(SQLModel, table=True):
+    """One stream's sync in one run: what it did and how it ended."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_stream", "connection", "source", "stream", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection: str = Field(max_length=100)
+    source: str = Field(max_length=40)
+    stream: str = Field(max_length=60)
+    mode: str = Field(max_length=20)  # full | incremental
+    trigger: str = Field(max_length=20)  # cli | schedule | admin | demo
+    status: str = Field(default="running", max_length=20)  # running | succeeded | failed | deferred
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    pages: int = 0
+    records_read: int = 0
+    records_written: int = 0
+    records_rejected: int = 0
+    fields_quarantined: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    error: str | None = None
+
+
+class Quarantine(SQLModel, table=True):
+    """A value (or whole record, field "*") that could not be parsed, with the reason.
+
+    Keyed by record and field so re-syncing the same bad data changes nothing; cleared when the
+    record comes back clean.
+    """
+
+    __tablename__ = "quarantine"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    source: str = Field(primary_key=True, max_length=40)
+    stream: str = Field(primary_key=True, max_length=60)
+    record_id: str = Field(primary_key=True, max_length=60)
+    field: str = Field(primary_key=True, max_length=200)
+    raw_value: str | None = None
+    reason: str
+    run_id: int | None = None
+    detected_at: datetime = Field(sa_type=UTCDateTime)
+
+
+ENTITY_TABLES: dict[str, type[SQLModel]] = {
+    "contacts": HubSpotContact,
+    "companies": HubSpotCompany,
+    "deals": HubSpotDeal,
+    "owners": HubSpotOwner,
+    "pipelines": HubSpotPipeline,
+}

@@ -1,0 +1,365 @@
+"""Data access: keyword-only functions that take an engine or connection.
+
+The central promise: `store_page` writes a page's rows, its quarantine findings, the run's
+counters and the stream's checkpoint in one transaction. A crash loses at most the page in
+flight, and the next run resumes from the checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel
+
+from connector.hubspot.normalize import Issue, Normalized
+from storage.models import (
+    ENTITY_TABLES,
+    HubSpotContactStageDate,
+    HubSpotDealAssociation,
+    HubSpotDealStageDate,
+    HubSpotPipelineStage,
+    Quarantine,
+    SyncRun,
+    SyncState,
+)
+
+# Columns that describe the write, not the record: they change only when the record does.
+_WRITE_META = ("synced_at", "run_id")
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+def init_db(engine: Engine) -> None:
+    """Create missing tables (a fresh database)."""
+    import storage.models  # noqa: F401  (registers the tables)
+
+    SQLModel.metadata.create_all(engine)
+
+
+def upsert(conn: Connection, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or update by primary key with the dialect's native ON CONFLICT.
+
+    An existing row is rewritten only when a value differs, so re-syncing unchanged data leaves
+    the table (including synced_at and run_id) exactly as it was.
+    """
+    if not rows:
+        return
+    table = table_of(model)
+    keys = [c.name for c in table.primary_key.columns]
+    dialect = conn.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    columns = [c.name for c in table.columns if c.name not in keys and c.name in rows[0]]
+    if not columns:
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=keys), list(rows))
+        return
+    changed = or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in columns if c not in _WRITE_META))
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={c: stmt.excluded[c] for c in columns},
+            where=changed,
+        ),
+        list(rows),
+    )
+
+
+def _replace_children(
+    conn: Connection,
+    model: type[SQLModel],
+    *,
+    connection: str,
+    owner_column: str,
+    owner_ids: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+    extra_filter: Any = None,
+) -> None:
+    """Make the child rows of `owner_ids` exactly `rows`: delete the ones no longer stated, upsert the rest."""
+    if not owner_ids:
+        return
+    table = table_of(model)
+    keys = [c.name for c in table.primary_key.columns]
+    wanted = {tuple(row[k] for k in keys) for row in rows}
+    condition = and_(table.c.connection == connection, table.c[owner_column].in_(list(owner_ids)))
+    if extra_filter is not None:
+        condition = and_(condition, extra_filter)
+    existing = conn.execute(select(*(table.c[k] for k in keys)).where(condition)).all()
+    stale = [tuple(r) for r in existing if tuple(r) not in wanted]
+    if stale:
+        conn.execute(delete(table).where(tuple_(*(table.c[k] for k in keys)).in_(stale)))
+    upsert(conn, model, rows)
+
+
+def _sync_quarantine(
+    conn: Connection,
+    *,
+    connection: str,
+    source: str,
+    stream: str,
+    record_ids: Iterable[str],
+    issues: Sequence[Issue],
+    run_id: int | None,
+    now: datetime,
+) -> None:
+    """Quarantine exactly the current findings for these records; identical findings stay untouched."""
+    table = table_of(Quarantine)
+    scope = and_(table.c.connection == connection, table.c.source == source, table.c.stream == stream)
+    ids = sorted({*record_ids, *(i.record_id for i in issues)})
+    if not ids:
+        return
+    current = {(i.record_id, i.field): i for i in issues}
+    existing = {
+        (r.record_id, r.field): (r.raw_value, r.reason)
+        for r in conn.execute(
+            select(table.c.record_id, table.c.field, table.c.raw_value, table.c.reason).where(
+                scope, table.c.record_id.in_(ids)
+            )
+        )
+    }
+    gone = [key for key in existing if key not in current]
+    if gone:
+        conn.execute(delete(table).where(scope, tuple_(table.c.record_id, table.c.field).in_(gone)))
+    fresh = [
+        {
+            "connection": connection,
+            "source": source,
+            "stream": stream,
+            "record_id": issue.record_id,
+            "field": issue.field,
+            "raw_value": issue.raw_value,
+            "reason": issue.reason,
+            "run_id": run_id,
+            "detected_at": now,
+        }
+        for key, issue in current.items()
+        if existing.get(key) != (issue.raw_value, issue.reason)
+    ]
+    upsert(conn, Quarantine, fresh)
+
+
+@dataclass(frozen=True)
+class PageWrite:
+    """What one stored page counted."""
+
+    read: int
+    written: int
+    rejected: int
+    quarantined: int
+
+
+def store_page(
+    engine: Engine,
+    *,
+    connection: str,
+    source: str,
+    stream: str,
+    normalized: Normalized,
+    records_read: int,
+    checkpoint: dict[str, Any],
+    run_id: int,
+    now: datetime,
+    request_delta: dict[str, float] | None = None,
+) -> PageWrite:
+    """Persist one page, its quarantine findings, the run counters and the checkpoint atomically."""
+    model = ENTITY_TABLES[stream]
+    rows = [{**row, "connection": connection, "synced_at": now, "run_id": run_id} for row in normalized.entities]
+    ids = normalized.entity_ids
+    with engine.begin() as conn:
+        upsert(conn, model, rows)
+        if stream == "contacts":
+            _replace_children(
+                conn,
+                HubSpotContactStageDate,
+                connection=connection,
+                owner_column="contact_id",
+                owner_ids=ids,
+                rows=[{**r, "connection": connection} for r in normalized.stage_dates],
+            )
+        elif stream == "deals":
+            _replace_children(
+                conn,
+                HubSpotDealStageDate,
+                connection=connection,
+                owner_column="deal_id",
+                owner_ids=ids,
+                rows=[{**r, "connection": connection} for r in normalized.stage_dates],
+            )
+            _replace_children(
+                conn,
+                HubSpotDealAssociation,
+                connection=connection,
+                owner_column="deal_id",
+                owner_ids=normalized.association_owner_ids,
+                rows=[{**r, "connection": connection} for r in normalized.associations],
+            )
+        elif stream == "pipelines":
+            _replace_children(
+                conn,
+                HubSpotPipelineStage,
+                connection=connection,
+                owner_column="pipeline_id",
+                owner_ids=ids,
+                rows=[{**r, "connection": connection} for r in normalized.children],
+            )
+        _sync_quarantine(
+            conn,
+            connection=connection,
+            source=source,
+            stream=stream,
+            record_ids=ids,
+            issues=normalized.issues,
+            run_id=run_id,
+            now=now,
+        )
+        _save_state(conn, connection=connection, source=source, stream=stream, state=checkpoint, run_id=run_id, now=now)
+        delta = request_delta or {}
+        runs = table_of(SyncRun)
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(
+                pages=runs.c.pages + 1,
+                records_read=runs.c.records_read + records_read,
+                records_written=runs.c.records_written + len(rows),
+                records_rejected=runs.c.records_rejected + normalized.rejected,
+                fields_quarantined=runs.c.fields_quarantined
+                + sum(1 for i in normalized.issues if i.field != "*"),
+                requests=runs.c.requests + int(delta.get("requests", 0)),
+                retries=runs.c.retries + int(delta.get("retries", 0)),
+                rate_limited=runs.c.rate_limited + int(delta.get("rate_limited", 0)),
+            )
+        )
+    return PageWrite(
+        read=records_read,
+        written=len(rows),
+        rejected=normalized.rejected,
+        quarantined=len(normalized.issues),
+    )
+
+
+def _save_state(
+    conn: Connection,
+    *,
+    connection: str,
+    source: str,
+    stream: str,
+    state: dict[str, Any],
+    run_id: int | None,
+    now: datetime,
+) -> None:
+    upsert(
+        conn,
+        SyncState,
+        [
+            {
+                "connection": connection,
+                "source": source,
+                "stream": stream,
+                "state": state,
+                "updated_at": now,
+                "run_id": run_id,
+            }
+        ],
+    )
+
+
+def get_state(engine: Engine, *, connection: str, source: str, stream: str) -> dict[str, Any]:
+    table = table_of(SyncState)
+    with engine.connect() as conn:
+        value = conn.execute(
+            select(table.c.state).where(
+                table.c.connection == connection, table.c.source == source, table.c.stream == stream
+            )
+        ).scalar_one_or_none()
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def start_run(
+    engine: Engine, *, connection: str, source: str, stream: str, mode: str, trigger: str, now: datetime
+) -> int:
+    with engine.begin() as conn:
+        result = conn.execute(
+            table_of(SyncRun)
+            .insert()
+            .values(
+                connection=connection,
+                source=source,
+                stream=stream,
+                mode=mode,
+                trigger=trigger,
+                status="running",
+                started_at=now,
+            )
+        )
+        run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    assert isinstance(run_id, int)
+    return run_id
+
+
+def finish_run(
+    engine: Engine,
+    *,
+    run_id: int,
+    status: str,
+    now: datetime,
+    error: str | None = None,
+    request_delta: dict[str, float] | None = None,
+) -> None:
+    """Close a run; requests made after its last page (e.g. a failing one) are added here."""
+    runs = table_of(SyncRun)
+    delta = request_delta or {}
+    with engine.begin() as conn:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(
+                status=status,
+                finished_at=now,
+                error=error,
+                requests=runs.c.requests + int(delta.get("requests", 0)),
+                retries=runs.c.retries + int(delta.get("retries", 0)),
+                rate_limited=runs.c.rate_limited + int(delta.get("rate_limited", 0)),
+            )
+        )
+
+
+def get_run(engine: Engine, run_id: int) -> SyncRun | None:
+    runs = table_of(SyncRun)
+    with engine.connect() as conn:
+        row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+    return SyncRun.model_validate(dict(row)) if row else None
+
+
+def recent_runs(engine: Engine, *, limit: int = 20, connection: str | None = None) -> list[SyncRun]:
+    runs = table_of(SyncRun)
+    query = select(runs).order_by(runs.c.id.desc()).limit(limit)
+    if connection is not None:
+        query = query.where(runs.c.connection == connection)
+    with engine.connect() as conn:
+        return [SyncRun.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+
+def row_counts(engine: Engine, *, connection: str) -> dict[str, int]:
+    """Live (non-archived) rows per entity table, plus quarantine rows."""
+    out: dict[str, int] = {}
+    with engine.connect() as conn:
+        for stream, model in ENTITY_TABLES.items():
+            table = table_of(model)
+            query = select(func.count()).select_from(table).where(table.c.connection == connection)
+            if "archived" in table.c:
+                query = query.where(table.c.archived.is_(False))
+            out[stream] = int(conn.execute(query).scalar_one())
+        q = table_of(Quarantine)
+        out["quarantine"] = int(
+            conn.execute(select(func.count()).select_from(q).where(q.c.connection == connection)).scalar_one()
+        )
+    return out

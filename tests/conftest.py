@@ -1,0 +1,191 @@
+"""Shared fixtures: the sandbox over real loopback HTTP, an injected clock, real databases."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from config import Settings, load_settings
+from connector.sandbox.hubspot.app import SandboxState, create_app
+from connector.sandbox.server import HubSpotSandboxConfig, SandboxServer, build_hubspot_state
+from storage import init_db, make_engine
+
+PORTAL_NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+PG_ADMIN_URL = os.environ.get("FUNNELSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@dataclass
+class Sandbox:
+    """A running HubSpot sandbox plus a client for its admin routes."""
+
+    server: SandboxServer
+    state: SandboxState
+    token: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def store(self) -> Any:
+        return self.state.store
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            response = client.request(method, path, **kwargs)
+            response.raise_for_status()
+            return response.json()
+
+    def faults(self, *faults: dict[str, Any]) -> None:
+        self.admin("POST", "/_sandbox/faults", json={"faults": list(faults)})
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.admin("GET", "/_sandbox/stats"))
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
+    """Start sandboxes on free loopback ports; each is stopped after the test."""
+    servers: list[SandboxServer] = []
+
+    def start(**overrides: Any) -> Sandbox:
+        options: dict[str, Any] = {
+            "contacts": 300,
+            "seed": 11,
+            "now": PORTAL_NOW,
+            "frozen_clock": True,
+            "rate_limit": None,
+            "search_rate": None,
+            "token": "test-token-" + uuid.uuid4().hex[:8],
+        }
+        options.update(overrides)
+        state = build_hubspot_state(HubSpotSandboxConfig(**options))
+        server = SandboxServer(create_app(state)).start()
+        servers.append(server)
+        return Sandbox(server, state, options["token"])
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(make_sandbox: Callable[..., Sandbox]) -> Sandbox:
+    return make_sandbox()
+
+
+@dataclass
+class FakeClock:
+    """The injected clock: reads the sandbox's (frozen) time; sleeping advances it and is recorded."""
+
+    sandbox: Sandbox | None = None
+    sleeps: list[float] = field(default_factory=list)
+    _offset: float = 0.0
+
+    def now(self) -> datetime:
+        if self.sandbox is not None:
+            return self.sandbox.store.clock.now()  # type: ignore[no-any-return]
+        return PORTAL_NOW
+
+    def monotonic(self) -> float:
+        if self.sandbox is not None:
+            return self.sandbox.store.clock.monotonic()  # type: ignore[no-any-return]
+        return self._offset
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if self.sandbox is not None:
+            self.sandbox.store.clock.advance(max(seconds, 0.0))
+        else:
+            self._offset += seconds
+
+
+@pytest.fixture
+def clock(sandbox: Sandbox) -> FakeClock:
+    return FakeClock(sandbox)
+
+
+# -- databases ----------------------------------------------------------------------------------
+
+
+def _postgres_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_ok() -> bool:
+    available = _postgres_available()
+    if not available and os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_ADMIN_URL}")
+    return available
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, isolated database: a SQLite file, or a throwaway PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'funnelsync.db'}"
+        return
+    if not request.getfixturevalue("postgres_ok"):
+        pytest.skip("PostgreSQL not reachable")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    base = PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    yield f"{base}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    init_db(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, sandbox: Sandbox) -> Callable[..., Settings]:
+    """Settings pointed at the sandbox (and the test database when given)."""
+
+    def build(db_url: str | None = None, **hubspot: Any) -> Settings:
+        hub = {"token": sandbox.token, "base_url": sandbox.url, **hubspot}
+        overrides: dict[str, Any] = {"data_dir": tmp_path / "data", "hubspot": hub,
+                                     "retry": {"max_attempts": 4, "jitter_seconds": 0.0}}
+        if db_url is not None:
+            overrides["database_url"] = db_url
+        return load_settings(**overrides)
+
+    return build
+
+
+def dump_tables(engine: Engine, *, exclude: tuple[str, ...] = ("sync_runs", "sync_state")) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every funnelsync table, sorted, for exact comparisons."""
+    from sqlmodel import SQLModel
+
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for name, table in SQLModel.metadata.tables.items():
+            if name in exclude:
+                continue
+            rows = conn.execute(text(f'SELECT * FROM "{table.name}"')).all()
+            out[name] = sorted((tuple(r) for r in rows), key=repr)
+    return out

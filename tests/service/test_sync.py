@@ -1,0 +1,178 @@
+"""End-to-end syncs: sandbox over loopback → connector → storage (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from config import load_settings
+from service.sync import HubSpotSync
+from storage import get_run, get_state, recent_runs
+from storage.models import (
+    HubSpotContact,
+    HubSpotContactStageDate,
+    HubSpotDeal,
+    HubSpotDealAssociation,
+    HubSpotPipelineStage,
+    Quarantine,
+)
+from storage.repo import table_of
+from tests.conftest import dump_tables
+
+
+def truth(sandbox, object_type):
+    return {r["id"]: r for r in sandbox.admin("GET", f"/_sandbox/truth/{object_type}")["results"] if not r["archived"]}
+
+
+def stored(engine, model, *columns):
+    table = table_of(model)
+    with engine.connect() as conn:
+        return conn.execute(select(*(table.c[c] for c in columns))).all()
+
+
+def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_url):
+    settings = make_settings(db_url)
+    outcomes = HubSpotSync(settings, engine, clock=clock).run(full=True)
+    assert [o.status for o in outcomes] == ["succeeded"] * 5
+    for object_type, model in (("contacts", HubSpotContact), ("companies", None), ("deals", HubSpotDeal)):
+        if model is None:
+            continue
+        expected = truth(sandbox, object_type)
+        rows = dict(stored(engine, model, "id", "lastmodifieddate" if object_type != "deals" else "updated_at"))
+        assert set(rows) == set(expected)
+    # Typed columns hold the values HubSpot sent.
+    contacts = truth(sandbox, "contacts")
+    for record_id, stage in stored(engine, HubSpotContact, "id", "lifecyclestage")[:50]:
+        assert stage == contacts[record_id]["properties"].get("lifecyclestage")
+    # Every hs_v2_date_entered_* became a stage-date row.
+    expected_dates = sum(
+        1 for r in contacts.values() for k in r["properties"] if k.startswith("hs_v2_date_entered_")
+    )
+    assert len(stored(engine, HubSpotContactStageDate, "contact_id")) == expected_dates
+    # Deal associations, pipelines with numeric probabilities.
+    store = sandbox.store
+    assoc = stored(engine, HubSpotDealAssociation, "deal_id", "to_type", "to_id")
+    expected_assoc = {(str(d), "contact", str(c)) for d in store.objects["deals"]
+                      for c in store.associated("deals", d, "contacts")}
+    assert {a for a in assoc if a[1] == "contact"} == expected_assoc
+    stages = {s: (p, c, w) for s, p, c, w in stored(engine, HubSpotPipelineStage, "stage_id", "probability", "is_closed", "is_won")}
+    assert stages["closedwon"] == (1.0, True, True)
+    assert stages["closedlost"] == (0.0, True, False)
+    assert stages["qualifiedtobuy"] == (0.4, False, False)
+
+
+def test_second_identical_sync_leaves_identical_tables(sandbox, clock, make_settings, engine, db_url):
+    settings = make_settings(db_url)
+    HubSpotSync(settings, engine, clock=clock).run(full=True)
+    first = dump_tables(engine)
+    outcomes = HubSpotSync(settings, engine, clock=clock).run(full=True)
+    assert all(o.status == "succeeded" for o in outcomes)
+    assert dump_tables(engine) == first
+
+
+def test_incremental_sync_picks_up_changes(sandbox, clock, make_settings, engine, db_url):
+    settings = make_settings(db_url)
+    HubSpotSync(settings, engine, clock=clock).run()
+    change = sandbox.admin("POST", "/_sandbox/simulate", json={
+        "days": 1, "new_contacts": 7, "stage_changes": 9, "deals_created": 3, "deals_won": 2, "deals_lost": 1})
+    outcomes = {o.stream: o for o in HubSpotSync(settings, engine, clock=clock).run()}
+    assert outcomes["contacts"].mode == "incremental"
+    assert outcomes["contacts"].read >= 7 + 9
+    expected = truth(sandbox, "contacts")
+    rows = {r: s for r, s in stored(engine, HubSpotContact, "id", "lifecyclestage")}
+    assert set(rows) == set(expected)
+    assert all(rows[i] == expected[i]["properties"].get("lifecyclestage") for i in expected)
+    won = change["changes"]["deals_won"]
+    deals = {r: (c, w) for r, c, w in stored(engine, HubSpotDeal, "id", "is_closed", "is_closed_won")}
+    assert all(deals[d] == (True, True) for d in won)
+    new_deals = change["changes"]["deals_created"]
+    assoc = {d for d, in stored(engine, HubSpotDealAssociation, "deal_id")}
+    assert set(new_deals) <= assoc
+
+
+def test_failed_page_leaves_checkpoint_at_last_committed_page_and_next_run_resumes(
+    sandbox, clock, make_settings, engine, db_url
+):
+    settings = make_settings(db_url)
+    # Page 3 of the contacts list fails more often than the retry policy tolerates.
+    sandbox.faults({"kind": "status", "status": 503, "count": 4, "skip": 2, "path_prefix": "/crm/v3/objects/contacts",
+                    "method": "GET"})
+    outcomes = {o.stream: o for o in HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])}
+    failed = outcomes["contacts"]
+    assert failed.status == "failed" and "503" in (failed.error or "")
+    assert failed.pages == 2
+    state = get_state(engine, connection="default", source="hubspot", stream="contacts")
+    assert state["full"]["after"]
+    with engine.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(table_of(HubSpotContact))).scalar_one()
+    assert count == 200
+    run = get_run(engine, failed.run_id)
+    assert run is not None and run.status == "failed" and run.retries == 3 and run.finished_at is not None
+    before = sandbox.stats()["requests"]
+    resumed = HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])[0]
+    assert resumed.status == "succeeded" and resumed.mode == "full"
+    assert resumed.read == len(truth(sandbox, "contacts")) - 200  # resumed, did not start over
+    assert set(r for r, in stored(engine, HubSpotContact, "id")) == set(truth(sandbox, "contacts"))
+    assert sandbox.stats()["requests"] - before <= 6  # discovery (4) + remaining page(s)
+    assert get_state(engine, connection="default", source="hubspot", stream="contacts")["full"] is None
+
+
+def test_malformed_values_are_quarantined_and_the_sync_goes_on(make_sandbox, engine, db_url):
+    from tests.conftest import FakeClock
+
+    sandbox = make_sandbox()
+    clock = FakeClock(sandbox)
+    settings = load_settings(database_url=db_url, hubspot={"token": sandbox.token, "base_url": sandbox.url})
+    ids = sorted(int(i) for i in truth(sandbox, "contacts"))
+    deal_ids = sorted(int(i) for i in truth(sandbox, "deals"))
+    bad = {
+        ("contacts", ids[0], "createdate"): "",
+        ("contacts", ids[1], "lastmodifieddate"): "1727000000000",
+        ("contacts", ids[2], "lifecyclestage"): "zombie_stage",
+        ("deals", deal_ids[0], "amount"): "12,5k",
+        ("deals", deal_ids[1], "closedate"): "",
+    }
+    for (object_type, record_id, name), value in bad.items():
+        sandbox.store.objects[object_type][record_id]["properties"][name] = value
+    outcomes = {o.stream: o for o in HubSpotSync(settings, engine, clock=clock).run(full=True)}
+    assert all(o.status == "succeeded" for o in outcomes.values())
+    assert outcomes["contacts"].quarantined == 3 and outcomes["deals"].quarantined == 2
+    rows = {(r.stream, r.record_id, r.field): (r.raw_value, r.reason)
+            for r in stored(engine, Quarantine, "stream", "record_id", "field", "raw_value", "reason")}
+    assert rows[("contacts", str(ids[0]), "createdate")] == ("", "empty string where a date was expected")
+    assert rows[("contacts", str(ids[1]), "lastmodifieddate")][1] == "epoch milliseconds where ISO-8601 text was expected"
+    assert rows[("contacts", str(ids[2]), "lifecyclestage")][1] == "unknown lifecycle stage (stored as-is)"
+    assert rows[("deals", str(deal_ids[0]), "amount")] == ("12,5k", "non-numeric amount")
+    contact = {r: (c, s, k) for r, c, s, k in stored(engine, HubSpotContact, "id", "createdate", "lifecyclestage",
+                                                          "lifecyclestage_known")}
+    assert contact[str(ids[0])][0] is None
+    assert contact[str(ids[2])][1:] == ("zombie_stage", False)
+    amounts = dict(stored(engine, HubSpotDeal, "id", "amount"))
+    assert amounts[str(deal_ids[0])] is None
+    runs = {r.stream: r for r in recent_runs(engine, limit=5)}
+    assert runs["contacts"].fields_quarantined == 3
+    # Fixing the record in HubSpot clears its quarantine row on the next sync.
+    sandbox.admin("PATCH", f"/_sandbox/objects/deals/{deal_ids[0]}", json={"properties": {"amount": "1200"}})
+    sandbox.store.clock.advance(600)
+    HubSpotSync(settings, engine, clock=clock).run(streams=["deals"])
+    keys = {(r.stream, r.record_id, r.field) for r in stored(engine, Quarantine, "stream", "record_id", "field")}
+    assert ("deals", str(deal_ids[0]), "amount") not in keys
+    assert ("deals", str(deal_ids[1]), "closedate") in keys
+
+
+def test_daily_limit_defers_the_run_and_keeps_the_checkpoint(sandbox, clock, make_settings, engine, db_url):
+    settings = make_settings(db_url)
+    sandbox.faults({"kind": "rate_limit", "policy": "DAILY", "skip": 1, "path_prefix": "/crm/v3/objects/contacts"})
+    outcomes = HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
+    assert outcomes[0].status == "deferred" and "daily" in (outcomes[0].error or "").lower()
+    assert get_state(engine, connection="default", source="hubspot", stream="contacts")["full"]["after"]
+    assert HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])[0].status == "succeeded"
+
+
+def test_bad_token_fails_every_stream_without_leaking_it(sandbox, clock, make_settings, engine, db_url, caplog):
+    secret = "pat-na1-abcdef-0123456789-topsecret"
+    settings = make_settings(db_url, token=secret)
+    outcomes = HubSpotSync(settings, engine, clock=clock).run()
+    assert {o.status for o in outcomes} == {"failed"} and len(outcomes) == 5
+    for run in recent_runs(engine, limit=10):
+        assert run.error and secret not in run.error and "401" in run.error
+    assert secret not in caplog.text
