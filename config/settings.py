@@ -174,7 +174,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     # A subclass per call keeps the TOML path out of global state.
     settings_cls = type("Settings", (Settings,), {"_toml_path": path})
     try:
-        return settings_cls(**overrides)
+        settings: Settings = settings_cls(**overrides)
+        return settings
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()

@@ -17,6 +17,7 @@ own message and correlation id.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 
 class ConnectorError(Exception):
@@ -64,25 +65,25 @@ class AuthenticationError(FatalAPIError):
 class PermissionDeniedError(FatalAPIError):
     """403: the credentials lack a scope; `missing_scopes` names them when the API says which."""
 
-    def __init__(self, message: str, *, missing_scopes: list[str] | None = None, **kwargs: object) -> None:
+    def __init__(self, message: str, *, missing_scopes: list[str] | None = None, **kwargs: Any) -> None:
         self.missing_scopes = missing_scopes or []
         if self.missing_scopes:
             message = f"{message} Missing scopes: {', '.join(self.missing_scopes)}."
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, **kwargs)
 
 
 class RetriableAPIError(APIError):
     """A transient failure; `retry_after` (seconds) is the server's hint, if it gave one."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         self.retry_after = retry_after
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, **kwargs)
 
 
 class RateLimitedError(RetriableAPIError):
     """429 for a short window (burst or per-second); `policy` is HubSpot's policyName."""
 
-    def __init__(self, message: str, *, policy: str | None = None, **kwargs: object) -> None:
+    def __init__(self, message: str, *, policy: str | None = None, **kwargs: Any) -> None:
         self.policy = policy
         super().__init__(message, **kwargs)
 
@@ -94,9 +95,9 @@ class MalformedResponseError(RetriableAPIError):
 class RateLimitDeferredError(APIError):
     """The daily request budget is spent; the run stops and resumes from its checkpoint later."""
 
-    def __init__(self, message: str, *, reset_at: datetime | None = None, **kwargs: object) -> None:
+    def __init__(self, message: str, *, reset_at: datetime | None = None, **kwargs: Any) -> None:
         self.reset_at = reset_at
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, **kwargs)
 
 
 __all__ = [

@@ -146,5 +146,3 @@ class RetryPolicy:
             reraise=True,
         )
         return retrying(fn)
-
-

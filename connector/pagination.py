@@ -30,13 +30,15 @@ class CursorPaginator:
         after = nxt.get("after")
         return str(after) if after not in (None, "") else None
 
-    def advance(self, body: dict[str, Any]) -> None:
+    def advance(self, body: dict[str, Any]) -> bool:
+        """Move to the next page; returns whether there is one."""
         token = self.next_token(body)
         if token is None:
             self.finished = True
             self.token = None
-            return
+            return False
         if token in self._seen:
             raise PaginationLoopError(f"pagination loop detected: cursor {token!r} was already followed")
         self._seen.add(token)
         self.token = token
+        return True

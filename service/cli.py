@@ -27,15 +27,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-sandbox_app = typer.Typer(help="Run a vendor API sandbox on 127.0.0.1 (for demos, tests and trials).", no_args_is_help=True)
+sandbox_app = typer.Typer(
+    help="Run a vendor API sandbox on 127.0.0.1 (for demos, tests and trials).", no_args_is_help=True
+)
 app.add_typer(sandbox_app, name="sandbox")
 
-console = Console()
+# Piped output (files, CI logs) gets room for whole tables; a terminal keeps its own width.
+console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="TOML settings file (default: $FUNNELSYNC_CONFIG or ./funnelsync.toml)."),
+    typer.Option(
+        "--config", "-c", help="TOML settings file (default: $FUNNELSYNC_CONFIG or ./funnelsync.toml)."
+    ),
 ]
 
 
@@ -53,8 +58,12 @@ def _settings(config: Path | None) -> Settings:
 @app.command()
 def sync(
     source: Annotated[str, typer.Option(help="Which platform to sync.")] = "hubspot",
-    stream: Annotated[list[str] | None, typer.Option("--stream", "-s", help="Only these streams (repeatable).")] = None,
-    full: Annotated[bool, typer.Option("--full", help="Re-read everything instead of changes since the last sync.")] = False,
+    stream: Annotated[
+        list[str] | None, typer.Option("--stream", "-s", help="Only these streams (repeatable).")
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-read everything instead of changes since the last sync.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Sync a source into the local database (incremental unless --full)."""
@@ -86,20 +95,57 @@ def runs(
     engine = make_engine(settings.db_url)
     init_db(engine)
     table = Table(title="Recent sync runs")
-    for column in ("id", "stream", "mode", "trigger", "status", "started", "secs", "read", "written",
-                   "rejected", "quarantined", "requests", "retries", "error"):
-        table.add_column(column, overflow="fold")
+    for column in ("id", "stream", "mode", "status", "started (UTC)"):
+        table.add_column(column, no_wrap=True)
+    for column in ("secs", "read", "written", "rej", "quar", "req", "retry"):
+        table.add_column(column, justify="right", no_wrap=True)
+    failures = []
     for run in recent_runs(engine, limit=limit, connection=settings.connection):
         seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
         style = {"succeeded": "green", "failed": "red", "deferred": "yellow"}.get(run.status, "cyan")
         table.add_row(
-            str(run.id), f"{run.source}/{run.stream}", run.mode, run.trigger, f"[{style}]{run.status}[/{style}]",
-            run.started_at.strftime("%Y-%m-%d %H:%M:%S"), f"{seconds:.1f}" if seconds is not None else "",
-            str(run.records_read), str(run.records_written), str(run.records_rejected),
-            str(run.fields_quarantined), str(run.requests), str(run.retries), (run.error or "")[:120],
+            str(run.id),
+            f"{run.source}/{run.stream}",
+            f"{run.mode}/{run.trigger}",
+            f"[{style}]{run.status}[/{style}]",
+            run.started_at.strftime("%m-%d %H:%M:%S"),
+            f"{seconds:.1f}" if seconds is not None else "",
+            f"{run.records_read:,}",
+            f"{run.records_written:,}",
+            f"{run.records_rejected:,}",
+            f"{run.fields_quarantined:,}",
+            f"{run.requests:,}",
+            f"{run.retries:,}",
         )
+        if run.error:
+            failures.append(f"run {run.id} ({run.stream}): {run.error}")
     console.print(table)
+    for line in failures:
+        console.print(f"[red]{line}[/red]")
     engine.dispose()
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Check the configuration and that the database answers (the container's HEALTHCHECK)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from storage import make_engine, redact_url
+
+    settings = _settings(config)
+    engine = make_engine(settings.db_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        err_console.print(
+            f"[red]database unreachable:[/red] {redact_url(settings.db_url)} ({type(exc).__name__})"
+        )
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        engine.dispose()
+    console.print(f"ok: configuration valid, database {redact_url(settings.db_url)} answers")
 
 
 @sandbox_app.command("hubspot")
@@ -110,13 +156,17 @@ def sandbox_hubspot(
     companies: Annotated[int | None, typer.Option(help="Companies (default: contacts / 4).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the generated portal.")] = 1,
     fixture: Annotated[Path | None, typer.Option(help="Serve records from a JSON fixture instead.")] = None,
-    rate_limit: Annotated[int, typer.Option(help="Requests per rolling 10 s (100, 190, 250); 0 = none.")] = 190,
+    rate_limit: Annotated[
+        int, typer.Option(help="Requests per rolling 10 s (100, 190, 250); 0 = none.")
+    ] = 190,
     search_rate: Annotated[int, typer.Option(help="Search requests per second; 0 = none.")] = 5,
     daily_limit: Annotated[int, typer.Option(help="Requests per day; 0 = none.")] = 625_000,
     retry_after: Annotated[bool, typer.Option(help="Send Retry-After on 429 answers.")] = True,
     token: Annotated[str, typer.Option(help="The bearer token the sandbox accepts.")] = "sandbox-token",
     now: Annotated[str | None, typer.Option(help="Portal time at start (ISO-8601); default: now.")] = None,
-    legacy_stage_properties: Annotated[bool, typer.Option(help="Also serve hs_lifecyclestage_<stage>_date.")] = False,
+    legacy_stage_properties: Annotated[
+        bool, typer.Option(help="Also serve hs_lifecyclestage_<stage>_date.")
+    ] = False,
     malformed: Annotated[int, typer.Option(help="Records to give a malformed value.")] = 0,
 ) -> None:
     """Serve a HubSpot API sandbox with a generated (or fixture) portal until interrupted."""
@@ -129,9 +179,18 @@ def sandbox_hubspot(
         raise typer.Exit(EXIT_CONFIG)
     state = build_hubspot_state(
         HubSpotSandboxConfig(
-            contacts=contacts, deals=deals, companies=companies, seed=seed, now=start, fixture=fixture,
-            rate_limit=rate_limit or None, search_rate=search_rate or None, daily_limit=daily_limit or None,
-            send_retry_after=retry_after, token=token, legacy_stage_properties=legacy_stage_properties,
+            contacts=contacts,
+            deals=deals,
+            companies=companies,
+            seed=seed,
+            now=start,
+            fixture=fixture,
+            rate_limit=rate_limit or None,
+            search_rate=search_rate or None,
+            daily_limit=daily_limit or None,
+            send_retry_after=retry_after,
+            token=token,
+            legacy_stage_properties=legacy_stage_properties,
             malformed=malformed,
         )
     )

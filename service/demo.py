@@ -36,7 +36,9 @@ def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: C
         HubSpotSandboxConfig(contacts=contacts, seed=seed, token=token, rate_limit=250, malformed=6)
     )
     with SandboxServer(create_app(state)) as server:
-        console.print(f"HubSpot sandbox listening on {server.url} (250 requests / 10 s, the top HubSpot tier)")
+        console.print(
+            f"HubSpot sandbox listening on {server.url} (250 requests / 10 s, the top HubSpot tier)"
+        )
         settings = load_settings(
             data_dir=directory,
             hubspot={"token": token, "base_url": server.url, "rate_limit_per_10s": 250},
@@ -49,14 +51,26 @@ def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: C
             return code
         with httpx.Client(base_url=server.url, timeout=30) as admin:
             for day in range(1, days + 1):
-                change = admin.post("/_sandbox/simulate", json={
-                    "days": 1, "new_contacts": max(5, contacts // 200), "stage_changes": max(5, contacts // 100),
-                    "deals_created": max(2, contacts // 800), "deals_won": max(1, contacts // 2000),
-                    "deals_lost": max(1, contacts // 2500), "archive": 1,
-                }).json()
-                console.rule(f"Day {day}: {change['created']} new contacts, {change['stage_changes']} stage changes, "
-                             f"{change['deals_created']} new deals, {change['deals_won']} won, {change['deals_lost']} lost")
-                outcomes = run_sync_with_progress(settings, streams=None, full=False, trigger="demo", console=console)
+                change = admin.post(
+                    "/_sandbox/simulate",
+                    json={
+                        "days": 1,
+                        "new_contacts": max(5, contacts // 200),
+                        "stage_changes": max(5, contacts // 100),
+                        "deals_created": max(2, contacts // 800),
+                        "deals_won": max(1, contacts // 2000),
+                        "deals_lost": max(1, contacts // 2500),
+                        "archive": 1,
+                    },
+                ).json()
+                console.rule(
+                    f"Day {day}: {change['created']} new contacts, {change['stage_changes']} stage changes, "
+                    f"{change['deals_created']} new deals, {change['deals_won']} won, "
+                    f"{change['deals_lost']} lost"
+                )
+                outcomes = run_sync_with_progress(
+                    settings, streams=None, full=False, trigger="demo", console=console
+                )
                 print_outcomes(outcomes, console)
                 code = exit_code_for(outcomes)
                 if code:
@@ -79,7 +93,12 @@ def _summary(url: str, connection: str, console: Console) -> None:
                 .group_by(contacts.c.lifecyclestage)
             ).all()
             outcomes = conn.execute(
-                select(deals.c.is_closed, deals.c.is_closed_won, func.count(), func.sum(deals.c.amount_in_home_currency))
+                select(
+                    deals.c.is_closed,
+                    deals.c.is_closed_won,
+                    func.count(),
+                    func.sum(deals.c.amount_in_home_currency),
+                )
                 .where(deals.c.connection == connection, deals.c.archived.is_(False))
                 .group_by(deals.c.is_closed, deals.c.is_closed_won)
             ).all()
@@ -91,8 +110,16 @@ def _summary(url: str, connection: str, console: Console) -> None:
     for name in ("contacts", "companies", "deals", "owners", "pipelines", "quarantine"):
         table.add_row(name, f"{counts[name]:,}")
     console.print(table)
-    order = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
-             "evangelist", "other"]
+    order = [
+        "subscriber",
+        "lead",
+        "marketingqualifiedlead",
+        "salesqualifiedlead",
+        "opportunity",
+        "customer",
+        "evangelist",
+        "other",
+    ]
     stage_table = Table(title="Contacts by current lifecycle stage")
     stage_table.add_column("stage")
     stage_table.add_column("contacts", justify="right")

@@ -40,9 +40,13 @@ def run_sync_with_progress(
 
     def on_page(stream: str, mode: str, write: PageWrite) -> None:
         if stream not in tasks:
-            tasks[stream] = progress.add_task(stream, stream=stream, mode=mode, records=0, pages=0, total=None)
+            tasks[stream] = progress.add_task(
+                stream, stream=stream, mode=mode, records=0, pages=0, total=None
+            )
         task = progress.tasks[tasks[stream]]
-        progress.update(tasks[stream], records=task.fields["records"] + write.read, pages=task.fields["pages"] + 1)
+        progress.update(
+            tasks[stream], records=task.fields["records"] + write.read, pages=task.fields["pages"] + 1
+        )
 
     try:
         with progress:
@@ -65,13 +69,23 @@ def exit_code_for(outcomes: Sequence[StreamOutcome]) -> int:
 
 def print_outcomes(outcomes: Sequence[StreamOutcome], console: Console) -> None:
     table = Table(title="Sync result")
-    for column in ("stream", "mode", "status", "pages", "read", "written", "rejected", "quarantined", "run"):
-        table.add_column(column, justify="right" if column in ("pages", "read", "written", "rejected",
-                                                               "quarantined", "run") else "left")
+    for column in ("stream", "mode", "status"):
+        table.add_column(column, no_wrap=True)
+    for column in ("pages", "read", "written", "rejected", "quarantined", "run"):
+        table.add_column(column, justify="right")
     for o in outcomes:
         style = {"succeeded": "green", "failed": "red", "deferred": "yellow"}.get(o.status, "white")
-        table.add_row(o.stream, o.mode, f"[{style}]{o.status}[/{style}]", f"{o.pages:,}", f"{o.read:,}",
-                      f"{o.written:,}", f"{o.rejected:,}", f"{o.quarantined:,}", str(o.run_id))
+        table.add_row(
+            o.stream,
+            o.mode,
+            f"[{style}]{o.status}[/{style}]",
+            f"{o.pages:,}",
+            f"{o.read:,}",
+            f"{o.written:,}",
+            f"{o.rejected:,}",
+            f"{o.quarantined:,}",
+            str(o.run_id),
+        )
     console.print(table)
     for o in outcomes:
         if o.error:

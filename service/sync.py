@@ -77,12 +77,16 @@ class HubSpotSync:
     def _safe(self, error: BaseException) -> str:
         return redact(str(error) or type(error).__name__, self._secrets)
 
-    def run(self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli") -> list[StreamOutcome]:
+    def run(
+        self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli"
+    ) -> list[StreamOutcome]:
         """Sync the selected streams (all by default); failures are recorded, not raised, per stream."""
         selected = list(streams) if streams else list(STREAM_NAMES)
         unknown = [s for s in selected if s not in STREAM_NAMES]
         if unknown:
-            raise UnknownStreamError(f"unknown stream(s) {', '.join(unknown)}; choose from {', '.join(STREAM_NAMES)}")
+            raise UnknownStreamError(
+                f"unknown stream(s) {', '.join(unknown)}; choose from {', '.join(STREAM_NAMES)}"
+            )
         init_db(self.engine)
         hub = self.settings.hubspot
         outcomes: list[StreamOutcome] = []
@@ -100,27 +104,43 @@ class HubSpotSync:
                 status = "deferred" if isinstance(exc, RateLimitDeferredError) else "failed"
                 for name in STREAM_NAMES:
                     if name in selected:
-                        outcomes.append(self._record_failure(name, "full" if full else "incremental", status, exc, trigger))
+                        outcomes.append(
+                            self._record_failure(
+                                name, "full" if full else "incremental", status, exc, trigger
+                            )
+                        )
                 return outcomes
             available = build_streams(hub, schema)
             known_stages = set(schema.lifecycle_stages)
             for name in STREAM_NAMES:
                 if name not in selected:
                     continue
-                outcome = self._run_stream(client, name, available[name], known_stages, full=full, trigger=trigger)
+                outcome = self._run_stream(
+                    client, name, available[name], known_stages, full=full, trigger=trigger
+                )
                 outcomes.append(outcome)
                 if outcome.status == "deferred" or outcome.stops_run:
                     break
         return outcomes
 
-    def _record_failure(self, stream: str, mode: str, status: str, error: BaseException, trigger: str) -> StreamOutcome:
+    def _record_failure(
+        self, stream: str, mode: str, status: str, error: BaseException, trigger: str
+    ) -> StreamOutcome:
         now = self.clock.now()
         run_id = start_run(
-            self.engine, connection=self.connection, source=SOURCE, stream=stream, mode=mode, trigger=trigger, now=now
+            self.engine,
+            connection=self.connection,
+            source=SOURCE,
+            stream=stream,
+            mode=mode,
+            trigger=trigger,
+            now=now,
         )
         message = self._safe(error)
         finish_run(self.engine, run_id=run_id, status=status, now=now, error=message)
-        return StreamOutcome(stream, run_id, mode, status, error=message)
+        return StreamOutcome(
+            stream, run_id, mode, status, error=message, stops_run=isinstance(error, AuthenticationError)
+        )
 
     def _run_stream(
         self,
@@ -134,7 +154,11 @@ class HubSpotSync:
     ) -> StreamOutcome:
         state = get_state(self.engine, connection=self.connection, source=SOURCE, stream=name)
         resumable = name in ("contacts", "companies", "deals")
-        mode = "incremental" if resumable and not full and state.get("watermark") and not state.get("full") else "full"
+        mode = (
+            "incremental"
+            if resumable and not full and state.get("watermark") and not state.get("full")
+            else "full"
+        )
         run_id = start_run(
             self.engine,
             connection=self.connection,
@@ -192,7 +216,13 @@ class HubSpotSync:
             )
             raise
         if outcome.error:
-            log.error("sync %s %s: %s", name, outcome.status, outcome.error, extra={"run_id": run_id, "stream": name})
+            log.error(
+                "sync %s %s: %s",
+                name,
+                outcome.status,
+                outcome.error,
+                extra={"run_id": run_id, "stream": name},
+            )
         finish_run(
             self.engine,
             run_id=run_id,

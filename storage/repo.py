@@ -83,7 +83,7 @@ def _replace_children(
     rows: Sequence[dict[str, Any]],
     extra_filter: Any = None,
 ) -> None:
-    """Make the child rows of `owner_ids` exactly `rows`: delete the ones no longer stated, upsert the rest."""
+    """Make the child rows of `owner_ids` exactly `rows`: delete stale ones, upsert the rest."""
     if not owner_ids:
         return
     table = table_of(model)
@@ -171,7 +171,9 @@ def store_page(
 ) -> PageWrite:
     """Persist one page, its quarantine findings, the run counters and the checkpoint atomically."""
     model = ENTITY_TABLES[stream]
-    rows = [{**row, "connection": connection, "synced_at": now, "run_id": run_id} for row in normalized.entities]
+    rows = [
+        {**row, "connection": connection, "synced_at": now, "run_id": run_id} for row in normalized.entities
+    ]
     ids = normalized.entity_ids
     with engine.begin() as conn:
         upsert(conn, model, rows)
@@ -220,7 +222,15 @@ def store_page(
             run_id=run_id,
             now=now,
         )
-        _save_state(conn, connection=connection, source=source, stream=stream, state=checkpoint, run_id=run_id, now=now)
+        _save_state(
+            conn,
+            connection=connection,
+            source=source,
+            stream=stream,
+            state=checkpoint,
+            run_id=run_id,
+            now=now,
+        )
         delta = request_delta or {}
         runs = table_of(SyncRun)
         conn.execute(

@@ -168,8 +168,11 @@ def make_settings(tmp_path: Path, sandbox: Sandbox) -> Callable[..., Settings]:
 
     def build(db_url: str | None = None, **hubspot: Any) -> Settings:
         hub = {"token": sandbox.token, "base_url": sandbox.url, **hubspot}
-        overrides: dict[str, Any] = {"data_dir": tmp_path / "data", "hubspot": hub,
-                                     "retry": {"max_attempts": 4, "jitter_seconds": 0.0}}
+        overrides: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "hubspot": hub,
+            "retry": {"max_attempts": 4, "jitter_seconds": 0.0},
+        }
         if db_url is not None:
             overrides["database_url"] = db_url
         return load_settings(**overrides)
@@ -177,7 +180,9 @@ def make_settings(tmp_path: Path, sandbox: Sandbox) -> Callable[..., Settings]:
     return build
 
 
-def dump_tables(engine: Engine, *, exclude: tuple[str, ...] = ("sync_runs", "sync_state")) -> dict[str, list[tuple[Any, ...]]]:
+def dump_tables(
+    engine: Engine, *, exclude: tuple[str, ...] = ("sync_runs", "sync_state")
+) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every funnelsync table, sorted, for exact comparisons."""
     from sqlmodel import SQLModel
 

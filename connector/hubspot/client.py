@@ -177,7 +177,9 @@ class HubSpotClient:
         except httpx.TimeoutException as exc:
             raise RetriableAPIError(f"timed out ({type(exc).__name__})", method=method, path=path) from None
         except httpx.TransportError as exc:
-            raise RetriableAPIError(f"connection failed ({type(exc).__name__})", method=method, path=path) from None
+            raise RetriableAPIError(
+                f"connection failed ({type(exc).__name__})", method=method, path=path
+            ) from None
         self._observe_date(response)
         self.limiter.observe_limit(_header_int(response, "X-HubSpot-RateLimit-Max"))
         if response.status_code >= 400:

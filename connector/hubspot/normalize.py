@@ -157,7 +157,9 @@ def _check_record(record: Any, out: Normalized) -> tuple[str, dict[str, Any]] | 
     raw_id = record.get("id")
     if raw_id is None or not str(raw_id).strip().isdigit():
         out.issues.append(
-            Issue(_record_key(record), "*", _raw_text(record), f"record id missing or not numeric: {raw_id!r}")
+            Issue(
+                _record_key(record), "*", _raw_text(record), f"record id missing or not numeric: {raw_id!r}"
+            )
         )
         out.rejected += 1
         return None
@@ -204,7 +206,9 @@ def _stage_dates(fields: _Fields, props: dict[str, Any], owner_key: str) -> list
             continue
         entered = fields.timestamp(props, name)
         if entered is not None:
-            rows.append({owner_key: fields.record_id, "stage": stage, "source": source, "entered_at": entered})
+            rows.append(
+                {owner_key: fields.record_id, "stage": stage, "source": source, "entered_at": entered}
+            )
     return rows
 
 
@@ -350,7 +354,9 @@ def normalize_pipelines(records: Iterable[Any], object_type: str = "deals") -> N
     out = Normalized()
     for record in records:
         if not isinstance(record, dict) or not record.get("id") or not isinstance(record.get("stages"), list):
-            out.issues.append(Issue(_record_key(record), "*", _raw_text(record), "pipeline without id or stages"))
+            out.issues.append(
+                Issue(_record_key(record), "*", _raw_text(record), "pipeline without id or stages")
+            )
             out.rejected += 1
             continue
         f = _Fields(str(record["id"]), out.issues)
@@ -368,7 +374,7 @@ def normalize_pipelines(records: Iterable[Any], object_type: str = "deals") -> N
             if not isinstance(stage, dict) or not stage.get("id"):
                 f.flag("stages", _raw_text(stage), "stage without id")
                 continue
-            meta = stage.get("metadata") if isinstance(stage.get("metadata"), dict) else {}
+            meta: dict[str, Any] = stage["metadata"] if isinstance(stage.get("metadata"), dict) else {}
             sf = _Fields(f"{f.record_id}/{stage['id']}", out.issues)
             probability = sf.number(meta, "probability", label="probability")
             if probability is not None and probability > 1:

@@ -164,8 +164,7 @@ class CrmObjectStream:
             records = _results(body, path)
             if len(chunks) > 1:
                 self._merge_chunks(client, path, params, chunks[1:], records)
-            paginator.advance(body)
-            if paginator.finished:
+            if not paginator.advance(body):
                 checkpoint: dict[str, Any] = {"watermark": started_at, "full": None, "window": None}
             else:
                 checkpoint = {
@@ -240,7 +239,12 @@ class CrmObjectStream:
                 attach_associations(client, self.object_type, self.associations, records)
             total = body.get("total") if isinstance(body.get("total"), int) else None
             has_next = CursorPaginator.next_token(body) is not None
-            done = not records or len(records) < limit or not has_next or (total is not None and total <= len(records))
+            done = (
+                not records
+                or len(records) < limit
+                or not has_next
+                or (total is not None and total <= len(records))
+            )
             if ids:
                 last_id = ids[-1]
             if done:
@@ -285,7 +289,11 @@ def attach_associations(
         if assoc is None:
             continue
         record["associations"] = {
-            to_type: {"results": [{"id": i, "type": f"{label}_to_{_V3_TYPE_NAME[to_type]}"} for i in dict.fromkeys(ids_)]}
+            to_type: {
+                "results": [
+                    {"id": i, "type": f"{label}_to_{_V3_TYPE_NAME[to_type]}"} for i in dict.fromkeys(ids_)
+                ]
+            }
             for to_type, ids_ in assoc.items()
         }
 
@@ -315,8 +323,7 @@ class OwnersStream:
                     params["after"] = paginator.token
                 body = client.get(OWNERS_PATH, params=params)
                 records = _results(body, OWNERS_PATH)
-                paginator.advance(body)
-                final = paginator.finished and archived == "true"
+                final = not paginator.advance(body) and archived == "true"
                 yield Page(self.name, records, {"synced_at": _iso(client.server_now())}, final=final)
 
 
@@ -353,7 +360,10 @@ def build_streams(settings: HubSpotSettings, schema: PortalSchema) -> dict[str, 
         "pipelines": PipelinesStream(),
         "companies": CrmStreamAdapter(
             CrmObjectStream(
-                "companies", modified_property="hs_lastmodifieddate", properties=company_props, settings=settings
+                "companies",
+                modified_property="hs_lastmodifieddate",
+                properties=company_props,
+                settings=settings,
             )
         ),
         "contacts": CrmStreamAdapter(

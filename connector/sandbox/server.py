@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from connector.sandbox.clock import SandboxClock
-from connector.sandbox.hubspot.app import SandboxOptions, SandboxState, create_app
+from connector.sandbox.hubspot.app import SandboxOptions, SandboxState
 from connector.sandbox.hubspot.data import GeneratorOptions, PortalData, generate_portal, load_fixture
 from connector.sandbox.hubspot.store import PortalStore
 
@@ -120,4 +120,6 @@ class SandboxServer:
 
 def serve_forever(app: Any, *, port: int, host: str = "127.0.0.1") -> None:
     """Run in the foreground until interrupted (the `funnelsync sandbox` command)."""
-    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off", date_header=False, server_header=False)
+    uvicorn.run(
+        app, host=host, port=port, log_level="info", lifespan="off", date_header=False, server_header=False
+    )

@@ -20,7 +20,11 @@ from tests.conftest import dump_tables
 
 
 def truth(sandbox, object_type):
-    return {r["id"]: r for r in sandbox.admin("GET", f"/_sandbox/truth/{object_type}")["results"] if not r["archived"]}
+    return {
+        r["id"]: r
+        for r in sandbox.admin("GET", f"/_sandbox/truth/{object_type}")["results"]
+        if not r["archived"]
+    }
 
 
 def stored(engine, model, *columns):
@@ -37,7 +41,9 @@ def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_u
         if model is None:
             continue
         expected = truth(sandbox, object_type)
-        rows = dict(stored(engine, model, "id", "lastmodifieddate" if object_type != "deals" else "updated_at"))
+        rows = dict(
+            stored(engine, model, "id", "lastmodifieddate" if object_type != "deals" else "updated_at")
+        )
         assert set(rows) == set(expected)
     # Typed columns hold the values HubSpot sent.
     contacts = truth(sandbox, "contacts")
@@ -51,10 +57,18 @@ def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_u
     # Deal associations, pipelines with numeric probabilities.
     store = sandbox.store
     assoc = stored(engine, HubSpotDealAssociation, "deal_id", "to_type", "to_id")
-    expected_assoc = {(str(d), "contact", str(c)) for d in store.objects["deals"]
-                      for c in store.associated("deals", d, "contacts")}
+    expected_assoc = {
+        (str(d), "contact", str(c))
+        for d in store.objects["deals"]
+        for c in store.associated("deals", d, "contacts")
+    }
     assert {a for a in assoc if a[1] == "contact"} == expected_assoc
-    stages = {s: (p, c, w) for s, p, c, w in stored(engine, HubSpotPipelineStage, "stage_id", "probability", "is_closed", "is_won")}
+    stages = {
+        s: (p, c, w)
+        for s, p, c, w in stored(
+            engine, HubSpotPipelineStage, "stage_id", "probability", "is_closed", "is_won"
+        )
+    }
     assert stages["closedwon"] == (1.0, True, True)
     assert stages["closedlost"] == (0.0, True, False)
     assert stages["qualifiedtobuy"] == (0.4, False, False)
@@ -72,20 +86,30 @@ def test_second_identical_sync_leaves_identical_tables(sandbox, clock, make_sett
 def test_incremental_sync_picks_up_changes(sandbox, clock, make_settings, engine, db_url):
     settings = make_settings(db_url)
     HubSpotSync(settings, engine, clock=clock).run()
-    change = sandbox.admin("POST", "/_sandbox/simulate", json={
-        "days": 1, "new_contacts": 7, "stage_changes": 9, "deals_created": 3, "deals_won": 2, "deals_lost": 1})
+    change = sandbox.admin(
+        "POST",
+        "/_sandbox/simulate",
+        json={
+            "days": 1,
+            "new_contacts": 7,
+            "stage_changes": 9,
+            "deals_created": 3,
+            "deals_won": 2,
+            "deals_lost": 1,
+        },
+    )
     outcomes = {o.stream: o for o in HubSpotSync(settings, engine, clock=clock).run()}
     assert outcomes["contacts"].mode == "incremental"
     assert outcomes["contacts"].read >= 7 + 9
     expected = truth(sandbox, "contacts")
-    rows = {r: s for r, s in stored(engine, HubSpotContact, "id", "lifecyclestage")}
+    rows = dict(stored(engine, HubSpotContact, "id", "lifecyclestage"))
     assert set(rows) == set(expected)
     assert all(rows[i] == expected[i]["properties"].get("lifecyclestage") for i in expected)
     won = change["changes"]["deals_won"]
     deals = {r: (c, w) for r, c, w in stored(engine, HubSpotDeal, "id", "is_closed", "is_closed_won")}
     assert all(deals[d] == (True, True) for d in won)
     new_deals = change["changes"]["deals_created"]
-    assoc = {d for d, in stored(engine, HubSpotDealAssociation, "deal_id")}
+    assoc = {d for (d,) in stored(engine, HubSpotDealAssociation, "deal_id")}
     assert set(new_deals) <= assoc
 
 
@@ -94,8 +118,16 @@ def test_failed_page_leaves_checkpoint_at_last_committed_page_and_next_run_resum
 ):
     settings = make_settings(db_url)
     # Page 3 of the contacts list fails more often than the retry policy tolerates.
-    sandbox.faults({"kind": "status", "status": 503, "count": 4, "skip": 2, "path_prefix": "/crm/v3/objects/contacts",
-                    "method": "GET"})
+    sandbox.faults(
+        {
+            "kind": "status",
+            "status": 503,
+            "count": 4,
+            "skip": 2,
+            "path_prefix": "/crm/v3/objects/contacts",
+            "method": "GET",
+        }
+    )
     outcomes = {o.stream: o for o in HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])}
     failed = outcomes["contacts"]
     assert failed.status == "failed" and "503" in (failed.error or "")
@@ -111,7 +143,7 @@ def test_failed_page_leaves_checkpoint_at_last_committed_page_and_next_run_resum
     resumed = HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])[0]
     assert resumed.status == "succeeded" and resumed.mode == "full"
     assert resumed.read == len(truth(sandbox, "contacts")) - 200  # resumed, did not start over
-    assert set(r for r, in stored(engine, HubSpotContact, "id")) == set(truth(sandbox, "contacts"))
+    assert {r for (r,) in stored(engine, HubSpotContact, "id")} == set(truth(sandbox, "contacts"))
     assert sandbox.stats()["requests"] - before <= 6  # discovery (4) + remaining page(s)
     assert get_state(engine, connection="default", source="hubspot", stream="contacts")["full"] is None
 
@@ -136,14 +168,23 @@ def test_malformed_values_are_quarantined_and_the_sync_goes_on(make_sandbox, eng
     outcomes = {o.stream: o for o in HubSpotSync(settings, engine, clock=clock).run(full=True)}
     assert all(o.status == "succeeded" for o in outcomes.values())
     assert outcomes["contacts"].quarantined == 3 and outcomes["deals"].quarantined == 2
-    rows = {(r.stream, r.record_id, r.field): (r.raw_value, r.reason)
-            for r in stored(engine, Quarantine, "stream", "record_id", "field", "raw_value", "reason")}
+    rows = {
+        (r.stream, r.record_id, r.field): (r.raw_value, r.reason)
+        for r in stored(engine, Quarantine, "stream", "record_id", "field", "raw_value", "reason")
+    }
     assert rows[("contacts", str(ids[0]), "createdate")] == ("", "empty string where a date was expected")
-    assert rows[("contacts", str(ids[1]), "lastmodifieddate")][1] == "epoch milliseconds where ISO-8601 text was expected"
+    assert (
+        rows[("contacts", str(ids[1]), "lastmodifieddate")][1]
+        == "epoch milliseconds where ISO-8601 text was expected"
+    )
     assert rows[("contacts", str(ids[2]), "lifecyclestage")][1] == "unknown lifecycle stage (stored as-is)"
     assert rows[("deals", str(deal_ids[0]), "amount")] == ("12,5k", "non-numeric amount")
-    contact = {r: (c, s, k) for r, c, s, k in stored(engine, HubSpotContact, "id", "createdate", "lifecyclestage",
-                                                          "lifecyclestage_known")}
+    contact = {
+        r: (c, s, k)
+        for r, c, s, k in stored(
+            engine, HubSpotContact, "id", "createdate", "lifecyclestage", "lifecyclestage_known"
+        )
+    }
     assert contact[str(ids[0])][0] is None
     assert contact[str(ids[2])][1:] == ("zombie_stage", False)
     amounts = dict(stored(engine, HubSpotDeal, "id", "amount"))
@@ -154,21 +195,27 @@ def test_malformed_values_are_quarantined_and_the_sync_goes_on(make_sandbox, eng
     sandbox.admin("PATCH", f"/_sandbox/objects/deals/{deal_ids[0]}", json={"properties": {"amount": "1200"}})
     sandbox.store.clock.advance(600)
     HubSpotSync(settings, engine, clock=clock).run(streams=["deals"])
-    keys = {(r.stream, r.record_id, r.field) for r in stored(engine, Quarantine, "stream", "record_id", "field")}
+    keys = {
+        (r.stream, r.record_id, r.field) for r in stored(engine, Quarantine, "stream", "record_id", "field")
+    }
     assert ("deals", str(deal_ids[0]), "amount") not in keys
     assert ("deals", str(deal_ids[1]), "closedate") in keys
 
 
 def test_daily_limit_defers_the_run_and_keeps_the_checkpoint(sandbox, clock, make_settings, engine, db_url):
     settings = make_settings(db_url)
-    sandbox.faults({"kind": "rate_limit", "policy": "DAILY", "skip": 1, "path_prefix": "/crm/v3/objects/contacts"})
+    sandbox.faults(
+        {"kind": "rate_limit", "policy": "DAILY", "skip": 1, "path_prefix": "/crm/v3/objects/contacts"}
+    )
     outcomes = HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
     assert outcomes[0].status == "deferred" and "daily" in (outcomes[0].error or "").lower()
     assert get_state(engine, connection="default", source="hubspot", stream="contacts")["full"]["after"]
     assert HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])[0].status == "succeeded"
 
 
-def test_bad_token_fails_every_stream_without_leaking_it(sandbox, clock, make_settings, engine, db_url, caplog):
+def test_bad_token_fails_every_stream_without_leaking_it(
+    sandbox, clock, make_settings, engine, db_url, caplog
+):
     secret = "pat-na1-abcdef-0123456789-topsecret"
     settings = make_settings(db_url, token=secret)
     outcomes = HubSpotSync(settings, engine, clock=clock).run()

@@ -17,8 +17,13 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def contact(record_id: str, **fields):
-    row = {"id": record_id, "email": f"{record_id}@x.example", "lifecyclestage": "lead", "raw": {"id": record_id},
-           "createdate": NOW - timedelta(days=3)}
+    row = {
+        "id": record_id,
+        "email": f"{record_id}@x.example",
+        "lifecyclestage": "lead",
+        "raw": {"id": record_id},
+        "createdate": NOW - timedelta(days=3),
+    }
     row.update(fields)
     return row
 
@@ -30,7 +35,11 @@ def page(*rows, stage_dates=(), issues=()):
 def test_timestamps_come_back_aware_utc(engine):
     cet = timezone(timedelta(hours=1))
     with engine.begin() as conn:
-        upsert(conn, HubSpotContact, [{**contact("1"), "connection": "c", "createdate": datetime(2026, 1, 1, 1, 30, tzinfo=cet)}])
+        upsert(
+            conn,
+            HubSpotContact,
+            [{**contact("1"), "connection": "c", "createdate": datetime(2026, 1, 1, 1, 30, tzinfo=cet)}],
+        )
     with engine.connect() as conn:
         value = conn.execute(select(table_of(HubSpotContact).c.createdate)).scalar_one()
     assert value == datetime(2026, 1, 1, 0, 30, tzinfo=UTC)
@@ -41,16 +50,29 @@ def test_naive_datetimes_are_refused(engine):
     from sqlalchemy.exc import StatementError
 
     with pytest.raises(StatementError, match="naive datetime"), engine.begin() as conn:
-        upsert(conn, HubSpotContact, [{**contact("1"), "connection": "c", "createdate": datetime(2026, 1, 1)}])
+        upsert(
+            conn, HubSpotContact, [{**contact("1"), "connection": "c", "createdate": datetime(2026, 1, 1)}]
+        )
 
 
 def store(engine, run_id, normalized, checkpoint, stream="contacts"):
-    return store_page(engine, connection="c", source="hubspot", stream=stream, normalized=normalized,
-                      records_read=len(normalized.entities), checkpoint=checkpoint, run_id=run_id, now=NOW)
+    return store_page(
+        engine,
+        connection="c",
+        source="hubspot",
+        stream=stream,
+        normalized=normalized,
+        records_read=len(normalized.entities),
+        checkpoint=checkpoint,
+        run_id=run_id,
+        now=NOW,
+    )
 
 
 def test_page_rows_and_checkpoint_commit_together(engine):
-    run_id = start_run(engine, connection="c", source="hubspot", stream="contacts", mode="full", trigger="cli", now=NOW)
+    run_id = start_run(
+        engine, connection="c", source="hubspot", stream="contacts", mode="full", trigger="cli", now=NOW
+    )
     store(engine, run_id, page(contact("1"), contact("2")), {"full": {"after": "3"}})
     assert get_state(engine, connection="c", source="hubspot", stream="contacts") == {"full": {"after": "3"}}
     # A page whose write fails leaves neither its rows nor its checkpoint behind.
@@ -66,26 +88,51 @@ def test_page_rows_and_checkpoint_commit_together(engine):
 
 
 def test_writing_the_same_page_twice_changes_nothing(engine):
-    run1 = start_run(engine, connection="c", source="hubspot", stream="contacts", mode="full", trigger="cli", now=NOW)
+    run1 = start_run(
+        engine, connection="c", source="hubspot", stream="contacts", mode="full", trigger="cli", now=NOW
+    )
     dates = [{"contact_id": "1", "stage": "lead", "source": "hs_v2_date_entered", "entered_at": NOW}]
     issues = [Issue("2", "createdate", "", "empty string where a date was expected")]
     normalized = page(contact("1"), contact("2", createdate=None), stage_dates=dates, issues=issues)
     store(engine, run1, normalized, {"watermark": "w"})
     before = dump_tables(engine)
-    run2 = start_run(engine, connection="c", source="hubspot", stream="contacts", mode="full", trigger="cli", now=NOW + timedelta(hours=1))
-    store_page(engine, connection="c", source="hubspot", stream="contacts", normalized=normalized, records_read=2,
-               checkpoint={"watermark": "w"}, run_id=run2, now=NOW + timedelta(hours=1))
+    run2 = start_run(
+        engine,
+        connection="c",
+        source="hubspot",
+        stream="contacts",
+        mode="full",
+        trigger="cli",
+        now=NOW + timedelta(hours=1),
+    )
+    store_page(
+        engine,
+        connection="c",
+        source="hubspot",
+        stream="contacts",
+        normalized=normalized,
+        records_read=2,
+        checkpoint={"watermark": "w"},
+        run_id=run2,
+        now=NOW + timedelta(hours=1),
+    )
     assert dump_tables(engine) == before
 
 
 def test_children_and_quarantine_follow_the_current_record(engine):
-    run_id = start_run(engine, connection="c", source="hubspot", stream="contacts", mode="full", trigger="cli", now=NOW)
+    run_id = start_run(
+        engine, connection="c", source="hubspot", stream="contacts", mode="full", trigger="cli", now=NOW
+    )
     old_dates = [
         {"contact_id": "1", "stage": "lead", "source": "hs_v2_date_entered", "entered_at": NOW},
         {"contact_id": "1", "stage": "customer", "source": "hs_v2_date_entered", "entered_at": NOW},
     ]
-    store(engine, run_id, page(contact("1"), stage_dates=old_dates,
-                               issues=[Issue("1", "createdate", "x", "unparseable date")]), {})
+    store(
+        engine,
+        run_id,
+        page(contact("1"), stage_dates=old_dates, issues=[Issue("1", "createdate", "x", "unparseable date")]),
+        {},
+    )
     # The record comes back with one stage date fewer and a clean createdate.
     store(engine, run_id, page(contact("1"), stage_dates=old_dates[:1]), {})
     with engine.connect() as conn:

@@ -11,6 +11,7 @@ import random
 import threading
 import uuid
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,8 @@ from connector.sandbox.hubspot.store import (
     PortalStore,
     SandboxError,
 )
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 PAGE_MAX = 100
 PAGE_MAX_WITH_HISTORY = 50
@@ -99,8 +102,14 @@ class SandboxState:
         self.rng = random.Random(seed)
 
 
-def _error(status: int, message: str, category: str | None = None, *, headers: dict[str, str] | None = None,
-           **extra: Any) -> JSONResponse:
+def _error(
+    status: int,
+    message: str,
+    category: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {"status": "error", "message": message, "correlationId": str(uuid.uuid4())}
     if category:
         body["category"] = category
@@ -120,7 +129,9 @@ def _int_param(request: Request, name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise SandboxError(400, "VALIDATION_ERROR", f"Unable to convert parameter '{name}' to an integer: {raw!r}") from None
+        raise SandboxError(
+            400, "VALIDATION_ERROR", f"Unable to convert parameter '{name}' to an integer: {raw!r}"
+        ) from None
 
 
 def _list_param(request: Request, name: str) -> list[str] | None:
@@ -147,8 +158,12 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else None
         if "hapikey" in request.query_params or token not in state.options.tokens:
-            return _error(401, AUTH_MESSAGE, "INVALID_AUTHENTICATION",
-                          headers={"x-hubspot-auth-failure": "401 Unauthorized"})
+            return _error(
+                401,
+                AUTH_MESSAGE,
+                "INVALID_AUTHENTICATION",
+                headers={"x-hubspot-auth-failure": "401 Unauthorized"},
+            )
         return None
 
     def check_limits(token: str, search: bool) -> tuple[Response | None, dict[str, str]]:
@@ -158,8 +173,13 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         headers: dict[str, str] = {}
         with state.lock:
             if options.daily_limit is not None and limiter.daily[token] >= options.daily_limit:
-                return _error(429, "You have reached your daily limit.", errorType="RATE_LIMIT",
-                              policyName="DAILY", requestId=str(uuid.uuid4())), headers
+                return _error(
+                    429,
+                    "You have reached your daily limit.",
+                    errorType="RATE_LIMIT",
+                    policyName="DAILY",
+                    requestId=str(uuid.uuid4()),
+                ), headers
             burst = limiter.burst.setdefault(token, deque())
             if options.rate_limit is not None:
                 limiter._window(burst, now, 10.0)
@@ -167,17 +187,26 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                     extra = {}
                     if options.send_retry_after:
                         extra["Retry-After"] = str(max(1, math.ceil(burst[0] + 10.0 - now)))
-                    return _error(429, "You have reached your ten_secondly_rolling limit.", errorType="RATE_LIMIT",
-                                  policyName="TEN_SECONDLY_ROLLING", headers=extra,
-                                  groupName=f"publicapi:private-app-api-calls-ten-secondly:{abs(hash(token)) % 10**7}"
-                                  ), headers
+                    return _error(
+                        429,
+                        "You have reached your ten_secondly_rolling limit.",
+                        errorType="RATE_LIMIT",
+                        policyName="TEN_SECONDLY_ROLLING",
+                        headers=extra,
+                        groupName=f"publicapi:private-app-api-calls-ten-secondly:{abs(hash(token)) % 10**7}",
+                    ), headers
             if search and options.search_rate is not None:
                 limiter._window(limiter.secondly, now, 1.0)
                 if len(limiter.secondly) >= options.search_rate:
                     extra = {"Retry-After": "1"} if options.send_retry_after else {}
-                    return _error(429, "You have reached your secondly limit.", errorType="RATE_LIMIT",
-                                  policyName="SECONDLY", headers=extra,
-                                  groupName=f"publicapi:private-app-secondly:{abs(hash(token)) % 10**7}"), headers
+                    return _error(
+                        429,
+                        "You have reached your secondly limit.",
+                        errorType="RATE_LIMIT",
+                        policyName="SECONDLY",
+                        headers=extra,
+                        groupName=f"publicapi:private-app-secondly:{abs(hash(token)) % 10**7}",
+                    ), headers
                 limiter.secondly.append(now)
             burst.append(now)
             limiter.daily[token] += 1
@@ -185,7 +214,9 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                 # Search answers carry no rate-limit headers (as observed on HubSpot).
                 if options.daily_limit is not None:
                     headers["X-HubSpot-RateLimit-Daily"] = str(options.daily_limit)
-                    headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(options.daily_limit - limiter.daily[token])
+                    headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(
+                        options.daily_limit - limiter.daily[token]
+                    )
                 if options.rate_limit is not None:
                     headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = "10000"
                     headers["X-HubSpot-RateLimit-Max"] = str(options.rate_limit)
@@ -214,24 +245,41 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
             return None
         if fault.kind == "status":
             if fault.body == "html":
-                html = f"<html><head><title>{fault.status} Bad Gateway</title></head><body>cloudflare</body></html>"
-                return Response(html, status_code=fault.status, media_type="text/html",
-                                headers={"Server": "cloudflare", "CF-Ray": uuid.uuid4().hex[:16]})
+                html = (
+                    f"<html><head><title>{fault.status} Bad Gateway</title></head>"
+                    "<body>cloudflare</body></html>"
+                )
+                return Response(
+                    html,
+                    status_code=fault.status,
+                    media_type="text/html",
+                    headers={"Server": "cloudflare", "CF-Ray": uuid.uuid4().hex[:16]},
+                )
             return _error(fault.status, "internal error", "INTERNAL_ERROR")
         if fault.kind == "rate_limit":
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-            messages = {"TEN_SECONDLY_ROLLING": "You have reached your ten_secondly_rolling limit.",
-                        "SECONDLY": "You have reached your secondly limit.",
-                        "DAILY": "You have reached your daily limit."}
-            return _error(429, messages.get(fault.policy, "rate limited"), errorType="RATE_LIMIT",
-                          policyName=fault.policy, headers=headers)
+            messages = {
+                "TEN_SECONDLY_ROLLING": "You have reached your ten_secondly_rolling limit.",
+                "SECONDLY": "You have reached your secondly limit.",
+                "DAILY": "You have reached your daily limit.",
+            }
+            return _error(
+                429,
+                messages.get(fault.policy, "rate limited"),
+                errorType="RATE_LIMIT",
+                policyName=fault.policy,
+                headers=headers,
+            )
         if fault.kind == "malformed":
-            return Response('{"results":[{"id":"1","properties":{"email":"trunc', status_code=200,
-                            media_type="application/json")
+            return Response(
+                '{"results":[{"id":"1","properties":{"email":"trunc',
+                status_code=200,
+                media_type="application/json",
+            )
         return None
 
-    def api(search: bool = False) -> Any:
-        def decorate(handler: Any) -> Any:
+    def api(search: bool = False) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
                 state.counts["requests"] += 1
                 if len(str(request.url)) > MAX_URL_LENGTH:
@@ -260,7 +308,9 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                 response.headers.update(headers)
                 response.headers["X-HubSpot-Correlation-Id"] = str(uuid.uuid4())
                 return response
+
             return endpoint
+
         return decorate
 
     # -- HubSpot API -------------------------------------------------------------------------
@@ -295,10 +345,14 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         archived = request.query_params.get("archived", "false").lower() == "true"
         record = store.get(object_type, int(raw_id), archived=archived) if raw_id.isdigit() else None
         if record is None:
-            raise SandboxError(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.",
-                               {"id": [raw_id]})
-        return JSONResponse(store.render(object_type, record, _list_param(request, "properties"),
-                                         _list_param(request, "associations")))
+            raise SandboxError(
+                404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.", {"id": [raw_id]}
+            )
+        return JSONResponse(
+            store.render(
+                object_type, record, _list_param(request, "properties"), _list_param(request, "associations")
+            )
+        )
 
     async def _json(request: Request) -> Any:
         try:
@@ -314,7 +368,10 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
             raise SandboxError(400, "VALIDATION_ERROR", "Invalid input JSON: expected an object")
         total, records, offset = store.search(object_type, body)
         properties = body.get("properties") if isinstance(body.get("properties"), list) else None
-        out: dict[str, Any] = {"total": total, "results": [store.render(object_type, r, properties) for r in records]}
+        out: dict[str, Any] = {
+            "total": total,
+            "results": [store.render(object_type, r, properties) for r in records],
+        }
         if offset + len(records) < total:
             out["paging"] = {"next": {"after": str(offset + len(records))}}
         return JSONResponse(out)
@@ -340,10 +397,15 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         now = iso(store.clock.now())
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
         if missing:
-            out["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND",
-                              "message": f"Could not get some {SINGULAR[object_type].upper()} objects, they may be "
-                                         "deleted or not exist. Check that ids are valid.",
-                              "context": {"ids": missing}}]
+            out["errors"] = [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": f"Could not get some {SINGULAR[object_type].upper()} objects, they may be "
+                    "deleted or not exist. Check that ids are valid.",
+                    "context": {"ids": missing},
+                }
+            ]
             out["numErrors"] = len(missing)
             return JSONResponse(out, status_code=207)
         return JSONResponse(out)
@@ -357,7 +419,9 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         body = await _json(request)
         inputs = body.get("inputs") if isinstance(body, dict) else None
         if not isinstance(inputs, list) or len(inputs) > ASSOCIATION_BATCH_MAX:
-            raise SandboxError(400, "VALIDATION_ERROR", f"inputs must be a list of at most {ASSOCIATION_BATCH_MAX}")
+            raise SandboxError(
+                400, "VALIDATION_ERROR", f"inputs must be a list of at most {ASSOCIATION_BATCH_MAX}"
+            )
         type_id = ASSOCIATION_TYPE_IDS.get((from_type, to_type), 0)
         results, errors = [], []
         with store.lock:
@@ -365,15 +429,35 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                 raw_id = str((item or {}).get("id", ""))
                 ids = store.associated(from_type, int(raw_id), to_type) if raw_id.isdigit() else []
                 if ids:
-                    results.append({"from": {"id": raw_id}, "to": [
-                        {"toObjectId": i, "associationTypes": [
-                            {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]} for i in ids]})
+                    results.append(
+                        {
+                            "from": {"id": raw_id},
+                            "to": [
+                                {
+                                    "toObjectId": i,
+                                    "associationTypes": [
+                                        {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}
+                                    ],
+                                }
+                                for i in ids
+                            ],
+                        }
+                    )
                 else:
-                    errors.append({"status": "error", "category": "OBJECT_NOT_FOUND",
-                                   "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
-                                   "message": f"No {SINGULAR[to_type]} is associated with {SINGULAR[from_type]} {raw_id}.",
-                                   "context": {"fromObjectId": [raw_id], "fromObjectType": [SINGULAR[from_type]],
-                                               "toObjectType": [SINGULAR[to_type]]}})
+                    errors.append(
+                        {
+                            "status": "error",
+                            "category": "OBJECT_NOT_FOUND",
+                            "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                            "message": f"No {SINGULAR[to_type]} is associated with "
+                            f"{SINGULAR[from_type]} {raw_id}.",
+                            "context": {
+                                "fromObjectId": [raw_id],
+                                "fromObjectType": [SINGULAR[from_type]],
+                                "toObjectType": [SINGULAR[to_type]],
+                            },
+                        }
+                    )
         now = iso(store.clock.now())
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
         if errors:
@@ -388,15 +472,34 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         if object_type == "deals":
             return JSONResponse({"results": store.pipelines})
         if object_type == "contacts":
-            stages = [{"id": value, "label": label, "displayOrder": i,
-                       "metadata": {"isClosed": "false", "state": "OPEN"}, "archived": False,
-                       "createdAt": "1970-01-01T00:00:00Z", "updatedAt": "1970-01-01T00:00:00Z",
-                       "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT"}
-                      for i, (value, label) in enumerate(store.lifecycle_options)]
-            return JSONResponse({"results": [{"id": "contacts-lifecycle-pipeline", "label": "Lifecycle Stage Pipeline",
-                                              "displayOrder": 0, "archived": False, "stages": stages,
-                                              "createdAt": "1970-01-01T00:00:00Z",
-                                              "updatedAt": "1970-01-01T00:00:00Z"}]})
+            stages = [
+                {
+                    "id": value,
+                    "label": label,
+                    "displayOrder": i,
+                    "metadata": {"isClosed": "false", "state": "OPEN"},
+                    "archived": False,
+                    "createdAt": "1970-01-01T00:00:00Z",
+                    "updatedAt": "1970-01-01T00:00:00Z",
+                    "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+                }
+                for i, (value, label) in enumerate(store.lifecycle_options)
+            ]
+            return JSONResponse(
+                {
+                    "results": [
+                        {
+                            "id": "contacts-lifecycle-pipeline",
+                            "label": "Lifecycle Stage Pipeline",
+                            "displayOrder": 0,
+                            "archived": False,
+                            "stages": stages,
+                            "createdAt": "1970-01-01T00:00:00Z",
+                            "updatedAt": "1970-01-01T00:00:00Z",
+                        }
+                    ]
+                }
+            )
         return JSONResponse({"results": []})
 
     @api()
@@ -404,18 +507,29 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         limit = max(1, min(_int_param(request, "limit", 100), OWNERS_PAGE_MAX))
         archived = request.query_params.get("archived", "false").lower() == "true"
         email_filter = request.query_params.get("email")
-        items = [o for o in store.owners if bool(o.get("archived")) == archived
-                 and (email_filter is None or o.get("email") == email_filter)]
+        items = [
+            o
+            for o in store.owners
+            if bool(o.get("archived")) == archived
+            and (email_filter is None or o.get("email") == email_filter)
+        ]
         after = request.query_params.get("after")
         start = 0
         if after:
-            start = next((i for i, o in enumerate(items) if int(o["id"]) >= int(after)), len(items)) \
-                if after.isdigit() else 0
+            start = (
+                next((i for i, o in enumerate(items) if int(o["id"]) >= int(after)), len(items))
+                if after.isdigit()
+                else 0
+            )
         page = items[start : start + limit]
         body: dict[str, Any] = {"results": page}
         if start + limit < len(items):
-            body["paging"] = {"next": {"after": items[start + limit]["id"],
-                                       "link": str(request.url.include_query_params(after=items[start + limit]["id"]))}}
+            body["paging"] = {
+                "next": {
+                    "after": items[start + limit]["id"],
+                    "link": str(request.url.include_query_params(after=items[start + limit]["id"])),
+                }
+            }
         return JSONResponse(body)
 
     @api()
@@ -428,7 +542,9 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
             for definition in definitions:
                 if definition["name"] == name:
                     return JSONResponse(definition)
-            raise SandboxError(404, "OBJECT_NOT_FOUND", f"Unable to find property {name} for object type {object_type}")
+            raise SandboxError(
+                404, "OBJECT_NOT_FOUND", f"Unable to find property {name} for object type {object_type}"
+            )
         return JSONResponse({"results": definitions})
 
     # -- admin -------------------------------------------------------------------------------
@@ -462,16 +578,30 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                 if body.get("reset_limits"):
                     state.limiter = _Limiter()
         o = state.options
-        return JSONResponse({"rate_limit": o.rate_limit, "search_rate": o.search_rate,
-                             "daily_limit": o.daily_limit, "send_retry_after": o.send_retry_after})
+        return JSONResponse(
+            {
+                "rate_limit": o.rate_limit,
+                "search_rate": o.search_rate,
+                "daily_limit": o.daily_limit,
+                "send_retry_after": o.send_retry_after,
+            }
+        )
 
-    async def admin_stats(request: Request) -> Response:
+    async def admin_stats(_request: Request) -> Response:
         return JSONResponse(dict(state.counts))
 
     async def admin_simulate(request: Request) -> Response:
         body = await request.json()
-        allowed = {"days", "new_contacts", "stage_changes", "deals_created", "deals_won", "deals_lost",
-                   "archive", "same_timestamp"}
+        allowed = {
+            "days",
+            "new_contacts",
+            "stage_changes",
+            "deals_created",
+            "deals_won",
+            "deals_lost",
+            "archive",
+            "same_timestamp",
+        }
         return JSONResponse(store.simulate(**{k: v for k, v in body.items() if k in allowed}))
 
     def _at(body: dict[str, Any]) -> datetime | None:
@@ -482,11 +612,19 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         body = await request.json() if request.method != "DELETE" else {}
         try:
             if request.method == "POST":
-                record = store.create(object_type, body.get("properties", {}), at=_at(body),
-                                      associations=body.get("associations"))
+                record = store.create(
+                    object_type,
+                    body.get("properties", {}),
+                    at=_at(body),
+                    associations=body.get("associations"),
+                )
             elif request.method == "PATCH":
-                record = store.update(object_type, int(request.path_params["object_id"]),
-                                      body.get("properties", {}), at=_at(body))
+                record = store.update(
+                    object_type,
+                    int(request.path_params["object_id"]),
+                    body.get("properties", {}),
+                    at=_at(body),
+                )
             else:
                 record = store.archive(object_type, int(request.path_params["object_id"]))
         except SandboxError as exc:
@@ -508,7 +646,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
     async def admin_truth(request: Request) -> Response:
         return JSONResponse({"results": store.truth(_object_type(request))})
 
-    async def health(request: Request) -> Response:
+    async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "now": iso(store.clock.now())})
 
     routes = [
@@ -534,7 +672,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         Route("/_sandbox/truth/{object_type}", admin_truth, methods=["GET"]),
     ]
 
-    async def not_found(request: Request, exc: Exception) -> Response:
+    async def not_found(request: Request, _exc: Exception) -> Response:
         return _error(404, f"Resource not found: {request.method} {request.url.path}", "OBJECT_NOT_FOUND")
 
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})

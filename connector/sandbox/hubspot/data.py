@@ -63,7 +63,14 @@ RENEWAL_STAGES = [
     ("130845004", "Churned", "0.0", "true"),
 ]
 CURRENCIES = [("SEK", 0.80, 1.0), ("EUR", 0.12, 11.5), ("NOK", 0.08, 0.98)]
-INDUSTRIES = ["MANUFACTURING", "COMPUTER_SOFTWARE", "LOGISTICS", "CONSTRUCTION", "RETAIL", "FINANCIAL_SERVICES"]
+INDUSTRIES = [
+    "MANUFACTURING",
+    "COMPUTER_SOFTWARE",
+    "LOGISTICS",
+    "CONSTRUCTION",
+    "RETAIL",
+    "FINANCIAL_SERVICES",
+]
 FIRST = ["Anna", "Erik", "Maria", "Lars", "Karin", "Johan", "Sofia", "Nils", "Ingrid", "Ola", "Kari", "Mats"]
 LAST = ["Andersson", "Johansson", "Karlsson", "Nilsson", "Hansen", "Olsen", "Larsen", "Berg", "Lindqvist"]
 PERSONAS = ["persona_1", "persona_2", "persona_3"]
@@ -109,7 +116,13 @@ class PortalData:
 def _record(record_id: int, props: dict[str, Any], created: datetime, updated: datetime) -> Record:
     clean = {k: v for k, v in props.items() if v is not None}
     clean["hs_object_id"] = str(record_id)
-    return {"id": record_id, "properties": clean, "createdAt": created, "updatedAt": updated, "archived": False}
+    return {
+        "id": record_id,
+        "properties": clean,
+        "createdAt": created,
+        "updatedAt": updated,
+        "archived": False,
+    }
 
 
 def build_pipelines() -> list[Record]:
@@ -202,7 +215,10 @@ class _Generator:
         self.data.owners = build_owners(self.now)
         self.active_owners = [int(w["id"]) for w in self.data.owners if not w["archived"]]
         created_times = sorted(
-            self.now - timedelta(days=o.history_days * (1 - math.sqrt(self.rng.random())), seconds=self.rng.randint(0, 86399))
+            self.now
+            - timedelta(
+                days=o.history_days * (1 - math.sqrt(self.rng.random())), seconds=self.rng.randint(0, 86399)
+            )
             for _ in range(o.contacts)
         )
         companies = self._companies(n_companies)
@@ -219,7 +235,8 @@ class _Generator:
         next_id = 5_000_000_101
         for i in range(count):
             next_id += self.rng.randint(1, 40)
-            name = f"{self.rng.choice(LAST)} {self.rng.choice(['AB', 'AS', 'Group', 'Industri', 'Tech', 'Logistik'])} {i}"
+            suffix = self.rng.choice(["AB", "AS", "Group", "Industri", "Tech", "Logistik"])
+            name = f"{self.rng.choice(LAST)} {suffix} {i}"
             domain = name.lower().replace(" ", "-") + ".example"
             props = {
                 "name": name,
@@ -249,7 +266,11 @@ class _Generator:
                 stages = [p["properties"].get("lifecyclestage", "lead") for p in people]
                 best = max(stages, key=lambda s: rank.get(s, -1))
                 company["properties"]["lifecyclestage"] = best
-                for name in ("hs_analytics_source", "hs_analytics_source_data_1", "hs_analytics_source_data_2"):
+                for name in (
+                    "hs_analytics_source",
+                    "hs_analytics_source_data_1",
+                    "hs_analytics_source_data_2",
+                ):
                     if name in first["properties"]:
                         company["properties"][name] = first["properties"][name]
                 updated = max(p["updatedAt"] for p in people)
@@ -279,13 +300,21 @@ class _Generator:
             if t > self.now:
                 return path
         path.append(("lead", t))
-        advance = {"lead": 0.30, "marketingqualifiedlead": 0.50, "salesqualifiedlead": 0.62, "opportunity": 0.36}
+        advance = {
+            "lead": 0.30,
+            "marketingqualifiedlead": 0.50,
+            "salesqualifiedlead": 0.62,
+            "opportunity": 0.36,
+        }
         delay = {"lead": 12.0, "marketingqualifiedlead": 9.0, "salesqualifiedlead": 10.0, "opportunity": 35.0}
         custom = [s for s in self.funnel if s not in FUNNEL]
         current = "lead"
         while current != "customer":
             base = advance.get(current, 0.6)
-            p = min(0.95, base * (quality if current in ("lead", "marketingqualifiedlead", "opportunity") else 1.0))
+            p = min(
+                0.95,
+                base * (quality if current in ("lead", "marketingqualifiedlead", "opportunity") else 1.0),
+            )
             if rng.random() >= p:
                 break
             target = FUNNEL[FUNNEL.index(current) + 1] if current in FUNNEL else "salesqualifiedlead"
@@ -312,7 +341,9 @@ class _Generator:
                 path.append(("evangelist", later))
         return path
 
-    def _contacts(self, created_times: list[datetime], companies: list[Record]) -> list[tuple[Record, list[tuple[str, datetime]]]]:
+    def _contacts(
+        self, created_times: list[datetime], companies: list[Record]
+    ) -> list[tuple[Record, list[tuple[str, datetime]]]]:
         rng = self.rng
         names = [s[0] for s in SOURCES]
         weights = [s[1] for s in SOURCES]
@@ -400,7 +431,8 @@ class _Generator:
         cprops = contact["properties"]
         amount, home, currency = self._amount()
         props: dict[str, Any] = {
-            "dealname": f"{cprops.get('lastname', 'Deal')} – {'renewal' if pipeline == RENEWAL_PIPELINE else 'new business'}",
+            "dealname": f"{cprops.get('lastname', 'Deal')} – "
+            + ("renewal" if pipeline == RENEWAL_PIPELINE else "new business"),
             "pipeline": pipeline,
             "amount": amount,
             "amount_in_home_currency": home,
@@ -509,7 +541,12 @@ class _Generator:
             ("lifecyclestage", "zombie_stage"),
             ("hs_v2_date_entered_lead", "next tuesday"),
         ]
-        bad_deal = [("amount", "12,5k"), ("closedate", ""), ("amount", "n/a"), ("createdate", "1727000000000")]
+        bad_deal = [
+            ("amount", "12,5k"),
+            ("closedate", ""),
+            ("amount", "n/a"),
+            ("createdate", "1727000000000"),
+        ]
         for i in range(count):
             if i % 2 == 0 and self.data.contacts:
                 record = self.data.contacts[self.rng.randrange(len(self.data.contacts))]

@@ -25,40 +25,88 @@ from connector.sandbox.hubspot.data import (
     iso,
 )
 
-OBJECT_TYPES = {"contacts": "contacts", "0-1": "contacts", "companies": "companies", "0-2": "companies",
-                "deals": "deals", "0-3": "deals"}
+OBJECT_TYPES = {
+    "contacts": "contacts",
+    "0-1": "contacts",
+    "companies": "companies",
+    "0-2": "companies",
+    "deals": "deals",
+    "0-3": "deals",
+}
 SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal"}
-MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
+MODIFIED = {
+    "contacts": "lastmodifieddate",
+    "companies": "hs_lastmodifieddate",
+    "deals": "hs_lastmodifieddate",
+}
 DEFAULT_PROPERTIES = {
     "contacts": ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
     "companies": ["createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"],
-    "deals": ["amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate",
-              "hs_object_id", "pipeline"],
+    "deals": [
+        "amount",
+        "closedate",
+        "createdate",
+        "dealname",
+        "dealstage",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "pipeline",
+    ],
 }
 ALWAYS = {
     "contacts": ("hs_object_id", "createdate", "lastmodifieddate"),
     "companies": ("hs_object_id", "createdate", "hs_lastmodifieddate"),
     "deals": ("hs_object_id", "createdate", "hs_lastmodifieddate"),
 }
-NUMBER_PROPERTIES = {"hs_object_id", "amount", "amount_in_home_currency", "numberofemployees", "annualrevenue",
-                     "associatedcompanyid", "hubspot_owner_id"}
+NUMBER_PROPERTIES = {
+    "hs_object_id",
+    "amount",
+    "amount_in_home_currency",
+    "numberofemployees",
+    "annualrevenue",
+    "associatedcompanyid",
+    "hubspot_owner_id",
+}
 DATETIME_PREFIXES = ("hs_v2_date_entered_", "hs_v2_date_exited_", "hs_date_entered_", "hs_date_exited_")
-DATETIME_PROPERTIES = {"createdate", "lastmodifieddate", "hs_lastmodifieddate", "closedate",
-                       "hs_latest_source_timestamp"}
+DATETIME_PROPERTIES = {
+    "createdate",
+    "lastmodifieddate",
+    "hs_lastmodifieddate",
+    "closedate",
+    "hs_latest_source_timestamp",
+}
 # v4 association type ids (HubSpot-defined), by (from, to).
 ASSOCIATION_TYPE_IDS = {
-    ("contacts", "companies"): 279, ("companies", "contacts"): 280,
-    ("deals", "contacts"): 3, ("contacts", "deals"): 4,
-    ("deals", "companies"): 341, ("companies", "deals"): 342,
+    ("contacts", "companies"): 279,
+    ("companies", "contacts"): 280,
+    ("deals", "contacts"): 3,
+    ("contacts", "deals"): 4,
+    ("deals", "companies"): 341,
+    ("companies", "deals"): 342,
 }
-SEARCH_OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
-                    "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
+SEARCH_OPERATORS = {
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+}
 
 
 class SandboxError(Exception):
     """A request the real API would refuse; carries HubSpot's status, category and message."""
 
-    def __init__(self, status: int, category: str, message: str, context: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, status: int, category: str, message: str, context: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.category = category
@@ -69,8 +117,10 @@ class SandboxError(Exception):
 def property_type(name: str) -> str:
     if name in NUMBER_PROPERTIES:
         return "number"
-    if name in DATETIME_PROPERTIES or name.startswith(DATETIME_PREFIXES) or (
-        name.startswith("hs_lifecyclestage_") and name.endswith("_date")
+    if (
+        name in DATETIME_PROPERTIES
+        or name.startswith(DATETIME_PREFIXES)
+        or (name.startswith("hs_lifecyclestage_") and name.endswith("_date"))
     ):
         return "datetime"
     if name.startswith("hs_is_"):
@@ -143,16 +193,47 @@ class PortalStore:
         stages = [value for value, _ in self.lifecycle_options]
         deal_stages = [s["id"] for p in self.pipelines for s in p.get("stages", [])]
         base: dict[str, set[str]] = {
-            "contacts": {*DEFAULT_PROPERTIES["contacts"], "lifecyclestage", "closedate", "hubspot_owner_id",
-                         "associatedcompanyid", "hs_persona", "hs_merged_object_ids", "hs_analytics_source",
-                         "hs_analytics_source_data_1", "hs_analytics_source_data_2", "hs_latest_source",
-                         "hs_latest_source_data_1", "hs_latest_source_data_2", "hs_lastmodifieddate"},
-            "companies": {*DEFAULT_PROPERTIES["companies"], "industry", "lifecyclestage", "numberofemployees",
-                          "annualrevenue", "country", "hubspot_owner_id", "hs_merged_object_ids",
-                          "hs_analytics_source", "hs_analytics_source_data_1", "hs_analytics_source_data_2"},
-            "deals": {*DEFAULT_PROPERTIES["deals"], "amount_in_home_currency", "deal_currency_code",
-                      "hs_is_closed", "hs_is_closed_won", "hubspot_owner_id", "hs_merged_object_ids",
-                      "hs_analytics_source", "hs_analytics_source_data_1", "hs_analytics_source_data_2"},
+            "contacts": {
+                *DEFAULT_PROPERTIES["contacts"],
+                "lifecyclestage",
+                "closedate",
+                "hubspot_owner_id",
+                "associatedcompanyid",
+                "hs_persona",
+                "hs_merged_object_ids",
+                "hs_analytics_source",
+                "hs_analytics_source_data_1",
+                "hs_analytics_source_data_2",
+                "hs_latest_source",
+                "hs_latest_source_data_1",
+                "hs_latest_source_data_2",
+                "hs_lastmodifieddate",
+            },
+            "companies": {
+                *DEFAULT_PROPERTIES["companies"],
+                "industry",
+                "lifecyclestage",
+                "numberofemployees",
+                "annualrevenue",
+                "country",
+                "hubspot_owner_id",
+                "hs_merged_object_ids",
+                "hs_analytics_source",
+                "hs_analytics_source_data_1",
+                "hs_analytics_source_data_2",
+            },
+            "deals": {
+                *DEFAULT_PROPERTIES["deals"],
+                "amount_in_home_currency",
+                "deal_currency_code",
+                "hs_is_closed",
+                "hs_is_closed_won",
+                "hubspot_owner_id",
+                "hs_merged_object_ids",
+                "hs_analytics_source",
+                "hs_analytics_source_data_1",
+                "hs_analytics_source_data_2",
+            },
         }
         for stage in stages:
             base["contacts"].update({f"hs_v2_date_entered_{stage}", f"hs_v2_date_exited_{stage}"})
@@ -177,7 +258,9 @@ class PortalStore:
                 "name": name,
                 "label": name.replace("_", " ").title(),
                 "type": ptype,
-                "fieldType": {"number": "number", "datetime": "date", "bool": "booleancheckbox"}.get(ptype, "text"),
+                "fieldType": {"number": "number", "datetime": "date", "bool": "booleancheckbox"}.get(
+                    ptype, "text"
+                ),
                 "description": "",
                 "groupName": f"{SINGULAR[object_type]}information",
                 "options": [],
@@ -188,25 +271,52 @@ class PortalStore:
                 "hidden": False,
                 "hubspotDefined": True,
                 "formField": False,
-                "modificationMetadata": {"archivable": False, "readOnlyDefinition": True,
-                                         "readOnlyValue": name.startswith("hs_v2_")},
+                "modificationMetadata": {
+                    "archivable": False,
+                    "readOnlyDefinition": True,
+                    "readOnlyValue": name.startswith("hs_v2_"),
+                },
                 "dataSensitivity": "non_sensitive",
             }
             if name == "lifecyclestage":
-                definition.update(type="enumeration", fieldType="radio", externalOptions=True, options=[
-                    {"label": label, "value": value, "displayOrder": i, "hidden": False, "description": ""}
-                    for i, (value, label) in enumerate(self.lifecycle_options)
-                ])
+                definition.update(
+                    type="enumeration",
+                    fieldType="radio",
+                    externalOptions=True,
+                    options=[
+                        {
+                            "label": label,
+                            "value": value,
+                            "displayOrder": i,
+                            "hidden": False,
+                            "description": "",
+                        }
+                        for i, (value, label) in enumerate(self.lifecycle_options)
+                    ],
+                )
             elif name in ("hs_analytics_source", "hs_latest_source"):
-                definition.update(type="enumeration", fieldType="select", options=[
-                    {"label": value.replace("_", " ").title(), "value": value, "displayOrder": i, "hidden": False}
-                    for i, (value, *_rest) in enumerate(SOURCES)
-                ])
+                definition.update(
+                    type="enumeration",
+                    fieldType="select",
+                    options=[
+                        {
+                            "label": value.replace("_", " ").title(),
+                            "value": value,
+                            "displayOrder": i,
+                            "hidden": False,
+                        }
+                        for i, (value, *_rest) in enumerate(SOURCES)
+                    ],
+                )
             elif name == "hs_persona":
-                definition.update(type="enumeration", fieldType="select", options=[
-                    {"label": label, "value": value, "displayOrder": i, "hidden": False}
-                    for i, (value, label) in enumerate(PERSONA_LABELS.items())
-                ])
+                definition.update(
+                    type="enumeration",
+                    fieldType="select",
+                    options=[
+                        {"label": label, "value": value, "displayOrder": i, "hidden": False}
+                        for i, (value, label) in enumerate(PERSONA_LABELS.items())
+                    ],
+                )
             elif name in ("dealstage", "pipeline"):
                 definition.update(type="enumeration", fieldType="select", externalOptions=True, options=[])
             out.append(definition)
@@ -233,7 +343,7 @@ class PortalStore:
         associations: list[str] | None = None,
     ) -> dict[str, Any]:
         props = record["properties"]
-        names = DEFAULT_PROPERTIES[object_type] if not properties else properties
+        names = properties if properties else DEFAULT_PROPERTIES[object_type]
         known = self._catalogue[object_type]
         out_props: dict[str, Any] = {}
         for name in (*ALWAYS[object_type], *names):
@@ -295,20 +405,28 @@ class PortalStore:
             groups = [{"filters": request["filters"]}]
         groups = groups or []
         if not isinstance(groups, list) or len(groups) > 5:
-            raise SandboxError(400, "VALIDATION_ERROR", "There can be at most 5 filterGroups in a search request.")
+            raise SandboxError(
+                400, "VALIDATION_ERROR", "There can be at most 5 filterGroups in a search request."
+            )
         total_filters = 0
         for group in groups:
             filters = group.get("filters") if isinstance(group, dict) else None
             if not isinstance(filters, list) or len(filters) > 10:
-                raise SandboxError(400, "VALIDATION_ERROR", "There can be at most 10 filters in a filterGroup.")
+                raise SandboxError(
+                    400, "VALIDATION_ERROR", "There can be at most 10 filters in a filterGroup."
+                )
             total_filters += len(filters)
             for flt in filters:
-                if not isinstance(flt, dict) or flt.get("operator") not in SEARCH_OPERATORS or not flt.get(
-                    "propertyName"
+                if (
+                    not isinstance(flt, dict)
+                    or flt.get("operator") not in SEARCH_OPERATORS
+                    or not flt.get("propertyName")
                 ):
                     raise SandboxError(400, "VALIDATION_ERROR", f"Invalid filter: {flt!r}")
         if total_filters > 25:
-            raise SandboxError(400, "VALIDATION_ERROR", "There can be at most 25 filters in a search request.")
+            raise SandboxError(
+                400, "VALIDATION_ERROR", "There can be at most 25 filters in a search request."
+            )
         limit = request.get("limit", 10)
         if not isinstance(limit, int) or limit < 1 or limit > 200:
             raise SandboxError(400, "VALIDATION_ERROR", "limit must be a number between 1 and 200.")
@@ -418,12 +536,18 @@ class PortalStore:
         if object_type == "contacts":
             record["properties"]["hs_lastmodifieddate"] = iso(at)
 
-    def update(self, object_type: str, record_id: int, properties: dict[str, Any], *, at: datetime | None = None) -> Record:
+    def update(
+        self, object_type: str, record_id: int, properties: dict[str, Any], *, at: datetime | None = None
+    ) -> Record:
         with self.lock:
             record = self.objects[object_type].get(record_id)
             if record is None:
-                raise SandboxError(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.",
-                                   {"id": [str(record_id)]})
+                raise SandboxError(
+                    404,
+                    "OBJECT_NOT_FOUND",
+                    "Object not found.  objectId are usually numeric.",
+                    {"id": [str(record_id)]},
+                )
             at = at or self.clock.now()
             for name, value in properties.items():
                 if value is None:
@@ -452,7 +576,13 @@ class PortalStore:
             self.next_ids[object_type] += self.rng.randint(1, 3)
             props = {k: str(v) for k, v in properties.items() if v is not None}
             props.setdefault("createdate", iso(at))
-            record: Record = {"id": record_id, "properties": props, "createdAt": at, "updatedAt": at, "archived": False}
+            record: Record = {
+                "id": record_id,
+                "properties": props,
+                "createdAt": at,
+                "updatedAt": at,
+                "archived": False,
+            }
             props["hs_object_id"] = str(record_id)
             self._stamp(object_type, record, at)
             self.objects[object_type][record_id] = record
@@ -467,8 +597,12 @@ class PortalStore:
         with self.lock:
             record = self.objects[object_type].get(record_id)
             if record is None or record["archived"]:
-                raise SandboxError(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.",
-                                   {"id": [str(record_id)]})
+                raise SandboxError(
+                    404,
+                    "OBJECT_NOT_FOUND",
+                    "Object not found.  objectId are usually numeric.",
+                    {"id": [str(record_id)]},
+                )
             at = at or self.clock.now()
             record["archived"] = True
             record["archivedAt"] = at
@@ -512,24 +646,40 @@ class PortalStore:
                     return end - timedelta(seconds=1)
                 return start + timedelta(seconds=rng.uniform(0, span * 0.98))
 
-            changes: dict[str, list[str]] = {"created": [], "stage_changes": [], "deals_created": [],
-                                              "deals_won": [], "deals_lost": [], "archived": []}
+            changes: dict[str, list[str]] = {
+                "created": [],
+                "stage_changes": [],
+                "deals_created": [],
+                "deals_won": [],
+                "deals_lost": [],
+                "archived": [],
+            }
             source_names = [s[0] for s in SOURCES]
             source_weights = [s[1] for s in SOURCES]
             for _ in range(new_contacts):
                 at = when()
                 first, last = rng.choice(FIRST), rng.choice(LAST)
                 source = rng.choices(source_names, weights=source_weights, k=1)[0]
-                record = self.create("contacts", {
-                    "email": f"{first.lower()}.{last.lower()}.{self.next_ids['contacts']}@new.example",
-                    "firstname": first, "lastname": last, "lifecyclestage": "lead",
-                    "hs_analytics_source": source, "hs_latest_source": source,
-                    "hs_v2_date_entered_lead": iso(at),
-                }, at=at)
+                record = self.create(
+                    "contacts",
+                    {
+                        "email": f"{first.lower()}.{last.lower()}.{self.next_ids['contacts']}@new.example",
+                        "firstname": first,
+                        "lastname": last,
+                        "lifecyclestage": "lead",
+                        "hs_analytics_source": source,
+                        "hs_latest_source": source,
+                        "hs_v2_date_entered_lead": iso(at),
+                    },
+                    at=at,
+                )
                 changes["created"].append(str(record["id"]))
             funnel = [v for v, _ in self.lifecycle_options if v not in ("evangelist", "other")]
-            live_contacts = [r for r in self.objects["contacts"].values()
-                             if not r["archived"] and r["properties"].get("lifecyclestage") in funnel[:-1]]
+            live_contacts = [
+                r
+                for r in self.objects["contacts"].values()
+                if not r["archived"] and r["properties"].get("lifecyclestage") in funnel[:-1]
+            ]
             for record in rng.sample(live_contacts, min(stage_changes, len(live_contacts))):
                 current = record["properties"]["lifecyclestage"]
                 nxt = funnel[funnel.index(current) + 1]
@@ -539,52 +689,88 @@ class PortalStore:
                 if nxt == "customer":
                     record["properties"]["closedate"] = iso(at)
                 changes["stage_changes"].append(f"{record['id']}:{current}->{nxt}")
-            candidates = [r for r in self.objects["contacts"].values() if not r["archived"]
-                          and r["properties"].get("lifecyclestage") in ("salesqualifiedlead", "opportunity")]
+            candidates = [
+                r
+                for r in self.objects["contacts"].values()
+                if not r["archived"]
+                and r["properties"].get("lifecyclestage") in ("salesqualifiedlead", "opportunity")
+            ]
             for record in rng.sample(candidates, min(deals_created, len(candidates))):
                 at = max(when(), record["updatedAt"])
                 amount = round(rng.lognormvariate(11.7, 0.7), -2)
-                deal = self.create("deals", {
-                    "dealname": f"{record['properties'].get('lastname', 'New')} – new business",
-                    "pipeline": DEFAULT_PIPELINE, "dealstage": DEFAULT_STAGES[0][0],
-                    "amount": f"{amount:.0f}", "amount_in_home_currency": f"{amount:.2f}",
-                    "deal_currency_code": "SEK", "hs_is_closed": "false", "hs_is_closed_won": "false",
-                    "closedate": iso(at + timedelta(days=45)),
-                    "hs_analytics_source": record["properties"].get("hs_analytics_source"),
-                    f"hs_v2_date_entered_{DEFAULT_STAGES[0][0]}": iso(at),
-                }, at=at, associations={"contacts": [record["id"]]})
+                deal = self.create(
+                    "deals",
+                    {
+                        "dealname": f"{record['properties'].get('lastname', 'New')} – new business",
+                        "pipeline": DEFAULT_PIPELINE,
+                        "dealstage": DEFAULT_STAGES[0][0],
+                        "amount": f"{amount:.0f}",
+                        "amount_in_home_currency": f"{amount:.2f}",
+                        "deal_currency_code": "SEK",
+                        "hs_is_closed": "false",
+                        "hs_is_closed_won": "false",
+                        "closedate": iso(at + timedelta(days=45)),
+                        "hs_analytics_source": record["properties"].get("hs_analytics_source"),
+                        f"hs_v2_date_entered_{DEFAULT_STAGES[0][0]}": iso(at),
+                    },
+                    at=at,
+                    associations={"contacts": [record["id"]]},
+                )
                 changes["deals_created"].append(str(deal["id"]))
             for outcome, count in (("won", deals_won), ("lost", deals_lost)):
-                open_deals = [r for r in self.objects["deals"].values() if not r["archived"]
-                              and r["properties"].get("hs_is_closed") == "false"
-                              and r["properties"].get("pipeline") == DEFAULT_PIPELINE]
+                open_deals = [
+                    r
+                    for r in self.objects["deals"].values()
+                    if not r["archived"]
+                    and r["properties"].get("hs_is_closed") == "false"
+                    and r["properties"].get("pipeline") == DEFAULT_PIPELINE
+                ]
                 for deal in rng.sample(open_deals, min(count, len(open_deals))):
                     at = max(when(), deal["updatedAt"])
                     stage = "closedwon" if outcome == "won" else "closedlost"
-                    self.update("deals", deal["id"], {
-                        "dealstage": stage, "hs_is_closed": "true",
-                        "hs_is_closed_won": "true" if outcome == "won" else "false", "closedate": iso(at),
-                    }, at=at)
+                    self.update(
+                        "deals",
+                        deal["id"],
+                        {
+                            "dealstage": stage,
+                            "hs_is_closed": "true",
+                            "hs_is_closed_won": "true" if outcome == "won" else "false",
+                            "closedate": iso(at),
+                        },
+                        at=at,
+                    )
                     changes[f"deals_{outcome}"].append(str(deal["id"]))
                     if outcome == "won":
                         # HubSpot's default automation: a won deal makes its contacts customers.
                         for contact_id in self.associated("deals", deal["id"], "contacts"):
                             contact = self.objects["contacts"][contact_id]
                             if contact["properties"].get("lifecyclestage") != "customer":
-                                self.update("contacts", contact_id, {"lifecyclestage": "customer",
-                                                                     "closedate": iso(at)}, at=at)
+                                self.update(
+                                    "contacts",
+                                    contact_id,
+                                    {"lifecyclestage": "customer", "closedate": iso(at)},
+                                    at=at,
+                                )
             live = [r for r in self.objects["contacts"].values() if not r["archived"]]
             for record in rng.sample(live, min(archive, len(live))):
                 self.archive("contacts", record["id"], at=when())
                 changes["archived"].append(str(record["id"]))
-            return {"from": iso(start), "to": iso(end), **{k: len(v) for k, v in changes.items()},
-                    "changes": changes}
+            return {
+                "from": iso(start),
+                "to": iso(end),
+                **{k: len(v) for k, v in changes.items()},
+                "changes": changes,
+            }
 
     def truth(self, object_type: str) -> list[dict[str, Any]]:
         """Ground truth for tests: every record with its archived flag and modification time."""
         with self.lock:
             return [
-                {"id": str(r["id"]), "archived": r["archived"], "updatedAt": iso(r["updatedAt"]),
-                 "properties": dict(r["properties"])}
+                {
+                    "id": str(r["id"]),
+                    "archived": r["archived"],
+                    "updatedAt": iso(r["updatedAt"]),
+                    "properties": dict(r["properties"]),
+                }
                 for r in (self.objects[object_type][i] for i in self.ids[object_type])
             ]

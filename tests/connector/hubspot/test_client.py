@@ -19,7 +19,9 @@ CONTACTS = "/crm/v3/objects/contacts"
 
 def client_for(sandbox, clock, *, token=None, attempts=4, **hub):
     settings = HubSpotSettings(base_url=sandbox.url, **hub)
-    retry = RetrySettings(max_attempts=attempts, initial_wait_seconds=0.5, max_wait_seconds=60, jitter_seconds=0)
+    retry = RetrySettings(
+        max_attempts=attempts, initial_wait_seconds=0.5, max_wait_seconds=60, jitter_seconds=0
+    )
     from pydantic import SecretStr
 
     return HubSpotClient(settings, token=SecretStr(token or sandbox.token), retry=retry, clock=clock)
@@ -35,7 +37,14 @@ def client_for(sandbox, clock, *, token=None, attempts=4, **hub):
         ({"kind": "status", "status": 503, "count": 1}, [0.5]),
         ({"kind": "malformed", "count": 1}, [0.5]),
     ],
-    ids=["429-retry-after", "429-rolling-no-header", "429-secondly", "502-html-twice", "503-json", "truncated-json"],
+    ids=[
+        "429-retry-after",
+        "429-rolling-no-header",
+        "429-secondly",
+        "502-html-twice",
+        "503-json",
+        "truncated-json",
+    ],
 )
 def test_transient_failures_are_retried_then_succeed(sandbox, clock, fault, expected_sleeps):
     sandbox.faults({"path_prefix": CONTACTS, **fault})

@@ -19,7 +19,11 @@ from tests.connector.hubspot.test_client import client_for
 
 
 def live_ids(sandbox, object_type):
-    return [r["id"] for r in sandbox.admin("GET", f"/_sandbox/truth/{object_type}")["results"] if not r["archived"]]
+    return [
+        r["id"]
+        for r in sandbox.admin("GET", f"/_sandbox/truth/{object_type}")["results"]
+        if not r["archived"]
+    ]
 
 
 def collect(pages):
@@ -33,7 +37,10 @@ def collect(pages):
 def contacts_stream(sandbox, **hub):
     settings = HubSpotSettings(base_url=sandbox.url, **hub)
     return CrmObjectStream(
-        "contacts", modified_property="lastmodifieddate", properties=["email", "lifecyclestage"], settings=settings
+        "contacts",
+        modified_property="lastmodifieddate",
+        properties=["email", "lifecyclestage"],
+        settings=settings,
     )
 
 
@@ -54,7 +61,9 @@ def test_list_limit_is_clamped_to_100_and_the_last_page_has_no_paging(sandbox):
         body = api.get("/crm/v3/objects/contacts", params={"limit": 500}).json()
         assert len(body["results"]) == 100
         assert body["paging"]["next"]["after"] and "link" in body["paging"]["next"]
-        last = api.get("/crm/v3/objects/contacts", params={"limit": 100, "after": live_ids(sandbox, "contacts")[-5]})
+        last = api.get(
+            "/crm/v3/objects/contacts", params={"limit": 100, "after": live_ids(sandbox, "contacts")[-5]}
+        )
         assert len(last.json()["results"]) == 5 and "paging" not in last.json()
 
 
@@ -74,7 +83,9 @@ def test_incremental_sees_only_changes_in_the_window(sandbox, clock):
         sandbox.store.clock.advance(3600)
         changed = live_ids(sandbox, "contacts")[10:15]
         for record_id in changed:
-            sandbox.admin("PATCH", f"/_sandbox/objects/contacts/{record_id}", json={"properties": {"firstname": "X"}})
+            sandbox.admin(
+                "PATCH", f"/_sandbox/objects/contacts/{record_id}", json={"properties": {"firstname": "X"}}
+            )
         sandbox.store.clock.advance(60)
         records, inc = collect(stream.incremental_pages(client, checkpoints[-1]))
     assert {r["id"] for r in records} == set(changed)
@@ -175,7 +186,9 @@ def test_chunk_properties(names, limit, expected):
 def test_discovery_finds_custom_stages_and_deal_stages(make_sandbox):
     from tests.conftest import FakeClock
 
-    sandbox = make_sandbox(custom_stages=(("1234567", "Product Qualified Lead"),), legacy_stage_properties=True)
+    sandbox = make_sandbox(
+        custom_stages=(("1234567", "Product Qualified Lead"),), legacy_stage_properties=True
+    )
     clock = FakeClock(sandbox)
     settings = HubSpotSettings(base_url=sandbox.url, custom_lifecycle_stages=["from_config"])
     with client_for(sandbox, clock) as client:
@@ -192,8 +205,11 @@ def test_discovery_finds_custom_stages_and_deal_stages(make_sandbox):
 def test_incremental_deals_carry_associations_from_the_v4_batch_api(sandbox, clock):
     settings = HubSpotSettings(base_url=sandbox.url)
     stream = CrmObjectStream(
-        "deals", modified_property="hs_lastmodifieddate", properties=["dealname"],
-        associations=("contacts", "companies"), settings=settings,
+        "deals",
+        modified_property="hs_lastmodifieddate",
+        properties=["dealname"],
+        associations=("contacts", "companies"),
+        settings=settings,
     )
     with client_for(sandbox, clock) as client:
         records, _ = collect(stream.incremental_pages(client, {"watermark": "2000-01-01T00:00:00+00:00"}))

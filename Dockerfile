@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# Build stage: build the wheel of funnelsync and its dependencies.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY connector ./connector
+COPY storage ./storage
+COPY kpi ./kpi
+COPY service ./service
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+# Runtime stage: only the installed wheels, a non-root user, data on a volume.
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 funnelsync \
+    && mkdir -p /data && chown funnelsync:funnelsync /data
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+USER funnelsync
+WORKDIR /data
+ENV FUNNELSYNC_DATA_DIR=/data
+VOLUME ["/data"]
+HEALTHCHECK --interval=60s --timeout=10s --start-period=20s --retries=3 CMD ["funnelsync", "check"]
+ENTRYPOINT ["funnelsync"]
+CMD ["sync"]

@@ -1,0 +1,80 @@
+"""Settings: env vars, the TOML file, validation messages, derived paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import ConfigurationError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for name in list(__import__("os").environ):
+        if name.startswith("FUNNELSYNC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_derive_sqlite_and_export_paths():
+    settings = load_settings()
+    assert settings.db_url == "sqlite:///data/funnelsync.db"
+    assert settings.exports_path == Path("data/exports")
+    assert settings.hubspot.base_url == "https://api.hubapi.com"
+    assert settings.hubspot.token is None
+
+
+def test_environment_variables_with_nested_sections(monkeypatch):
+    monkeypatch.setenv("FUNNELSYNC_HUBSPOT__TOKEN", "pat-na1-xyz")
+    monkeypatch.setenv("FUNNELSYNC_HUBSPOT__RATE_LIMIT_PER_10S", "100")
+    monkeypatch.setenv("FUNNELSYNC_DATABASE_URL", "postgres://u@db:5432/fs")
+    settings = load_settings()
+    assert settings.hubspot.token is not None and settings.hubspot.token.get_secret_value() == "pat-na1-xyz"
+    assert settings.hubspot.rate_limit_per_10s == 100
+    assert settings.db_url == "postgresql+psycopg://u@db:5432/fs"
+    assert "pat-na1-xyz" not in repr(settings)
+
+
+def test_toml_file_and_env_precedence(monkeypatch, tmp_path):
+    (tmp_path / "funnelsync.toml").write_text(
+        'data_dir = "store"\nreporting_timezone = "Europe/Stockholm"\n[hubspot]\nbase_url = "http://127.0.0.1:9/"\n'
+        "rate_limit_per_10s = 250\n"
+    )
+    monkeypatch.setenv("FUNNELSYNC_HUBSPOT__RATE_LIMIT_PER_10S", "190")
+    settings = load_settings()
+    assert settings.data_dir == Path("store")
+    assert settings.reporting_timezone == "Europe/Stockholm"
+    assert settings.hubspot.base_url == "http://127.0.0.1:9"
+    assert settings.hubspot.rate_limit_per_10s == 190
+
+
+def test_the_shipped_example_file_is_valid():
+    example = Path(__file__).resolve().parents[2] / "config" / "funnelsync.example.toml"
+    settings = load_settings(example)
+    assert settings.hubspot.rate_limit_per_10s == 190
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"reporting_timezone": "Mars/Olympus"}, "reporting_timezone"),
+        ({"hubspot": {"page_size": 500}}, "hubspot.page_size"),
+        ({"retry": {"max_attempts": 0}}, "retry.max_attempts"),
+    ],
+)
+def test_invalid_values_give_one_readable_line(overrides, message):
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(**overrides)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_token_names_the_variable():
+    with pytest.raises(ConfigurationError, match="FUNNELSYNC_HUBSPOT__TOKEN"):
+        load_settings().require_hubspot_token()
+
+
+def test_missing_config_file_is_reported(monkeypatch):
+    monkeypatch.setenv("FUNNELSYNC_CONFIG", "/nowhere/funnelsync.toml")
+    with pytest.raises(ConfigurationError, match="FUNNELSYNC_CONFIG"):
+        load_settings()

@@ -1,0 +1,201 @@
+"""The pure record parsers: bad input becomes None plus a quarantine finding, never an exception."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from connector.hubspot.normalize import (
+    normalize_contacts,
+    normalize_deals,
+    normalize_pipelines,
+    normalize_records,
+    parse_timestamp,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected", "reason"),
+    [
+        ("2024-10-28T16:39:00.612Z", datetime(2024, 10, 28, 16, 39, 0, 612000, tzinfo=UTC), None),
+        ("2024-10-28T18:39:00+02:00", datetime(2024, 10, 28, 16, 39, tzinfo=UTC), None),
+        ("2024-10-28", datetime(2024, 10, 28, tzinfo=UTC), None),
+        ("2024-10-28T16:39:00", datetime(2024, 10, 28, 16, 39, tzinfo=UTC), None),
+        (None, None, None),
+        ("", None, "empty string where a date was expected"),
+        ("1727000000000", None, "epoch milliseconds where ISO-8601 text was expected"),
+        ("next tuesday", None, "unparseable date"),
+        (1727000000000, None, "expected ISO-8601 text, got int"),
+    ],
+)
+def test_parse_timestamp(raw, expected, reason):
+    assert parse_timestamp(raw) == (expected, reason)
+
+
+def deal(record_id="1", **props):
+    return {
+        "id": record_id,
+        "properties": props,
+        "createdAt": "2024-01-01T00:00:00Z",
+        "updatedAt": "2024-01-02T00:00:00Z",
+        "archived": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected", "issue"),
+    [
+        ("43", 43.0, None),
+        ("1,200.50", 1200.5, None),
+        ("", None, None),
+        (None, None, None),
+        ("12,5k", None, "non-numeric amount"),
+        ("NaN", None, "non-finite amount"),
+        ("abc", None, "non-numeric amount"),
+    ],
+)
+def test_deal_amounts(amount, expected, issue):
+    out = normalize_deals([deal(amount=amount)])
+    assert out.entities[0]["amount"] == expected
+    assert [i.reason for i in out.issues] == ([issue] if issue else [])
+
+
+def test_records_of_the_wrong_shape_are_rejected_whole():
+    out = normalize_contacts(
+        [
+            "not a record",
+            {"properties": {}},
+            {"id": "abc", "properties": {}},
+            {"id": "7", "properties": None},
+            {"id": "8", "properties": {"email": "a@b"}},
+        ],
+        set(),
+    )
+    assert out.rejected == 4
+    assert [e["id"] for e in out.entities] == ["8"]
+    assert all(i.field == "*" for i in out.issues)
+    # Rejected records without an id still get a stable quarantine key.
+    again = normalize_contacts(["not a record"], set())
+    assert again.issues[0].record_id == out.issues[0].record_id
+
+
+def test_contact_stage_dates_pivot_every_source_property():
+    record = {
+        "id": "5",
+        "properties": {
+            "lifecyclestage": "customer",
+            "hs_v2_date_entered_lead": "2024-01-01T00:00:00Z",
+            "hs_v2_date_entered_customer": "2024-03-01T00:00:00Z",
+            "hs_v2_date_entered_current_stage": "2024-03-01T00:00:00Z",
+            "hs_lifecyclestage_lead_date": "2023-12-24T00:00:00Z",
+            "hs_date_entered_marketingqualifiedlead": "2024-02-01T00:00:00Z",
+            "hs_v2_date_entered_opportunity": None,
+        },
+    }
+    out = normalize_contacts([record], {"lead", "customer"})
+    rows = {(r["stage"], r["source"]) for r in out.stage_dates}
+    assert rows == {
+        ("lead", "hs_v2_date_entered"),
+        ("customer", "hs_v2_date_entered"),
+        ("lead", "hs_lifecyclestage_date"),
+        ("marketingqualifiedlead", "hs_date_entered"),
+    }
+    assert out.entities[0]["lifecyclestage_known"] is True
+
+
+def test_deal_associations_are_deduplicated_and_stated():
+    record = deal("9", dealname="x")
+    record["associations"] = {
+        "contacts": {
+            "results": [
+                {"id": "1", "type": "deal_to_contact"},
+                {"id": "1", "type": "deal_to_contact_unlabeled"},
+            ]
+        }
+    }
+    out = normalize_deals([record])
+    assert out.associations == [{"deal_id": "9", "to_type": "contact", "to_id": "1"}]
+    assert out.association_owner_ids == ["9"]
+    assert normalize_deals([deal("10")]).association_owner_ids == []
+
+
+def test_pipeline_stages_become_numbers_and_flags():
+    out = normalize_pipelines(
+        [
+            {
+                "id": "default",
+                "label": "Sales",
+                "displayOrder": 0,
+                "stages": [
+                    {
+                        "id": "won",
+                        "label": "Won",
+                        "displayOrder": 5,
+                        "metadata": {"isClosed": "true", "probability": "1.0"},
+                    },
+                    {
+                        "id": "lost",
+                        "label": "Lost",
+                        "displayOrder": 6,
+                        "metadata": {"isClosed": "true", "probability": "0.0"},
+                    },
+                    {
+                        "id": "x",
+                        "label": "Pct",
+                        "displayOrder": 1,
+                        "metadata": {"isClosed": "false", "probability": "20"},
+                    },
+                    {"label": "no id"},
+                ],
+            }
+        ]
+    )
+    stages = {c["stage_id"]: (c["probability"], c["is_closed"], c["is_won"]) for c in out.children}
+    assert stages == {"won": (1.0, True, True), "lost": (0.0, True, False), "x": (0.2, False, False)}
+    assert [i.reason for i in out.issues] == ["stage without id"]
+
+
+def test_unknown_stream_is_an_error():
+    with pytest.raises(ValueError, match="unknown HubSpot stream"):
+        normalize_records("tickets", [], known_stages=set())
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.lists(json_values, max_size=5))
+def test_parsers_never_raise_on_arbitrary_json(records):
+    for stream in ("contacts", "companies", "deals", "owners", "pipelines"):
+        out = normalize_records(stream, records, known_stages={"lead"})
+        assert len(out.entities) + out.rejected <= len(records) or stream == "pipelines"
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "createdate",
+                "amount",
+                "closedate",
+                "hs_is_closed",
+                "dealstage",
+                "hs_v2_date_entered_x",
+                "amount_in_home_currency",
+            ]
+        ),
+        json_values,
+        max_size=7,
+    )
+)
+def test_deal_fields_of_any_type_never_raise(props):
+    out = normalize_deals([{"id": "1", "properties": props}])
+    assert len(out.entities) == 1

@@ -1,0 +1,106 @@
+"""Connector plumbing on its own: pagination, retry waits, the rolling-window limiter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from config import RetrySettings
+from connector.errors import RateLimitedError, RetriableAPIError
+from connector.http import RetryPolicy, parse_retry_after
+from connector.pagination import CursorPaginator, PaginationLoopError
+from connector.ratelimit import RollingWindowLimiter
+from tests.conftest import FakeClock
+
+
+def test_cursor_paginator_follows_after_and_stops_without_paging():
+    paginator = CursorPaginator()
+    paginator.advance({"results": [], "paging": {"next": {"after": "101", "link": "x"}}})
+    assert paginator.token == "101" and not paginator.finished
+    paginator.advance({"results": []})
+    assert paginator.finished and paginator.token is None
+
+
+def test_cursor_paginator_detects_loops():
+    paginator = CursorPaginator("5")
+    with pytest.raises(PaginationLoopError):
+        paginator.advance({"paging": {"next": {"after": "5"}}})
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("3", 3.0),
+        ("0.5", 0.5),
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("-4", 0.0),
+        ("Mon, 01 Jun 2026 12:00:30 GMT", 30.0),
+    ],
+)
+def test_parse_retry_after(header, expected):
+    assert parse_retry_after(header, now=datetime(2026, 6, 1, 12, 0, tzinfo=UTC)) == expected
+
+
+@pytest.mark.parametrize(
+    ("attempt", "error", "expected"),
+    [
+        (1, RetriableAPIError("x"), 0.5),
+        (3, RetriableAPIError("x"), 2.0),
+        (10, RetriableAPIError("x"), 60.0),
+        (1, RateLimitedError("x", retry_after=7), 7.0),
+        (1, RateLimitedError("x", retry_after=500), 60.0),
+    ],
+)
+def test_retry_wait(attempt, error, expected):
+    policy = RetryPolicy(
+        RetrySettings(initial_wait_seconds=0.5, max_wait_seconds=60, jitter_seconds=0), FakeClock()
+    )
+    assert policy.wait_seconds(attempt, error) == expected
+
+
+def test_retry_jitter_stays_within_bounds():
+    import random
+
+    policy = RetryPolicy(
+        RetrySettings(initial_wait_seconds=1, jitter_seconds=0.5), FakeClock(), rng=random.Random(3)
+    )
+    waits = [policy.wait_seconds(1, RetriableAPIError("x")) for _ in range(50)]
+    assert all(1.0 <= w <= 1.5 for w in waits) and len(set(waits)) > 1
+
+
+def test_retry_policy_does_not_retry_other_errors():
+    clock = FakeClock()
+    calls = []
+
+    def fails():
+        calls.append(1)
+        raise ValueError("bug")
+
+    with pytest.raises(ValueError):
+        RetryPolicy(RetrySettings(), clock).call(fails)
+    assert len(calls) == 1 and clock.sleeps == []
+
+
+def test_limiter_allows_a_burst_then_waits_for_the_window():
+    clock = FakeClock()
+    limiter = RollingWindowLimiter(3, 10.0, clock, margin=0.0)
+    for _ in range(3):
+        assert limiter.acquire() == 0
+    waited = limiter.acquire()
+    assert waited == pytest.approx(10.0)
+    assert limiter.wait_time() == 0 or limiter.wait_time() <= 10.0
+
+
+def test_limiter_saturate_blocks_a_full_window():
+    clock = FakeClock()
+    limiter = RollingWindowLimiter(5, 10.0, clock, margin=0.0)
+    limiter.acquire()
+    limiter.saturate()
+    assert limiter.wait_time() == pytest.approx(10.0)
+    limiter.observe_limit(2)
+    assert limiter.max_requests == 2
+    limiter.observe_limit(50)
+    assert limiter.max_requests == 2

@@ -1,0 +1,44 @@
+"""The docs and the build files stay in step with the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    setup = text.split("## Set-up: two commands", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", setup, flags=re.S)
+
+
+def test_readme_opens_with_exactly_two_setup_commands():
+    commands = readme_commands()
+    assert len(commands) == 2
+    assert "funnelsync demo" in commands[0]
+    assert "pytest" in commands[1]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert readme_commands()[1] in ci
+
+
+def test_dockerfile_runs_the_console_script_as_non_root():
+    docker = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["funnelsync"]' in docker
+    assert re.search(r"^USER (?!root)\w+", docker, flags=re.M)
+    assert "HEALTHCHECK" in docker and "VOLUME" in docker
+    assert docker.count("FROM ") >= 2  # multi-stage
+    for package in ("config", "connector", "storage", "kpi", "service"):
+        assert f"COPY {package} ./{package}" in docker
+
+
+def test_documented_settings_exist():
+    from config import Settings
+
+    docs = (ROOT / "docs" / "configuration.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`{name}" in docs, name
