@@ -18,6 +18,7 @@ from connector.hubspot.normalize import normalize_records
 from connector.hubspot.streams import STREAM_NAMES, Page, build_streams, discover_schema
 from connector.pagination import PaginationLoopError
 from service.logging import redact
+from service.prefetch import prefetch
 from storage import PageWrite, finish_run, get_state, init_db, start_run, store_page
 
 log = logging.getLogger("funnelsync.sync")
@@ -173,7 +174,7 @@ class HubSpotSync:
         log.info("sync %s: %s (run %d)", name, mode, run_id, extra={"run_id": run_id, "stream": name})
         try:
             page: Page
-            for page in stream.pages(client, state, full=full):
+            for page in prefetch(stream.pages(client, state, full=full), name=f"fetch-{name}"):
                 normalized = normalize_records(name, page.records, known_stages=known_stages)
                 stats = client.stats.snapshot()
                 write = store_page(

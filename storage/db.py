@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, String, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.url import make_url
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -25,18 +25,40 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        # On SQLite the text is written here directly (the same "YYYY-MM-DD HH:MM:SS.ffffff" form
+        # SQLAlchemy uses, so ordering and SQLite's date functions work) instead of via DATETIME's
+        # slower Python processor: bulk upserts bind thousands of timestamps per page.
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLiteUTCText())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: funnelsync stores aware UTC datetimes only")
         value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        return value
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class _SQLiteUTCText(String):
+    """SQLite storage of UTCDateTime: DDL says DATETIME, values are ISO text without a zone."""
+
+    def get_col_spec(self) -> str:
+        return "DATETIME"
+
+    __visit_name__ = "DATETIME"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -7,6 +7,7 @@ flight, and the next run resumes from the checkpoint.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,23 +54,25 @@ def upsert(conn: Connection, model: type[SQLModel], rows: Sequence[dict[str, Any
     """
     if not rows:
         return
+    statement = _upsert_statement(conn.dialect.name, model, frozenset(rows[0]))
+    conn.execute(statement, list(rows))
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_statement(dialect: str, model: type[SQLModel], given: frozenset[str]) -> Any:
+    """Built once per table, dialect and column set: pages are written thousands of times."""
     table = table_of(model)
     keys = [c.name for c in table.primary_key.columns]
-    dialect = conn.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table)
-    columns = [c.name for c in table.columns if c.name not in keys and c.name in rows[0]]
+    columns = [c.name for c in table.columns if c.name not in keys and c.name in given]
     if not columns:
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=keys), list(rows))
-        return
+        return stmt.on_conflict_do_nothing(index_elements=keys)
     changed = or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in columns if c not in _WRITE_META))
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=keys,
-            set_={c: stmt.excluded[c] for c in columns},
-            where=changed,
-        ),
-        list(rows),
+    return stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={c: stmt.excluded[c] for c in columns},
+        where=changed,
     )
 
 
@@ -83,19 +86,18 @@ def _replace_children(
     rows: Sequence[dict[str, Any]],
     extra_filter: Any = None,
 ) -> None:
-    """Make the child rows of `owner_ids` exactly `rows`: delete stale ones, upsert the rest."""
+    """Make the child rows of `owner_ids` exactly `rows`.
+
+    Delete-then-insert inside the page's transaction: the rows have no surrogate keys, so the
+    table ends up identical when nothing changed, and it is cheaper than diffing.
+    """
     if not owner_ids:
         return
     table = table_of(model)
-    keys = [c.name for c in table.primary_key.columns]
-    wanted = {tuple(row[k] for k in keys) for row in rows}
     condition = and_(table.c.connection == connection, table.c[owner_column].in_(list(owner_ids)))
     if extra_filter is not None:
         condition = and_(condition, extra_filter)
-    existing = conn.execute(select(*(table.c[k] for k in keys)).where(condition)).all()
-    stale = [tuple(r) for r in existing if tuple(r) not in wanted]
-    if stale:
-        conn.execute(delete(table).where(tuple_(*(table.c[k] for k in keys)).in_(stale)))
+    conn.execute(delete(table).where(condition))
     upsert(conn, model, rows)
 
 

@@ -22,7 +22,10 @@ from connector.hubspot.constants import (
     STAGE_ENTERED_PREFIX,
 )
 
-_LEGACY_LIFECYCLE_RE = re.compile(r"^hs_lifecyclestage_(?P<stage>.+)_date$")
+# One pass over a record's properties finds every stage-date property, whichever family it is.
+_STAGE_DATE_RE = re.compile(
+    r"^(?:(?P<prefix>hs_v2_date_entered_|hs_date_entered_)(?P<stage>.+)|hs_lifecyclestage_(?P<legacy>.+)_date)$"
+)
 _EPOCH_RE = re.compile(r"^-?\d{9,}$")
 
 STAGE_DATE_SOURCES = {
@@ -192,18 +195,17 @@ def _stage_dates(fields: _Fields, props: dict[str, Any], owner_key: str) -> list
     """Pivot `hs_v2_date_entered_<stage>` (and the legacy names) into (owner, stage, source) rows."""
     rows: list[dict[str, Any]] = []
     for name, value in props.items():
-        stage: str | None = None
-        source: str | None = None
-        for prefix, source_name in STAGE_DATE_SOURCES.items():
-            if name.startswith(prefix) and name != f"{prefix}current_stage":
-                stage, source = name[len(prefix) :], source_name
-                break
-        if stage is None:
-            match = _LEGACY_LIFECYCLE_RE.match(name)
-            if match:
-                stage, source = match.group("stage"), "hs_lifecyclestage_date"
-        if stage is None or value is None:
+        if value is None or not name.startswith("hs_"):
             continue
+        match = _STAGE_DATE_RE.match(name)
+        if match is None:
+            continue
+        if match["prefix"]:
+            stage, source = match["stage"], STAGE_DATE_SOURCES[match["prefix"]]
+            if stage == "current_stage":
+                continue
+        else:
+            stage, source = match["legacy"], "hs_lifecyclestage_date"
         entered = fields.timestamp(props, name)
         if entered is not None:
             rows.append(

@@ -1,0 +1,166 @@
+"""Full-sync throughput of funnelsync against the HubSpot sandbox.
+
+Scenario (a): the sandbox enforces HubSpot's Professional limit (190 requests per rolling 10 s);
+funnelsync is configured for that tier. The ceiling for list endpoints is 190 × 100 records / 10 s
+= 1,900 records/s; the script prints the achieved records/s and its ratio to that ceiling.
+Scenario (b): no rate limit; prints records/s stored in SQLite.
+
+The sandbox runs in its own process (as a real API would), the sync in this one. Each scenario
+runs in a fresh child process so its peak memory is its own.
+
+    python bench/sync_throughput.py [--contacts 50000] [--deals 10000] [--scenario a|b|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+CEILING_RECORDS_PER_S = 190 * 100 / 10
+
+
+def start_sandbox(port: int, contacts: int, deals: int, rate_limit: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-c",
+        "from service.cli import main; main()",
+        "sandbox",
+        "hubspot",
+        "--port",
+        str(port),
+        "--contacts",
+        str(contacts),
+        "--deals",
+        str(deals),
+        "--seed",
+        "1",
+        "--rate-limit",
+        str(rate_limit),
+        "--search-rate",
+        "0",
+        "--daily-limit",
+        "0",
+        "--token",
+        "bench-token",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            with httpx.Client(timeout=1) as probe:
+                if probe.get(f"http://127.0.0.1:{port}/_sandbox/health").status_code == 200:
+                    return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("sandbox did not start")
+
+
+def run_scenario(name: str, contacts: int, deals: int) -> dict[str, float]:
+    from config import load_settings
+    from connector.sandbox.server import free_port
+    from service.sync import HubSpotSync
+    from storage import make_engine, recent_runs
+
+    limited = name == "a"
+    port = free_port()
+    sandbox = start_sandbox(port, contacts, deals, 190 if limited else 0)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = load_settings(
+                data_dir=Path(tmp),
+                hubspot={
+                    "token": "bench-token",
+                    "base_url": f"http://127.0.0.1:{port}",
+                    "rate_limit_per_10s": 190 if limited else 1_000_000,
+                    "search_rate_per_second": 5 if limited else 1_000_000,
+                },
+            )
+            engine = make_engine(settings.db_url)
+            started = time.perf_counter()
+            outcomes = HubSpotSync(settings, engine).run(full=True, trigger="bench")
+            seconds = time.perf_counter() - started
+            runs = recent_runs(engine, limit=len(outcomes))
+            engine.dispose()
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+    if any(o.status != "succeeded" for o in outcomes):
+        raise RuntimeError(f"sync failed: {[(o.stream, o.error) for o in outcomes]}")
+    records = sum(o.read for o in outcomes)
+    requests = sum(r.requests for r in runs)
+    return {
+        "records": records,
+        "seconds": seconds,
+        "records_per_s": records / seconds,
+        "requests": requests,
+        "rate_limited": sum(r.rate_limited for r in runs),
+        "retries": sum(r.retries for r in runs),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "per_stream": {o.stream: o.read for o in outcomes},  # type: ignore[dict-item]
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--contacts", type=int, default=50_000)
+    parser.add_argument("--deals", type=int, default=10_000)
+    parser.add_argument("--scenario", choices=["a", "b", "both"], default="both")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_scenario(args.scenario, args.contacts, args.deals)))
+        return
+    scenarios = ["a", "b"] if args.scenario == "both" else [args.scenario]
+    print(
+        f"funnelsync full-sync throughput: {args.contacts:,} contacts, {args.deals:,} deals "
+        f"(+ companies, owners, pipelines), SQLite, sandbox in its own process; {os.cpu_count()} CPUs"
+    )
+    for name in scenarios:
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--scenario",
+                name,
+                "--contacts",
+                str(args.contacts),
+                "--deals",
+                str(args.deals),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        label = "(a) HubSpot Professional limit, 190 requests / 10 s" if name == "a" else "(b) no rate limit"
+        print(f"\n{label}")
+        print(f"  records synced      {result['records']:>12,}   {result['per_stream']}")
+        print(f"  wall time           {result['seconds']:>12.1f} s")
+        print(f"  throughput          {result['records_per_s']:>12,.0f} records/s")
+        per_s = result["requests"] / result["seconds"]
+        print(f"  HTTP requests       {result['requests']:>12,}   ({per_s:.1f}/s)")
+        print(f"  429 answers         {result['rate_limited']:>12,}   retries {result['retries']:,}")
+        print(f"  peak memory (sync)  {result['peak_rss_mb']:>12.0f} MB")
+        if name == "a":
+            ratio = result["records_per_s"] / CEILING_RECORDS_PER_S
+            ceiling = f"{CEILING_RECORDS_PER_S:,.0f} records/s = 190 × 100 / 10 s"
+            print(f"  ratio to ceiling    {ratio:>12.3f}   (ceiling {ceiling})")
+
+
+if __name__ == "__main__":
+    main()
