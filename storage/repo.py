@@ -8,16 +8,19 @@ flight, and the next run resumes from the checkpoint.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import JSON, Connection, Engine, Table, and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 
 from connector.hubspot.normalize import Issue, Normalized
+from storage.db import UTCDateTime
 from storage.models import (
     ENTITY_TABLES,
     HubSpotContactStageDate,
@@ -54,8 +57,79 @@ def upsert(conn: Connection, model: type[SQLModel], rows: Sequence[dict[str, Any
     """
     if not rows:
         return
-    statement = _upsert_statement(conn.dialect.name, model, frozenset(rows[0]))
-    conn.execute(statement, list(rows))
+    columns = tuple(rows[0])
+    sql, order, converters, defaults = _bulk_upsert(conn.dialect, model, columns)
+    if order is None:
+        # Named parameters (psycopg): dicts with converted values, plus column defaults.
+        named = [{**defaults, **{c: (f(row[c]) if f else row[c]) for c, f in converters}} for row in rows]
+        conn.exec_driver_sql(sql, named)
+        return
+    # Positional parameters (sqlite3): tuples in the compiled order; defaults fill the gaps.
+    index = dict(converters)
+    plan = [(c, index.get(c), c in index, defaults.get(c)) for c in order]
+    conn.exec_driver_sql(
+        sql,
+        [
+            tuple((f(row[c]) if f else row[c]) if given else default for c, f, given, default in plan)
+            for row in rows
+        ],
+    )
+
+
+Converter = Callable[[Any], Any] | None
+
+
+def _json_text(value: Any) -> Any:
+    return None if value is None else json.dumps(value)
+
+
+def _utc_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: funnelsync stores aware UTC datetimes only")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _utc_aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: funnelsync stores aware UTC datetimes only")
+    return value
+
+
+@functools.lru_cache(maxsize=256)
+def _bulk_upsert(
+    dialect: Dialect, model: type[SQLModel], columns: tuple[str, ...]
+) -> tuple[str, tuple[str, ...] | None, tuple[tuple[str, Converter], ...], dict[str, Any]]:
+    """The upsert compiled once per table and column set, with a value converter per column.
+
+    Bulk pages bypass SQLAlchemy's per-row parameter processing (the sync's hottest path) and go
+    to the driver's executemany; the converters do what the column types would: UTC text for
+    timestamps on SQLite, JSON text for JSON columns (PostgreSQL casts it to jsonb).
+    """
+    table = table_of(model)
+    statement = _upsert_statement(dialect.name, model, frozenset(columns))
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    converters: list[tuple[str, Converter]] = []
+    for name in columns:
+        column_type = table.c[name].type
+        converter: Converter = None
+        if isinstance(column_type, UTCDateTime):
+            converter = _utc_text if dialect.name == "sqlite" else _utc_aware
+        elif isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
+            converter = _json_text
+        converters.append((name, converter))
+    # Columns the INSERT names but the rows lack carry scalar Python defaults (e.g. archived=False).
+    defaults: dict[str, Any] = {}
+    for column in table.columns:
+        if column.name not in columns and column.default is not None and column.default.is_scalar:
+            defaults[column.name] = getattr(column.default, "arg", None)
+    order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+    if order is not None:
+        missing = [c for c in order if c not in columns and c not in defaults]
+        if missing:
+            raise ValueError(f"{table.name}: no value or default for {', '.join(missing)}")
+    return str(compiled), order, tuple(converters), defaults
 
 
 @functools.lru_cache(maxsize=256)
