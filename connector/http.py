@@ -22,7 +22,7 @@ log = logging.getLogger("funnelsync.connector.http")
 
 T = TypeVar("T")
 
-USER_AGENT = "funnelsync/0.1 (+https://github.com/funnelsync/funnelsync)"
+USER_AGENT = "funnelsync/0.1"
 
 
 def build_client(

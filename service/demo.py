@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from config import load_settings
+from config import DEFAULT_LIFECYCLE_STAGES, load_settings
 from connector.sandbox.hubspot.app import create_app
 from connector.sandbox.server import HubSpotSandboxConfig, SandboxServer, build_hubspot_state
 from service.runner import exit_code_for, print_outcomes, run_sync_with_progress
@@ -110,16 +110,7 @@ def _summary(url: str, connection: str, console: Console) -> None:
     for name in ("contacts", "companies", "deals", "owners", "pipelines", "quarantine"):
         table.add_row(name, f"{counts[name]:,}")
     console.print(table)
-    order = [
-        "subscriber",
-        "lead",
-        "marketingqualifiedlead",
-        "salesqualifiedlead",
-        "opportunity",
-        "customer",
-        "evangelist",
-        "other",
-    ]
+    order = list(DEFAULT_LIFECYCLE_STAGES)
     stage_table = Table(title="Contacts by current lifecycle stage")
     stage_table.add_column("stage")
     stage_table.add_column("contacts", justify="right")

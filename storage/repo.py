@@ -158,7 +158,6 @@ def _replace_children(
     owner_column: str,
     owner_ids: Sequence[str],
     rows: Sequence[dict[str, Any]],
-    extra_filter: Any = None,
 ) -> None:
     """Make the child rows of `owner_ids` exactly `rows`.
 
@@ -168,10 +167,9 @@ def _replace_children(
     if not owner_ids:
         return
     table = table_of(model)
-    condition = and_(table.c.connection == connection, table.c[owner_column].in_(list(owner_ids)))
-    if extra_filter is not None:
-        condition = and_(condition, extra_filter)
-    conn.execute(delete(table).where(condition))
+    conn.execute(
+        delete(table).where(table.c.connection == connection, table.c[owner_column].in_(list(owner_ids)))
+    )
     upsert(conn, model, rows)
 
 
@@ -222,6 +220,18 @@ def _sync_quarantine(
     upsert(conn, Quarantine, fresh)
 
 
+# Child tables whose rows a page states completely, per stream:
+# (table, owner column, Normalized attribute with the rows, Normalized attribute with their owners).
+_CHILD_TABLES: dict[str, tuple[tuple[type[SQLModel], str, str, str], ...]] = {
+    "contacts": ((HubSpotContactStageDate, "contact_id", "stage_dates", "entity_ids"),),
+    "deals": (
+        (HubSpotDealStageDate, "deal_id", "stage_dates", "entity_ids"),
+        (HubSpotDealAssociation, "deal_id", "associations", "association_owner_ids"),
+    ),
+    "pipelines": ((HubSpotPipelineStage, "pipeline_id", "children", "entity_ids"),),
+}
+
+
 @dataclass(frozen=True)
 class PageWrite:
     """What one stored page counted."""
@@ -253,40 +263,14 @@ def store_page(
     ids = normalized.entity_ids
     with engine.begin() as conn:
         upsert(conn, model, rows)
-        if stream == "contacts":
+        for model_, owner_column, rows_of, owners_of in _CHILD_TABLES.get(stream, ()):
             _replace_children(
                 conn,
-                HubSpotContactStageDate,
+                model_,
                 connection=connection,
-                owner_column="contact_id",
-                owner_ids=ids,
-                rows=[{**r, "connection": connection} for r in normalized.stage_dates],
-            )
-        elif stream == "deals":
-            _replace_children(
-                conn,
-                HubSpotDealStageDate,
-                connection=connection,
-                owner_column="deal_id",
-                owner_ids=ids,
-                rows=[{**r, "connection": connection} for r in normalized.stage_dates],
-            )
-            _replace_children(
-                conn,
-                HubSpotDealAssociation,
-                connection=connection,
-                owner_column="deal_id",
-                owner_ids=normalized.association_owner_ids,
-                rows=[{**r, "connection": connection} for r in normalized.associations],
-            )
-        elif stream == "pipelines":
-            _replace_children(
-                conn,
-                HubSpotPipelineStage,
-                connection=connection,
-                owner_column="pipeline_id",
-                owner_ids=ids,
-                rows=[{**r, "connection": connection} for r in normalized.children],
+                owner_column=owner_column,
+                owner_ids=getattr(normalized, owners_of),
+                rows=[{**r, "connection": connection} for r in getattr(normalized, rows_of)],
             )
         _sync_quarantine(
             conn,
