@@ -124,19 +124,22 @@ class HubSpotSync:
                     break
         return outcomes
 
-    def _record_failure(
-        self, stream: str, mode: str, status: str, error: BaseException, trigger: str
-    ) -> StreamOutcome:
-        now = self.clock.now()
-        run_id = start_run(
+    def _start_run(self, stream: str, mode: str, trigger: str) -> int:
+        return start_run(
             self.engine,
             connection=self.connection,
             source=SOURCE,
             stream=stream,
             mode=mode,
             trigger=trigger,
-            now=now,
+            now=self.clock.now(),
         )
+
+    def _record_failure(
+        self, stream: str, mode: str, status: str, error: BaseException, trigger: str
+    ) -> StreamOutcome:
+        now = self.clock.now()
+        run_id = self._start_run(stream, mode, trigger)
         message = self._safe(error)
         finish_run(self.engine, run_id=run_id, status=status, now=now, error=message)
         return StreamOutcome(
@@ -160,15 +163,7 @@ class HubSpotSync:
             if resumable and not full and state.get("watermark") and not state.get("full")
             else "full"
         )
-        run_id = start_run(
-            self.engine,
-            connection=self.connection,
-            source=SOURCE,
-            stream=name,
-            mode=mode,
-            trigger=trigger,
-            now=self.clock.now(),
-        )
+        run_id = self._start_run(name, mode, trigger)
         outcome = StreamOutcome(name, run_id, mode, "running")
         last = client.stats.snapshot()
         log.info("sync %s: %s (run %d)", name, mode, run_id, extra={"run_id": run_id, "stream": name})
