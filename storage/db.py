@@ -15,6 +15,21 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+def utc_aware(value: datetime | None) -> datetime | None:
+    """`value` in UTC; naive datetimes are refused, they are always a bug."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: funnelsync stores aware UTC datetimes only")
+    return value.astimezone(UTC)
+
+
+def utc_sqlite_text(value: datetime | None) -> str | None:
+    """How UTCDateTime stores `value` on SQLite: zone-less UTC text, sortable."""
+    aware = utc_aware(value)
+    return None if aware is None else aware.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend.
 
@@ -34,14 +49,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: funnelsync stores aware UTC datetimes only")
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-        return value
+        return utc_sqlite_text(value) if dialect.name == "sqlite" else utc_aware(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -11,7 +11,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Engine, Table, and_, delete, func, or_, select, tuple_, update
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 
 from connector.hubspot.normalize import Issue, Normalized
-from storage.db import UTCDateTime
+from storage.db import UTCDateTime, utc_aware, utc_sqlite_text
 from storage.models import (
     ENTITY_TABLES,
     HubSpotContactStageDate,
@@ -83,20 +83,6 @@ def _json_text(value: Any) -> Any:
     return None if value is None else json.dumps(value)
 
 
-def _utc_text(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: funnelsync stores aware UTC datetimes only")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def _utc_aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: funnelsync stores aware UTC datetimes only")
-    return value
-
-
 @functools.lru_cache(maxsize=256)
 def _bulk_upsert(
     dialect: Dialect, model: type[SQLModel], columns: tuple[str, ...]
@@ -115,7 +101,7 @@ def _bulk_upsert(
         column_type = table.c[name].type
         converter: Converter = None
         if isinstance(column_type, UTCDateTime):
-            converter = _utc_text if dialect.name == "sqlite" else _utc_aware
+            converter = utc_sqlite_text if dialect.name == "sqlite" else utc_aware
         elif isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
             converter = _json_text
         converters.append((name, converter))
@@ -132,9 +118,8 @@ def _bulk_upsert(
     return str(compiled), order, tuple(converters), defaults
 
 
-@functools.lru_cache(maxsize=256)
 def _upsert_statement(dialect: str, model: type[SQLModel], given: frozenset[str]) -> Any:
-    """Built once per table, dialect and column set: pages are written thousands of times."""
+    """ON CONFLICT upsert of the given columns (compiled and cached by `_bulk_upsert`)."""
     table = table_of(model)
     keys = [c.name for c in table.primary_key.columns]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
