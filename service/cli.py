@@ -16,9 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from config import ConfigurationError, Settings, load_settings
+from service.exitcodes import EXIT_CONFIG, EXIT_FAILED
 from service.logging import configure_logging
-
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_DEFERRED, EXIT_AUTH = 0, 1, 2, 3, 4
 
 app = typer.Typer(
     name="funnelsync",

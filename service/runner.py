@@ -10,10 +10,9 @@ from rich.table import Table
 
 from config import Settings
 from connector.clock import Clock
+from service.exitcodes import EXIT_AUTH, EXIT_DEFERRED, EXIT_FAILED, EXIT_OK
 from service.sync import HubSpotSync, StreamOutcome
 from storage import PageWrite, make_engine
-
-EXIT_OK, EXIT_FAILED, EXIT_DEFERRED, EXIT_AUTH = 0, 1, 3, 4
 
 
 def run_sync_with_progress(

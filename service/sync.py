@@ -72,8 +72,8 @@ class HubSpotSync:
         self.transport = transport
         self.progress = progress
         self.connection = settings.connection
-        token = settings.require_hubspot_token()
-        self._secrets = [token.get_secret_value()]
+        self._token = settings.require_hubspot_token()
+        self._secrets = [self._token.get_secret_value()]
 
     def _safe(self, error: BaseException) -> str:
         return redact(str(error) or type(error).__name__, self._secrets)
@@ -93,7 +93,7 @@ class HubSpotSync:
         outcomes: list[StreamOutcome] = []
         with HubSpotClient(
             hub,
-            token=self.settings.require_hubspot_token(),
+            token=self._token,
             retry=self.settings.retry,
             clock=self.clock,
             transport=self.transport,

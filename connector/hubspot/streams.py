@@ -260,7 +260,6 @@ class CrmObjectStream:
                 return
 
 
-_V4_TYPE = {"contacts": "contacts", "companies": "companies", "deals": "deals"}
 _V3_TYPE_NAME = {"contacts": "contact", "companies": "company", "deals": "deal"}
 
 
@@ -275,7 +274,7 @@ def attach_associations(
     ids = [str(r["id"]) for r in records if isinstance(r, dict) and r.get("id") is not None]
     found: dict[str, dict[str, list[str]]] = {i: {t: [] for t in to_types} for i in ids}
     for to_type in to_types:
-        path = ASSOCIATIONS_BATCH_PATH.format(from_type=_V4_TYPE[from_type], to_type=_V4_TYPE[to_type])
+        path = ASSOCIATIONS_BATCH_PATH.format(from_type=from_type, to_type=to_type)
         for start in range(0, len(ids), ASSOCIATIONS_BATCH_MAX):
             batch = ids[start : start + ASSOCIATIONS_BATCH_MAX]
             body = client.post(path, json_body={"inputs": [{"id": i} for i in batch]})

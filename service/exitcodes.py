@@ -1,0 +1,9 @@
+"""Process exit codes of the `funnelsync` commands (documented in docs/operations.md)."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # a stream failed after retries, or the database is unreachable
+EXIT_CONFIG = 2  # bad usage or configuration
+EXIT_DEFERRED = 3  # the vendor's daily limit is spent; resume later
+EXIT_AUTH = 4  # authentication failed
