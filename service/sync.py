@@ -168,9 +168,13 @@ class HubSpotSync:
         last = client.stats.snapshot()
         log.info("sync %s: %s (run %d)", name, mode, run_id, extra={"run_id": run_id, "stream": name})
         try:
+            # Parsing runs in the fetch thread too: it overlaps with SQLite, which releases the GIL.
+            parsed = (
+                (page, normalize_records(name, page.records, known_stages=known_stages))
+                for page in stream.pages(client, state, full=full)
+            )
             page: Page
-            for page in prefetch(stream.pages(client, state, full=full), name=f"fetch-{name}"):
-                normalized = normalize_records(name, page.records, known_stages=known_stages)
+            for page, normalized in prefetch(parsed, name=f"fetch-{name}"):
                 stats = client.stats.snapshot()
                 write = store_page(
                     self.engine,

@@ -26,6 +26,9 @@ def utc_aware(value: datetime | None) -> datetime | None:
 
 def utc_sqlite_text(value: datetime | None) -> str | None:
     """How UTCDateTime stores `value` on SQLite: zone-less UTC text, sortable."""
+    if value is not None and value.tzinfo is UTC:
+        # The common case (parsed HubSpot text): format once and drop the "+00:00".
+        return value.isoformat(sep=" ", timespec="microseconds")[:26]
     aware = utc_aware(value)
     return None if aware is None else aware.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 

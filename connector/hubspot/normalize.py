@@ -123,6 +123,12 @@ def parse_timestamp(value: Any) -> tuple[datetime | None, str | None]:
         return None, None
     if not isinstance(value, str):
         return None, f"expected ISO-8601 text, got {type(value).__name__}"
+    if len(value) > 19 and value[-1] == "Z" and value[4] == "-":
+        # HubSpot's own form ("2025-03-04T10:11:12.345Z"): one C call, already UTC.
+        try:
+            return datetime.fromisoformat(value), None
+        except ValueError:
+            pass
     text = value.strip()
     if text == "":
         return None, "empty string where a date was expected"

@@ -24,6 +24,8 @@ from connector.hubspot.normalize import (
         ("2024-10-28T18:39:00+02:00", datetime(2024, 10, 28, 16, 39, tzinfo=UTC), None),
         ("2024-10-28", datetime(2024, 10, 28, tzinfo=UTC), None),
         ("2024-10-28T16:39:00", datetime(2024, 10, 28, 16, 39, tzinfo=UTC), None),
+        (" 2024-10-28T16:39:00Z ", datetime(2024, 10, 28, 16, 39, tzinfo=UTC), None),
+        ("2024-13-28T16:39:00.000Z", None, "unparseable date"),
         (None, None, None),
         ("", None, "empty string where a date was expected"),
         ("1727000000000", None, "epoch milliseconds where ISO-8601 text was expected"),
