@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from config.settings import (
+    DEFAULT_FUNNEL_STAGES,
     DEFAULT_LIFECYCLE_STAGES,
     ConfigurationError,
     HubSpotSettings,
+    KpiSettings,
     RetrySettings,
     Settings,
+    SpendEntry,
     find_config_file,
     load_settings,
 )
 
 __all__ = [
+    "DEFAULT_FUNNEL_STAGES",
     "DEFAULT_LIFECYCLE_STAGES",
     "ConfigurationError",
     "HubSpotSettings",
+    "KpiSettings",
     "RetrySettings",
     "Settings",
+    "SpendEntry",
     "find_config_file",
     "load_settings",
 ]

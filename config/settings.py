@@ -8,6 +8,7 @@ the TOML file (`--config`, `FUNNELSYNC_CONFIG`, or `./funnelsync.toml`), then de
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -72,6 +73,70 @@ class HubSpotSettings(BaseModel):
         return value.rstrip("/")
 
 
+DEFAULT_FUNNEL_STAGES = (
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+)
+
+
+class SpendEntry(BaseModel):
+    """Marketing spend for one interval (dates inclusive), optionally for one channel/source."""
+
+    period_start: date
+    period_end: date
+    channel: str = "all"
+    amount: float = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SpendEntry:
+        if self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        self.currency = self.currency.upper()
+        return self
+
+
+class KpiSettings(BaseModel):
+    """How KPIs are computed; defaults follow docs/kpis.md."""
+
+    # Funnel stage order (internal lifecycle-stage values); custom stages allowed.
+    funnel_stages: list[str] = Field(default_factory=lambda: list(DEFAULT_FUNNEL_STAGES), min_length=2)
+    # reached_or_passed: reaching Y or any later stage converts; strict: Y's own entry date is needed.
+    conversion_mode: Literal["reached_or_passed", "strict"] = "reached_or_passed"
+    # The period grid computed after every sync: `periods_back` periods of `period`, up to as_of.
+    period: Literal["week", "month", "quarter", "year"] = "month"
+    periods_back: int = Field(default=12, ge=1, le=520)
+    # The portal's home currency (ISO 4217). Unset: inferred from deals whose amount needs no conversion.
+    home_currency: str | None = None
+    # Pipeline velocity's opportunity count: deals created in the period, or deals open at as_of.
+    velocity_opportunities: Literal["created", "open"] = "created"
+    # CLV = average order value × orders per year × years retained. Unset values are measured from
+    # closed-won deals per company; years retained cannot be observed in a snapshot, so it has a default.
+    clv_average_order_value: float | None = Field(default=None, gt=0)
+    clv_orders_per_year: float | None = Field(default=None, gt=0)
+    clv_years_retained: float = Field(default=3.0, gt=0)
+    gross_margin: float | None = Field(default=None, gt=0, le=1)
+    # Spend given in configuration (in addition to `funnelsync spend import`).
+    spend: list[SpendEntry] = Field(default_factory=list)
+    # KPI computations kept in the history table (oldest pruned first); 0 keeps all.
+    history_keep: int = Field(default=500, ge=0)
+
+    @field_validator("funnel_stages")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("funnel_stages must not repeat a stage")
+        return value
+
+    @field_validator("home_currency")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else None
+
+
 class Settings(BaseSettings):
     """All of funnelsync's configuration."""
 
@@ -94,6 +159,7 @@ class Settings(BaseSettings):
     log_json: bool = False
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    kpi: KpiSettings = Field(default_factory=KpiSettings)
 
     @field_validator("reporting_timezone")
     @classmethod

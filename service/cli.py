@@ -7,7 +7,7 @@ vendor's daily rate limit (resume later); 4 authentication failed.
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +30,8 @@ sandbox_app = typer.Typer(
     help="Run a vendor API sandbox on 127.0.0.1 (for demos, tests and trials).", no_args_is_help=True
 )
 app.add_typer(sandbox_app, name="sandbox")
+spend_app = typer.Typer(help="Marketing spend for CAC, cost per lead, ROI and ROAS.", no_args_is_help=True)
+app.add_typer(spend_app, name="spend")
 
 # Piped output (files, CI logs) gets room for whole tables; a terminal keeps its own width.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -66,7 +68,7 @@ def sync(
     config: ConfigOption = None,
 ) -> None:
     """Sync a source into the local database (incremental unless --full)."""
-    from service.runner import exit_code_for, print_outcomes, run_sync_with_progress
+    from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
 
     settings = _settings(config)
     if source != "hubspot":
@@ -79,7 +81,10 @@ def sync(
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_CONFIG) from None
     print_outcomes(outcomes, console)
-    raise typer.Exit(exit_code_for(outcomes))
+    code = exit_code_for(outcomes)
+    if code == 0:
+        kpis_after_sync(settings, outcomes, console, trigger="cli")
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -200,6 +205,165 @@ def sandbox_hubspot(
         "FUNNELSYNC_HUBSPOT__TOKEN=<the --token value>"
     )
     serve_forever(create_app(state), port=port)
+
+
+PeriodOption = Annotated[
+    str | None, typer.Option("--period", "-p", help="week, month, quarter or year (default: config).")
+]
+
+
+def _parse_as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        err_console.print(f"[red]error:[/red] --as-of {value!r} is not an ISO date or timestamp")
+        raise typer.Exit(EXIT_CONFIG) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command()
+def kpis(
+    period: PeriodOption = None,
+    first: Annotated[
+        str | None, typer.Option("--from", help="First period: 2025, 2025-Q1, 2025-03, 2025-W07.")
+    ] = None,
+    last: Annotated[str | None, typer.Option("--to", help="Last period (default: the current one).")] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Only this original source, e.g. ORGANIC_SEARCH.")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Compute as of this instant (ISO; default now).")
+    ] = None,
+    columns: Annotated[int, typer.Option(help="How many periods to show side by side.")] = 6,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="table, csv or json (long format, all values).")
+    ] = "table",
+    config: ConfigOption = None,
+) -> None:
+    """Compute the KPIs from the local snapshot and print them (nothing is stored)."""
+    from kpi.model import ALL, Dim
+    from kpi.periods import PeriodError
+    from service.kpis import compute_kpis
+    from service.report import kpi_table, snapshot_table
+    from storage import make_engine
+
+    settings = _settings(config)
+    engine = make_engine(settings.db_url)
+    try:
+        report = compute_kpis(
+            settings, engine, as_of=_parse_as_of(as_of), period=period, first=first, last=last
+        )
+    except PeriodError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_CONFIG) from None
+    finally:
+        engine.dispose()
+    dim = Dim("source", source) if source else ALL
+    if output in ("csv", "json"):
+        import csv
+        import json
+
+        rows = [
+            r
+            for r in report.rows()
+            if dim == ALL or (r["dimension"], r["dimension_value"]) == (dim.name, dim.value)
+        ]
+        if output == "json":
+            sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        else:
+            from service.exports import COLUMNS
+
+            writer = csv.DictWriter(
+                sys.stdout, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n"
+            )
+            writer.writeheader()
+            writer.writerows(rows)
+        return
+    if output != "table":
+        err_console.print(f"[red]error:[/red] --output must be table, csv or json, not {output!r}")
+        raise typer.Exit(EXIT_CONFIG)
+    console.print(kpi_table(report, dim=dim, last=columns))
+    console.print(snapshot_table(report, dim=dim))
+
+
+@app.command()
+def export(
+    out: Annotated[Path | None, typer.Option("--out", help="Directory (default: export_dir).")] = None,
+    formats: Annotated[
+        list[str] | None, typer.Option("--format", "-f", help="csv, json, parquet (repeatable).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Recompute the KPIs, store them in the history and write the export files."""
+    from service.exports import ExportError
+    from service.kpis import run_kpis
+    from storage import make_engine
+
+    settings = _settings(config)
+    engine = make_engine(settings.db_url)
+    try:
+        report = run_kpis(settings, engine, trigger="cli", out_dir=out, formats=formats or ["csv", "json"])
+    except ExportError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_CONFIG) from None
+    finally:
+        engine.dispose()
+    target = out or settings.exports_path
+    for f in report.files:
+        console.print(f"{target / f.name}  {f.rows:,} rows  sha256 {f.sha256[:12]}…")
+    console.print(f"{target / 'manifest.json'}  (kpi run {report.run_id})")
+
+
+@spend_app.command("import")
+def spend_import(
+    path: Annotated[Path, typer.Argument(help="CSV: period_start, period_end, channel, amount, currency.")],
+    config: ConfigOption = None,
+) -> None:
+    """Import marketing spend; re-importing the same periods and channels replaces them."""
+    from service.spend import SpendFileError, parse_spend_csv, spend_records
+    from storage import init_db, make_engine
+    from storage.kpis import save_spend
+
+    settings = _settings(config)
+    try:
+        rows = parse_spend_csv(path)
+    except SpendFileError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_CONFIG) from None
+    engine = make_engine(settings.db_url)
+    init_db(engine)
+    records = spend_records(rows, connection=settings.connection, path=path, now=datetime.now(UTC))
+    stored = save_spend(engine, records)
+    engine.dispose()
+    total = sum(r.amount for r in rows)
+    console.print(f"Imported {stored} spend row(s) from {path} (total {total:,.2f}).")
+
+
+@spend_app.command("list")
+def spend_list(config: ConfigOption = None) -> None:
+    """Show the stored marketing spend."""
+    from storage import init_db, make_engine
+    from storage.kpis import list_spend
+
+    settings = _settings(config)
+    engine = make_engine(settings.db_url)
+    init_db(engine)
+    table = Table(title="Marketing spend")
+    for column in ("period_start", "period_end", "channel", "amount", "currency", "file"):
+        table.add_column(column, justify="right" if column == "amount" else "left")
+    for row in list_spend(engine, connection=settings.connection):
+        table.add_row(
+            str(row.period_start),
+            str(row.period_end),
+            row.channel,
+            f"{row.amount:,.2f}",
+            row.currency,
+            row.source_file or "",
+        )
+    engine.dispose()
+    console.print(table)
 
 
 @app.command()

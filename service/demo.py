@@ -6,20 +6,22 @@ from __future__ import annotations
 import secrets
 import shutil
 import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
 
-from config import DEFAULT_LIFECYCLE_STAGES, load_settings
+from config import Settings, load_settings
 from connector.sandbox.hubspot.app import create_app
 from connector.sandbox.server import HubSpotSandboxConfig, SandboxServer, build_hubspot_state
-from service.runner import exit_code_for, print_outcomes, run_sync_with_progress
+from service.exitcodes import EXIT_FAILED
+from service.report import print_summary
+from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
+from service.spend import parse_spend_csv, spend_records
 from storage import make_engine, row_counts
-from storage.models import HubSpotContact, HubSpotDeal
-from storage.repo import table_of
+from storage.kpis import save_spend
 
 
 def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: Console) -> int:
@@ -49,6 +51,14 @@ def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: C
         code = exit_code_for(outcomes)
         if code:
             return code
+        report = kpis_after_sync(settings, outcomes, console, trigger="demo", as_of=state.store.clock.now())
+        if report is None:
+            return EXIT_FAILED
+        months = settings.kpi.periods_back
+        spend_file = _write_demo_spend(
+            directory, as_of=state.store.clock.now(), currency=report.result.currency, months=months
+        )
+        _import_spend(settings, spend_file, console)
         with httpx.Client(base_url=server.url, timeout=30) as admin:
             for day in range(1, days + 1):
                 change = admin.post(
@@ -75,33 +85,54 @@ def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: C
                 code = exit_code_for(outcomes)
                 if code:
                     return code
-    _summary(settings.db_url, settings.connection, console)
-    console.print(f"\nDatabase: {db_path}   ·   finished in {time.monotonic() - started:.1f} s")
+                report = kpis_after_sync(
+                    settings, outcomes, console, trigger="demo", as_of=state.store.clock.now()
+                )
+                if report is None:
+                    return EXIT_FAILED
+    console.rule("Summary")
+    _counts(settings, console)
+    print_summary(report, console)
+    console.print(f"\nDatabase: {db_path}")
+    console.print(
+        f"Exports:  {settings.exports_path} ({', '.join(f.name for f in report.files)}, manifest.json)"
+    )
+    console.print(f"Finished in {time.monotonic() - started:.1f} s")
     return 0
 
 
-def _summary(url: str, connection: str, console: Console) -> None:
-    engine = make_engine(url)
+def _write_demo_spend(directory: Path, *, as_of: datetime, currency: str, months: int) -> Path:
+    """A plausible monthly spend file (paid search, paid social, and unattributed content/events)."""
+    lines = ["period_start,period_end,channel,amount,currency"]
+    year, month = as_of.year, as_of.month
+    for _ in range(months):
+        first = date(year, month, 1)
+        nxt = date(year + month // 12, month % 12 + 1, 1)
+        last = nxt - timedelta(days=1)
+        for channel, amount in (("PAID_SEARCH", 40_000), ("PAID_SOCIAL", 25_000), ("all", 60_000)):
+            lines.append(f"{first},{last},{channel},{amount},{currency}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    path = directory / "spend.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _import_spend(settings: Settings, path: Path, console: Console) -> None:
+    engine = make_engine(settings.db_url)
     try:
-        counts = row_counts(engine, connection=connection)
-        contacts = table_of(HubSpotContact)
-        deals = table_of(HubSpotDeal)
-        with engine.connect() as conn:
-            stages = conn.execute(
-                select(contacts.c.lifecyclestage, func.count())
-                .where(contacts.c.connection == connection, contacts.c.archived.is_(False))
-                .group_by(contacts.c.lifecyclestage)
-            ).all()
-            outcomes = conn.execute(
-                select(
-                    deals.c.is_closed,
-                    deals.c.is_closed_won,
-                    func.count(),
-                    func.sum(deals.c.amount_in_home_currency),
-                )
-                .where(deals.c.connection == connection, deals.c.archived.is_(False))
-                .group_by(deals.c.is_closed, deals.c.is_closed_won)
-            ).all()
+        rows = parse_spend_csv(path)
+        save_spend(
+            engine, spend_records(rows, connection=settings.connection, path=path, now=datetime.now(UTC))
+        )
+    finally:
+        engine.dispose()
+    console.print(f"Imported {len(rows)} rows of marketing spend from {path} (funnelsync spend import).")
+
+
+def _counts(settings: Settings, console: Console) -> None:
+    engine = make_engine(settings.db_url)
+    try:
+        counts = row_counts(engine, connection=settings.connection)
     finally:
         engine.dispose()
     table = Table(title="What is in the local copy")
@@ -110,18 +141,3 @@ def _summary(url: str, connection: str, console: Console) -> None:
     for name in ("contacts", "companies", "deals", "owners", "pipelines", "quarantine"):
         table.add_row(name, f"{counts[name]:,}")
     console.print(table)
-    order = list(DEFAULT_LIFECYCLE_STAGES)
-    stage_table = Table(title="Contacts by current lifecycle stage")
-    stage_table.add_column("stage")
-    stage_table.add_column("contacts", justify="right")
-    for stage, count in sorted(stages, key=lambda r: order.index(r[0]) if r[0] in order else 99):
-        stage_table.add_row(str(stage), f"{count:,}")
-    console.print(stage_table)
-    deal_table = Table(title="Deals by outcome")
-    deal_table.add_column("outcome")
-    deal_table.add_column("deals", justify="right")
-    deal_table.add_column("amount (home currency)", justify="right")
-    for closed, won, count, amount in outcomes:
-        label = "won" if won else ("lost" if closed else "open")
-        deal_table.add_row(label, f"{count:,}", f"{amount or 0:,.0f}")
-    console.print(deal_table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -11,6 +12,7 @@ from rich.table import Table
 from config import Settings
 from connector.clock import Clock
 from service.exitcodes import EXIT_AUTH, EXIT_DEFERRED, EXIT_FAILED, EXIT_OK
+from service.kpis import KpiReport, run_kpis
 from service.sync import HubSpotSync, StreamOutcome
 from storage import PageWrite, make_engine
 
@@ -89,3 +91,35 @@ def print_outcomes(outcomes: Sequence[StreamOutcome], console: Console) -> None:
     for o in outcomes:
         if o.error:
             console.print(f"[red]{o.stream}:[/red] {o.error}")
+
+
+def kpis_after_sync(
+    settings: Settings,
+    outcomes: Sequence[StreamOutcome],
+    console: Console,
+    *,
+    trigger: str,
+    clock: Clock | None = None,
+    as_of: datetime | None = None,
+) -> KpiReport | None:
+    """Recompute, store and export the KPIs when every stream succeeded (a partial sync would skew them)."""
+    if not outcomes or any(o.status != "succeeded" for o in outcomes):
+        console.print("[yellow]KPIs not recomputed: the sync did not fully succeed.[/yellow]")
+        return None
+    engine = make_engine(settings.db_url)
+    try:
+        report = run_kpis(
+            settings,
+            engine,
+            trigger=trigger,
+            clock=clock,
+            as_of=as_of,
+            sync_run_ids=[o.run_id for o in outcomes],
+        )
+    finally:
+        engine.dispose()
+    console.print(
+        f"KPIs: {len(report.result.values):,} values computed in {report.seconds:.2f} s "
+        f"(kpi run {report.run_id}); exports in {settings.exports_path}"
+    )
+    return report

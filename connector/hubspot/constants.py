@@ -69,6 +69,7 @@ DEAL_PROPERTIES = (
     "closedate",
     "hs_is_closed",
     "hs_is_closed_won",
+    "hs_analytics_latest_source",
     "hs_lastmodifieddate",
     "hubspot_owner_id",
     "hs_merged_object_ids",

@@ -313,6 +313,7 @@ def normalize_deals(records: Iterable[Any]) -> Normalized:
                 "closedate": f.timestamp(props, "closedate"),
                 "is_closed": f.boolean(props, "hs_is_closed"),
                 "is_closed_won": f.boolean(props, "hs_is_closed_won"),
+                "latest_source": f.text(props, "hs_analytics_latest_source"),
                 "lastmodifieddate": f.timestamp(props, "hs_lastmodifieddate"),
             }
         )

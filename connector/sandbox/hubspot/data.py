@@ -442,6 +442,7 @@ class _Generator:
         }
         for name in ("hs_analytics_source", "hs_analytics_source_data_1", "hs_analytics_source_data_2"):
             props[name] = cprops.get(name)
+        props["hs_analytics_latest_source"] = cprops.get("hs_latest_source")
         # Walk the open stages, then close if the outcome says so.
         end = closed_at or self.now
         reached = rng.randint(1, len(open_ids)) if outcome == "open" else len(open_ids)

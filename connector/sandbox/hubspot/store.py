@@ -228,6 +228,7 @@ class PortalStore:
                 "deal_currency_code",
                 "hs_is_closed",
                 "hs_is_closed_won",
+                "hs_analytics_latest_source",
                 "hubspot_owner_id",
                 "hs_merged_object_ids",
                 "hs_analytics_source",

@@ -1,0 +1,106 @@
+"""What the KPI formulas read: compact facts and pre-aggregated cells, never database rows.
+
+`kpi.reader` builds these from storage (aggregating contacts in SQL, where millions of rows
+live); tests build them by hand. Everything here is plain data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from kpi.periods import Period
+
+
+@dataclass(frozen=True)
+class StageCell:
+    """Contacts currently at `stage`, by original and latest source."""
+
+    stage: str
+    source: str
+    latest_source: str
+    n: int
+
+
+@dataclass(frozen=True)
+class PeriodCell:
+    """`n` contacts (and `hits` of them meeting a condition) in grid period `period`, by source."""
+
+    period: int
+    source: str
+    latest_source: str
+    n: int
+    hits: int = 0
+
+
+@dataclass(frozen=True)
+class CustomerFact:
+    """A contact that became a customer: when it was created and when it first became one."""
+
+    created: datetime | None
+    became: datetime
+    source: str
+    latest_source: str
+
+
+@dataclass
+class ContactAggregates:
+    stage_counts: list[StageCell] = field(default_factory=list)
+    # stage -> contacts whose first entry into it falls in each period
+    entries: dict[str, list[PeriodCell]] = field(default_factory=dict)
+    # (from stage, to stage) -> base (n) and converted (hits) per period of the first entry into X
+    conversions: dict[tuple[str, str], list[PeriodCell]] = field(default_factory=dict)
+    # contacts created per period; hits = reached the last funnel stage by as_of
+    created: list[PeriodCell] = field(default_factory=list)
+    # stage -> contacts whose current stage is at or after it but have no entry date for it
+    missing_dates: dict[str, int] = field(default_factory=dict)
+    customers: list[CustomerFact] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DealFact:
+    """One deal as the KPIs see it; `amount` is in the home currency, None when unknown."""
+
+    id: str
+    pipeline: str
+    stage: str
+    amount: float | None
+    created: datetime | None
+    closed: datetime | None
+    is_closed: bool
+    is_won: bool
+    probability: float | None
+    source: str
+    latest_source: str
+    owner: str
+    company: str | None = None
+
+
+@dataclass(frozen=True)
+class SpendFact:
+    """Spend over [start, end] (dates inclusive, reporting calendar) for a channel or `all`."""
+
+    start: date
+    end: date
+    channel: str
+    amount: float
+    currency: str
+
+
+@dataclass
+class KpiInputs:
+    as_of: datetime
+    tz: ZoneInfo
+    periods: list[Period]
+    stages: list[str]
+    currency: str
+    contacts: ContactAggregates
+    deals: list[DealFact]
+    spend: list[SpendFact] = field(default_factory=list)
+    conversion_mode: str = "reached_or_passed"
+    velocity_opportunities: str = "created"
+    clv_average_order_value: float | None = None
+    clv_orders_per_year: float | None = None
+    clv_years_retained: float = 3.0
+    gross_margin: float | None = None

@@ -1,0 +1,199 @@
+"""The shape of a KPI value, and the helpers every KPI uses to build one.
+
+A KPI value is one row of a long table. Rates carry their raw numerator and denominator so callers
+can re-aggregate; a zero (or unknown) denominator gives `value=None` plus a reason, never 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, TypedDict, Unpack
+
+from kpi.periods import Period
+
+# Reason codes (documented in docs/kpis.md).
+NO_BASE = "no_base"  # zero denominator: nothing to divide by
+NO_DATA = "no_data"  # an input of the formula is missing (e.g. no won deal with an amount)
+NO_SPEND = "no_spend"  # spend-based KPI without spend for the period
+NON_POSITIVE_CYCLE = "non_positive_cycle"  # velocity with a mean cycle of 0 days or less
+
+# KPI name → family (one export file per family).
+FAMILIES: dict[str, str] = {}
+
+
+def _family(name: str, *kpis: str) -> None:
+    for kpi in kpis:
+        FAMILIES[kpi] = name
+
+
+_family(
+    "funnel",
+    "stage_count",
+    "stage_entries",
+    "stage_conversion",
+    "stage_conversion_open",
+    "stage_volume_ratio",
+    "stage_dates_missing",
+    "leads_per_customer",
+)
+_family("sources", "contacts_created", "contact_to_customer_rate", "new_customers")
+_family(
+    "pipeline",
+    "deals_created",
+    "pipeline_created",
+    "open_deals",
+    "open_pipeline",
+    "weighted_pipeline",
+    "deals_missing_amount",
+    "deals_won",
+    "deals_lost",
+    "closed_won_revenue",
+    "win_rate",
+    "average_won_deal_size",
+    "pipeline_velocity",
+)
+_family(
+    "cycle",
+    "days_to_close_mean",
+    "days_to_close_median",
+    "days_to_close_p90",
+    "deals_closed_before_created",
+    "time_to_customer_mean",
+    "time_to_customer_median",
+    "time_to_customer_p90",
+)
+_family(
+    "spend",
+    "spend",
+    "cac",
+    "cost_per_lead",
+    "cost_per_mql",
+    "roi",
+    "roas",
+    "pipe_to_spend",
+    "spend_excluded",
+)
+_family(
+    "clv",
+    "clv_average_order_value",
+    "clv_orders_per_year",
+    "clv_years_retained",
+    "clv",
+    "clv_gross_margin",
+    "clv_roi",
+)
+
+
+@dataclass(frozen=True)
+class Dim:
+    """A breakdown: `all`, or one value of `source`, `latest_source`, `pipeline`, `owner`."""
+
+    name: str = "all"
+    value: str = "all"
+
+
+ALL = Dim()
+UNKNOWN = "unknown"  # dimension value for records without one (e.g. no source)
+
+
+class Where(TypedDict, total=False):
+    """Which period, breakdown and stage a value is about (keyword arguments of KpiValue)."""
+
+    period: Period | None
+    dim: Dim
+    stage: str
+
+
+@dataclass(frozen=True)
+class KpiValue:
+    """One KPI value: the row written to the history table and the exports."""
+
+    kpi: str
+    value: float | None
+    unit: str
+    period: Period | None = None  # None: a snapshot as of `as_of` (e.g. open pipeline)
+    dim: Dim = ALL
+    stage: str = ""  # the funnel stage ("lead") or step ("lead>customer") the value is about
+    numerator: float | None = None
+    denominator: float | None = None
+    reason: str | None = None
+
+    @property
+    def family(self) -> str:
+        return FAMILIES[self.kpi]
+
+    def key(self) -> tuple[str, str, str, str, str]:
+        start = self.period.start.isoformat() if self.period else ""
+        return (self.kpi, self.stage, start, self.dim.name, self.dim.value)
+
+    def with_dim(self, dim: Dim) -> KpiValue:
+        return replace(self, dim=dim)
+
+    def as_row(self, *, run_id: int | None, computed_at: datetime, as_of: datetime) -> dict[str, Any]:
+        """The long-format export row (docs/exports.md)."""
+        return {
+            "kpi": self.kpi,
+            "family": self.family,
+            "stage": self.stage,
+            "period_start": self.period.start.isoformat() if self.period else None,
+            "period_end": self.period.end.isoformat() if self.period else as_of.isoformat(),
+            "dimension": self.dim.name,
+            "dimension_value": self.dim.value,
+            "value": self.value,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+            "unit": self.unit,
+            "reason": self.reason,
+            "run_id": run_id,
+            "computed_at": computed_at.isoformat(),
+        }
+
+
+def ratio(
+    kpi: str,
+    numerator: float,
+    denominator: float,
+    *,
+    unit: str = "ratio",
+    reason_if_empty: str = NO_BASE,
+    **where: Any,
+) -> KpiValue:
+    """numerator / denominator with both kept; a zero denominator gives None and a reason."""
+    if denominator == 0:
+        return KpiValue(
+            kpi, None, unit, numerator=numerator, denominator=denominator, reason=reason_if_empty, **where
+        )
+    return KpiValue(kpi, numerator / denominator, unit, numerator=numerator, denominator=denominator, **where)
+
+
+def count(kpi: str, n: float, **where: Unpack[Where]) -> KpiValue:
+    return KpiValue(kpi, float(n), "count", **where)
+
+
+def money(
+    kpi: str, amount: float | None, currency: str, *, reason: str | None = None, **where: Any
+) -> KpiValue:
+    return KpiValue(kpi, amount, f"currency:{currency}", reason=reason if amount is None else None, **where)
+
+
+@dataclass
+class KpiResult:
+    """Everything one computation produced."""
+
+    as_of: datetime
+    values: list[KpiValue] = field(default_factory=list)
+    currency: str = "XXX"
+    notes: list[str] = field(default_factory=list)
+
+    def extend(self, values: list[KpiValue]) -> None:
+        self.values.extend(values)
+
+    def find(
+        self, kpi: str, *, stage: str = "", dim: Dim = ALL, period: Period | None = None
+    ) -> KpiValue | None:
+        """The value for one key (tests and the demo summary use this)."""
+        for v in self.values:
+            if v.kpi == kpi and v.stage == stage and v.dim == dim and (period is None or v.period == period):
+                return v
+        return None

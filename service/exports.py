@@ -1,0 +1,136 @@
+"""Export files for dashboards: written atomically (temp file + rename), manifest last.
+
+Schema (docs/exports.md) is versioned by EXPORT_SCHEMA_VERSION; changing columns is a breaking
+change recorded in CHANGELOG.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+EXPORT_SCHEMA_VERSION = 1
+COLUMNS = (
+    "kpi",
+    "family",
+    "stage",
+    "period_start",
+    "period_end",
+    "dimension",
+    "dimension_value",
+    "value",
+    "numerator",
+    "denominator",
+    "unit",
+    "reason",
+    "run_id",
+    "computed_at",
+)
+FORMATS = ("csv", "json", "parquet")
+
+
+class ExportError(RuntimeError):
+    """An export that cannot be written (e.g. Parquet without pyarrow)."""
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    name: str
+    rows: int
+    sha256: str
+    bytes: int
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _csv_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in COLUMNS})
+    return buffer.getvalue().encode()
+
+
+def _parquet_bytes(rows: Sequence[dict[str, Any]]) -> bytes:
+    try:
+        import pyarrow as pa  # type: ignore[import-not-found, unused-ignore]
+        import pyarrow.parquet as pq  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as exc:
+        raise ExportError("Parquet export needs pyarrow: pip install 'funnelsync[parquet]'") from exc
+    table = pa.Table.from_pylist([{k: r.get(k) for k in COLUMNS} for r in rows])
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def write_exports(
+    out_dir: Path,
+    rows: Sequence[dict[str, Any]],
+    *,
+    run_id: int | None,
+    as_of: datetime,
+    generated_at: datetime,
+    currency: str,
+    timezone: str,
+    formats: Sequence[str] = ("csv", "json"),
+) -> list[ExportedFile]:
+    """kpis.csv / kpis.json (+ kpis.parquet), one CSV per family, then manifest.json."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ExportError(f"unknown export format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    files: list[tuple[str, bytes, int]] = []
+    if "csv" in formats:
+        files.append(("kpis.csv", _csv_bytes(rows), len(rows)))
+        for family in sorted({r["family"] for r in rows}):
+            subset = [r for r in rows if r["family"] == family]
+            files.append((f"kpis_{family}.csv", _csv_bytes(subset), len(subset)))
+    if "json" in formats:
+        document = {
+            "schema_version": EXPORT_SCHEMA_VERSION,
+            "run_id": run_id,
+            "as_of": as_of.isoformat(),
+            "currency": currency,
+            "timezone": timezone,
+            "values": [{k: r.get(k) for k in COLUMNS} for r in rows],
+        }
+        files.append(("kpis.json", json.dumps(document, indent=1).encode(), len(rows)))
+    if "parquet" in formats:
+        files.append(("kpis.parquet", _parquet_bytes(rows), len(rows)))
+    exported: list[ExportedFile] = []
+    for name, data, count in files:
+        _atomic_write(out_dir / name, data)
+        exported.append(ExportedFile(name, count, hashlib.sha256(data).hexdigest(), len(data)))
+    manifest = {
+        "schema_version": EXPORT_SCHEMA_VERSION,
+        "generated_at": generated_at.isoformat(),
+        "run_id": run_id,
+        "as_of": as_of.isoformat(),
+        "currency": currency,
+        "timezone": timezone,
+        "files": [{"name": f.name, "rows": f.rows, "sha256": f.sha256, "bytes": f.bytes} for f in exported],
+    }
+    _atomic_write(out_dir / "manifest.json", json.dumps(manifest, indent=2).encode())
+    return exported

@@ -1,0 +1,152 @@
+"""A hand-built CRM snapshot written straight into storage, for KPI tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from storage import upsert
+from storage.models import (
+    HubSpotContact,
+    HubSpotContactStageDate,
+    HubSpotDeal,
+    HubSpotDealAssociation,
+    HubSpotPipelineStage,
+    MarketingSpend,
+)
+
+
+def t(text: str) -> datetime:
+    """'2025-01-05' or '2025-01-05T10:00' as an aware UTC instant (noon for bare dates)."""
+    if len(text) == 10:
+        text += "T12:00"
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@dataclass
+class Portal:
+    contacts: list[dict[str, Any]] = field(default_factory=list)
+    dates: list[dict[str, Any]] = field(default_factory=list)
+    deals: list[dict[str, Any]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    spend: list[dict[str, Any]] = field(default_factory=list)
+
+    def contact(
+        self,
+        cid: str,
+        created: str,
+        stage: str,
+        *,
+        source: str | None = None,
+        latest: str | None = None,
+        archived: bool = False,
+        **entered: str | list[str],
+    ) -> None:
+        self.contacts.append(
+            {
+                "connection": "default",
+                "id": cid,
+                "createdate": t(created),
+                "lifecyclestage": stage,
+                "analytics_source": source,
+                "latest_source": latest,
+                "archived": archived,
+                "raw": {},
+            }
+        )
+        for stage_name, when in entered.items():
+            values = when if isinstance(when, list) else [when]
+            for kind, value in zip(("hs_v2_date_entered", "hs_lifecyclestage_date"), values, strict=False):
+                self.dates.append(
+                    {
+                        "connection": "default",
+                        "contact_id": cid,
+                        "stage": stage_name,
+                        "source": kind,
+                        "entered_at": t(value),
+                    }
+                )
+
+    def deal(
+        self,
+        did: str,
+        created: str,
+        *,
+        stage: str,
+        amount: float | None,
+        closed: str | None = None,
+        is_closed: bool | None = None,
+        is_won: bool | None = None,
+        source: str | None = None,
+        owner: str | None = "o1",
+        company: str | None = None,
+        currency: str = "SEK",
+    ) -> None:
+        self.deals.append(
+            {
+                "connection": "default",
+                "id": did,
+                "createdate": t(created),
+                "closedate": t(closed) if closed else None,
+                "pipeline": "default",
+                "dealstage": stage,
+                "amount": amount,
+                "amount_in_home_currency": amount,
+                "currency": currency,
+                "is_closed": is_closed,
+                "is_closed_won": is_won,
+                "analytics_source": source,
+                "owner_id": owner,
+                "raw": {},
+            }
+        )
+        if company:
+            self.links.append(
+                {"connection": "default", "deal_id": did, "to_type": "company", "to_id": company}
+            )
+
+    def add_spend(self, start: str, end: str, channel: str, amount: float, currency: str = "SEK") -> None:
+        self.spend.append(
+            {
+                "connection": "default",
+                "period_start": datetime.fromisoformat(start).date(),
+                "period_end": datetime.fromisoformat(end).date(),
+                "channel": channel,
+                "amount": amount,
+                "currency": currency,
+                "imported_at": t("2025-04-01"),
+            }
+        )
+
+    def save(self, engine: Engine) -> None:
+        stages = [
+            ("open", 0.2, False, False),
+            ("won", 1.0, True, True),
+            ("lost", 0.0, True, False),
+        ]
+        with engine.begin() as conn:
+            upsert(conn, HubSpotContact, self.contacts)
+            upsert(conn, HubSpotContactStageDate, self.dates)
+            upsert(conn, HubSpotDeal, self.deals)
+            upsert(conn, HubSpotDealAssociation, self.links)
+            upsert(conn, MarketingSpend, self.spend)
+            upsert(
+                conn,
+                HubSpotPipelineStage,
+                [
+                    {
+                        "connection": "default",
+                        "pipeline_id": "default",
+                        "stage_id": sid,
+                        "label": sid,
+                        "display_order": i,
+                        "probability": p,
+                        "is_closed": closed,
+                        "is_won": won,
+                    }
+                    for i, (sid, p, closed, won) in enumerate(stages)
+                ],
+            )

@@ -1,0 +1,339 @@
+"""Every KPI on a hand-computed snapshot (SQLite and PostgreSQL), Stockholm reporting time.
+
+Months: January = period 0, February = 1, March = 2; as_of 2025-04-10. The expected numbers are
+worked out in the comments next to each record.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from config import load_settings
+from kpi.model import ALL, Dim, KpiResult
+from kpi.periods import parse_period
+from service.kpis import compute_kpis
+from tests.kpi.portal import Portal, t
+
+TZ = ZoneInfo("Europe/Stockholm")
+AS_OF = t("2025-04-10")
+JAN, FEB, MAR = (parse_period("month", m, TZ) for m in ("2025-01", "2025-02", "2025-03"))
+MQL, SQL, OPP = "marketingqualifiedlead", "salesqualifiedlead", "opportunity"
+
+
+def build_portal() -> Portal:
+    p = Portal()
+    # c1 walks the whole funnel: lead Jan, MQL Jan, SQL Jan, opportunity Feb, customer Feb (41 days).
+    p.contact(
+        "c1",
+        "2025-01-05",
+        "customer",
+        source="ORGANIC_SEARCH",
+        lead="2025-01-05",
+        marketingqualifiedlead="2025-01-10",
+        salesqualifiedlead="2025-01-20",
+        opportunity="2025-02-01",
+        customer="2025-02-15",
+    )
+    # c2 skips MQL, SQL and opportunity: lead Jan, customer March (54 days).
+    p.contact("c2", "2025-01-06", "customer", source="PAID_SEARCH", lead="2025-01-06", customer="2025-03-01")
+    # c3 became an MQL, then was moved back to lead.
+    p.contact(
+        "c3",
+        "2025-01-07",
+        "lead",
+        source="ORGANIC_SEARCH",
+        lead="2025-01-07",
+        marketingqualifiedlead="2025-01-08",
+    )
+    # c4 was imported as a customer (customer date only), February.
+    p.contact("c4", "2025-02-01", "customer", source="REFERRALS", customer="2025-02-01")
+    # c5: 22:30 UTC on 31 January is 23:30 in Stockholm (January); its MQL at 23:30 UTC on
+    # 28 February is 00:30 on 1 March in Stockholm (March).
+    p.contact(
+        "c5",
+        "2025-01-31T22:30",
+        MQL,
+        source="ORGANIC_SEARCH",
+        lead="2025-01-31T22:30",
+        marketingqualifiedlead="2025-02-28T23:30",
+    )
+    # c6: no source; its MQL date lies after as_of and is ignored.
+    p.contact("c6", "2025-03-10", "lead", lead="2025-03-10", marketingqualifiedlead="2025-04-20")
+    # c7 is archived (deleted in HubSpot): never counted.
+    p.contact("c7", "2025-01-02", "lead", source="ORGANIC_SEARCH", archived=True, lead="2025-01-02")
+    # c8: two properties date its lead entry (15th and 9th): the first entry is the 9th, so its MQL
+    # on the 12th counts as converted.
+    p.contact(
+        "c8",
+        "2025-01-09",
+        MQL,
+        source="DIRECT_TRAFFIC",
+        lead=["2025-01-15", "2025-01-09"],
+        marketingqualifiedlead="2025-01-12",
+    )
+    # c9 stays a lead.
+    p.contact("c9", "2025-01-20", "lead", source="DIRECT_TRAFFIC", lead="2025-01-20")
+
+    # d1 won in Feb after exactly 31 days; d2 lost in Feb; d3 won in Feb without an amount (10 days).
+    p.deal(
+        "d1",
+        "2025-01-10",
+        stage="won",
+        amount=100_000,
+        closed="2025-02-10",
+        is_closed=True,
+        is_won=True,
+        source="ORGANIC_SEARCH",
+        company="co1",
+    )
+    p.deal(
+        "d2",
+        "2025-01-15",
+        stage="lost",
+        amount=50_000,
+        closed="2025-02-20",
+        is_closed=True,
+        is_won=False,
+        source="PAID_SEARCH",
+        owner="o2",
+    )
+    p.deal(
+        "d3",
+        "2025-02-01",
+        stage="won",
+        amount=None,
+        closed="2025-02-11",
+        is_closed=True,
+        is_won=True,
+        source="ORGANIC_SEARCH",
+        company="co1",
+    )
+    # d4, d5 open (d5 without an amount); d4 weighted at 20 %.
+    p.deal("d4", "2025-02-05", stage="open", amount=200_000, source="REFERRALS")
+    p.deal("d5", "2025-02-05", stage="open", amount=None, source="REFERRALS")
+    # d6 closed (won, 20 Feb) before it was created (1 March): excluded from days to close, counted.
+    p.deal(
+        "d6",
+        "2025-03-01",
+        stage="won",
+        amount=30_000,
+        closed="2025-02-20",
+        is_closed=True,
+        is_won=True,
+        source="REFERRALS",
+        company="co2",
+    )
+    # d7 was reopened: HubSpot says open again, its old close date stays.
+    p.deal(
+        "d7",
+        "2025-01-20",
+        stage="open",
+        amount=10_000,
+        closed="2025-02-25",
+        is_closed=False,
+        is_won=False,
+        source="ORGANIC_SEARCH",
+    )
+    # d8 closes won after as_of: at as_of it was still open (weighted at its stage's 100 %).
+    p.deal(
+        "d8",
+        "2025-03-20",
+        stage="won",
+        amount=5_000,
+        closed="2025-04-20",
+        is_closed=True,
+        is_won=True,
+        source="ORGANIC_SEARCH",
+    )
+
+    p.add_spend("2025-02-01", "2025-02-28", "all", 50_000)
+    p.add_spend("2025-02-01", "2025-02-28", "ORGANIC_SEARCH", 10_000)
+    p.add_spend("2025-01-01", "2025-03-31", "PAID_SEARCH", 9_000)  # 90 days: 3,100 / 2,800 / 3,100
+    p.add_spend("2025-02-01", "2025-02-28", "EVENTS", 99_999, currency="USD")  # not the home currency
+    return p
+
+
+def compute(engine, tmp_path: Path, **kpi) -> KpiResult:
+    build_portal().save(engine)
+    settings = load_settings(
+        data_dir=tmp_path,
+        database_url=str(engine.url.render_as_string(hide_password=False)),
+        reporting_timezone="Europe/Stockholm",
+        kpi={"periods_back": 4, **kpi},
+    )
+    return compute_kpis(settings, engine, as_of=AS_OF).result
+
+
+@pytest.fixture
+def result(engine, tmp_path) -> KpiResult:
+    return compute(engine, tmp_path)
+
+
+def value(result: KpiResult, kpi: str, period=None, *, stage: str = "", dim: Dim = ALL):
+    found = result.find(kpi, stage=stage, dim=dim, period=period)
+    assert found is not None, (kpi, stage, dim, period)
+    return found
+
+
+def test_currency_is_inferred(result):
+    assert result.currency == "SEK"
+
+
+def test_current_stage_counts(result):
+    counts = {v.stage: v.value for v in result.values if v.kpi == "stage_count" and v.dim == ALL}
+    assert counts["lead"] == 3 and counts[MQL] == 2 and counts["customer"] == 3
+    assert counts[SQL] == 0 and counts[OPP] == 0
+
+
+def test_missing_stage_dates(result):
+    # c4 is a customer with no lead date; c2 and c4 have no MQL, SQL or opportunity date.
+    assert [
+        value(result, "stage_dates_missing", stage=s).value for s in ("lead", MQL, SQL, OPP, "customer")
+    ] == [1, 2, 2, 2, 0]
+
+
+@pytest.mark.parametrize(
+    ("stage", "jan", "feb", "mar"),
+    [("lead", 6, 0, 1), (MQL, 3, 0, 1), (SQL, 1, 0, 0), (OPP, 0, 1, 0), ("customer", 0, 2, 1)],
+)
+def test_entries_per_period(result, stage, jan, feb, mar):
+    got = [value(result, "stage_entries", p, stage=stage).value for p in (JAN, FEB, MAR)]
+    assert got == [jan, feb, mar]
+
+
+@pytest.mark.parametrize(
+    ("step", "period", "converted", "base"),
+    [
+        ("lead>" + MQL, JAN, 5, 6),  # c2 skipped MQL but passed it; c9 did not
+        (MQL + ">" + SQL, JAN, 1, 3),
+        (MQL + ">" + SQL, MAR, 0, 1),
+        (OPP + ">customer", FEB, 1, 1),
+        ("lead>customer", JAN, 2, 6),
+    ],
+)
+def test_cohort_conversion_reached_or_passed(result, step, period, converted, base):
+    rate = value(result, "stage_conversion", period, stage=step)
+    assert (rate.numerator, rate.denominator) == (converted, base)
+    assert rate.value == pytest.approx(converted / base)
+    assert value(result, "stage_conversion_open", period, stage=step).value == base - converted
+
+
+def test_strict_mode_needs_every_stage_in_order(engine, tmp_path):
+    strict = compute(engine, tmp_path, conversion_mode="strict")
+    assert value(strict, "stage_conversion", JAN, stage="lead>" + MQL).numerator == 4  # not c2, c9
+    assert value(strict, "stage_conversion", JAN, stage="lead>customer").numerator == 1  # only c1
+
+
+def test_zero_base_gives_none_and_a_reason(result):
+    rate = value(result, "stage_conversion", FEB, stage="lead>" + MQL)
+    assert rate.value is None and rate.reason == "no_base" and rate.denominator == 0
+
+
+def test_volume_ratio_and_leads_per_customer(result):
+    ratio = value(result, "stage_volume_ratio", JAN, stage="lead>" + MQL)
+    assert (ratio.numerator, ratio.denominator) == (3, 6)
+    assert value(result, "leads_per_customer", JAN, stage="lead>customer").value == pytest.approx(3.0)
+
+
+def test_breakdown_by_source(result):
+    organic = Dim("source", "ORGANIC_SEARCH")
+    rate = value(result, "stage_conversion", JAN, stage="lead>" + MQL, dim=organic)
+    assert (rate.numerator, rate.denominator) == (3, 3)  # c1, c3, c5
+    assert value(result, "stage_entries", MAR, stage="lead", dim=Dim("source", "unknown")).value == 1  # c6
+
+
+def test_contacts_created_and_contact_to_customer(result):
+    assert [value(result, "contacts_created", p).value for p in (JAN, FEB, MAR)] == [6, 1, 1]
+    rate = value(result, "contact_to_customer_rate", JAN, stage="created>customer")
+    assert (rate.numerator, rate.denominator) == (2, 6)
+
+
+def test_time_to_customer(result):
+    assert value(result, "time_to_customer_mean", FEB).value == pytest.approx(20.5)  # 41 and 0 days
+    assert value(result, "time_to_customer_median", MAR).value == pytest.approx(54.0)
+
+
+def test_win_rate_revenue_and_deal_size(result):
+    win = value(result, "win_rate", FEB)
+    assert (win.numerator, win.denominator) == (3, 4)  # d1, d3, d6 won; d2 lost
+    assert value(result, "closed_won_revenue", FEB).value == 130_000
+    size = value(result, "average_won_deal_size", FEB)
+    assert (size.value, size.denominator) == (65_000, 2)  # d3 has no amount
+    assert value(result, "deals_missing_amount", FEB, stage="won").value == 1
+    assert value(result, "win_rate", JAN).value is None
+
+
+def test_days_to_close(result):
+    assert value(result, "days_to_close_mean", FEB).value == pytest.approx(20.5)  # 31 and 10 days
+    assert value(result, "days_to_close_median", FEB).value == pytest.approx(20.5)
+    assert value(result, "deals_closed_before_created", FEB).value == 1  # d6
+
+
+def test_pipeline_snapshot(result):
+    # Open at as_of: d4, d5, d7 (reopened), d8 (closes after as_of).
+    assert value(result, "open_deals").value == 4
+    assert value(result, "open_pipeline").value == 215_000
+    assert value(result, "weighted_pipeline").value == pytest.approx(47_000)
+    assert value(result, "deals_missing_amount", stage="open").value == 1
+
+
+def test_deals_created_and_velocity(result):
+    assert [value(result, "deals_created", p).value for p in (JAN, FEB, MAR)] == [3, 3, 2]
+    assert value(result, "pipeline_created", JAN).value == 160_000
+    velocity = value(result, "pipeline_velocity", FEB)
+    assert velocity.value == pytest.approx(3 * 0.75 * 65_000 / 20.5)
+    assert velocity.unit == "currency_per_day:SEK"
+    assert value(result, "pipeline_velocity", JAN).reason == "no_data"
+
+
+def test_spend_kpis(result):
+    spend = value(result, "spend", FEB)
+    assert spend.value == pytest.approx(62_800)  # 50,000 + 10,000 + 2,800 (USD excluded)
+    cac = value(result, "cac", FEB)
+    assert (cac.value, cac.denominator) == (pytest.approx(31_400), 2)
+    roi = value(result, "roi", FEB)
+    assert roi.value == pytest.approx((130_000 - 62_800) / 62_800)
+    organic = Dim("source", "ORGANIC_SEARCH")
+    assert value(result, "cac", FEB, dim=organic).value == pytest.approx(10_000)
+    assert value(result, "roi", FEB, dim=organic).value == pytest.approx(9.0)
+    assert value(result, "spend", JAN, dim=Dim("source", "PAID_SEARCH")).value == pytest.approx(3_100)
+    assert value(result, "cost_per_lead", MAR).value == pytest.approx(3_100)  # c6
+    assert value(result, "spend_excluded", stage="currency!=SEK").value == 1
+    assert value(result, "cac", JAN).reason == "no_base"
+
+
+def test_clv(result):
+    assert value(result, "clv_average_order_value").value == 65_000
+    assert value(result, "clv_orders_per_year").value == pytest.approx(1.5)  # 3 won deals, 2 companies
+    assert value(result, "clv").value == pytest.approx(65_000 * 1.5 * 3)
+    # CAC over the trailing year: 69,000 spend / 3 new customers = 23,000.
+    assert value(result, "clv_roi").value == pytest.approx((292_500 - 23_000) / 23_000)
+
+
+def test_clv_overrides_and_margin(engine, tmp_path):
+    res = compute(
+        engine,
+        tmp_path,
+        clv_average_order_value=100_000,
+        clv_orders_per_year=3,
+        clv_years_retained=2,
+        gross_margin=0.5,
+    )
+    assert value(res, "clv").value == 600_000
+    assert value(res, "clv_gross_margin").value == 300_000
+
+
+def test_earlier_as_of_sees_less(engine, tmp_path):
+    build_portal().save(engine)
+    settings = load_settings(
+        data_dir=tmp_path, reporting_timezone="Europe/Stockholm", kpi={"periods_back": 2}
+    )
+    settings.database_url = engine.url.render_as_string(hide_password=False)
+    early = compute_kpis(settings, engine, as_of=datetime.fromisoformat("2025-02-12T00:00+00:00")).result
+    feb = parse_period("month", "2025-02", TZ)
+    assert value(early, "stage_entries", feb, stage="customer").value == 1  # c4 only; c1 on the 15th
+    assert value(early, "deals_won", feb).value == 2  # d1, d3
