@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -59,7 +60,7 @@ def test_grid_from_to_and_back():
     assert [p.label for p in grid][:3] == ["2025-01", "2025-02", "2025-03"] and len(grid) == 12
     back = period_grid("quarter", STOCKHOLM, as_of=datetime(2025, 6, 15, tzinfo=UTC), periods_back=4)
     assert [p.label for p in back] == ["2024-Q3", "2024-Q4", "2025-Q1", "2025-Q2"]
-    assert all(a.end == b.start for a, b in zip(back, back[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(back))
     with pytest.raises(PeriodError):
         period_grid(
             "month", STOCKHOLM, as_of=datetime(2025, 6, 15, tzinfo=UTC), first="2025-12", last="2025-01"

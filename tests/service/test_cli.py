@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
+import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from service.cli import app
+from storage import make_engine
+from storage.kpis import kpi_values
 
 runner = CliRunner()
 
@@ -70,12 +77,72 @@ def test_check_reports_database_health(env, monkeypatch):
     assert result.exit_code == 1 and "unreachable" in result.output and "hunter2" not in result.output
 
 
-def test_demo_runs_end_to_end(tmp_path):
-    result = runner.invoke(app, ["demo", "--contacts", "400", "--days", "1", "--dir", str(tmp_path / "demo")])
+def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
+    demo = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--contacts", "400", "--days", "1", "--dir", str(demo)])
     assert result.exit_code == 0, result.output
-    assert "Full sync" in result.output and "Day 1" in result.output
-    assert "Contacts by current lifecycle stage" in result.output
-    assert (tmp_path / "demo" / "funnelsync.db").is_file()
+    for heading in ("Full sync", "Day 1", "Funnel", "Top sources", "Sales", "win rate", "lead → customer"):
+        assert heading in result.output, heading
+    manifest = json.loads((demo / "exports" / "manifest.json").read_text())
+    assert manifest["schema_version"] == 1
+    for entry in manifest["files"]:
+        data = (demo / "exports" / entry["name"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+    exported = list(csv.DictReader((demo / "exports" / "kpis.csv").read_text().splitlines()))
+    document = json.loads((demo / "exports" / "kpis.json").read_text())
+    assert len(exported) == len(document["values"]) == manifest["files"][0]["rows"] > 0
+    engine = make_engine(f"sqlite:///{demo / 'funnelsync.db'}")
+    stored = kpi_values(engine, run_id=manifest["run_id"])
+    engine.dispose()
+    assert len(stored) == len(exported)
+    by_key = {(r.kpi, r.stage, r.dimension, r.dimension_value, r.period_end): r for r in stored}
+    for row in exported:
+        end = datetime.fromisoformat(row["period_end"])
+        match = by_key[row["kpi"], row["stage"], row["dimension"], row["dimension_value"], end]
+        assert (float(row["value"]) if row["value"] else None) == match.value
+    assert not [p for p in (demo / "exports").iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_kpis_export_and_spend(env, sandbox):
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    spend = env / "spend.csv"
+    spend.write_text(
+        "period_start,period_end,channel,amount,currency\n"
+        "2026-05-01,2026-05-31,PAID_SEARCH,12000,SEK\n2026-05-01,2026-05-31,all,30000,sek\n"
+    )
+    result = runner.invoke(app, ["spend", "import", str(spend)])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["spend", "import", str(spend)]).exit_code == 0  # idempotent
+    listed = runner.invoke(app, ["spend", "list"])
+    assert listed.output.count("2026-05-01") == 2
+    result = runner.invoke(app, ["kpis", "--period", "month", "--from", "2026-03", "--to", "2026-05"])
+    assert result.exit_code == 0, result.output
+    assert "2026-05" in result.output and "win_rate" in result.output and "open_pipeline" in result.output
+    result = runner.invoke(app, ["kpis", "--source", "PAID_SEARCH", "--output", "csv", "--period", "quarter"])
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert rows and {r["dimension_value"] for r in rows} == {"PAID_SEARCH"}
+    assert any(r["kpi"] == "spend" and float(r["value"]) == 12000 for r in rows)
+    result = runner.invoke(app, ["export", "--out", str(env / "out")])
+    assert result.exit_code == 0, result.output
+    assert (env / "out" / "manifest.json").is_file() and (env / "out" / "kpis_funnel.csv").is_file()
+    assert runner.invoke(app, ["kpis", "--from", "2026-13"]).exit_code == 2
+
+
+def test_bad_spend_file_lists_every_problem_with_its_line(env):
+    bad = env / "bad.csv"
+    bad.write_text(
+        "period_start,period_end,channel,amount,currency\n"
+        "2026-05-01,2026-05-31,PAID_SEARCH,12k,SEK\n"
+        "2026-05-31,2026-05-01,all,100,SEK\n"
+        "May,2026-05-31,all,100,SEKK\n"
+    )
+    result = runner.invoke(app, ["spend", "import", str(bad)])
+    assert result.exit_code == 2
+    for line in ("line 2: amount", "line 3: period_end", "line 4: period_start", "line 4: currency"):
+        assert line in result.output, line
+    (env / "cols.csv").write_text("start,amount\n")
+    result = runner.invoke(app, ["spend", "import", str(env / "cols.csv")])
+    assert result.exit_code == 2 and "missing column" in result.output
 
 
 def test_every_command_is_documented():
