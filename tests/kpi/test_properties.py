@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -47,7 +48,9 @@ def _iso(days: int) -> str:
 def _portal(contacts, deals) -> Portal:
     p = Portal()
     for i, (created, offsets, source) in enumerate(contacts):
-        entered = {s: _iso(created + o) for s, o in zip(STAGES, offsets, strict=True) if o is not None}
+        entered: dict[str, Any] = {
+            s: _iso(created + o) for s, o in zip(STAGES, offsets, strict=True) if o is not None
+        }
         reached = [s for s in STAGES if s in entered]
         p.contact(f"c{i}", _iso(created), reached[-1] if reached else "subscriber", source=source, **entered)
     for i, (created, close_after, won, amount) in enumerate(deals):
