@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import defaultdict
@@ -28,6 +29,8 @@ from kpi.periods import Bucketer, Period
 from kpi.stats import mean, median, quantile
 
 DAY_SECONDS = 86_400.0
+# CLV (and the CAC beside it) look back this far from as_of, whatever the grid.
+CLV_WINDOW = timedelta(days=365)
 CONTACT_DIMS = ("source", "latest_source")
 DEAL_DIMS = ("source", "latest_source", "pipeline", "owner")
 
@@ -158,13 +161,19 @@ def source_kpis(inputs: KpiInputs) -> list[KpiValue]:
 # -- deals: pipeline, win rate, velocity -----------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
+def _dim(name: str, value: str) -> Dim:
+    """Shared Dim objects: hundreds of thousands of deals name a few dozen breakdowns."""
+    return Dim(name, value)
+
+
 def _deal_dims(deal: DealFact) -> tuple[Dim, ...]:
     return (
         ALL,
-        Dim("source", deal.source),
-        Dim("latest_source", deal.latest_source),
-        Dim("pipeline", deal.pipeline),
-        Dim("owner", deal.owner),
+        _dim("source", deal.source),
+        _dim("latest_source", deal.latest_source),
+        _dim("pipeline", deal.pipeline),
+        _dim("owner", deal.owner),
     )
 
 
@@ -323,7 +332,7 @@ def cycle_kpis(inputs: KpiInputs) -> list[KpiValue]:
         days = _days(deal)
         if p is None or days is None:
             continue
-        for dim in (ALL, Dim("source", deal.source), Dim("pipeline", deal.pipeline)):
+        for dim in (ALL, _dim("source", deal.source), _dim("pipeline", deal.pipeline)):
             if days < 0:
                 invalid[p, dim] += 1
             else:
@@ -387,7 +396,7 @@ def spend_kpis(inputs: KpiInputs) -> list[KpiValue]:
     for deal in inputs.deals:
         if deal.amount is None:
             continue
-        for dim in (ALL, Dim("source", deal.source)):
+        for dim in (ALL, _dim("source", deal.source)):
             c = bucket.index(deal.created)
             if c is not None:
                 deal_money[c, dim][1] += deal.amount
@@ -433,7 +442,7 @@ def spend_kpis(inputs: KpiInputs) -> list[KpiValue]:
 def clv_kpis(inputs: KpiInputs) -> list[KpiValue]:
     """CLV over the 365 days before as_of: AOV × orders per year × years retained, with CAC on the side."""
     cur = inputs.currency
-    window_start = inputs.as_of - timedelta(days=365)
+    window_start = inputs.as_of - CLV_WINDOW
 
     def in_window(t: datetime | None) -> bool:
         return t is not None and window_start <= t <= inputs.as_of

@@ -23,7 +23,7 @@ class StageCell:
     n: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PeriodCell:
     """`n` contacts (and `hits` of them meeting a condition) in grid period `period`, by source."""
 
@@ -34,7 +34,7 @@ class PeriodCell:
     hits: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CustomerFact:
     """A contact that became a customer: when it was created and when it first became one."""
 
@@ -57,8 +57,20 @@ class ContactAggregates:
     missing_dates: dict[str, int] = field(default_factory=dict)
     customers: list[CustomerFact] = field(default_factory=list)
 
+    def add(self, other: ContactAggregates) -> None:
+        """Fold in the aggregates of another set of contacts (every part is additive)."""
+        self.stage_counts.extend(other.stage_counts)
+        for stage, cells in other.entries.items():
+            self.entries.setdefault(stage, []).extend(cells)
+        for step, cells in other.conversions.items():
+            self.conversions.setdefault(step, []).extend(cells)
+        self.created.extend(other.created)
+        for stage, n in other.missing_dates.items():
+            self.missing_dates[stage] = self.missing_dates.get(stage, 0) + n
+        self.customers.extend(other.customers)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class DealFact:
     """One deal as the KPIs see it; `amount` is in the home currency, None when unknown."""
 

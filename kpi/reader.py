@@ -9,10 +9,10 @@ in `kpi.engine`. Entries dated after `as_of` are ignored, so an earlier as_of se
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -33,10 +33,12 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    type_coerce,
 )
+from sqlalchemy.types import NullType
 
 from config import KpiSettings
-from kpi.engine import funnel_steps
+from kpi.engine import CLV_WINDOW, funnel_steps
 from kpi.inputs import ContactAggregates, CustomerFact, DealFact, KpiInputs, PeriodCell, SpendFact, StageCell
 from kpi.model import UNKNOWN
 from kpi.periods import Period
@@ -62,21 +64,55 @@ def read_inputs(
     periods: list[Period],
     as_of: datetime,
     tz: ZoneInfo,
+    split_above: int = 10_000,
 ) -> KpiInputs:
-    """Everything `kpi.engine.compute` needs, read in one connection."""
+    """Everything `kpi.engine.compute` needs.
+
+    Independent reads run side by side on their own connections (SQLite and PostgreSQL do the
+    work outside Python's GIL): the contact funnel in two halves of the contact ids (its cells add
+    up), the current stage counts, and deals with spend. Each sees a consistent snapshot of its
+    own; KPIs run after a sync, not during one.
+    """
     stages = list(settings.funnel_stages)
-    with engine.connect() as conn:
-        contacts = read_contacts(
-            conn,
-            connection=connection,
-            stages=stages,
-            periods=periods,
-            as_of=as_of,
-            strict=settings.conversion_mode == "strict",
-        )
-        deals = read_deals(conn, connection=connection, as_of=as_of)
+    strict = settings.conversion_mode == "strict"
+    since = relevant_since(periods, as_of)
+
+    def funnel(ids: tuple[str | None, str | None]) -> Callable[[Connection], ContactAggregates]:
+        def work(conn: Connection) -> ContactAggregates:
+            return read_contacts(
+                conn,
+                connection=connection,
+                stages=stages,
+                periods=periods,
+                as_of=as_of,
+                strict=strict,
+                since=since,
+                ids=ids,
+            )
+
+        return work
+
+    def counts(conn: Connection) -> list[StageCell]:
+        return read_stage_counts(conn, connection=connection, as_of=as_of)
+
+    def money(conn: Connection) -> tuple[list[DealFact], str, list[SpendFact]]:
+        deals = read_deals(conn, connection=connection, as_of=as_of, since=since)
         currency = settings.home_currency or infer_currency(conn, connection=connection)
-        spend = read_spend(conn, connection=connection)
+        return deals, currency, read_spend(conn, connection=connection)
+
+    middle = _on_connection(
+        engine, lambda conn: middle_contact_id(conn, connection=connection, split_above=split_above)
+    )
+    halves = [(None, middle), (middle, None)] if middle is not None else [(None, None)]
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="kpi-read") as pool:
+        funnel_jobs = [pool.submit(_on_connection, engine, funnel(half)) for half in halves]
+        counts_job = pool.submit(_on_connection, engine, counts)
+        money_job = pool.submit(_on_connection, engine, money)
+        contacts = ContactAggregates()
+        for job in funnel_jobs:
+            contacts.add(job.result())
+        contacts.stage_counts = counts_job.result()
+        deals, currency, spend = money_job.result()
     spend += [
         SpendFact(s.period_start, s.period_end, s.channel, s.amount, s.currency) for s in settings.spend
     ]
@@ -98,6 +134,76 @@ def read_inputs(
     )
 
 
+T = TypeVar("T")
+
+
+def relevant_since(periods: Sequence[Period], as_of: datetime) -> datetime:
+    """The earliest instant any KPI can look at: the grid's start or the CLV window's."""
+    start = as_of - CLV_WINDOW
+    return min(start, periods[0].start_utc) if periods else start
+
+
+def _on_connection(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # Temporary tables and GROUP BY sorters in memory, with room for the hot pages.
+            conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
+            conn.exec_driver_sql("PRAGMA cache_size=-65536")
+        return work(conn)
+
+
+def middle_contact_id(conn: Connection, *, connection: str, split_above: int) -> str | None:
+    """The contact id that splits the contacts in two halves (None at `split_above` or fewer)."""
+    c = table_of(HubSpotContact).c
+    total = conn.execute(select(func.count()).where(c.connection == connection)).scalar_one()
+    if total <= split_above:
+        return None
+    query = select(c.id).where(c.connection == connection).order_by(c.id).offset(total // 2).limit(1)
+    return conn.execute(query).scalar_one_or_none()
+
+
+def read_stage_counts(conn: Connection, *, connection: str, as_of: datetime) -> list[StageCell]:
+    """Live contacts per current lifecycle stage, original source and latest source.
+
+    Grouped on the bare columns (missing values are named here), read from the covering index.
+    """
+    c = table_of(HubSpotContact).c
+    query = (
+        select(c.lifecyclestage, c.analytics_source, c.latest_source, func.count())
+        .where(
+            c.connection == connection,
+            c.archived == false(),
+            or_(c.createdate.is_(None), c.createdate <= _bound(as_of)),
+        )
+        .group_by(c.lifecyclestage, c.analytics_source, c.latest_source)
+    )
+    return [
+        StageCell(stage or UNKNOWN, source or UNKNOWN, latest or source or UNKNOWN, int(n))
+        for stage, source, latest, n in conn.execute(query)
+    ]
+
+
+def _id_range(column: ColumnElement[Any], ids: tuple[str | None, str | None]) -> list[ColumnElement[bool]]:
+    low, high = ids
+    return ([column >= low] if low is not None else []) + ([column < high] if high is not None else [])
+
+
+def _raw(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A timestamp column without per-row type processing (hundreds of thousands of rows); `_instant`
+    reads what the driver returns instead."""
+    return type_coerce(column, NullType())
+
+
+def _instant(value: Any) -> datetime | None:
+    """SQLite's stored UTC text or the driver's datetime, as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _bound(value: datetime) -> ColumnElement[Any]:
     return bindparam(None, value, type_=UTCDateTime())
 
@@ -117,10 +223,18 @@ def period_index(column: ColumnElement[Any], periods: Sequence[Period]) -> Colum
     return case((inside, tree(0, len(periods))), else_=None)
 
 
-def _facts_table(stages: Sequence[str]) -> Table:
-    """A per-run temporary table: one row per live contact with its first entry per funnel stage."""
+def _temp_tables(stages: Sequence[str]) -> tuple[Table, Table]:
+    """Per-run temporary tables: first entries per contact (keyed), then one row per live contact."""
     metadata = MetaData()
-    return Table(
+    first_entries = Table(
+        "kpi_first_entries",
+        metadata,
+        Column("contact_id", String, primary_key=True),
+        *(Column(f"e{i}", UTCDateTime) for i in range(len(stages))),
+        prefixes=["TEMPORARY"],
+        sqlite_with_rowid=False,  # one B-tree lookup per contact in the join below
+    )
+    facts = Table(
         "kpi_contact_facts",
         metadata,
         Column("id", String),
@@ -132,6 +246,7 @@ def _facts_table(stages: Sequence[str]) -> Table:
         *(Column(f"e{i}", UTCDateTime) for i in range(len(stages))),
         prefixes=["TEMPORARY"],
     )
+    return first_entries, facts
 
 
 def read_contacts(
@@ -142,20 +257,31 @@ def read_contacts(
     periods: list[Period],
     as_of: datetime,
     strict: bool,
+    since: datetime,
+    ids: tuple[str | None, str | None] = (None, None),
 ) -> ContactAggregates:
+    """The funnel cells of the contacts with ids in [ids[0], ids[1]) (None: unbounded)."""
     contacts = table_of(HubSpotContact)
     dates = table_of(HubSpotContactStageDate)
+    first_entries, facts = _temp_tables(stages)
     # First entry per stage = earliest date over every property that records it (docs/kpis.md).
-    known = case((dates.c.entered_at <= _bound(as_of), dates.c.entered_at))
+    # Grouped in the stage-date key's order, so SQLite streams it without sorting.
     pivot = (
         select(
             dates.c.contact_id,
-            *(func.min(case((dates.c.stage == s, known))).label(f"e{i}") for i, s in enumerate(stages)),
+            *(
+                func.min(case((dates.c.stage == s, dates.c.entered_at))).label(f"e{i}")
+                for i, s in enumerate(stages)
+            ),
         )
-        .where(dates.c.connection == connection, dates.c.stage.in_(stages))
+        .where(
+            dates.c.connection == connection,
+            dates.c.entered_at <= _bound(as_of),
+            *_id_range(dates.c.contact_id, ids),
+        )
         .group_by(dates.c.contact_id)
-        .subquery("first_entries")
     )
+    e = [first_entries.c[f"e{i}"] for i in range(len(stages))]
     rank = case({s: i for i, s in enumerate(stages)}, value=contacts.c.lifecyclestage, else_=None)
     facts_select = (
         select(
@@ -165,73 +291,117 @@ def read_contacts(
             rank,
             func.coalesce(contacts.c.analytics_source, UNKNOWN),
             func.coalesce(contacts.c.latest_source, contacts.c.analytics_source, UNKNOWN),
-            *(pivot.c[f"e{i}"] for i in range(len(stages))),
+            *e,
         )
-        .select_from(contacts.outerjoin(pivot, pivot.c.contact_id == contacts.c.id))
+        .select_from(contacts.outerjoin(first_entries, first_entries.c.contact_id == contacts.c.id))
         .where(
             contacts.c.connection == connection,
             contacts.c.archived == false(),
             or_(contacts.c.createdate.is_(None), contacts.c.createdate <= _bound(as_of)),
+            *_id_range(contacts.c.id, ids),
         )
     )
-    facts = _facts_table(stages)
+    first_entries.create(conn)
     facts.create(conn)
     try:
+        conn.execute(insert(first_entries).from_select([c.name for c in first_entries.columns], pivot))
         conn.execute(insert(facts).from_select([c.name for c in facts.columns], facts_select))
-        return _aggregate_contacts(conn, facts, stages=stages, periods=periods, strict=strict)
+        return _aggregate_contacts(conn, facts, stages=stages, periods=periods, strict=strict, since=since)
     finally:
         facts.drop(conn)
+        first_entries.drop(conn)
         conn.commit()
 
 
 def _aggregate_contacts(
-    conn: Connection, facts: Table, *, stages: list[str], periods: list[Period], strict: bool
+    conn: Connection,
+    facts: Table,
+    *,
+    stages: list[str],
+    periods: list[Period],
+    strict: bool,
+    since: datetime,
 ) -> ContactAggregates:
     f = facts.c
     e = [f[f"e{i}"] for i in range(len(stages))]
     out = ContactAggregates()
-    for row in conn.execute(
-        select(f.stage, f.source, f.latest_source, func.count()).group_by(f.stage, f.source, f.latest_source)
-    ):
-        out.stage_counts.append(StageCell(row[0] or UNKNOWN, row[1], row[2], row[3]))
-    for i, stage in enumerate(stages):
-        missing = conn.execute(select(func.count()).where(f.stage_rank >= i, e[i].is_(None))).scalar_one()
-        out.missing_dates[stage] = int(missing)
-
-    def cells(when: ColumnElement[Any], hit: ColumnElement[Any] | None = None) -> list[PeriodCell]:
-        bucket = period_index(when, periods).label("p")
-        hits = func.sum(case((hit, 1), else_=0)) if hit is not None else literal(0, Integer)
-        query = (
-            select(bucket, f.source, f.latest_source, func.count(), hits)
-            .where(when.is_not(None))
-            .group_by(bucket, f.source, f.latest_source)
+    missing = conn.execute(
+        select(
+            *(func.sum(case((and_(f.stage_rank >= i, e[i].is_(None)), 1), else_=0)) for i in range(len(e)))
         )
-        return [
-            PeriodCell(int(r[0]), r[1], r[2], int(r[3]), int(r[4] or 0))
-            for r in conn.execute(query)
-            if r[0] is not None
-        ]
-
+    ).one()
+    for i, stage in enumerate(stages):
+        out.missing_dates[stage] = int(missing[i] or 0)
     if not periods:
         return out
+    first, last = periods[0].start_utc, periods[-1].end_utc
+
+    def cells(when: ColumnElement[Any], hits: list[ColumnElement[Any]]) -> list[list[PeriodCell]]:
+        """One scan per anchor date: rows inside the grid counted per period and source, with one
+        hit count per condition (a stage's entries and its conversions share the scan)."""
+        bucket = period_index(when, periods).label("p")
+        sums: list[ColumnElement[Any]] = [func.sum(case((hit, 1), else_=0)) for hit in hits]
+        sums = sums or [literal(0, Integer)]
+        query = (
+            select(bucket, f.source, f.latest_source, func.count(), *sums)
+            .where(when >= _bound(first), when < _bound(last))
+            .group_by(bucket, f.source, f.latest_source)
+        )
+        rows = conn.execute(query).all()
+        return [
+            [
+                PeriodCell(int(r[0]), r[1], r[2], int(r[3]), int(r[4 + k] or 0))
+                for r in rows
+                if r[0] is not None
+            ]
+            for k in range(len(sums))
+        ]
+
+    steps = funnel_steps(stages)
     for i, stage in enumerate(stages):
-        out.entries[stage] = cells(e[i])
-    for x, y in funnel_steps(stages):
-        ix, iy = stages.index(x), stages.index(y)
-        if strict:
-            # Every stage from X to Y entered, in order (HubSpot's "all stages in order" funnel).
-            converted: ColumnElement[Any] = and_(*(e[k + 1] >= e[k] for k in range(ix, iy)))
-        else:
-            # Y or any later stage reached at or after the first entry into X.
-            converted = or_(*(e[u] >= e[ix] for u in range(iy, len(stages))))
-        out.conversions[x, y] = cells(e[ix], converted)
-    out.created = cells(f.createdate, e[-1].is_not(None))
-    for row in conn.execute(select(f.createdate, e[-1], f.source, f.latest_source).where(e[-1].is_not(None))):
-        out.customers.append(CustomerFact(row[0], row[1], row[2], row[3]))
+        anchored = [(x, y) for x, y in steps if x == stage]
+        conditions: list[ColumnElement[Any]] = []
+        for x, y in anchored:
+            ix, iy = stages.index(x), stages.index(y)
+            if strict:
+                # Every stage from X to Y entered, in order (HubSpot's "all stages in order" funnel).
+                conditions.append(and_(*(e[k + 1] >= e[k] for k in range(ix, iy))))
+            else:
+                # Y or any later stage reached at or after the first entry into X.
+                conditions.append(or_(*(e[u] >= e[ix] for u in range(iy, len(stages)))))
+        per_condition = cells(e[i], conditions)
+        out.entries[stage] = per_condition[0]
+        for (x, y), found in zip(anchored, per_condition, strict=False):
+            out.conversions[x, y] = found
+    out.created = cells(f.createdate, [e[-1].is_not(None)])[0]
+    customers = select(_raw(f.createdate), _raw(e[-1]), f.source, f.latest_source).where(
+        e[-1] >= _bound(since)
+    )
+    for row in conn.execute(customers):
+        became = _instant(row[1])
+        assert became is not None
+        out.customers.append(CustomerFact(_instant(row[0]), became, row[2], row[3]))
     return out
 
 
-def read_deals(conn: Connection, *, connection: str, as_of: datetime) -> list[DealFact]:
+def _relevant_deals(deals: Table, stages: Table, since: datetime | None) -> list[ColumnElement[bool]]:
+    if since is None:
+        return []
+    return [
+        or_(
+            deals.c.createdate >= _bound(since),
+            deals.c.closedate >= _bound(since),
+            deals.c.closedate.is_(None),
+            func.coalesce(deals.c.is_closed, stages.c.is_closed, False) == false(),
+        )
+    ]
+
+
+def read_deals(
+    conn: Connection, *, connection: str, as_of: datetime, since: datetime | None = None
+) -> list[DealFact]:
+    """Deals as facts. With `since`, deals closed before it (and created before it) are left out:
+    no KPI of the grid or the CLV window can count them."""
     deals = table_of(HubSpotDeal)
     stages = table_of(HubSpotPipelineStage)
     links = table_of(HubSpotDealAssociation)
@@ -248,8 +418,8 @@ def read_deals(conn: Connection, *, connection: str, as_of: datetime) -> list[De
             deals.c.pipeline,
             deals.c.dealstage,
             func.coalesce(deals.c.amount_in_home_currency, deals.c.amount),
-            deals.c.createdate,
-            deals.c.closedate,
+            _raw(deals.c.createdate),
+            _raw(deals.c.closedate),
             deals.c.is_closed,
             deals.c.is_closed_won,
             stages.c.probability,
@@ -272,11 +442,13 @@ def read_deals(conn: Connection, *, connection: str, as_of: datetime) -> list[De
         .where(
             deals.c.connection == connection,
             deals.c.archived == false(),
+            *_relevant_deals(deals, stages, since),
             or_(deals.c.createdate.is_(None), deals.c.createdate <= _bound(as_of)),
         )
     )
     out: list[DealFact] = []
-    for r in conn.execute(query):
+    for row in conn.execute(query):
+        r = (*row[:4], _instant(row[4]), _instant(row[5]), *row[6:])
         # HubSpot's own flags first; the stage's metadata when a flag is missing (docs/kpis.md).
         is_closed = bool(r[6]) if r[6] is not None else bool(r[9])
         is_won = bool(r[7]) if r[7] is not None else bool(r[10])
@@ -306,16 +478,18 @@ def read_deals(conn: Connection, *, connection: str, as_of: datetime) -> list[De
 def infer_currency(conn: Connection, *, connection: str) -> str:
     """The portal's home currency: the deal currency whose amounts need no conversion, else the commonest."""
     deals = table_of(HubSpotDeal)
+    unconverted = func.sum(
+        case((func.abs(deals.c.amount - deals.c.amount_in_home_currency) < 0.005, 1), else_=0)
+    )
     rows = conn.execute(
-        select(deals.c.currency, deals.c.amount, deals.c.amount_in_home_currency).where(
-            deals.c.connection == connection, deals.c.currency.is_not(None)
-        )
+        select(deals.c.currency, unconverted, func.count())
+        .where(deals.c.connection == connection, deals.c.currency.is_not(None))
+        .group_by(deals.c.currency)
     ).all()
-    unconverted = Counter(c for c, a, h in rows if a is not None and h is not None and abs(a - h) < 0.005)
-    counts = unconverted or Counter(c for c, _, _ in rows)
-    if not counts:
+    if not rows:
         return NO_CURRENCY
-    return str(counts.most_common(1)[0][0]).upper()
+    best = max(rows, key=lambda r: (r[1] or 0, r[2], r[0]))
+    return str(best[0]).upper()
 
 
 def read_spend(conn: Connection, *, connection: str) -> list[SpendFact]:

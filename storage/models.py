@@ -33,9 +33,11 @@ class CrmRecordBase(SQLModel):
     analytics_source: str | None = Field(default=None, index=True)
     analytics_source_data_1: str | None = None
     analytics_source_data_2: str | None = None
-    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
-    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    run_id: int | None = None
+
+
+# The raw record and the sync bookkeeping are declared last in each table, after the typed columns:
+# SQLite stores a row's columns in order, and a large JSON value in front of the typed columns would
+# make every KPI scan walk its overflow pages to reach them.
 
 
 # -- HubSpot CRM objects ---------------------------------------------------------------------
@@ -45,11 +47,35 @@ class HubSpotContact(CrmRecordBase, table=True):
     """A contact: lifecycle stage, original and latest source, owner, company."""
 
     __tablename__ = "hubspot_contacts"
+    # Covers the KPI reads of every contact, in key order: the funnel facts join them to their
+    # stage dates without touching the wide rows (a million-contact scan reads ~60 MB, not ~800 MB).
+    __table_args__ = (
+        Index(
+            "ix_hubspot_contacts_kpi",
+            "connection",
+            "id",
+            "archived",
+            "createdate",
+            "lifecyclestage",
+            "analytics_source",
+            "latest_source",
+        ),
+        # Stage counts stream in this order (no sort of a million rows); also serves stage lookups.
+        Index(
+            "ix_hubspot_contacts_stage",
+            "connection",
+            "lifecyclestage",
+            "analytics_source",
+            "latest_source",
+            "archived",
+            "createdate",
+        ),
+    )
 
     email: str | None = None
     firstname: str | None = None
     lastname: str | None = None
-    lifecyclestage: str | None = Field(default=None, index=True)
+    lifecyclestage: str | None = None
     # False when the stage is not one the portal (or config) defines; stored as-is and quarantined.
     lifecyclestage_known: bool = True
     became_customer_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -58,6 +84,9 @@ class HubSpotContact(CrmRecordBase, table=True):
     latest_source: str | None = None
     latest_source_data_1: str | None = None
     latest_source_data_2: str | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None
 
 
 class HubSpotCompany(CrmRecordBase, table=True):
@@ -72,6 +101,9 @@ class HubSpotCompany(CrmRecordBase, table=True):
     numberofemployees: int | None = None
     annualrevenue: float | None = None
     country: str | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None
 
 
 class HubSpotDeal(CrmRecordBase, table=True):
@@ -91,12 +123,18 @@ class HubSpotDeal(CrmRecordBase, table=True):
     is_closed_won: bool | None = None
     # Latest source among the deal's contacts (hs_analytics_latest_source).
     latest_source: str | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None
 
 
 class HubSpotContactStageDate(SQLModel, table=True):
     """When a contact entered a lifecycle stage, per source property (KPIs take the earliest)."""
 
     __tablename__ = "hubspot_contact_stage_dates"
+    # Clustered on its key in SQLite (one B-tree instead of table + key index): KPI reads scan it
+    # in contact order, and writes touch half the pages.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     connection: str = Field(primary_key=True, max_length=100)
     contact_id: str = Field(primary_key=True, max_length=40)
@@ -110,6 +148,7 @@ class HubSpotDealStageDate(SQLModel, table=True):
     """When a deal entered a pipeline stage, per source property."""
 
     __tablename__ = "hubspot_deal_stage_dates"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     connection: str = Field(primary_key=True, max_length=100)
     deal_id: str = Field(primary_key=True, max_length=40)
@@ -122,6 +161,7 @@ class HubSpotDealAssociation(SQLModel, table=True):
     """A deal's associated contacts and companies, kept current (removed ones are deleted)."""
 
     __tablename__ = "hubspot_deal_associations"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     connection: str = Field(primary_key=True, max_length=100)
     deal_id: str = Field(primary_key=True, max_length=40)

@@ -68,9 +68,9 @@ def _portal(contacts, deals) -> Portal:
 
 
 @pytest.fixture(scope="module")
-def engine():
-    """One in-memory database for all examples (hypothesis reruns a test body many times)."""
-    engine = make_engine("sqlite://")
+def engine(tmp_path_factory):
+    """One database for all examples (hypothesis reruns a test body many times)."""
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('kpi') / 'properties.db'}")
     init_db(engine)
     yield engine
     engine.dispose()
