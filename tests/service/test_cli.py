@@ -37,6 +37,8 @@ def test_sync_then_runs(env, sandbox):
     result = runner.invoke(app, ["sync"])
     assert result.exit_code == 0, result.output
     assert "succeeded" in result.output
+    assert "KPIs:" in result.output  # recomputed and exported after a successful sync
+    assert (env / "data" / "exports" / "manifest.json").is_file()
     result = runner.invoke(app, ["sync", "--stream", "contacts"])
     assert result.exit_code == 0
     assert re.search(r"contacts\s+│\s+incremental", result.output)
