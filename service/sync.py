@@ -19,7 +19,7 @@ from connector.hubspot.streams import STREAM_NAMES, Page, build_streams, discove
 from connector.pagination import PaginationLoopError
 from service.logging import redact
 from service.prefetch import prefetch
-from storage import PageWrite, finish_run, get_state, init_db, start_run, store_page
+from storage import PageWrite, finish_run, get_state, has_quarantine, init_db, start_run, store_page
 
 log = logging.getLogger("funnelsync.sync")
 
@@ -166,6 +166,9 @@ class HubSpotSync:
         run_id = self._start_run(name, mode, trigger)
         outcome = StreamOutcome(name, run_id, mode, "running")
         last = client.stats.snapshot()
+        quarantine_empty = not has_quarantine(
+            self.engine, connection=self.connection, source=SOURCE, stream=name
+        )
         log.info("sync %s: %s (run %d)", name, mode, run_id, extra={"run_id": run_id, "stream": name})
         try:
             # Parsing runs in the fetch thread too: it overlaps with SQLite, which releases the GIL.
@@ -187,7 +190,9 @@ class HubSpotSync:
                     run_id=run_id,
                     now=self.clock.now(),
                     request_delta=_delta(stats, last),
+                    quarantine_empty=quarantine_empty,
                 )
+                quarantine_empty = quarantine_empty and not normalized.issues
                 last = stats
                 outcome.pages += 1
                 outcome.read += write.read

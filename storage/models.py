@@ -30,7 +30,7 @@ class CrmRecordBase(SQLModel):
     lastmodifieddate: datetime | None = Field(default=None, sa_type=UTCDateTime)
     owner_id: str | None = None
     merged_object_ids: str | None = None
-    analytics_source: str | None = Field(default=None, index=True)
+    analytics_source: str | None = None
     analytics_source_data_1: str | None = None
     analytics_source_data_2: str | None = None
 

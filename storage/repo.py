@@ -79,8 +79,12 @@ def upsert(conn: Connection, model: type[SQLModel], rows: Sequence[dict[str, Any
 Converter = Callable[[Any], Any] | None
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+
+
 def _json_text(value: Any) -> Any:
-    return None if value is None else json.dumps(value)
+    """Compact JSON text: raw records are the bulk of every row, so no padding and no \\u escapes."""
+    return None if value is None else _JSON.encode(value)
 
 
 @functools.lru_cache(maxsize=256)
@@ -239,8 +243,13 @@ def store_page(
     run_id: int,
     now: datetime,
     request_delta: dict[str, float] | None = None,
+    quarantine_empty: bool = False,
 ) -> PageWrite:
-    """Persist one page, its quarantine findings, the run counters and the checkpoint atomically."""
+    """Persist one page, its quarantine findings, the run counters and the checkpoint atomically.
+
+    `quarantine_empty`: the caller knows the stream has no quarantine rows, so a clean page has
+    none to clear (saves a lookup per page on large syncs).
+    """
     model = ENTITY_TABLES[stream]
     rows = [
         {**row, "connection": connection, "synced_at": now, "run_id": run_id} for row in normalized.entities
@@ -257,16 +266,17 @@ def store_page(
                 owner_ids=getattr(normalized, owners_of),
                 rows=[{**r, "connection": connection} for r in getattr(normalized, rows_of)],
             )
-        _sync_quarantine(
-            conn,
-            connection=connection,
-            source=source,
-            stream=stream,
-            record_ids=ids,
-            issues=normalized.issues,
-            run_id=run_id,
-            now=now,
-        )
+        if normalized.issues or not quarantine_empty:
+            _sync_quarantine(
+                conn,
+                connection=connection,
+                source=source,
+                stream=stream,
+                record_ids=ids,
+                issues=normalized.issues,
+                run_id=run_id,
+                now=now,
+            )
         _save_state(
             conn,
             connection=connection,
@@ -325,6 +335,18 @@ def _save_state(
             }
         ],
     )
+
+
+def has_quarantine(engine: Engine, *, connection: str, source: str, stream: str) -> bool:
+    """Whether any quarantine row exists for the stream."""
+    table = table_of(Quarantine)
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(table.c.record_id)
+            .where(table.c.connection == connection, table.c.source == source, table.c.stream == stream)
+            .limit(1)
+        ).first()
+    return found is not None
 
 
 def get_state(engine: Engine, *, connection: str, source: str, stream: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from connector.hubspot.normalize import Issue, Normalized
-from storage import get_state, start_run, store_page, upsert
+from storage import get_state, has_quarantine, start_run, store_page, upsert
 from storage.models import HubSpotContact, HubSpotContactStageDate, Quarantine, SyncRun
 from storage.repo import table_of
 from tests.conftest import dump_tables
@@ -55,7 +55,7 @@ def test_naive_datetimes_are_refused(engine):
         )
 
 
-def store(engine, run_id, normalized, checkpoint, stream="contacts"):
+def store(engine, run_id, normalized, checkpoint, stream="contacts", **options):
     return store_page(
         engine,
         connection="c",
@@ -66,6 +66,7 @@ def store(engine, run_id, normalized, checkpoint, stream="contacts"):
         checkpoint=checkpoint,
         run_id=run_id,
         now=NOW,
+        **options,
     )
 
 
@@ -140,3 +141,14 @@ def test_children_and_quarantine_follow_the_current_record(engine):
         quarantined = conn.execute(select(table_of(Quarantine))).all()
     assert stages == ["lead"]
     assert quarantined == []
+
+
+def test_known_empty_quarantine_still_records_new_findings(engine):
+    run_id = start_run(
+        engine, connection="c", source="hubspot", stream="contacts", mode="full", trigger="cli", now=NOW
+    )
+    assert not has_quarantine(engine, connection="c", source="hubspot", stream="contacts")
+    store(engine, run_id, page(contact("1")), {}, quarantine_empty=True)
+    issue = Issue("2", "createdate", "x", "unparseable date")
+    store(engine, run_id, page(contact("2"), issues=[issue]), {}, quarantine_empty=True)
+    assert has_quarantine(engine, connection="c", source="hubspot", stream="contacts")
