@@ -332,7 +332,12 @@ def cycle_kpis(inputs: KpiInputs) -> list[KpiValue]:
         days = _days(deal)
         if p is None or days is None:
             continue
-        for dim in (ALL, _dim("source", deal.source), _dim("pipeline", deal.pipeline)):
+        for dim in (
+            ALL,
+            _dim("source", deal.source),
+            _dim("latest_source", deal.latest_source),
+            _dim("pipeline", deal.pipeline),
+        ):
             if days < 0:
                 invalid[p, dim] += 1
             else:

@@ -364,3 +364,9 @@ def test_funnel_read_in_two_halves_adds_up_to_the_whole(engine, tmp_path):
     ]
     whole, halves = ({(v.key(), v.value, v.numerator, v.denominator) for v in r.values} for r in results)
     assert whole == halves
+
+
+def test_days_to_close_by_latest_source(result):
+    # d1 and d3 have no latest source of their own: they fall back to the original (ORGANIC_SEARCH).
+    organic = Dim("latest_source", "ORGANIC_SEARCH")
+    assert value(result, "days_to_close_median", FEB, dim=organic).value == pytest.approx(20.5)
