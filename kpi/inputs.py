@@ -110,7 +110,6 @@ class KpiInputs:
     contacts: ContactAggregates
     deals: list[DealFact]
     spend: list[SpendFact] = field(default_factory=list)
-    conversion_mode: str = "reached_or_passed"
     velocity_opportunities: str = "created"
     clv_average_order_value: float | None = None
     clv_orders_per_year: float | None = None

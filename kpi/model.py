@@ -6,7 +6,7 @@ can re-aggregate; a zero (or unknown) denominator gives `value=None` plus a reas
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict, Unpack
 
@@ -127,9 +127,6 @@ class KpiValue:
         start = self.period.start.isoformat() if self.period else ""
         return (self.kpi, self.stage, start, self.dim.name, self.dim.value)
 
-    def with_dim(self, dim: Dim) -> KpiValue:
-        return replace(self, dim=dim)
-
     def as_row(self, *, run_id: int | None, computed_at: datetime, as_of: datetime) -> dict[str, Any]:
         """The long-format export row (docs/exports.md)."""
         return {
@@ -184,7 +181,6 @@ class KpiResult:
     as_of: datetime
     values: list[KpiValue] = field(default_factory=list)
     currency: str = "XXX"
-    notes: list[str] = field(default_factory=list)
 
     def extend(self, values: list[KpiValue]) -> None:
         self.values.extend(values)

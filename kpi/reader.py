@@ -125,7 +125,6 @@ def read_inputs(
         contacts=contacts,
         deals=deals,
         spend=spend,
-        conversion_mode=settings.conversion_mode,
         velocity_opportunities=settings.velocity_opportunities,
         clv_average_order_value=settings.clv_average_order_value,
         clv_orders_per_year=settings.clv_orders_per_year,
