@@ -127,14 +127,14 @@ class KpiValue:
         start = self.period.start.isoformat() if self.period else ""
         return (self.kpi, self.stage, start, self.dim.name, self.dim.value)
 
-    def as_row(self, *, run_id: int | None, computed_at: datetime, as_of: datetime) -> dict[str, Any]:
-        """The long-format export row (docs/exports.md)."""
+    def record(self, *, as_of: datetime) -> dict[str, Any]:
+        """The value's columns with native types (the KPI history row, less its bookkeeping)."""
         return {
             "kpi": self.kpi,
             "family": self.family,
             "stage": self.stage,
-            "period_start": self.period.start.isoformat() if self.period else None,
-            "period_end": self.period.end.isoformat() if self.period else as_of.isoformat(),
+            "period_start": self.period.start if self.period else None,
+            "period_end": self.period.end if self.period else as_of,
             "dimension": self.dim.name,
             "dimension_value": self.dim.value,
             "value": self.value,
@@ -142,9 +142,15 @@ class KpiValue:
             "denominator": self.denominator,
             "unit": self.unit,
             "reason": self.reason,
-            "run_id": run_id,
-            "computed_at": computed_at.isoformat(),
         }
+
+    def as_row(self, *, run_id: int | None, computed_at: datetime, as_of: datetime) -> dict[str, Any]:
+        """The long-format export row (docs/exports.md): the record with ISO-8601 text times."""
+        row = self.record(as_of=as_of)
+        start = row["period_start"]
+        row["period_start"] = start.isoformat() if start is not None else None
+        row["period_end"] = row["period_end"].isoformat()
+        return {**row, "run_id": run_id, "computed_at": computed_at.isoformat()}
 
 
 def ratio(

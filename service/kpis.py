@@ -90,19 +90,8 @@ def run_kpis(
     result = report.result
     history_rows = [
         {
+            **v.record(as_of=result.as_of),
             "connection": settings.connection,
-            "kpi": v.kpi,
-            "family": v.family,
-            "stage": v.stage,
-            "period_start": v.period.start if v.period else None,
-            "period_end": v.period.end if v.period else result.as_of,
-            "dimension": v.dim.name,
-            "dimension_value": v.dim.value,
-            "value": v.value,
-            "numerator": v.numerator,
-            "denominator": v.denominator,
-            "unit": v.unit,
-            "reason": v.reason,
             "computed_at": report.computed_at,
         }
         for v in result.values
