@@ -234,6 +234,13 @@ def print_summary(report: KpiReport, console: Console) -> None:
         found = index.get((kpi, "", ALL, last_complete.label))
         if found is not None:
             sales.add_row(f"{kpi.replace('_', ' ')} ({last_complete.label})", fmt(found.value, found.unit))
+    spend = _total(values, "spend")
+    if spend:
+        customers = _total(values, "stage_entries", stage=stages[-1])
+        won_revenue = _total(values, "closed_won_revenue")
+        sales.add_row("marketing spend", fmt(spend, f"currency:{cur}"))
+        sales.add_row("CAC (spend / new customers)", fmt(_rate(spend, customers), f"currency:{cur}"))
+        sales.add_row("ROI ((won revenue − spend) / spend)", fmt(_rate(won_revenue - spend, spend), "ratio"))
     for kpi in ("open_pipeline", "weighted_pipeline", "clv"):
         found = index.get((kpi, "", ALL, ""))
         if found is not None:

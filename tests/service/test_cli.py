@@ -83,7 +83,16 @@ def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
     demo = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--contacts", "400", "--days", "1", "--dir", str(demo)])
     assert result.exit_code == 0, result.output
-    for heading in ("Full sync", "Day 1", "Funnel", "Top sources", "Sales", "win rate", "lead → customer"):
+    for heading in (
+        "Full sync",
+        "Day 1",
+        "Funnel",
+        "Top sources",
+        "Sales",
+        "win rate",
+        "CAC",
+        "lead → customer",
+    ):
         assert heading in result.output, heading
     manifest = json.loads((demo / "exports" / "manifest.json").read_text())
     assert manifest["schema_version"] == 1
