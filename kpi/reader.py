@@ -144,11 +144,18 @@ def relevant_since(periods: Sequence[Period], as_of: datetime) -> datetime:
 
 def _on_connection(engine: Engine, work: Callable[[Connection], T]) -> T:
     with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            # Temporary tables and GROUP BY sorters in memory, with room for the hot pages.
-            conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
-            conn.exec_driver_sql("PRAGMA cache_size=-65536")
-        return work(conn)
+        if conn.dialect.name != "sqlite":
+            return work(conn)
+        # Temporary tables and GROUP BY sorters in memory, with room for the hot pages; the pooled
+        # connection gets SQLite's defaults back afterwards so a long-running service keeps no
+        # 64 MiB cache per idle connection.
+        conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
+        conn.exec_driver_sql("PRAGMA cache_size=-65536")
+        try:
+            return work(conn)
+        finally:
+            conn.exec_driver_sql("PRAGMA cache_size=-2000")
+            conn.exec_driver_sql("PRAGMA temp_store=DEFAULT")
 
 
 def middle_contact_id(conn: Connection, *, connection: str, split_above: int) -> str | None:
