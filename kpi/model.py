@@ -37,7 +37,7 @@ _family(
     "stage_dates_missing",
     "leads_per_customer",
 )
-_family("sources", "contacts_created", "contact_to_customer_rate", "new_customers")
+_family("sources", "contacts_created", "contact_to_customer_rate")
 _family(
     "pipeline",
     "deals_created",
