@@ -58,8 +58,22 @@ def upsert(conn: Connection, model: type[SQLModel], rows: Sequence[dict[str, Any
     if not rows:
         return
     columns = tuple(rows[0])
-    sql, to_params = _bulk_upsert(conn.dialect, model, columns)
-    conn.exec_driver_sql(sql, [to_params(row) for row in rows])
+    sql, order, converters, defaults = _bulk_upsert(conn.dialect, model, columns)
+    if order is None:
+        # Named parameters (psycopg): dicts with converted values, plus column defaults.
+        named = [{**defaults, **{c: (f(row[c]) if f else row[c]) for c, f in converters}} for row in rows]
+        conn.exec_driver_sql(sql, named)
+        return
+    # Positional parameters (sqlite3): tuples in the compiled order; defaults fill the gaps.
+    index = dict(converters)
+    plan = [(c, index.get(c), c in index, defaults.get(c)) for c in order]
+    conn.exec_driver_sql(
+        sql,
+        [
+            tuple((f(row[c]) if f else row[c]) if given else default for c, f, given, default in plan)
+            for row in rows
+        ],
+    )
 
 
 Converter = Callable[[Any], Any] | None
@@ -76,53 +90,36 @@ def _json_text(value: Any) -> Any:
 @functools.lru_cache(maxsize=256)
 def _bulk_upsert(
     dialect: Dialect, model: type[SQLModel], columns: tuple[str, ...]
-) -> tuple[str, Callable[[dict[str, Any]], Any]]:
-    """The upsert compiled once per table and column set, with a function that turns a row into
-    the driver's parameters.
+) -> tuple[str, tuple[str, ...] | None, tuple[tuple[str, Converter], ...], dict[str, Any]]:
+    """The upsert compiled once per table and column set, with a value converter per column.
 
     Bulk pages bypass SQLAlchemy's per-row parameter processing (the sync's hottest path) and go
-    to the driver's executemany. The row function does what the column types would (UTC text for
-    timestamps on SQLite, JSON text for JSON columns; PostgreSQL casts it to jsonb) and fills
-    scalar column defaults; it is generated once as a single expression per table, which costs a
-    fraction of a per-column loop on every row.
+    to the driver's executemany; the converters do what the column types would: UTC text for
+    timestamps on SQLite, JSON text for JSON columns (PostgreSQL casts it to jsonb).
     """
     table = table_of(model)
     statement = _upsert_statement(dialect.name, model, frozenset(columns))
     compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-    converters: dict[str, Converter] = {}
+    converters: list[tuple[str, Converter]] = []
     for name in columns:
         column_type = table.c[name].type
+        converter: Converter = None
         if isinstance(column_type, UTCDateTime):
-            converters[name] = utc_sqlite_text if dialect.name == "sqlite" else utc_aware
+            converter = utc_sqlite_text if dialect.name == "sqlite" else utc_aware
         elif isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
-            converters[name] = _json_text
+            converter = _json_text
+        converters.append((name, converter))
     # Columns the INSERT names but the rows lack carry scalar Python defaults (e.g. archived=False).
     defaults: dict[str, Any] = {}
     for column in table.columns:
         if column.name not in columns and column.default is not None and column.default.is_scalar:
             defaults[column.name] = getattr(column.default, "arg", None)
-    positional = compiled.positional and compiled.positiontup
-    order = tuple(compiled.positiontup) if positional and compiled.positiontup else None
-    names = order if order is not None else (*columns, *defaults)
-    missing = [c for c in names if c not in columns and c not in defaults]
-    if missing:
-        raise ValueError(f"{table.name}: no value or default for {', '.join(missing)}")
-    namespace: dict[str, Any] = {}
-    parts: list[str] = []
-    for i, name in enumerate(names):
-        if name not in columns:
-            namespace[f"d{i}"] = defaults[name]
-            value = f"d{i}"
-        elif converters.get(name) is not None:
-            namespace[f"c{i}"] = converters[name]
-            value = f"c{i}(row[{name!r}])"
-        else:
-            value = f"row[{name!r}]"
-        parts.append(value if order is not None else f"{name!r}: {value}")
-    body = "(" + ", ".join(parts) + ",)" if order is not None else "{" + ", ".join(parts) + "}"
-    # The source is built from the table's own column names, never from data.
-    to_params = eval(f"lambda row: {body}", namespace)
-    return str(compiled), to_params
+    order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+    if order is not None:
+        missing = [c for c in order if c not in columns and c not in defaults]
+        if missing:
+            raise ValueError(f"{table.name}: no value or default for {', '.join(missing)}")
+    return str(compiled), order, tuple(converters), defaults
 
 
 def _upsert_statement(dialect: str, model: type[SQLModel], given: frozenset[str]) -> Any:
