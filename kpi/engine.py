@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from kpi import formulas
-from kpi.inputs import DealFact, KpiInputs, PeriodCell, SpendFact
+from kpi.inputs import CustomerFact, DealFact, KpiInputs, PeriodCell, SpendFact, StageCell
 from kpi.model import (
     ALL,
     NO_BASE,
@@ -62,8 +62,15 @@ def compute(inputs: KpiInputs) -> KpiResult:
 # -- contacts: funnel and sources --------------------------------------------------------------
 
 
-def _contact_dims(cell: PeriodCell) -> tuple[Dim, ...]:
-    return (ALL, Dim("source", cell.source), Dim("latest_source", cell.latest_source))
+@functools.lru_cache(maxsize=4096)
+def _dim(name: str, value: str) -> Dim:
+    """Shared Dim objects: hundreds of thousands of records name a few dozen breakdowns."""
+    return Dim(name, value)
+
+
+def _contact_dims(item: PeriodCell | StageCell | CustomerFact) -> tuple[Dim, ...]:
+    """`all`, the original source and the latest source of contact cells and facts."""
+    return (ALL, _dim("source", item.source), _dim("latest_source", item.latest_source))
 
 
 def rollup(cells: Iterable[PeriodCell]) -> dict[tuple[int, Dim], tuple[int, int]]:
@@ -93,7 +100,7 @@ def funnel_kpis(inputs: KpiInputs) -> list[KpiValue]:
     # Current stage counts (a snapshot): every funnel stage for `all`, plus stages seen per source.
     current: dict[tuple[str, Dim], int] = defaultdict(int)
     for cell in agg.stage_counts:
-        for dim in (ALL, Dim("source", cell.source), Dim("latest_source", cell.latest_source)):
+        for dim in _contact_dims(cell):
             current[cell.stage, dim] += cell.n
     for stage in inputs.stages:
         current.setdefault((stage, ALL), 0)
@@ -159,12 +166,6 @@ def source_kpis(inputs: KpiInputs) -> list[KpiValue]:
 
 
 # -- deals: pipeline, win rate, velocity -----------------------------------------------------
-
-
-@functools.lru_cache(maxsize=4096)
-def _dim(name: str, value: str) -> Dim:
-    """Shared Dim objects: hundreds of thousands of deals name a few dozen breakdowns."""
-    return Dim(name, value)
 
 
 def _deal_dims(deal: DealFact) -> tuple[Dim, ...]:
@@ -355,7 +356,7 @@ def cycle_kpis(inputs: KpiInputs) -> list[KpiValue]:
         days = (fact.became - fact.created).total_seconds() / DAY_SECONDS
         if days < 0:
             continue
-        for dim in (ALL, Dim("source", fact.source), Dim("latest_source", fact.latest_source)):
+        for dim in _contact_dims(fact):
             to_customer[p, dim].append(days)
     out.extend(_distribution("time_to_customer", to_customer, inputs))
     return out

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kpi.engine import funnel_steps, step
-from kpi.model import ALL, Dim, KpiValue
+from kpi.model import ALL, FAMILIES, Dim, KpiValue
 from service.kpis import KpiReport
 
 # The KPIs `funnelsync kpis` shows per period, in this order (stage "" = not stage-specific).
@@ -40,12 +40,7 @@ SNAPSHOT_ROWS = (
     "open_deals",
     "open_pipeline",
     "weighted_pipeline",
-    "clv_average_order_value",
-    "clv_orders_per_year",
-    "clv_years_retained",
-    "clv",
-    "clv_gross_margin",
-    "clv_roi",
+    *(kpi for kpi, family in FAMILIES.items() if family == "clv"),
 )
 
 
