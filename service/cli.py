@@ -322,23 +322,20 @@ def spend_import(
     config: ConfigOption = None,
 ) -> None:
     """Import marketing spend; re-importing the same periods and channels replaces them."""
-    from service.spend import SpendFileError, parse_spend_csv, spend_records
-    from storage import init_db, make_engine
-    from storage.kpis import save_spend
+    from service.spend import SpendFileError, import_spend_file
+    from storage import make_engine
 
     settings = _settings(config)
+    engine = make_engine(settings.db_url)
     try:
-        rows = parse_spend_csv(path)
+        rows = import_spend_file(engine, path, connection=settings.connection, now=datetime.now(UTC))
     except SpendFileError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_CONFIG) from None
-    engine = make_engine(settings.db_url)
-    init_db(engine)
-    records = spend_records(rows, connection=settings.connection, path=path, now=datetime.now(UTC))
-    stored = save_spend(engine, records)
-    engine.dispose()
+    finally:
+        engine.dispose()
     total = sum(r.amount for r in rows)
-    console.print(f"Imported {stored} spend row(s) from {path} (total {total:,.2f}).")
+    console.print(f"Imported {len(rows)} spend row(s) from {path} (total {total:,.2f}).")
 
 
 @spend_app.command("list")

@@ -19,9 +19,8 @@ from connector.sandbox.server import HubSpotSandboxConfig, SandboxServer, build_
 from service.exitcodes import EXIT_FAILED
 from service.report import print_summary
 from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
-from service.spend import parse_spend_csv, spend_records
+from service.spend import import_spend_file
 from storage import make_engine, row_counts
-from storage.kpis import save_spend
 
 
 def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: Console) -> int:
@@ -120,10 +119,7 @@ def _write_demo_spend(directory: Path, *, as_of: datetime, currency: str, months
 def _import_spend(settings: Settings, path: Path, console: Console) -> None:
     engine = make_engine(settings.db_url)
     try:
-        rows = parse_spend_csv(path)
-        save_spend(
-            engine, spend_records(rows, connection=settings.connection, path=path, now=datetime.now(UTC))
-        )
+        rows = import_spend_file(engine, path, connection=settings.connection, now=datetime.now(UTC))
     finally:
         engine.dispose()
     console.print(f"Imported {len(rows)} rows of marketing spend from {path} (funnelsync spend import).")

@@ -31,13 +31,12 @@ class KpiReport:
 
     result: KpiResult
     periods: list[Period]
+    computed_at: datetime
     run_id: int | None = None
-    computed_at: datetime | None = None
     seconds: float = 0.0
     files: list[ExportedFile] = field(default_factory=list)
 
     def rows(self) -> list[dict[str, object]]:
-        assert self.computed_at is not None
         return [
             v.as_row(run_id=self.run_id, computed_at=self.computed_at, as_of=self.result.as_of)
             for v in self.result.values
@@ -86,7 +85,6 @@ def run_kpis(
 ) -> KpiReport:
     """Compute, store in the KPI history (keyed by run id) and write the exports."""
     report = compute_kpis(settings, engine, clock=clock, as_of=as_of)
-    assert report.computed_at is not None
     result = report.result
     history_rows = [
         {

@@ -14,6 +14,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
+from storage import init_db
+from storage.kpis import save_spend
+
 REQUIRED = ("period_start", "period_end", "amount", "currency")
 
 
@@ -112,3 +117,11 @@ def spend_records(
         }
         for r in rows
     ]
+
+
+def import_spend_file(engine: Engine, path: Path, *, connection: str, now: datetime) -> list[SpendRow]:
+    """Validate the whole file, then store its rows (replacing same period and channel)."""
+    rows = parse_spend_csv(path)
+    init_db(engine)
+    save_spend(engine, spend_records(rows, connection=connection, path=path, now=now))
+    return rows
