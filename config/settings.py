@@ -154,6 +154,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     export_dir: Path | None = None
     connection: str = "default"
+    # Where a sync commits pages: "auto" uses a writer process for full syncs (see docs/sync.md).
+    storage_writer: Literal["auto", "process", "inline"] = "auto"
     reporting_timezone: str = "UTC"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -22,8 +22,15 @@ class _Failure:
         self.error = error
 
 
-def prefetch(source: Iterable[T], *, depth: int = 2, name: str = "prefetch") -> Iterator[T]:
-    """Iterate `source` in a background thread, at most `depth` items ahead of the consumer."""
+def prefetch_batches(
+    source: Iterable[T], *, depth: int = 2, batch: int = 1, name: str = "prefetch"
+) -> Generator[list[T], None, None]:
+    """Iterate `source` in a background thread, at most `depth` items ahead of the consumer,
+    yielding every item already waiting (up to `batch`) at once.
+
+    The consumer blocks only for the first item of a batch, so a slow consumer catches up in
+    larger steps and a fast one still sees each item as soon as it arrives.
+    """
     items: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -55,12 +62,24 @@ def prefetch(source: Iterable[T], *, depth: int = 2, name: str = "prefetch") -> 
     worker.start()
     try:
         while True:
+            ready: list[T] = []
             item = items.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item  # type: ignore[misc]
+            while True:
+                if item is _DONE or isinstance(item, _Failure):
+                    # Hand over what arrived before the end, then finish or fail.
+                    if ready:
+                        yield ready
+                    if isinstance(item, _Failure):
+                        raise item.error
+                    return
+                ready.append(item)  # type: ignore[arg-type]
+                if len(ready) >= batch:
+                    break
+                try:
+                    item = items.get_nowait()
+                except queue.Empty:
+                    break
+            yield ready
     finally:
         stop.set()
         worker.join(timeout=30)

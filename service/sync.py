@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,16 +15,32 @@ from config import Settings
 from connector.clock import Clock, SystemClock
 from connector.errors import AuthenticationError, ConnectorError, RateLimitDeferredError
 from connector.hubspot.client import HubSpotClient
-from connector.hubspot.normalize import normalize_records
+from connector.hubspot.normalize import Normalized, normalize_records
 from connector.hubspot.streams import STREAM_NAMES, Page, build_streams, discover_schema
 from connector.pagination import PaginationLoopError
 from service.logging import redact
-from service.prefetch import prefetch
-from storage import PageWrite, finish_run, get_state, has_quarantine, init_db, start_run, store_page
+from service.prefetch import prefetch_batches
+from service.writer import PageWriter, StorageWriteError, open_writer
+from storage import (
+    PageInput,
+    PageWrite,
+    finish_run,
+    get_state,
+    has_quarantine,
+    init_db,
+    prepare_pages,
+    start_run,
+)
 
 log = logging.getLogger("funnelsync.sync")
 
 SOURCE = "hubspot"
+
+# Pages fetched ahead of storage, and how many of those already waiting one commit may take.
+# A commit costs about as much as writing a page, so a writer that falls behind catches up by
+# committing the waiting pages together; each page's checkpoint still never precedes its rows.
+PREFETCH_DEPTH = 8
+MAX_PAGES_PER_COMMIT = 8
 
 ProgressCallback = Callable[[str, str, PageWrite], None]
 
@@ -48,6 +65,19 @@ class StreamOutcome:
     error: str | None = None
     # True when the failure dooms every later stream too (bad credentials).
     stops_run: bool = False
+
+
+RESUMABLE = ("contacts", "companies", "deals")
+
+
+def _mode(stream: str, state: dict[str, Any], full: bool) -> str:
+    """Incremental when the stream supports it and a finished full sync left a watermark."""
+    resumable = stream in RESUMABLE
+    return (
+        "incremental"
+        if resumable and not full and state.get("watermark") and not state.get("full")
+        else "full"
+    )
 
 
 def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
@@ -91,33 +121,35 @@ class HubSpotSync:
         init_db(self.engine)
         hub = self.settings.hubspot
         outcomes: list[StreamOutcome] = []
-        with HubSpotClient(
-            hub,
-            token=self._token,
-            retry=self.settings.retry,
-            clock=self.clock,
-            transport=self.transport,
-        ) as client:
+        states = {
+            name: get_state(self.engine, connection=self.connection, source=SOURCE, stream=name)
+            for name in STREAM_NAMES
+            if name in selected
+        }
+        # A run that lists every record of a large stream stores in a writer process, started
+        # first so that it is ready when the first pages are.
+        large = any(_mode(name, state, full) == "full" for name, state in states.items() if name in RESUMABLE)
+        with (
+            open_writer(self.engine, self.settings.storage_writer, large=large) as writer,
+            HubSpotClient(
+                hub, token=self._token, retry=self.settings.retry, clock=self.clock, transport=self.transport
+            ) as client,
+        ):
             try:
                 schema = discover_schema(client, hub)
             except ConnectorError as exc:
                 # Nothing can run without the schema: record the failure on every selected stream.
                 status = "deferred" if isinstance(exc, RateLimitDeferredError) else "failed"
-                for name in STREAM_NAMES:
-                    if name in selected:
-                        outcomes.append(
-                            self._record_failure(
-                                name, "full" if full else "incremental", status, exc, trigger
-                            )
-                        )
+                for name, state in states.items():
+                    outcomes.append(
+                        self._record_failure(name, _mode(name, state, full), status, exc, trigger)
+                    )
                 return outcomes
             available = build_streams(hub, schema)
             known_stages = set(schema.lifecycle_stages)
-            for name in STREAM_NAMES:
-                if name not in selected:
-                    continue
+            for name, state in states.items():
                 outcome = self._run_stream(
-                    client, name, available[name], known_stages, full=full, trigger=trigger
+                    client, writer, name, available[name], state, known_stages, full=full, trigger=trigger
                 )
                 outcomes.append(outcome)
                 if outcome.status == "deferred" or outcome.stops_run:
@@ -149,20 +181,16 @@ class HubSpotSync:
     def _run_stream(
         self,
         client: HubSpotClient,
+        writer: PageWriter,
         name: str,
         stream: Any,
+        state: dict[str, Any],
         known_stages: set[str],
         *,
         full: bool,
         trigger: str,
     ) -> StreamOutcome:
-        state = get_state(self.engine, connection=self.connection, source=SOURCE, stream=name)
-        resumable = name in ("contacts", "companies", "deals")
-        mode = (
-            "incremental"
-            if resumable and not full and state.get("watermark") and not state.get("full")
-            else "full"
-        )
+        mode = _mode(name, state, full)
         run_id = self._start_run(name, mode, trigger)
         outcome = StreamOutcome(name, run_id, mode, "running")
         last = client.stats.snapshot()
@@ -171,36 +199,31 @@ class HubSpotSync:
         )
         log.info("sync %s: %s (run %d)", name, mode, run_id, extra={"run_id": run_id, "stream": name})
         try:
-            # Parsing runs in the fetch thread too: it overlaps with SQLite, which releases the GIL.
+            # Parsing runs in the fetch thread too, overlapping with the writer.
             parsed = (
                 (page, normalize_records(name, page.records, known_stages=known_stages))
                 for page in stream.pages(client, state, full=full)
             )
-            page: Page
-            for page, normalized in prefetch(parsed, name=f"fetch-{name}"):
+            batch: list[tuple[Page, Normalized]]
+            for batch in prefetch_batches(
+                parsed, depth=PREFETCH_DEPTH, batch=MAX_PAGES_PER_COMMIT, name=f"fetch-{name}"
+            ):
                 stats = client.stats.snapshot()
-                write = store_page(
-                    self.engine,
+                prepared = prepare_pages(
+                    self.engine.dialect.name,
                     connection=self.connection,
                     source=SOURCE,
                     stream=name,
-                    normalized=normalized,
-                    records_read=len(page.records),
-                    checkpoint=page.checkpoint,
                     run_id=run_id,
+                    pages=[PageInput(n, len(page.records), page.checkpoint) for page, n in batch],
                     now=self.clock.now(),
                     request_delta=_delta(stats, last),
                     quarantine_empty=quarantine_empty,
                 )
-                quarantine_empty = quarantine_empty and not normalized.issues
+                quarantine_empty = quarantine_empty and not any(n.issues for _, n in batch)
                 last = stats
-                outcome.pages += 1
-                outcome.read += write.read
-                outcome.written += write.written
-                outcome.rejected += write.rejected
-                outcome.quarantined += write.quarantined
-                if self.progress is not None:
-                    self.progress(name, mode, write)
+                self._count(outcome, writer.write(prepared))
+            self._count(outcome, writer.drain())
             outcome.status = "succeeded"
         except RateLimitDeferredError as exc:
             outcome.status, outcome.error = "deferred", self._safe(exc)
@@ -211,15 +234,17 @@ class HubSpotSync:
             outcome.status, outcome.error = "failed", self._safe(exc)
         except Exception as exc:
             # A bug or a database failure: record it on the run, then let it surface.
-            finish_run(
-                self.engine,
-                run_id=run_id,
-                status="failed",
-                now=self.clock.now(),
-                error=self._safe(exc),
-                request_delta=_delta(client.stats.snapshot(), last),
-            )
+            with contextlib.suppress(StorageWriteError):
+                writer.drain()  # pages in flight settle before the run is closed
+            self._finish(run_id, "failed", self._safe(exc), _delta(client.stats.snapshot(), last))
             raise
+        if outcome.status != "succeeded":
+            # The pages fetched before the failure are committed before the run is closed.
+            try:
+                self._count(outcome, writer.drain())
+            except StorageWriteError as exc:
+                self._finish(run_id, "failed", self._safe(exc), _delta(client.stats.snapshot(), last))
+                raise
         if outcome.error:
             log.error(
                 "sync %s %s: %s",
@@ -228,12 +253,26 @@ class HubSpotSync:
                 outcome.error,
                 extra={"run_id": run_id, "stream": name},
             )
+        self._finish(run_id, outcome.status, outcome.error, _delta(client.stats.snapshot(), last))
+        return outcome
+
+    def _finish(self, run_id: int, status: str, error: str | None, request_delta: dict[str, float]) -> None:
         finish_run(
             self.engine,
             run_id=run_id,
-            status=outcome.status,
+            status=status,
             now=self.clock.now(),
-            error=outcome.error,
-            request_delta=_delta(client.stats.snapshot(), last),
+            error=error,
+            request_delta=request_delta,
         )
-        return outcome
+
+    def _count(self, outcome: StreamOutcome, writes: list[PageWrite]) -> None:
+        """Add committed pages to the outcome and report them."""
+        for write in writes:
+            outcome.pages += 1
+            outcome.read += write.read
+            outcome.written += write.written
+            outcome.rejected += write.rejected
+            outcome.quarantined += write.quarantined
+            if self.progress is not None:
+                self.progress(outcome.stream, outcome.mode, write)

@@ -4,32 +4,42 @@ from __future__ import annotations
 
 from storage.db import UTCDateTime, make_engine, redact_url
 from storage.repo import (
+    PageInput,
     PageWrite,
+    PreparedBatch,
+    commit_pages,
     finish_run,
     get_run,
     get_state,
     has_quarantine,
     init_db,
+    prepare_pages,
     recent_runs,
     row_counts,
     start_run,
     store_page,
+    store_pages,
     upsert,
 )
 
 __all__ = [
+    "PageInput",
     "PageWrite",
+    "PreparedBatch",
     "UTCDateTime",
+    "commit_pages",
     "finish_run",
     "get_run",
     "get_state",
     "has_quarantine",
     "init_db",
     "make_engine",
+    "prepare_pages",
     "recent_runs",
     "redact_url",
     "row_counts",
     "start_run",
     "store_page",
+    "store_pages",
     "upsert",
 ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Connection, Engine, Table, and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
@@ -49,81 +50,139 @@ def init_db(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
 
 
+@dataclass(frozen=True)
+class Rows:
+    """A table's rows in the form the driver takes: named parameters with converted values.
+
+    Converting is Python work and executing is database work, so the two are separate steps: a
+    sync can convert in one process while its writer process executes.
+    """
+
+    model: type[SQLModel]
+    columns: tuple[str, ...]
+    params: list[dict[str, Any]]
+
+
+def bind_rows(
+    dialect: str, model: type[SQLModel], rows: Sequence[dict[str, Any]], extra: dict[str, Any] | None = None
+) -> Rows:
+    """Convert `rows` (plus the same `extra` values on every row) for `dialect`'s driver."""
+    if not rows:
+        return Rows(model, (), [])
+    extra = extra or {}
+    columns = (*rows[0], *(name for name in extra if name not in rows[0]))
+    plan = _row_plan(dialect, model, columns)
+    stamps, stamp, converters, defaults = plan.stamps, plan.stamp, plan.converters, plan.defaults
+    # Timestamps repeat within a page (synced_at on every row, createdAt equal to createdate) and
+    # formatting one costs more than looking it up, so each distinct value is converted once.
+    memo: dict[Any, Any] = {}
+    params: list[dict[str, Any]] = []
+    for row in rows:
+        values = {**defaults, **row, **extra}
+        for name in stamps:
+            value = values[name]
+            if value is not None:
+                text = memo.get(value)
+                if text is None:
+                    text = memo[value] = stamp(value)
+                values[name] = text
+        for name, convert in converters:
+            values[name] = convert(values[name])
+        params.append(values)
+    return Rows(model, columns, params)
+
+
+def execute_upsert(conn: Connection, rows: Rows) -> None:
+    """Run the upsert for bound rows: one executemany with named parameters.
+
+    The driver reads each dict in C, so only the columns that needed converting cost Python
+    time per row.
+    """
+    if rows.params:
+        conn.exec_driver_sql(_upsert_sql(conn.dialect, rows.model, rows.columns), rows.params)
+
+
 def upsert(conn: Connection, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
     """Insert or update by primary key with the dialect's native ON CONFLICT.
 
     An existing row is rewritten only when a value differs, so re-syncing unchanged data leaves
     the table (including synced_at and run_id) exactly as it was.
     """
-    if not rows:
-        return
-    columns = tuple(rows[0])
-    sql, order, converters, defaults = _bulk_upsert(conn.dialect, model, columns)
-    if order is None:
-        # Named parameters (psycopg): dicts with converted values, plus column defaults.
-        named = [{**defaults, **{c: (f(row[c]) if f else row[c]) for c, f in converters}} for row in rows]
-        conn.exec_driver_sql(sql, named)
-        return
-    # Positional parameters (sqlite3): tuples in the compiled order; defaults fill the gaps.
-    index = dict(converters)
-    plan = [(c, index.get(c), c in index, defaults.get(c)) for c in order]
-    conn.exec_driver_sql(
-        sql,
-        [
-            tuple((f(row[c]) if f else row[c]) if given else default for c, f, given, default in plan)
-            for row in rows
-        ],
-    )
+    execute_upsert(conn, bind_rows(conn.dialect.name, model, rows))
 
 
-Converter = Callable[[Any], Any] | None
+Converter = Callable[[Any], Any]
+
+
+def _json_text(value: Any) -> Any:
+    """Compact JSON text: raw records are the bulk of every row, so no padding and no \\u escapes."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        # orjson refuses integers beyond 64 bits; a malformed record may still carry one.
+        return _JSON.encode(value)
 
 
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 
 
-def _json_text(value: Any) -> Any:
-    """Compact JSON text: raw records are the bulk of every row, so no padding and no \\u escapes."""
-    return None if value is None else _JSON.encode(value)
+@dataclass(frozen=True)
+class _RowPlan:
+    """What a table's rows need before the driver takes them."""
+
+    stamps: tuple[str, ...]  # timestamp columns, converted by `stamp`
+    stamp: Converter
+    converters: tuple[tuple[str, Converter], ...]  # other columns with a converter
+    defaults: dict[str, Any]  # values of columns the INSERT names but the rows lack
 
 
 @functools.lru_cache(maxsize=256)
-def _bulk_upsert(
-    dialect: Dialect, model: type[SQLModel], columns: tuple[str, ...]
-) -> tuple[str, tuple[str, ...] | None, tuple[tuple[str, Converter], ...], dict[str, Any]]:
-    """The upsert compiled once per table and column set, with a value converter per column.
-
-    Bulk pages bypass SQLAlchemy's per-row parameter processing (the sync's hottest path) and go
-    to the driver's executemany; the converters do what the column types would: UTC text for
-    timestamps on SQLite, JSON text for JSON columns (PostgreSQL casts it to jsonb).
-    """
+def _row_plan(dialect: str, model: type[SQLModel], columns: tuple[str, ...]) -> _RowPlan:
+    """The converters do what the column types would (bulk pages bypass SQLAlchemy's per-row
+    parameter processing, the sync's hottest path): UTC text for timestamps on SQLite, JSON
+    text for JSON columns (PostgreSQL casts it to jsonb)."""
     table = table_of(model)
-    statement = _upsert_statement(dialect.name, model, frozenset(columns))
-    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    stamps: list[str] = []
     converters: list[tuple[str, Converter]] = []
     for name in columns:
         column_type = table.c[name].type
-        converter: Converter = None
         if isinstance(column_type, UTCDateTime):
-            converter = utc_sqlite_text if dialect.name == "sqlite" else utc_aware
+            stamps.append(name)
         elif isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
-            converter = _json_text
-        converters.append((name, converter))
+            converters.append((name, _json_text))
     # Columns the INSERT names but the rows lack carry scalar Python defaults (e.g. archived=False).
     defaults: dict[str, Any] = {}
     for column in table.columns:
         if column.name not in columns and column.default is not None and column.default.is_scalar:
             defaults[column.name] = getattr(column.default, "arg", None)
-    order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-    if order is not None:
-        missing = [c for c in order if c not in columns and c not in defaults]
-        if missing:
-            raise ValueError(f"{table.name}: no value or default for {', '.join(missing)}")
-    return str(compiled), order, tuple(converters), defaults
+    return _RowPlan(
+        stamps=tuple(stamps),
+        stamp=utc_sqlite_text if dialect == "sqlite" else utc_aware,
+        converters=tuple(converters),
+        defaults=defaults,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_sql(dialect: Dialect, model: type[SQLModel], columns: tuple[str, ...]) -> str:
+    """The upsert's SQL, compiled once per table and column set, with named parameters."""
+    statement = _upsert_statement(dialect.name, model, frozenset(columns))
+    # sqlite3 is compiled for its named style too, so rows can be passed as dicts.
+    on_sqlite = dialect.name == "sqlite"
+    compiled = statement.compile(
+        dialect=sqlite.dialect(paramstyle="named") if on_sqlite else dialect, column_keys=list(columns)
+    )
+    defaults = _row_plan(dialect.name, model, columns).defaults
+    missing = [c for c in compiled.params if c not in columns and c not in defaults]
+    if missing:
+        raise ValueError(f"{table_of(model).name}: no value or default for {', '.join(missing)}")
+    return str(compiled)
 
 
 def _upsert_statement(dialect: str, model: type[SQLModel], given: frozenset[str]) -> Any:
-    """ON CONFLICT upsert of the given columns (compiled and cached by `_bulk_upsert`)."""
+    """ON CONFLICT upsert of the given columns (compiled and cached by `_upsert_sql`)."""
     table = table_of(model)
     keys = [c.name for c in table.primary_key.columns]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -139,27 +198,18 @@ def _upsert_statement(dialect: str, model: type[SQLModel], given: frozenset[str]
     )
 
 
-def _replace_children(
-    conn: Connection,
-    model: type[SQLModel],
-    *,
-    connection: str,
-    owner_column: str,
-    owner_ids: Sequence[str],
-    rows: Sequence[dict[str, Any]],
-) -> None:
-    """Make the child rows of `owner_ids` exactly `rows`.
+def _replace_children(conn: Connection, children: Children, *, connection: str) -> None:
+    """Make the child rows of the owners exactly the given rows.
 
     Delete-then-insert inside the page's transaction: the rows have no surrogate keys, so the
     table ends up identical when nothing changed, and it is cheaper than diffing.
     """
-    if not owner_ids:
+    if not children.owner_ids:
         return
-    table = table_of(model)
-    conn.execute(
-        delete(table).where(table.c.connection == connection, table.c[owner_column].in_(list(owner_ids)))
-    )
-    upsert(conn, model, rows)
+    table = table_of(children.rows.model)
+    owner = table.c[children.owner_column]
+    conn.execute(delete(table).where(table.c.connection == connection, owner.in_(children.owner_ids)))
+    execute_upsert(conn, children.rows)
 
 
 def _sync_quarantine(
@@ -231,6 +281,191 @@ class PageWrite:
     quarantined: int
 
 
+@dataclass(frozen=True)
+class PageInput:
+    """One fetched page on its way to storage."""
+
+    normalized: Normalized
+    records_read: int
+    checkpoint: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Children:
+    """Child rows that a page states completely for its owners (see `_replace_children`)."""
+
+    owner_column: str
+    owner_ids: list[str]
+    rows: Rows
+
+
+@dataclass(frozen=True)
+class PreparedPage:
+    """A page converted for the driver, with what its commit needs besides the rows."""
+
+    entities: Rows
+    children: tuple[Children, ...]
+    record_ids: list[str]
+    issues: list[Issue]
+    fields_quarantined: int
+    checkpoint: dict[str, Any]
+    write: PageWrite
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """Consecutive prepared pages of one stream's run, committed in one transaction."""
+
+    connection: str
+    source: str
+    stream: str
+    run_id: int
+    now: datetime
+    request_delta: dict[str, float]
+    quarantine_empty: bool
+    pages: list[PreparedPage]
+
+
+def prepare_pages(
+    dialect: str,
+    *,
+    connection: str,
+    source: str,
+    stream: str,
+    pages: Sequence[PageInput],
+    run_id: int,
+    now: datetime,
+    request_delta: dict[str, float] | None = None,
+    quarantine_empty: bool = False,
+) -> PreparedBatch:
+    """Convert pages for `dialect` without touching the database (see `Rows`).
+
+    `quarantine_empty`: the caller knows the stream has no quarantine rows, so a clean page has
+    none to clear (saves a lookup per page on large syncs).
+    """
+    model = ENTITY_TABLES[stream]
+    meta = {"connection": connection, "synced_at": now, "run_id": run_id}
+    prepared: list[PreparedPage] = []
+    for page in pages:
+        normalized = page.normalized
+        children = tuple(
+            Children(
+                owner_column,
+                list(getattr(normalized, owners_of)),
+                bind_rows(dialect, child_model, getattr(normalized, rows_of), {"connection": connection}),
+            )
+            for child_model, owner_column, rows_of, owners_of in _CHILD_TABLES.get(stream, ())
+        )
+        prepared.append(
+            PreparedPage(
+                entities=bind_rows(dialect, model, normalized.entities, meta),
+                children=children,
+                record_ids=normalized.entity_ids,
+                issues=normalized.issues,
+                fields_quarantined=sum(1 for i in normalized.issues if i.field != "*"),
+                checkpoint=page.checkpoint,
+                write=PageWrite(
+                    read=page.records_read,
+                    written=len(normalized.entities),
+                    rejected=normalized.rejected,
+                    quarantined=len(normalized.issues),
+                ),
+            )
+        )
+    return PreparedBatch(
+        connection=connection,
+        source=source,
+        stream=stream,
+        run_id=run_id,
+        now=now,
+        request_delta=dict(request_delta or {}),
+        quarantine_empty=quarantine_empty,
+        pages=prepared,
+    )
+
+
+def commit_pages(engine: Engine, batch: PreparedBatch) -> list[PageWrite]:
+    """Persist prepared pages in one transaction, with the last page's checkpoint.
+
+    Each page is written exactly as on its own (in order, so a record on two pages ends as the
+    later one says); only the commit, the checkpoint and the run counters are shared, so the
+    checkpoint never runs ahead of the committed rows.
+    """
+    if not batch.pages:
+        return []
+    connection, now, quarantine_empty = batch.connection, batch.now, batch.quarantine_empty
+    with engine.begin() as conn:
+        for page in batch.pages:
+            execute_upsert(conn, page.entities)
+            for children in page.children:
+                _replace_children(conn, children, connection=connection)
+            if page.issues or not quarantine_empty:
+                _sync_quarantine(
+                    conn,
+                    connection=connection,
+                    source=batch.source,
+                    stream=batch.stream,
+                    record_ids=page.record_ids,
+                    issues=page.issues,
+                    run_id=batch.run_id,
+                    now=now,
+                )
+            quarantine_empty = quarantine_empty and not page.issues
+        _save_state(
+            conn,
+            connection=connection,
+            source=batch.source,
+            stream=batch.stream,
+            state=batch.pages[-1].checkpoint,
+            run_id=batch.run_id,
+            now=now,
+        )
+        delta = batch.request_delta
+        runs = table_of(SyncRun)
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == batch.run_id)
+            .values(
+                pages=runs.c.pages + len(batch.pages),
+                records_read=runs.c.records_read + sum(p.write.read for p in batch.pages),
+                records_written=runs.c.records_written + sum(p.write.written for p in batch.pages),
+                records_rejected=runs.c.records_rejected + sum(p.write.rejected for p in batch.pages),
+                fields_quarantined=runs.c.fields_quarantined + sum(p.fields_quarantined for p in batch.pages),
+                requests=runs.c.requests + int(delta.get("requests", 0)),
+                retries=runs.c.retries + int(delta.get("retries", 0)),
+                rate_limited=runs.c.rate_limited + int(delta.get("rate_limited", 0)),
+            )
+        )
+    return [page.write for page in batch.pages]
+
+
+def store_pages(
+    engine: Engine,
+    *,
+    connection: str,
+    source: str,
+    stream: str,
+    pages: Sequence[PageInput],
+    run_id: int,
+    now: datetime,
+    request_delta: dict[str, float] | None = None,
+    quarantine_empty: bool = False,
+) -> list[PageWrite]:
+    """Persist consecutive pages of one stream in one transaction (`prepare_pages` + `commit_pages`)."""
+    batch = prepare_pages(
+        engine.dialect.name,
+        connection=connection,
+        source=source,
+        stream=stream,
+        pages=pages,
+        run_id=run_id,
+        now=now,
+        request_delta=request_delta,
+        quarantine_empty=quarantine_empty,
+    )
+    return commit_pages(engine, batch)
+
+
 def store_page(
     engine: Engine,
     *,
@@ -245,70 +480,18 @@ def store_page(
     request_delta: dict[str, float] | None = None,
     quarantine_empty: bool = False,
 ) -> PageWrite:
-    """Persist one page, its quarantine findings, the run counters and the checkpoint atomically.
-
-    `quarantine_empty`: the caller knows the stream has no quarantine rows, so a clean page has
-    none to clear (saves a lookup per page on large syncs).
-    """
-    model = ENTITY_TABLES[stream]
-    rows = [
-        {**row, "connection": connection, "synced_at": now, "run_id": run_id} for row in normalized.entities
-    ]
-    ids = normalized.entity_ids
-    with engine.begin() as conn:
-        upsert(conn, model, rows)
-        for model_, owner_column, rows_of, owners_of in _CHILD_TABLES.get(stream, ()):
-            _replace_children(
-                conn,
-                model_,
-                connection=connection,
-                owner_column=owner_column,
-                owner_ids=getattr(normalized, owners_of),
-                rows=[{**r, "connection": connection} for r in getattr(normalized, rows_of)],
-            )
-        if normalized.issues or not quarantine_empty:
-            _sync_quarantine(
-                conn,
-                connection=connection,
-                source=source,
-                stream=stream,
-                record_ids=ids,
-                issues=normalized.issues,
-                run_id=run_id,
-                now=now,
-            )
-        _save_state(
-            conn,
-            connection=connection,
-            source=source,
-            stream=stream,
-            state=checkpoint,
-            run_id=run_id,
-            now=now,
-        )
-        delta = request_delta or {}
-        runs = table_of(SyncRun)
-        conn.execute(
-            update(runs)
-            .where(runs.c.id == run_id)
-            .values(
-                pages=runs.c.pages + 1,
-                records_read=runs.c.records_read + records_read,
-                records_written=runs.c.records_written + len(rows),
-                records_rejected=runs.c.records_rejected + normalized.rejected,
-                fields_quarantined=runs.c.fields_quarantined
-                + sum(1 for i in normalized.issues if i.field != "*"),
-                requests=runs.c.requests + int(delta.get("requests", 0)),
-                retries=runs.c.retries + int(delta.get("retries", 0)),
-                rate_limited=runs.c.rate_limited + int(delta.get("rate_limited", 0)),
-            )
-        )
-    return PageWrite(
-        read=records_read,
-        written=len(rows),
-        rejected=normalized.rejected,
-        quarantined=len(normalized.issues),
-    )
+    """Persist one page, its quarantine findings, the run counters and the checkpoint atomically."""
+    return store_pages(
+        engine,
+        connection=connection,
+        source=source,
+        stream=stream,
+        pages=[PageInput(normalized, records_read, checkpoint)],
+        run_id=run_id,
+        now=now,
+        request_delta=request_delta,
+        quarantine_empty=quarantine_empty,
+    )[0]
 
 
 def _save_state(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 from pydantic import SecretStr
 
 from config import HubSpotSettings, RetrySettings
@@ -40,9 +41,22 @@ def _header_int(response: httpx.Response, name: str) -> int | None:
         return None
 
 
+def decode_json(content: bytes) -> Any:
+    """A JSON body as Python values: orjson (several times faster than json on record pages),
+    with the standard parser as the fallback so odd but valid JSON (NaN) still parses. orjson
+    reads integers beyond 64 bits as floats; HubSpot sends property values as strings.
+
+    Raises json.JSONDecodeError (or UnicodeDecodeError) when the body is not JSON.
+    """
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
+
+
 def _error_body(response: httpx.Response) -> dict[str, Any]:
     try:
-        body = response.json()
+        body = decode_json(response.content)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
     return body if isinstance(body, dict) else {}
@@ -191,7 +205,7 @@ class HubSpotClient:
                 self.stats.add(server_errors=1)
             raise error
         try:
-            return response.json()
+            return decode_json(response.content)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise MalformedResponseError(
                 f"response body is not valid JSON ({len(response.content)} bytes)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from config import load_settings
@@ -223,3 +224,51 @@ def test_bad_token_fails_every_stream_without_leaking_it(
     for run in recent_runs(engine, limit=10):
         assert run.error and secret not in run.error and "401" in run.error
     assert secret not in caplog.text
+
+
+REFUSE_SQL = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_contact BEFORE INSERT ON hubspot_contacts WHEN NEW.id = '{id}' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_contact() RETURNS trigger AS $$ BEGIN IF NEW.id = '{id}' THEN "
+        "RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_contact BEFORE INSERT ON hubspot_contacts "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_contact()",
+    ],
+}
+
+
+def test_a_database_failure_in_the_writer_process_fails_the_run_and_the_next_run_resumes(
+    sandbox, clock, make_settings, engine, db_url
+):
+    from sqlalchemy import text
+
+    from service.writer import StorageWriteError
+    from storage import init_db
+
+    settings = make_settings(db_url)
+    settings.storage_writer = "process"
+    ids = sorted(truth(sandbox, "contacts"), key=int)
+    refused = ids[250]
+    init_db(engine)
+    with engine.begin() as conn:
+        for statement in REFUSE_SQL[engine.dialect.name]:
+            conn.execute(text(statement.format(id=refused)))
+    with pytest.raises(StorageWriteError, match="refused by test trigger"):
+        HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"], full=True)
+    run = recent_runs(engine, limit=1)[0]
+    assert run.status == "failed" and "refused by test trigger" in (run.error or "")
+    assert "INSERT" not in (run.error or "")  # the message names the error, not the statement
+    kept = {r for (r,) in stored(engine, HubSpotContact, "id")}
+    # Whole pages up to the failing batch, nothing after it, and the checkpoint right behind them.
+    assert kept == set(ids[: len(kept)]) and len(kept) % 100 == 0 and len(kept) <= 200
+    assert run.records_written == len(kept)
+    with engine.begin() as conn:
+        conn.execute(
+            text("DROP TRIGGER refuse_contact" + (" ON hubspot_contacts" if "postgres" in db_url else ""))
+        )
+    resumed = HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])[0]
+    assert resumed.status == "succeeded" and resumed.read == len(ids) - len(kept)
+    assert {r for (r,) in stored(engine, HubSpotContact, "id")} == set(ids)

@@ -152,3 +152,36 @@ def test_known_empty_quarantine_still_records_new_findings(engine):
     issue = Issue("2", "createdate", "x", "unparseable date")
     store(engine, run_id, page(contact("2"), issues=[issue]), {}, quarantine_empty=True)
     assert has_quarantine(engine, connection="c", source="hubspot", stream="contacts")
+
+
+def test_pages_committed_together_end_as_the_later_page_says(engine):
+    from storage import PageInput, store_pages
+
+    run_id = start_run(
+        engine, connection="c", source="hubspot", stream="contacts", mode="full", trigger="cli", now=NOW
+    )
+    lead = {"contact_id": "1", "stage": "lead", "source": "hs_v2_date_entered", "entered_at": NOW}
+    customer = {**lead, "stage": "customer"}
+    first = page(contact("1", lifecyclestage="customer"), stage_dates=[lead, customer])
+    second = page(contact("1"), contact("2"), stage_dates=[lead])  # record 1 again, one stage fewer
+    writes = store_pages(
+        engine,
+        connection="c",
+        source="hubspot",
+        stream="contacts",
+        pages=[PageInput(first, 1, {"full": {"after": "2"}}), PageInput(second, 2, {"full": {"after": "3"}})],
+        run_id=run_id,
+        now=NOW,
+    )
+    assert [w.read for w in writes] == [1, 2]
+    with engine.connect() as conn:
+        contacts = dict(
+            conn.execute(
+                select(table_of(HubSpotContact).c.id, table_of(HubSpotContact).c.lifecyclestage)
+            ).all()
+        )
+        stages = conn.execute(select(table_of(HubSpotContactStageDate).c.stage)).scalars().all()
+        run = conn.execute(select(table_of(SyncRun)).where(table_of(SyncRun).c.id == run_id)).mappings().one()
+    assert contacts == {"1": "lead", "2": "lead"} and stages == ["lead"]
+    assert get_state(engine, connection="c", source="hubspot", stream="contacts") == {"full": {"after": "3"}}
+    assert (run["pages"], run["records_read"], run["records_written"]) == (2, 3, 3)

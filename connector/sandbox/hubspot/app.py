@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse as _StarletteJSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from connector.sandbox.hubspot.data import iso
@@ -42,6 +44,14 @@ AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports both API Key and OAuth 2.0 authentication "
     "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
 )
+
+
+class JSONResponse(_StarletteJSONResponse):
+    """Starlette's JSON answer, encoded by orjson: the same compact UTF-8 text, a fraction of the
+    CPU, so the sandbox stays light next to the sync it serves on the same machine."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 @dataclass
