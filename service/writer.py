@@ -15,6 +15,7 @@ refuses the run's later batches, so a checkpoint can never skip pages that were 
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import subprocess
 import sys
@@ -73,8 +74,10 @@ def serve(fd: int) -> None:
     """The writer process: store batches until told to stop or the sync process goes away.
 
     The database URL (which may hold a password) arrives as the first message, never on the
-    command line.
+    command line. Ctrl-C reaches the whole process group; the writer ignores it and stops when
+    the sync process closes the socket, so the transaction in hand is finished, not torn.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = Connection(fd)
     url = channel.recv()
     engine = make_engine(url)
