@@ -59,6 +59,9 @@ class HubSpotSettings(BaseModel):
     timeout_seconds: float = Field(default=30.0, gt=0)
     # Incremental windows re-read this far behind the watermark: HubSpot's search index lags writes.
     overlap_seconds: int = Field(default=300, ge=0)
+    # Archived (deleted) records are invisible to search and the archived listing cannot filter by
+    # time, so incremental syncs list them at most this often (full syncs always do; 0 = every sync).
+    archived_check_minutes: int = Field(default=60, ge=0)
     # Longest comma-joined `properties` value per list request; longer lists are split (HubSpot answers 414).
     max_properties_chars: int = Field(default=3000, ge=200)
     extra_contact_properties: list[str] = Field(default_factory=list)

@@ -24,6 +24,7 @@ from service.writer import PageWriter, StorageWriteError, open_writer
 from storage import (
     PageInput,
     PageWrite,
+    archived_ids,
     finish_run,
     get_state,
     has_quarantine,
@@ -145,7 +146,13 @@ class HubSpotSync:
                         self._record_failure(name, _mode(name, state, full), status, exc, trigger)
                     )
                 return outcomes
-            available = build_streams(hub, schema)
+            available = build_streams(
+                hub,
+                schema,
+                known_archived=lambda name: archived_ids(
+                    self.engine, connection=self.connection, stream=name
+                ),
+            )
             known_stages = set(schema.lifecycle_stages)
             for name, state in states.items():
                 outcome = self._run_stream(
@@ -155,6 +162,9 @@ class HubSpotSync:
                 if outcome.status == "deferred" or outcome.stops_run:
                     break
         return outcomes
+
+    def _archived_ids(self, stream: str) -> set[str]:
+        return archived_ids(self.engine, connection=self.connection, stream=stream)
 
     def _start_run(self, stream: str, mode: str, trigger: str) -> int:
         return start_run(

@@ -24,6 +24,8 @@ class CrmRecordBase(SQLModel):
     id: str = Field(primary_key=True, max_length=40)
     archived: bool = False
     archived_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When funnelsync first stored the record as archived (HubSpot's archivedAt is archived_at).
+    deleted_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     createdate: datetime | None = Field(default=None, sa_type=UTCDateTime)

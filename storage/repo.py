@@ -34,7 +34,7 @@ from storage.models import (
 )
 
 # Columns that describe the write, not the record: they change only when the record does.
-_WRITE_META = ("synced_at", "run_id")
+_WRITE_META = ("synced_at", "run_id", "deleted_seen_at")
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -345,9 +345,14 @@ def prepare_pages(
     """
     model = ENTITY_TABLES[stream]
     meta = {"connection": connection, "synced_at": now, "run_id": run_id}
+    tracks_deletes = "deleted_seen_at" in table_of(model).c
     prepared: list[PreparedPage] = []
     for page in pages:
         normalized = page.normalized
+        if tracks_deletes:
+            # Written only when the row changes, so it keeps the time the archived version first came.
+            for row in normalized.entities:
+                row["deleted_seen_at"] = now if row.get("archived") else None
         children = tuple(
             Children(
                 owner_column,
@@ -530,6 +535,16 @@ def has_quarantine(engine: Engine, *, connection: str, source: str, stream: str)
             .limit(1)
         ).first()
     return found is not None
+
+
+def archived_ids(engine: Engine, *, connection: str, stream: str) -> set[str]:
+    """Ids of the stream's records stored as archived (deleted in the CRM)."""
+    table = table_of(ENTITY_TABLES[stream])
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(table.c.id).where(table.c.connection == connection, table.c.archived.is_(True))
+        )
+        return {str(r) for (r,) in rows}
 
 
 def get_state(engine: Engine, *, connection: str, source: str, stream: str) -> dict[str, Any]:

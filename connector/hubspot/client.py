@@ -231,5 +231,5 @@ class HubSpotClient:
     def get(self, path: str, *, params: Any = None) -> Any:
         return self.request("GET", path, params=params)
 
-    def post(self, path: str, *, json_body: Any, search: bool = False) -> Any:
-        return self.request("POST", path, json_body=json_body, search=search)
+    def post(self, path: str, *, json_body: Any, params: Any = None, search: bool = False) -> Any:
+        return self.request("POST", path, params=params, json_body=json_body, search=search)

@@ -9,6 +9,8 @@ BURST_INTERVAL_SECONDS = 10.0
 
 OBJECT_PATH = "/crm/v3/objects/{object_type}"
 SEARCH_PATH = "/crm/v3/objects/{object_type}/search"
+BATCH_READ_PATH = "/crm/v3/objects/{object_type}/batch/read"
+BATCH_READ_MAX = 100
 PIPELINES_PATH = "/crm/v3/pipelines/{object_type}"
 OWNERS_PATH = "/crm/v3/owners"
 PROPERTIES_PATH = "/crm/v3/properties/{object_type}"

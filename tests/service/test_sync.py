@@ -272,3 +272,49 @@ def test_a_database_failure_in_the_writer_process_fails_the_run_and_the_next_run
     resumed = HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])[0]
     assert resumed.status == "succeeded" and resumed.read == len(ids) - len(kept)
     assert {r for (r,) in stored(engine, HubSpotContact, "id")} == set(ids)
+
+
+def test_archived_records_are_marked_deleted_restored_ones_come_back(
+    sandbox, clock, make_settings, engine, db_url
+):
+    from storage import row_counts
+
+    settings = make_settings(db_url)
+    HubSpotSync(settings, engine, clock=clock).run()
+    contacts = sorted(truth(sandbox, "contacts"), key=int)
+    deals = sorted(truth(sandbox, "deals"), key=int)
+    gone = {"contacts": contacts[:3], "deals": deals[:2]}
+    for object_type, ids in gone.items():
+        for record_id in ids:
+            sandbox.admin("DELETE", f"/_sandbox/objects/{object_type}/{record_id}")
+    sandbox.store.clock.advance(3600)  # the archived listing runs at most hourly on incremental syncs
+    seen_at = clock.now()
+    outcomes = {o.stream: o for o in HubSpotSync(settings, engine, clock=clock).run()}
+    assert all(o.status == "succeeded" for o in outcomes.values())
+    assert outcomes["contacts"].mode == outcomes["deals"].mode == "incremental"
+    for object_type, model in (("contacts", HubSpotContact), ("deals", HubSpotDeal)):
+        flags = {r: (a, s) for r, a, s in stored(engine, model, "id", "archived", "deleted_seen_at")}
+        archived = {r for r, (a, _) in flags.items() if a}
+        assert archived == set(gone[object_type])
+        assert all(flags[r][1] == seen_at for r in archived)
+        assert all(flags[r][1] is None for r in set(flags) - archived)
+    counts = row_counts(engine, connection="default")
+    assert counts["contacts"] == len(contacts) - 3 and counts["deals"] == len(deals) - 2
+    # Within the hour, an incremental sync does not list archived records again.
+    before = sandbox.stats()["requests"]
+    HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
+    assert sandbox.stats()["requests"] - before <= 5  # discovery (4) + one search page
+    # Restored in HubSpot (its last-modified time unchanged, so search cannot see it): back live.
+    # Purged for good: stays deleted.
+    sandbox.admin("POST", f"/_sandbox/objects/contacts/{contacts[0]}/restore")
+    sandbox.admin("DELETE", f"/_sandbox/objects/contacts/{contacts[1]}?purge=true")
+    sandbox.store.clock.advance(3600)
+    HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
+    flags = {r: (a, s) for r, a, s in stored(engine, HubSpotContact, "id", "archived", "deleted_seen_at")}
+    assert flags[contacts[0]] == (False, None)
+    assert flags[contacts[1]] == (True, seen_at) and flags[contacts[2]] == (True, seen_at)
+    # A second pass with nothing new changes nothing (the deleted-seen time keeps its first value).
+    sandbox.store.clock.advance(3600)
+    before_tables = dump_tables(engine)
+    HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
+    assert dump_tables(engine) == before_tables

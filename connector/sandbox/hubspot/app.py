@@ -635,11 +635,21 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                     body.get("properties", {}),
                     at=_at(body),
                 )
+            elif request.query_params.get("purge") == "true":
+                store.purge(object_type, int(request.path_params["object_id"]))
+                return JSONResponse({"purged": request.path_params["object_id"]})
             else:
                 record = store.archive(object_type, int(request.path_params["object_id"]))
         except SandboxError as exc:
             return _error(exc.status, exc.message, exc.category)
         return JSONResponse(store.render(object_type, record, list(record["properties"])))
+
+    async def admin_restore(request: Request) -> Response:
+        try:
+            record = store.restore(_object_type(request), int(request.path_params["object_id"]))
+        except SandboxError as exc:
+            return _error(exc.status, exc.message, exc.category)
+        return JSONResponse(store.render(_object_type(request), record, list(record["properties"])))
 
     async def admin_touch(request: Request) -> Response:
         body = await request.json()
@@ -679,6 +689,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         Route("/_sandbox/touch", admin_touch, methods=["POST"]),
         Route("/_sandbox/objects/{object_type}", admin_object, methods=["POST"]),
         Route("/_sandbox/objects/{object_type}/{object_id}", admin_object, methods=["PATCH", "DELETE"]),
+        Route("/_sandbox/objects/{object_type}/{object_id}/restore", admin_restore, methods=["POST"]),
         Route("/_sandbox/truth/{object_type}", admin_truth, methods=["GET"]),
     ]
 

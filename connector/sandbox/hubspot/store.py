@@ -610,6 +610,25 @@ class PortalStore:
             record["updatedAt"] = at
             return record
 
+    def restore(self, object_type: str, record_id: int, *, at: datetime | None = None) -> Record:
+        """Bring an archived record back from the recycle bin. Like HubSpot, this does not touch
+        the last-modified property, so searches by modification time do not see it."""
+        with self.lock:
+            record = self.objects[object_type].get(record_id)
+            if record is None or not record["archived"]:
+                raise SandboxError(404, "OBJECT_NOT_FOUND", "No archived object with that id.", {})
+            record["archived"] = False
+            record.pop("archivedAt", None)
+            record["updatedAt"] = at or self.clock.now()
+            return record
+
+    def purge(self, object_type: str, record_id: int) -> None:
+        """Delete a record for good (GDPR delete, or 90 days in the recycle bin)."""
+        with self.lock:
+            if self.objects[object_type].pop(record_id, None) is None:
+                raise SandboxError(404, "OBJECT_NOT_FOUND", "Object not found.", {})
+            self.ids[object_type].remove(record_id)
+
     def touch(self, object_type: str, record_ids: list[int], *, at: datetime) -> int:
         """Stamp many records with one modification time, as HubSpot's bulk jobs do."""
         with self.lock:
