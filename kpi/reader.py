@@ -35,6 +35,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import NullType
 
 from config import KpiSettings
@@ -179,6 +180,7 @@ def read_stage_counts(conn: Connection, *, connection: str, as_of: datetime) -> 
         .where(
             c.connection == connection,
             c.archived == false(),
+            c.merged_into.is_(None),
             or_(c.createdate.is_(None), c.createdate <= _bound(as_of)),
         )
         .group_by(c.lifecyclestage, c.analytics_source, c.latest_source)
@@ -303,6 +305,7 @@ def read_contacts(
         .where(
             contacts.c.connection == connection,
             contacts.c.archived == false(),
+            contacts.c.merged_into.is_(None),
             or_(contacts.c.createdate.is_(None), contacts.c.createdate <= _bound(as_of)),
             *_id_range(contacts.c.id, ids),
         )
@@ -311,12 +314,65 @@ def read_contacts(
     facts.create(conn)
     try:
         conn.execute(insert(first_entries).from_select([c.name for c in first_entries.columns], pivot))
+        _fold_merged_entries(conn, first_entries, connection=connection, stages=stages, as_of=as_of, ids=ids)
         conn.execute(insert(facts).from_select([c.name for c in facts.columns], facts_select))
         return _aggregate_contacts(conn, facts, stages=stages, periods=periods, strict=strict, since=since)
     finally:
         facts.drop(conn)
         first_entries.drop(conn)
         conn.commit()
+
+
+def _fold_merged_entries(
+    conn: Connection,
+    first_entries: Table,
+    *,
+    connection: str,
+    stages: list[str],
+    as_of: datetime,
+    ids: tuple[str | None, str | None],
+) -> None:
+    """Give each survivor of a merge the earlier of its own and its absorbed contacts' entries.
+
+    Merged-away contacts are rare; their stage dates are pivoted under the survivor's id and
+    folded into the survivor's first entries (earliest wins, a missing date never does).
+    """
+    contacts = table_of(HubSpotContact)
+    dates = table_of(HubSpotContactStageDate)
+    survivor = contacts.c.merged_into
+    absorbed = (
+        select(
+            survivor.label("contact_id"),
+            *(
+                func.min(case((dates.c.stage == s, dates.c.entered_at))).label(f"e{i}")
+                for i, s in enumerate(stages)
+            ),
+        )
+        .select_from(
+            contacts.join(
+                dates, and_(dates.c.connection == contacts.c.connection, dates.c.contact_id == contacts.c.id)
+            )
+        )
+        .where(
+            contacts.c.connection == connection,
+            survivor.is_not(None),
+            dates.c.entered_at <= _bound(as_of),
+            *_id_range(survivor, ids),
+        )
+        .group_by(survivor)
+    )
+    columns = [c.name for c in first_entries.columns]
+    statement = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(first_entries)
+    upsert = statement.from_select(columns, absorbed)
+    earliest = {
+        f"e{i}": case(
+            (first_entries.c[f"e{i}"].is_(None), upsert.excluded[f"e{i}"]),
+            (upsert.excluded[f"e{i}"] < first_entries.c[f"e{i}"], upsert.excluded[f"e{i}"]),
+            else_=first_entries.c[f"e{i}"],
+        )
+        for i in range(len(stages))
+    }
+    conn.execute(upsert.on_conflict_do_update(index_elements=["contact_id"], set_=earliest))
 
 
 def _aggregate_contacts(
@@ -448,6 +504,7 @@ def read_deals(
         .where(
             deals.c.connection == connection,
             deals.c.archived == false(),
+            deals.c.merged_into.is_(None),
             *_relevant_deals(deals, stages, since),
             or_(deals.c.createdate.is_(None), deals.c.createdate <= _bound(as_of)),
         )

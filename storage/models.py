@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from storage.db import JSONType, UTCDateTime
@@ -32,6 +32,9 @@ class CrmRecordBase(SQLModel):
     lastmodifieddate: datetime | None = Field(default=None, sa_type=UTCDateTime)
     owner_id: str | None = None
     merged_object_ids: str | None = None
+    # Set when the record was merged into another (the survivor's id): it no longer exists in the
+    # CRM, its history counts for the survivor, and it drops out of every count.
+    merged_into: str | None = Field(default=None, max_length=40)
     analytics_source: str | None = None
     analytics_source_data_1: str | None = None
     analytics_source_data_2: str | None = None
@@ -57,6 +60,7 @@ class HubSpotContact(CrmRecordBase, table=True):
             "connection",
             "id",
             "archived",
+            "merged_into",
             "createdate",
             "lifecyclestage",
             "analytics_source",
@@ -70,7 +74,16 @@ class HubSpotContact(CrmRecordBase, table=True):
             "analytics_source",
             "latest_source",
             "archived",
+            "merged_into",
             "createdate",
+        ),
+        # The few merged-away contacts, whose stage dates count for their survivors.
+        Index(
+            "ix_hubspot_contacts_merged",
+            "connection",
+            "merged_into",
+            sqlite_where=text("merged_into IS NOT NULL"),
+            postgresql_where=text("merged_into IS NOT NULL"),
         ),
     )
 

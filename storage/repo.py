@@ -212,6 +212,34 @@ def _replace_children(conn: Connection, children: Children, *, connection: str) 
     execute_upsert(conn, children.rows)
 
 
+def _absorbed_ids(row: dict[str, Any]) -> list[str]:
+    """The ids a record says it absorbed (`hs_merged_object_ids`, `;`-separated)."""
+    text = row.get("merged_object_ids")
+    if not text:
+        return []
+    return [i.strip() for i in str(text).split(";") if i.strip() and i.strip() != row["id"]]
+
+
+def _fold_merged(
+    conn: Connection, model: type[SQLModel], connection: str, survivor: str, absorbed: list[str]
+) -> None:
+    """Mark the records `survivor` absorbed as merged into it (rows for ids never stored: none).
+
+    Their rows, stage dates and associations stay as they were: KPIs count the survivor only and
+    take its stage history from both.
+    """
+    table = table_of(model)
+    conn.execute(
+        update(table)
+        .where(
+            table.c.connection == connection,
+            table.c.id.in_(absorbed),
+            or_(table.c.merged_into.is_(None), table.c.merged_into != survivor),
+        )
+        .values(merged_into=survivor)
+    )
+
+
 def _sync_quarantine(
     conn: Connection,
     *,
@@ -305,6 +333,8 @@ class PreparedPage:
 
     entities: Rows
     children: tuple[Children, ...]
+    # (survivor id, ids it absorbed) for records that report merges (`hs_merged_object_ids`).
+    merges: list[tuple[str, list[str]]]
     record_ids: list[str]
     issues: list[Issue]
     fields_quarantined: int
@@ -353,6 +383,16 @@ def prepare_pages(
             # Written only when the row changes, so it keeps the time the archived version first came.
             for row in normalized.entities:
                 row["deleted_seen_at"] = now if row.get("archived") else None
+        merges = [
+            (row["id"], absorbed)
+            for row in normalized.entities
+            if row.get("merged_object_ids")
+            and (
+                absorbed := [
+                    i for i in str(row["merged_object_ids"]).split(";") if i.strip() and i != row["id"]
+                ]
+            )
+        ]
         children = tuple(
             Children(
                 owner_column,
@@ -365,6 +405,7 @@ def prepare_pages(
             PreparedPage(
                 entities=bind_rows(dialect, model, normalized.entities, meta),
                 children=children,
+                merges=merges,
                 record_ids=normalized.entity_ids,
                 issues=normalized.issues,
                 fields_quarantined=sum(1 for i in normalized.issues if i.field != "*"),
@@ -402,6 +443,10 @@ def commit_pages(engine: Engine, batch: PreparedBatch) -> list[PageWrite]:
     with engine.begin() as conn:
         for page in batch.pages:
             execute_upsert(conn, page.entities)
+            for survivor, absorbed in page.merges:
+                _fold_merged(
+                    conn, page.entities.model, connection=connection, survivor=survivor, absorbed=absorbed
+                )
             for children in page.children:
                 _replace_children(conn, children, connection=connection)
             if page.issues or not quarantine_empty:
@@ -624,7 +669,7 @@ def recent_runs(engine: Engine, *, limit: int = 20, connection: str | None = Non
 
 
 def row_counts(engine: Engine, *, connection: str) -> dict[str, int]:
-    """Live (non-archived) rows per entity table, plus quarantine rows."""
+    """Live rows per entity table (not archived, not merged away), plus quarantine rows."""
     out: dict[str, int] = {}
     with engine.connect() as conn:
         for stream, model in ENTITY_TABLES.items():
@@ -632,6 +677,8 @@ def row_counts(engine: Engine, *, connection: str) -> dict[str, int]:
             query = select(func.count()).select_from(table).where(table.c.connection == connection)
             if "archived" in table.c:
                 query = query.where(table.c.archived.is_(False))
+            if "merged_into" in table.c:
+                query = query.where(table.c.merged_into.is_(None))
             out[stream] = int(conn.execute(query).scalar_one())
         q = table_of(Quarantine)
         out["quarantine"] = int(

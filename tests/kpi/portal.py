@@ -43,6 +43,7 @@ class Portal:
         source: str | None = None,
         latest: str | None = None,
         archived: bool = False,
+        merged_into: str | None = None,
         **entered: str | list[str],
     ) -> None:
         self.contacts.append(
@@ -54,6 +55,7 @@ class Portal:
                 "analytics_source": source,
                 "latest_source": latest,
                 "archived": archived,
+                "merged_into": merged_into,
                 "raw": {},
             }
         )

@@ -370,3 +370,27 @@ def test_days_to_close_by_latest_source(result):
     # d1 and d3 have no latest source of their own: they fall back to the original (ORGANIC_SEARCH).
     organic = Dim("latest_source", "ORGANIC_SEARCH")
     assert value(result, "days_to_close_median", FEB, dim=organic).value == pytest.approx(20.5)
+
+
+def test_merged_contacts_count_once_and_lend_their_history_to_the_survivor(engine, tmp_path):
+    base = compute(engine, tmp_path)
+    merged = Portal()
+    # m1 was merged into c6 (lead on March 10): m1 became a lead on January 20, so the survivor's
+    # first lead entry moves to January; m1 itself is never counted.
+    merged.contact("m1", "2025-01-20", "lead", source="PAID_SEARCH", merged_into="c6", lead="2025-01-20")
+    merged.save(engine)
+    after = compute(engine, tmp_path)
+    assert (
+        value(after, "stage_entries", JAN, stage="lead").value
+        == value(base, "stage_entries", JAN, stage="lead").value + 1
+    )
+    assert (
+        value(after, "stage_entries", MAR, stage="lead").value
+        == value(base, "stage_entries", MAR, stage="lead").value - 1
+    )
+    assert [value(after, "contacts_created", p).value for p in (JAN, FEB, MAR)] == [6, 1, 1]
+    assert after.find("stage_count", stage="lead") == base.find("stage_count", stage="lead")
+    paid = Dim("source", "PAID_SEARCH")
+    assert after.find("contacts_created", period=JAN, dim=paid) == base.find(
+        "contacts_created", period=JAN, dim=paid
+    )

@@ -318,3 +318,38 @@ def test_archived_records_are_marked_deleted_restored_ones_come_back(
     before_tables = dump_tables(engine)
     HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
     assert dump_tables(engine) == before_tables
+
+
+def test_merged_records_fold_into_their_survivor(sandbox, clock, make_settings, engine, db_url):
+    from storage import row_counts
+
+    settings = make_settings(db_url)
+    HubSpotSync(settings, engine, clock=clock).run()
+    contacts = sorted(truth(sandbox, "contacts"), key=int)
+    deals = sorted(truth(sandbox, "deals"), key=int)
+    survivor, absorbed = contacts[10], contacts[11]
+    with sandbox.api() as api:
+        for object_type, primary, other in (("contacts", survivor, absorbed), ("deals", deals[0], deals[1])):
+            merged = api.post(
+                f"/crm/v3/objects/{object_type}/merge",
+                json={"primaryObjectId": primary, "objectIdToMerge": other},
+            )
+            assert merged.status_code == 200 and merged.json()["id"] == primary
+        # Reading an absorbed id answers with the survivor, as HubSpot does.
+        assert api.get(f"/crm/v3/objects/contacts/{absorbed}").json()["id"] == survivor
+    sandbox.store.clock.advance(600)
+    HubSpotSync(settings, engine, clock=clock).run()
+    merged_into = dict(stored(engine, HubSpotContact, "id", "merged_into"))
+    assert merged_into[absorbed] == survivor and merged_into[survivor] is None
+    assert dict(stored(engine, HubSpotDeal, "id", "merged_into"))[deals[1]] == deals[0]
+    counts = row_counts(engine, connection="default")
+    assert counts["contacts"] == len(truth(sandbox, "contacts")) == len(contacts) - 1
+    assert counts["deals"] == len(deals) - 1
+    # The absorbed contact's stage history stays (the KPIs take it for the survivor).
+    kept = {c for (c,) in stored(engine, HubSpotContactStageDate, "contact_id")}
+    assert absorbed in kept
+    # Syncing again changes nothing.
+    before = dump_tables(engine)
+    sandbox.store.clock.advance(600)
+    HubSpotSync(settings, engine, clock=clock).run()
+    assert dump_tables(engine) == before

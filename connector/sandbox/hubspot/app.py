@@ -353,7 +353,10 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         object_type = _object_type(request)
         raw_id = request.path_params["object_id"]
         archived = request.query_params.get("archived", "false").lower() == "true"
-        record = store.get(object_type, int(raw_id), archived=archived) if raw_id.isdigit() else None
+        record = None
+        if raw_id.isdigit():
+            # A merged-away id answers with the survivor (whose id differs from the one asked for).
+            record = store.get(object_type, store.canonical_id(object_type, int(raw_id)), archived=archived)
         if record is None:
             raise SandboxError(
                 404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.", {"id": [raw_id]}
@@ -399,7 +402,11 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         results, missing = [], []
         for item in inputs:
             raw_id = str((item or {}).get("id", ""))
-            record = store.get(object_type, int(raw_id), archived=archived) if raw_id.isdigit() else None
+            record = None
+            if raw_id.isdigit():
+                record = store.get(
+                    object_type, store.canonical_id(object_type, int(raw_id)), archived=archived
+                )
             if record is None:
                 missing.append(raw_id)
             else:
@@ -419,6 +426,20 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
             out["numErrors"] = len(missing)
             return JSONResponse(out, status_code=207)
         return JSONResponse(out)
+
+    @api()
+    async def merge(request: Request) -> Response:
+        object_type = _object_type(request)
+        body = await _json(request)
+        try:
+            primary = int(str(body.get("primaryObjectId")))
+            merged = int(str(body.get("objectIdToMerge")))
+        except (AttributeError, TypeError, ValueError):
+            raise SandboxError(
+                400, "VALIDATION_ERROR", "primaryObjectId and objectIdToMerge must be object ids"
+            ) from None
+        record = store.merge(object_type, primary, merged)
+        return JSONResponse(store.render(object_type, record, list(record["properties"])))
 
     @api()
     async def associations_batch(request: Request) -> Response:
@@ -673,6 +694,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         Route("/crm/v3/objects/{object_type}", list_objects, methods=["GET"]),
         Route("/crm/v3/objects/{object_type}/search", search, methods=["POST"]),
         Route("/crm/v3/objects/{object_type}/batch/read", batch_read, methods=["POST"]),
+        Route("/crm/v3/objects/{object_type}/merge", merge, methods=["POST"]),
         Route("/crm/v3/objects/{object_type}/{object_id}", get_object, methods=["GET"]),
         Route("/crm/v4/associations/{from_type}/{to_type}/batch/read", associations_batch, methods=["POST"]),
         Route("/crm/v3/pipelines/{object_type}", pipelines, methods=["GET"]),

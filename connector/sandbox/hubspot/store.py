@@ -184,6 +184,8 @@ class PortalStore:
         for from_type, from_id, to_type, to_id in data.associations:
             self._associate(from_type, from_id, to_type, to_id)
         self.next_ids = {t: (self.ids[t][-1] if self.ids[t] else 100) + 1 for t in self.objects}
+        # Absorbed id -> surviving id, per object type, for reads by an old id.
+        self.merged: dict[str, dict[int, int]] = {t: {} for t in self.objects}
         self._catalogue: dict[str, set[str]] = {}
         self._rebuild_catalogue()
 
@@ -610,6 +612,71 @@ class PortalStore:
             record["updatedAt"] = at
             return record
 
+    def merge(
+        self, object_type: str, primary_id: int, merged_id: int, *, at: datetime | None = None
+    ) -> Record:
+        """Merge `merged_id` into `primary_id`, as `POST /crm/v3/objects/{type}/merge` does.
+
+        The primary keeps its id and its values; values it lacks come from the absorbed record;
+        each stage's entry date is the earlier of the two; a contact's lifecycle stage is the one
+        further down the funnel. `hs_merged_object_ids` gains the absorbed id (and the ids it had
+        absorbed itself). The absorbed record is not archived: it disappears, and reading it by
+        its old id returns the survivor. Associations move to the survivor.
+        """
+        with self.lock:
+            records = self.objects[object_type]
+            primary, merged = records.get(primary_id), records.get(merged_id)
+            if (
+                primary_id == merged_id
+                or primary is None
+                or merged is None
+                or primary["archived"]
+                or merged["archived"]
+            ):
+                raise SandboxError(
+                    400, "VALIDATION_ERROR", "Both objects must exist, differ and not be archived.", {}
+                )
+            at = at or self.clock.now()
+            props, other = primary["properties"], merged["properties"]
+            for name, value in other.items():
+                if name.startswith(("hs_v2_date_entered_", "hs_lifecyclestage_")):
+                    current = props.get(name)
+                    if current is None or (_iso_ms(value) or 0) < (_iso_ms(current) or 0):
+                        props[name] = value
+                elif props.get(name) in (None, "") and name not in ("hs_object_id", "hs_merged_object_ids"):
+                    props[name] = value
+            if object_type == "contacts":
+                order = {stage: i for i, stage in enumerate(self.funnel())}
+                mine, theirs = props.get("lifecyclestage"), other.get("lifecyclestage")
+                if theirs in order and (mine not in order or order[theirs] > order[mine]):
+                    props["lifecyclestage"] = theirs
+            absorbed = [str(merged_id)]
+            absorbed += [i for i in (other.get("hs_merged_object_ids") or "").split(";") if i]
+            had = [i for i in (props.get("hs_merged_object_ids") or "").split(";") if i]
+            props["hs_merged_object_ids"] = ";".join(dict.fromkeys([*had, *absorbed]))
+            for (from_type, to_type), links in list(self.assoc.items()):
+                if from_type == object_type and merged_id in links:
+                    for to_id in links.pop(merged_id):
+                        self.assoc[(to_type, from_type)].get(to_id, set()).discard(merged_id)
+                        self._associate(object_type, primary_id, to_type, to_id)
+            for old in [int(i) for i in absorbed]:
+                self.merged[object_type][old] = primary_id
+            for old, survivor in self.merged[object_type].items():
+                if survivor == merged_id:
+                    self.merged[object_type][old] = primary_id
+            del records[merged_id]
+            self.ids[object_type].remove(merged_id)
+            self._stamp(object_type, primary, at)
+            return primary
+
+    def funnel(self) -> list[str]:
+        """The portal's lifecycle stages in funnel order."""
+        return [v for v, _ in self.lifecycle_options if v not in ("evangelist", "other")]
+
+    def canonical_id(self, object_type: str, record_id: int) -> int:
+        """The id a read of `record_id` answers with (the survivor's, after merges)."""
+        return self.merged[object_type].get(record_id, record_id)
+
     def restore(self, object_type: str, record_id: int, *, at: datetime | None = None) -> Record:
         """Bring an archived record back from the recycle bin. Like HubSpot, this does not touch
         the last-modified property, so searches by modification time do not see it."""
@@ -694,7 +761,7 @@ class PortalStore:
                     at=at,
                 )
                 changes["created"].append(str(record["id"]))
-            funnel = [v for v, _ in self.lifecycle_options if v not in ("evangelist", "other")]
+            funnel = self.funnel()
             live_contacts = [
                 r
                 for r in self.objects["contacts"].values()
