@@ -62,6 +62,9 @@ class HubSpotSettings(BaseModel):
     # Archived (deleted) records are invisible to search and the archived listing cannot filter by
     # time, so incremental syncs list them at most this often (full syncs always do; 0 = every sync).
     archived_check_minutes: int = Field(default=60, ge=0)
+    # Read every change of lifecycle stage (contacts) and deal stage (deals) with
+    # `propertiesWithHistory`: halves list pages to 50 records and adds batch reads after searches.
+    stage_history: bool = True
     # Longest comma-joined `properties` value per list request; longer lists are split (HubSpot answers 414).
     max_properties_chars: int = Field(default=3000, ge=200)
     extra_contact_properties: list[str] = Field(default_factory=list)

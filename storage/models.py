@@ -154,7 +154,7 @@ class HubSpotContactStageDate(SQLModel, table=True):
     connection: str = Field(primary_key=True, max_length=100)
     contact_id: str = Field(primary_key=True, max_length=40)
     stage: str = Field(primary_key=True, max_length=100)
-    # hs_v2_date_entered | hs_lifecyclestage_date | hs_date_entered
+    # hs_v2_date_entered | hs_lifecyclestage_date | hs_date_entered | history | observed
     source: str = Field(primary_key=True, max_length=40)
     entered_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -170,6 +170,38 @@ class HubSpotDealStageDate(SQLModel, table=True):
     stage: str = Field(primary_key=True, max_length=100)
     source: str = Field(primary_key=True, max_length=40)
     entered_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class HubSpotContactStageTransition(SQLModel, table=True):
+    """Every lifecycle-stage change of a contact: from HubSpot's property history (`origin` =
+    history) or seen between two of our own snapshots (`origin` = observed)."""
+
+    __tablename__ = "hubspot_contact_stage_transitions"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    connection: str = Field(primary_key=True, max_length=100)
+    contact_id: str = Field(primary_key=True, max_length=40)
+    at: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    to_stage: str = Field(primary_key=True, max_length=100)
+    origin: str = Field(primary_key=True, max_length=20)
+    from_stage: str | None = Field(default=None, max_length=100)
+    # HubSpot's sourceType (FORM, CRM_UI, AUTOMATION_PLATFORM, …); OBSERVED for our own.
+    source_type: str | None = Field(default=None, max_length=60)
+
+
+class HubSpotDealStageTransition(SQLModel, table=True):
+    """Every deal-stage change of a deal (see HubSpotContactStageTransition)."""
+
+    __tablename__ = "hubspot_deal_stage_transitions"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    connection: str = Field(primary_key=True, max_length=100)
+    deal_id: str = Field(primary_key=True, max_length=40)
+    at: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    to_stage: str = Field(primary_key=True, max_length=100)
+    origin: str = Field(primary_key=True, max_length=20)
+    from_stage: str | None = Field(default=None, max_length=100)
+    source_type: str | None = Field(default=None, max_length=60)
 
 
 class HubSpotDealAssociation(SQLModel, table=True):

@@ -25,8 +25,10 @@ from storage.db import UTCDateTime, utc_aware, utc_sqlite_text
 from storage.models import (
     ENTITY_TABLES,
     HubSpotContactStageDate,
+    HubSpotContactStageTransition,
     HubSpotDealAssociation,
     HubSpotDealStageDate,
+    HubSpotDealStageTransition,
     HubSpotPipelineStage,
     Quarantine,
     SyncRun,
@@ -208,8 +210,67 @@ def _replace_children(conn: Connection, children: Children, *, connection: str) 
         return
     table = table_of(children.rows.model)
     owner = table.c[children.owner_column]
-    conn.execute(delete(table).where(table.c.connection == connection, owner.in_(children.owner_ids)))
+    where = [table.c.connection == connection, owner.in_(children.owner_ids)]
+    if children.scope is not None:
+        column = table.c[children.scope.column]
+        values = list(children.scope.values)
+        where.append(column.in_(values) if children.scope.inside else column.not_in(values))
+    conn.execute(delete(table).where(*where))
     execute_upsert(conn, children.rows)
+
+
+def _observe_changes(conn: Connection, observed: _Observed, page: PreparedPage, *, connection: str) -> None:
+    """Record stage changes between the stored rows and the page's (before the page overwrites
+    them): a transition and a stage date, both with origin `observed`, dated by the record's
+    last-modified time. They are only ever added; a stage entered again keeps its first date."""
+    entity = table_of(page.entities.model)
+    ids = [record_id for record_id, _, _ in page.observations]
+    stored = dict(
+        conn.execute(
+            select(entity.c.id, entity.c[observed.stage_column]).where(
+                entity.c.connection == connection, entity.c.id.in_(ids)
+            )
+        ).all()
+    )
+    changes = [
+        (record_id, stored[record_id], stage, at)
+        for record_id, stage, at in page.observations
+        if stage and record_id in stored and stored[record_id] is not None and stored[record_id] != stage
+    ]
+    if not changes:
+        return
+    owner = observed.owner_column
+    transitions = [
+        {
+            "connection": connection,
+            owner: record_id,
+            "at": at,
+            "to_stage": stage,
+            "origin": "observed",
+            "from_stage": old,
+            "source_type": "OBSERVED",
+        }
+        for record_id, old, stage, at in changes
+    ]
+    dates = [
+        {"connection": connection, owner: record_id, "stage": stage, "source": "observed", "entered_at": at}
+        for record_id, _, stage, at in changes
+    ]
+    for model, rows in ((observed.transitions, transitions), (observed.stage_dates, dates)):
+        conn.exec_driver_sql(_insert_missing_sql(conn.dialect, model, tuple(rows[0])), rows)
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_missing_sql(dialect: Dialect, model: type[SQLModel], columns: tuple[str, ...]) -> str:
+    """INSERT that leaves existing keys alone, compiled with named parameters."""
+    table = table_of(model)
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).on_conflict_do_nothing()
+    on_sqlite = dialect.name == "sqlite"
+    compiled = statement.compile(
+        dialect=sqlite.dialect(paramstyle="named") if on_sqlite else dialect, column_keys=list(columns)
+    )
+    return str(compiled)
 
 
 def _absorbed_ids(row: dict[str, Any]) -> list[str]:
@@ -287,15 +348,67 @@ def _sync_quarantine(
     upsert(conn, Quarantine, fresh)
 
 
-# Child tables whose rows a page states completely, per stream:
-# (table, owner column, Normalized attribute with the rows, Normalized attribute with their owners).
-_CHILD_TABLES: dict[str, tuple[tuple[type[SQLModel], str, str, str], ...]] = {
-    "contacts": ((HubSpotContactStageDate, "contact_id", "stage_dates", "entity_ids"),),
+@dataclass(frozen=True)
+class Scope:
+    """Which of an owner's child rows a page states: those whose `column` is (or, with
+    `inside=False`, is not) one of `values`. Rows outside the scope are left alone."""
+
+    column: str
+    values: tuple[str, ...]
+    inside: bool = True
+
+
+@dataclass(frozen=True)
+class _ChildSpec:
+    model: type[SQLModel]
+    owner_column: str
+    rows_of: str  # Normalized attribute with the rows
+    owners_of: str  # Normalized attribute with the owners whose rows the page states
+    scope: Scope | None = None
+
+
+# Stage dates from history and from our own observations are not in the stage-date properties,
+# so a page's properties replace only the property-sourced rows; history replaces history rows
+# of records that came with history; observed rows are only ever added.
+_DERIVED_SOURCES = ("history", "observed")
+
+
+def _stage_children(model: type[SQLModel], transitions: type[SQLModel], owner: str) -> tuple[_ChildSpec, ...]:
+    return (
+        _ChildSpec(
+            model, owner, "stage_dates", "entity_ids", Scope("source", _DERIVED_SOURCES, inside=False)
+        ),
+        _ChildSpec(model, owner, "history_stage_dates", "history_owner_ids", Scope("source", ("history",))),
+        _ChildSpec(transitions, owner, "transitions", "history_owner_ids", Scope("origin", ("history",))),
+    )
+
+
+# Child tables whose rows a page states completely, per stream.
+_CHILD_TABLES: dict[str, tuple[_ChildSpec, ...]] = {
+    "contacts": _stage_children(HubSpotContactStageDate, HubSpotContactStageTransition, "contact_id"),
     "deals": (
-        (HubSpotDealStageDate, "deal_id", "stage_dates", "entity_ids"),
-        (HubSpotDealAssociation, "deal_id", "associations", "association_owner_ids"),
+        *_stage_children(HubSpotDealStageDate, HubSpotDealStageTransition, "deal_id"),
+        _ChildSpec(HubSpotDealAssociation, "deal_id", "associations", "association_owner_ids"),
     ),
-    "pipelines": ((HubSpotPipelineStage, "pipeline_id", "children", "entity_ids"),),
+    "pipelines": (_ChildSpec(HubSpotPipelineStage, "pipeline_id", "children", "entity_ids"),),
+}
+
+
+@dataclass(frozen=True)
+class _Observed:
+    """How a stream's stage changes between our own snapshots are recorded."""
+
+    stage_column: str
+    owner_column: str
+    transitions: type[SQLModel]
+    stage_dates: type[SQLModel]
+
+
+_OBSERVED: dict[str, _Observed] = {
+    "contacts": _Observed(
+        "lifecyclestage", "contact_id", HubSpotContactStageTransition, HubSpotContactStageDate
+    ),
+    "deals": _Observed("dealstage", "deal_id", HubSpotDealStageTransition, HubSpotDealStageDate),
 }
 
 
@@ -325,6 +438,7 @@ class Children:
     owner_column: str
     owner_ids: list[str]
     rows: Rows
+    scope: Scope | None = None
 
 
 @dataclass(frozen=True)
@@ -335,6 +449,9 @@ class PreparedPage:
     children: tuple[Children, ...]
     # (survivor id, ids it absorbed) for records that report merges (`hs_merged_object_ids`).
     merges: list[tuple[str, list[str]]]
+    # (id, incoming stage, when it changed, in driver form) for streams whose stage changes we
+    # observe between snapshots (see `_observe_changes`).
+    observations: list[tuple[str, str | None, Any]]
     record_ids: list[str]
     issues: list[Issue]
     fields_quarantined: int
@@ -375,6 +492,9 @@ def prepare_pages(
     """
     model = ENTITY_TABLES[stream]
     meta = {"connection": connection, "synced_at": now, "run_id": run_id}
+    owner_meta = {"connection": connection}
+    observed = _OBSERVED.get(stream)
+    stamp = _row_plan(dialect, model, ()).stamp
     tracks_deletes = "deleted_seen_at" in table_of(model).c
     prepared: list[PreparedPage] = []
     for page in pages:
@@ -383,29 +503,28 @@ def prepare_pages(
             # Written only when the row changes, so it keeps the time the archived version first came.
             for row in normalized.entities:
                 row["deleted_seen_at"] = now if row.get("archived") else None
-        merges = [
-            (row["id"], absorbed)
-            for row in normalized.entities
-            if row.get("merged_object_ids")
-            and (
-                absorbed := [
-                    i for i in str(row["merged_object_ids"]).split(";") if i.strip() and i != row["id"]
-                ]
-            )
-        ]
+        merges = [(row["id"], ids) for row in normalized.entities if (ids := _absorbed_ids(row))]
+        observations: list[tuple[str, str | None, Any]] = []
+        if observed is not None:
+            observations = [
+                (row["id"], row.get(observed.stage_column), stamp(row.get("lastmodifieddate") or now))
+                for row in normalized.entities
+            ]
         children = tuple(
             Children(
-                owner_column,
-                list(getattr(normalized, owners_of)),
-                bind_rows(dialect, child_model, getattr(normalized, rows_of), {"connection": connection}),
+                spec.owner_column,
+                list(getattr(normalized, spec.owners_of)),
+                bind_rows(dialect, spec.model, getattr(normalized, spec.rows_of), owner_meta),
+                spec.scope,
             )
-            for child_model, owner_column, rows_of, owners_of in _CHILD_TABLES.get(stream, ())
+            for spec in _CHILD_TABLES.get(stream, ())
         )
         prepared.append(
             PreparedPage(
                 entities=bind_rows(dialect, model, normalized.entities, meta),
                 children=children,
                 merges=merges,
+                observations=observations,
                 record_ids=normalized.entity_ids,
                 issues=normalized.issues,
                 fields_quarantined=sum(1 for i in normalized.issues if i.field != "*"),
@@ -442,6 +561,8 @@ def commit_pages(engine: Engine, batch: PreparedBatch) -> list[PageWrite]:
     connection, now, quarantine_empty = batch.connection, batch.now, batch.quarantine_empty
     with engine.begin() as conn:
         for page in batch.pages:
+            if page.observations:
+                _observe_changes(conn, _OBSERVED[batch.stream], page, connection=connection)
             execute_upsert(conn, page.entities)
             for survivor, absorbed in page.merges:
                 _fold_merged(

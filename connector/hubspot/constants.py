@@ -4,6 +4,8 @@ from __future__ import annotations
 
 LIST_PAGE_MAX = 100
 SEARCH_PAGE_MAX = 200
+# List and batch reads that ask for property history return at most 50 records.
+HISTORY_PAGE_MAX = 50
 SEARCH_RESULT_CAP = 10_000
 BURST_INTERVAL_SECONDS = 10.0
 

@@ -54,6 +54,11 @@ class Normalized:
     # Ids whose associations this page states completely (so stored ones not listed are gone).
     association_owner_ids: list[str] = field(default_factory=list)
     children: list[dict[str, Any]] = field(default_factory=list)
+    # From `propertiesWithHistory`: every stage change, the earliest entry per stage from it, and
+    # the records whose page states their history completely.
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    history_stage_dates: list[dict[str, Any]] = field(default_factory=list)
+    history_owner_ids: list[str] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     rejected: int = 0
 
@@ -220,6 +225,56 @@ def _stage_dates(fields: _Fields, props: dict[str, Any], owner_key: str) -> list
     return rows
 
 
+def _history(fields: _Fields, record: dict[str, Any], name: str, owner_key: str, out: Normalized) -> None:
+    """Turn `propertiesWithHistory[name]` into transitions (oldest first, repeats dropped) and the
+    earliest entry per stage. Records without the block state nothing, so nothing is replaced."""
+    block = record.get("propertiesWithHistory")
+    entries = block.get(name) if isinstance(block, dict) else None
+    if not isinstance(entries, list):
+        return
+    label = f"propertiesWithHistory.{name}"
+    changes: list[tuple[datetime, str, str | None]] = []
+    for item in entries:
+        if not isinstance(item, dict):
+            fields.flag(label, item, "history entry is not an object")
+            continue
+        at, problem = parse_timestamp(item.get("timestamp"))
+        if at is None:
+            fields.flag(label, item.get("timestamp"), problem or "history entry without a timestamp")
+            continue
+        value = item.get("value")
+        source_type = item.get("sourceType")
+        changes.append(
+            (at, "" if value is None else str(value), None if source_type is None else str(source_type))
+        )
+    changes.sort(key=lambda change: change[0])
+    previous: str | None = None
+    seen: set[tuple[datetime, str]] = set()
+    first: dict[str, datetime] = {}
+    for at, value, source_type in changes:
+        if value == previous or (at, value) in seen:
+            continue
+        seen.add((at, value))
+        out.transitions.append(
+            {
+                owner_key: fields.record_id,
+                "at": at,
+                "to_stage": value,
+                "origin": "history",
+                "from_stage": previous,
+                "source_type": source_type,
+            }
+        )
+        previous = value
+        if value and value not in first:
+            first[value] = at
+    out.history_stage_dates.extend(
+        {owner_key: fields.record_id, "stage": stage, "source": "history", "entered_at": at}
+        for stage, at in first.items()
+    )
+    out.history_owner_ids.append(fields.record_id)
+
+
 def _association_ids(record: dict[str, Any], to_type: str) -> list[str] | None:
     """Distinct associated ids of `to_type` (v3 inline shape), or None when the record says nothing."""
     block = record.get("associations")
@@ -265,6 +320,7 @@ def normalize_contacts(records: Iterable[Any], known_stages: set[str]) -> Normal
         )
         out.entities.append(row)
         out.stage_dates.extend(_stage_dates(f, props, "contact_id"))
+        _history(f, record, "lifecyclestage", "contact_id", out)
     return out
 
 
@@ -319,6 +375,7 @@ def normalize_deals(records: Iterable[Any]) -> Normalized:
         )
         out.entities.append(row)
         out.stage_dates.extend(_stage_dates(f, props, "deal_id"))
+        _history(f, record, "dealstage", "deal_id", out)
         stated = False
         for to_type, singular in (("contacts", "contact"), ("companies", "company")):
             ids = _association_ids(record, to_type)

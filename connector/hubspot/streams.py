@@ -25,6 +25,7 @@ from connector.hubspot.constants import (
     COMPANY_PROPERTIES,
     CONTACT_PROPERTIES,
     DEAL_PROPERTIES,
+    HISTORY_PAGE_MAX,
     LEGACY_LIFECYCLE_DATE,
     OBJECT_PATH,
     OWNERS_PATH,
@@ -139,6 +140,7 @@ class CrmObjectStream:
         modified_property: str,
         properties: list[str],
         associations: tuple[str, ...] = (),
+        history_property: str | None = None,
         settings: HubSpotSettings,
     ) -> None:
         self.name = name
@@ -146,6 +148,8 @@ class CrmObjectStream:
         self.modified_property = modified_property
         self.properties = list(dict.fromkeys(properties))
         self.associations = associations
+        # The stage property whose every change is read (None: not read, or switched off).
+        self.history_property = history_property if settings.stage_history else None
         self.settings = settings
 
     # -- full -------------------------------------------------------------------------------
@@ -156,13 +160,19 @@ class CrmObjectStream:
         paginator = CursorPaginator(progress.get("after"))
         path = OBJECT_PATH.format(object_type=self.object_type)
         chunks = chunk_properties(self.properties, self.settings.max_properties_chars)
+        limit = self.settings.page_size
+        first: dict[str, Any] = {"properties": chunks[0]}
+        if self.history_property:
+            # The history comes with the first property chunk; such pages hold at most 50 records.
+            limit = min(limit, HISTORY_PAGE_MAX)
+            first["propertiesWithHistory"] = self.history_property
         while not paginator.finished:
-            params: dict[str, Any] = {"limit": self.settings.page_size, "archived": "false"}
+            params: dict[str, Any] = {"limit": limit, "archived": "false"}
             if paginator.token:
                 params["after"] = paginator.token
             if self.associations:
                 params["associations"] = ",".join(self.associations)
-            body = client.get(path, params={**params, "properties": chunks[0]})
+            body = client.get(path, params={**params, **first})
             records = _results(body, path)
             if len(chunks) > 1:
                 self._merge_chunks(client, path, params, chunks[1:], records)
@@ -300,6 +310,8 @@ class CrmObjectStream:
                 )
             if self.associations and records:
                 attach_associations(client, self.object_type, self.associations, records)
+            if self.history_property and records:
+                attach_history(client, self.object_type, self.history_property, records)
             total = body.get("total") if isinstance(body.get("total"), int) else None
             has_next = CursorPaginator.next_token(body) is not None
             done = (
@@ -358,6 +370,27 @@ def attach_associations(
             }
             for to_type, ids_ in assoc.items()
         }
+
+
+def attach_history(client: HubSpotClient, object_type: str, name: str, records: list[dict[str, Any]]) -> None:
+    """Add `propertiesWithHistory[name]` to records that came without it (search results).
+
+    Batch reads of 50 ids (HubSpot's cap when history is asked for). A record the batch read does
+    not return (deleted meanwhile) keeps no history block, so its stored history is left alone.
+    """
+    path = BATCH_READ_PATH.format(object_type=object_type)
+    by_id = {str(r["id"]): r for r in records if isinstance(r, dict) and r.get("id") is not None}
+    ids = list(by_id)
+    for start in range(0, len(ids), HISTORY_PAGE_MAX):
+        inputs = [{"id": i} for i in ids[start : start + HISTORY_PAGE_MAX]]
+        body = client.post(
+            path, json_body={"inputs": inputs, "properties": [name], "propertiesWithHistory": [name]}
+        )
+        for result in _results(body, path):
+            target = by_id.get(str(result.get("id")))
+            history = (result.get("propertiesWithHistory") or {}).get(name)
+            if target is not None and isinstance(history, list):
+                target.setdefault("propertiesWithHistory", {})[name] = history
 
 
 class PipelinesStream:
@@ -462,7 +495,11 @@ def build_streams(
         ),
         "contacts": CrmStreamAdapter(
             CrmObjectStream(
-                "contacts", modified_property="lastmodifieddate", properties=contact_props, settings=settings
+                "contacts",
+                modified_property="lastmodifieddate",
+                properties=contact_props,
+                history_property="lifecyclestage",
+                settings=settings,
             ),
             archived_of("contacts"),
         ),
@@ -472,6 +509,7 @@ def build_streams(
                 modified_property="hs_lastmodifieddate",
                 properties=deal_props,
                 associations=("contacts", "companies"),
+                history_property="dealstage",
                 settings=settings,
             ),
             archived_of("deals"),

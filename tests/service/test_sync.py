@@ -54,7 +54,13 @@ def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_u
     expected_dates = sum(
         1 for r in contacts.values() for k in r["properties"] if k.startswith("hs_v2_date_entered_")
     )
-    assert len(stored(engine, HubSpotContactStageDate, "contact_id")) == expected_dates
+    dates = stored(engine, HubSpotContactStageDate, "contact_id", "stage", "source", "entered_at")
+    assert len([d for d in dates if d[2] != "history"]) == expected_dates
+    # Property history gives every stage change; its first entry per stage matches the
+    # generator's stage-entry dates (the sandbox derives one from the other).
+    by_property = {(c, st): at for c, st, src, at in dates if src == "hs_v2_date_entered"}
+    by_history = {(c, st): at for c, st, src, at in dates if src == "history"}
+    assert by_history and all(by_history[key] == at for key, at in by_property.items() if key in by_history)
     # Deal associations, pipelines with numeric probabilities.
     store = sandbox.store
     assoc = stored(engine, HubSpotDealAssociation, "deal_id", "to_type", "to_id")
@@ -137,15 +143,17 @@ def test_failed_page_leaves_checkpoint_at_last_committed_page_and_next_run_resum
     assert state["full"]["after"]
     with engine.connect() as conn:
         count = conn.execute(select(func.count()).select_from(table_of(HubSpotContact))).scalar_one()
-    assert count == 200
+    assert count == 100  # two pages of 50 (list pages with property history hold 50)
     run = get_run(engine, failed.run_id)
     assert run is not None and run.status == "failed" and run.retries == 3 and run.finished_at is not None
     before = sandbox.stats()["requests"]
     resumed = HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])[0]
     assert resumed.status == "succeeded" and resumed.mode == "full"
-    assert resumed.read == len(truth(sandbox, "contacts")) - 200  # resumed, did not start over
+    assert resumed.read == len(truth(sandbox, "contacts")) - 100  # resumed, did not start over
     assert {r for (r,) in stored(engine, HubSpotContact, "id")} == set(truth(sandbox, "contacts"))
-    assert sandbox.stats()["requests"] - before <= 6  # discovery (4) + remaining page(s)
+    # Discovery (4), the remaining pages of 50, and one page of the archived listing.
+    remaining = len(truth(sandbox, "contacts")) - 100
+    assert sandbox.stats()["requests"] - before <= 4 + -(-remaining // 50) + 1
     assert get_state(engine, connection="default", source="hubspot", stream="contacts")["full"] is None
 
 
@@ -263,7 +271,7 @@ def test_a_database_failure_in_the_writer_process_fails_the_run_and_the_next_run
     assert "INSERT" not in (run.error or "")  # the message names the error, not the statement
     kept = {r for (r,) in stored(engine, HubSpotContact, "id")}
     # Whole pages up to the failing batch, nothing after it, and the checkpoint right behind them.
-    assert kept == set(ids[: len(kept)]) and len(kept) % 100 == 0 and len(kept) <= 200
+    assert kept == set(ids[: len(kept)]) and len(kept) % 50 == 0 and len(kept) <= 250
     assert run.records_written == len(kept)
     with engine.begin() as conn:
         conn.execute(
@@ -349,6 +357,59 @@ def test_merged_records_fold_into_their_survivor(sandbox, clock, make_settings, 
     kept = {c for (c,) in stored(engine, HubSpotContactStageDate, "contact_id")}
     assert absorbed in kept
     # Syncing again changes nothing.
+    before = dump_tables(engine)
+    sandbox.store.clock.advance(600)
+    HubSpotSync(settings, engine, clock=clock).run()
+    assert dump_tables(engine) == before
+
+
+def test_stage_history_and_observed_transitions(sandbox, clock, make_settings, engine, db_url):
+    from storage.models import HubSpotContactStageTransition, HubSpotDealStageTransition
+
+    settings = make_settings(db_url)
+    HubSpotSync(settings, engine, clock=clock).run()
+    contact = sorted(truth(sandbox, "contacts"), key=int)[5]
+    deal = sorted(truth(sandbox, "deals"), key=int)[3]
+    old_stage = dict(stored(engine, HubSpotContact, "id", "lifecyclestage"))[contact]
+    for stage in ("evangelist", "other"):  # two changes between syncs: only history sees both
+        sandbox.store.clock.advance(60)
+        sandbox.admin(
+            "PATCH", f"/_sandbox/objects/contacts/{contact}", json={"properties": {"lifecyclestage": stage}}
+        )
+    sandbox.admin(
+        "PATCH", f"/_sandbox/objects/deals/{deal}", json={"properties": {"dealstage": "closedlost"}}
+    )
+    sandbox.store.clock.advance(600)
+    HubSpotSync(settings, engine, clock=clock).run()
+    rows = [
+        (origin, src, to, source_type)
+        for cid, src, to, origin, source_type in stored(
+            engine,
+            HubSpotContactStageTransition,
+            "contact_id",
+            "from_stage",
+            "to_stage",
+            "origin",
+            "source_type",
+        )
+        if cid == contact
+    ]
+    history = [(src, to) for origin, src, to, _ in rows if origin == "history"]
+    assert history[-2:] == [(old_stage, "evangelist"), ("evangelist", "other")]
+    assert [(src, to, st) for origin, src, to, st in rows if origin == "observed"] == [
+        (old_stage, "other", "OBSERVED")
+    ]
+    deal_steps = {
+        (origin, to)
+        for did, to, origin in stored(engine, HubSpotDealStageTransition, "deal_id", "to_stage", "origin")
+        if did == deal
+    }
+    assert {("history", "closedlost"), ("observed", "closedlost")} <= deal_steps
+    # Stage dates gain the history's and the observation's entries; nothing changes on a rerun.
+    sources = {
+        src for cid, src in stored(engine, HubSpotContactStageDate, "contact_id", "source") if cid == contact
+    }
+    assert {"history", "observed"} <= sources
     before = dump_tables(engine)
     sandbox.store.clock.advance(600)
     HubSpotSync(settings, engine, clock=clock).run()

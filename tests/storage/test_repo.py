@@ -180,8 +180,12 @@ def test_pages_committed_together_end_as_the_later_page_says(engine):
                 select(table_of(HubSpotContact).c.id, table_of(HubSpotContact).c.lifecyclestage)
             ).all()
         )
-        stages = conn.execute(select(table_of(HubSpotContactStageDate).c.stage)).scalars().all()
+        dates = conn.execute(
+            select(table_of(HubSpotContactStageDate).c.stage, table_of(HubSpotContactStageDate).c.source)
+        ).all()
         run = conn.execute(select(table_of(SyncRun)).where(table_of(SyncRun).c.id == run_id)).mappings().one()
-    assert contacts == {"1": "lead", "2": "lead"} and stages == ["lead"]
+    assert contacts == {"1": "lead", "2": "lead"}
+    # The second page's properties replace the first's; the move back to lead was observed.
+    assert sorted(dates) == [("lead", "hs_v2_date_entered"), ("lead", "observed")]
     assert get_state(engine, connection="c", source="hubspot", stream="contacts") == {"full": {"after": "3"}}
     assert (run["pages"], run["records_read"], run["records_written"]) == (2, 3, 3)

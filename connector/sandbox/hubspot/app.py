@@ -339,7 +339,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         associations = _list_param(request, "associations")
         page = store.list_page(object_type, after=int(after_raw), limit=limit, archived=archived)
         body: dict[str, Any] = {
-            "results": [store.render(object_type, r, properties, associations) for r in page.records]
+            "results": [store.render(object_type, r, properties, associations, history) for r in page.records]
         }
         if page.next_after is not None:
             query = dict(request.query_params)
@@ -363,7 +363,11 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
             )
         return JSONResponse(
             store.render(
-                object_type, record, _list_param(request, "properties"), _list_param(request, "associations")
+                object_type,
+                record,
+                _list_param(request, "properties"),
+                _list_param(request, "associations"),
+                _list_param(request, "propertiesWithHistory"),
             )
         )
 
@@ -410,7 +414,9 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
             if record is None:
                 missing.append(raw_id)
             else:
-                results.append(store.render(object_type, record, body.get("properties")))
+                results.append(
+                    store.render(object_type, record, body.get("properties"), history=history or None)
+                )
         now = iso(store.clock.now())
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
         if missing:

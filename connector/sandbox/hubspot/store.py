@@ -67,6 +67,11 @@ NUMBER_PROPERTIES = {
     "associatedcompanyid",
     "hubspot_owner_id",
 }
+# Properties whose change history the sandbox keeps and serves (`propertiesWithHistory`).
+HISTORY_PROPERTIES = {"contacts": "lifecyclestage", "deals": "dealstage"}
+# Who typically moves a contact into a stage (HubSpot's sourceType); anything else is a person.
+_STAGE_SOURCE_TYPE = {"subscriber": "FORM", "lead": "FORM", "marketingqualifiedlead": "AUTOMATION_PLATFORM"}
+
 DATETIME_PREFIXES = ("hs_v2_date_entered_", "hs_v2_date_exited_", "hs_date_entered_", "hs_date_exited_")
 DATETIME_PROPERTIES = {
     "createdate",
@@ -344,6 +349,7 @@ class PortalStore:
         record: Record,
         properties: list[str] | None,
         associations: list[str] | None = None,
+        history: list[str] | None = None,
     ) -> dict[str, Any]:
         props = record["properties"]
         names = properties if properties else DEFAULT_PROPERTIES[object_type]
@@ -361,6 +367,17 @@ class PortalStore:
         }
         if record["archived"] and record.get("archivedAt"):
             body["archivedAt"] = iso(record["archivedAt"])
+        if history:
+            known_history = {
+                name: self.history(object_type, record, name) for name in history if name in known
+            }
+            body["propertiesWithHistory"] = {
+                name: [
+                    {"value": value, "timestamp": iso(at), "sourceType": source, "sourceId": None}
+                    for value, at, source in reversed(entries)  # newest first, as HubSpot answers
+                ]
+                for name, entries in known_history.items()
+            }
         if associations:
             block = {}
             for to_type in associations:
@@ -374,6 +391,45 @@ class PortalStore:
             if block:
                 body["associations"] = block
         return body
+
+    # -- history -----------------------------------------------------------------------------
+
+    def history(self, object_type: str, record: Record, name: str) -> list[tuple[str, datetime, str]]:
+        """(value, when, sourceType) of every change of a stage property, oldest first.
+
+        Kept explicitly once the sandbox changes a record; for generated records derived from the
+        stage-entry dates (the generator's funnel walk), plus a last step when the current value
+        is not the last one entered (a contact moved backwards).
+        """
+        kept = record.get("history", {}).get(name)
+        if kept is not None:
+            return list(kept)
+        if HISTORY_PROPERTIES.get(object_type) != name:
+            value = record["properties"].get(name)
+            return [] if value is None else [(value, record["updatedAt"], "CRM_UI")]
+        props = record["properties"]
+        entries: list[tuple[str, datetime, str]] = []
+        for prop, value in props.items():
+            if prop.startswith("hs_v2_date_entered_") and value:
+                stage = prop[len("hs_v2_date_entered_") :]
+                when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                entries.append((stage, when, _STAGE_SOURCE_TYPE.get(stage, "CRM_UI")))
+        entries.sort(key=lambda e: e[1])
+        current = props.get(name)
+        if current and (not entries or entries[-1][0] != current):
+            entries.append(
+                (
+                    current,
+                    max(record["updatedAt"], entries[-1][1]) if entries else record["updatedAt"],
+                    "CRM_UI",
+                )
+            )
+        return entries
+
+    def _record_history(self, object_type: str, record: Record, name: str, value: str, at: datetime) -> None:
+        entries = self.history(object_type, record, name)
+        entries.append((value, at, "CRM_UI"))
+        record.setdefault("history", {})[name] = entries
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -553,6 +609,12 @@ class PortalStore:
                 )
             at = at or self.clock.now()
             for name, value in properties.items():
+                if (
+                    HISTORY_PROPERTIES.get(object_type) == name
+                    and value
+                    and value != record["properties"].get(name)
+                ):
+                    self._record_history(object_type, record, name, str(value), at)
                 if value is None:
                     record["properties"].pop(name, None)
                 else:
@@ -637,6 +699,13 @@ class PortalStore:
                     400, "VALIDATION_ERROR", "Both objects must exist, differ and not be archived.", {}
                 )
             at = at or self.clock.now()
+            tracked = HISTORY_PROPERTIES.get(object_type)
+            if tracked:
+                # The survivor keeps the change history of both records.
+                both = self.history(object_type, primary, tracked) + self.history(
+                    object_type, merged, tracked
+                )
+                primary.setdefault("history", {})[tracked] = sorted(both, key=lambda e: e[1])
             props, other = primary["properties"], merged["properties"]
             for name, value in other.items():
                 if name.startswith(("hs_v2_date_entered_", "hs_lifecyclestage_")):

@@ -201,3 +201,40 @@ def test_parsers_never_raise_on_arbitrary_json(records):
 def test_deal_fields_of_any_type_never_raise(props):
     out = normalize_deals([{"id": "1", "properties": props}])
     assert len(out.entities) == 1
+
+
+def test_property_history_becomes_transitions_and_first_entries():
+    def entry(value, ts, source="CRM_UI"):
+        return {"value": value, "timestamp": ts, "sourceType": source}
+
+    record = {
+        "id": "9",
+        "properties": {"lifecyclestage": "lead"},
+        # Newest first, as HubSpot answers; a repeat, a duplicate and a broken entry among them.
+        "propertiesWithHistory": {
+            "lifecyclestage": [
+                entry("lead", "2024-04-01T00:00:00Z"),
+                entry("customer", "2024-03-01T00:00:00Z"),
+                entry("customer", "2024-03-01T00:00:00Z"),
+                "garbage",
+                entry("lead", "not a date"),
+                entry("lead", "2024-02-01T00:00:00Z", "FORM"),
+                entry("lead", "2024-01-01T00:00:00Z", "FORM"),
+            ]
+        },
+    }
+    out = normalize_contacts([record], {"lead", "customer"})
+    steps = [(t["from_stage"], t["to_stage"], t["at"].month, t["source_type"]) for t in out.transitions]
+    assert steps == [
+        (None, "lead", 1, "FORM"),
+        ("lead", "customer", 3, "CRM_UI"),
+        ("customer", "lead", 4, "CRM_UI"),
+    ]
+    firsts = {r["stage"]: r["entered_at"].month for r in out.history_stage_dates}
+    assert firsts == {"lead": 1, "customer": 3} and out.history_owner_ids == ["9"]
+    assert {(i.field, i.reason) for i in out.issues} == {
+        ("propertiesWithHistory.lifecyclestage", "history entry is not an object"),
+        ("propertiesWithHistory.lifecyclestage", "unparseable date"),
+    }
+    # Without a history block a record states nothing about its history.
+    assert normalize_contacts([{"id": "9", "properties": {}}], set()).history_owner_ids == []
