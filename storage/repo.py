@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Engine, Table, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import JSON, Connection, Engine, Table, and_, delete, func, null, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
@@ -200,38 +200,52 @@ def _upsert_statement(dialect: str, model: type[SQLModel], given: frozenset[str]
     )
 
 
-def _replace_children(conn: Connection, children: Children, *, connection: str) -> None:
+def _replace_children(
+    conn: Connection, children: Children, *, connection: str, existing: Collection[str] | None = None
+) -> None:
     """Make the child rows of the owners exactly the given rows.
 
     Delete-then-insert inside the page's transaction: the rows have no surrogate keys, so the
-    table ends up identical when nothing changed, and it is cheaper than diffing.
+    table ends up identical when nothing changed, and it is cheaper than diffing. `existing`:
+    the owners already stored (only they can have rows to delete; None: assume all).
     """
-    if not children.owner_ids:
-        return
+    owners = children.owner_ids if existing is None else [i for i in children.owner_ids if i in existing]
+    if owners:
+        _delete_children(conn, children, owners, connection=connection)
+    execute_upsert(conn, children.rows)
+
+
+def _delete_children(conn: Connection, children: Children, owners: list[str], *, connection: str) -> None:
     table = table_of(children.rows.model)
     owner = table.c[children.owner_column]
-    where = [table.c.connection == connection, owner.in_(children.owner_ids)]
+    where = [table.c.connection == connection, owner.in_(owners)]
     if children.scope is not None:
         column = table.c[children.scope.column]
         values = list(children.scope.values)
         where.append(column.in_(values) if children.scope.inside else column.not_in(values))
     conn.execute(delete(table).where(*where))
-    execute_upsert(conn, children.rows)
 
 
-def _observe_changes(conn: Connection, observed: _Observed, page: PreparedPage, *, connection: str) -> None:
+def _stored_records(
+    conn: Connection, page: PreparedPage, observed: _Observed | None, connection: str
+) -> dict[str, Any]:
+    """The page's records that are stored already, with their stage when the stream has one."""
+    entity = table_of(page.entities.model)
+    if not page.record_ids:
+        return {}
+    stage = entity.c[observed.stage_column] if observed is not None else null()
+    query = select(entity.c.id, stage).where(
+        entity.c.connection == connection, entity.c.id.in_(page.record_ids)
+    )
+    return dict(conn.execute(query).all())
+
+
+def _observe_changes(
+    conn: Connection, observed: _Observed, page: PreparedPage, stored: dict[str, Any], *, connection: str
+) -> None:
     """Record stage changes between the stored rows and the page's (before the page overwrites
     them): a transition and a stage date, both with origin `observed`, dated by the record's
     last-modified time. They are only ever added; a stage entered again keeps its first date."""
-    entity = table_of(page.entities.model)
-    ids = [record_id for record_id, _, _ in page.observations]
-    stored = dict(
-        conn.execute(
-            select(entity.c.id, entity.c[observed.stage_column]).where(
-                entity.c.connection == connection, entity.c.id.in_(ids)
-            )
-        ).all()
-    )
     changes = [
         (record_id, stored[record_id], stage, at)
         for record_id, stage, at in page.observations
@@ -560,16 +574,20 @@ def commit_pages(engine: Engine, batch: PreparedBatch) -> list[PageWrite]:
         return []
     connection, now, quarantine_empty = batch.connection, batch.now, batch.quarantine_empty
     with engine.begin() as conn:
+        observed = _OBSERVED.get(batch.stream)
         for page in batch.pages:
-            if page.observations:
-                _observe_changes(conn, _OBSERVED[batch.stream], page, connection=connection)
+            # What is stored already for the page's records: stage changes are observed against
+            # it, and records seen for the first time have no child rows to replace.
+            stored = _stored_records(conn, page, observed, connection) if page.children or observed else {}
+            if observed is not None and page.observations:
+                _observe_changes(conn, observed, page, stored, connection=connection)
             execute_upsert(conn, page.entities)
             for survivor, absorbed in page.merges:
                 _fold_merged(
                     conn, page.entities.model, connection=connection, survivor=survivor, absorbed=absorbed
                 )
             for children in page.children:
-                _replace_children(conn, children, connection=connection)
+                _replace_children(conn, children, connection=connection, existing=stored.keys())
             if page.issues or not quarantine_empty:
                 _sync_quarantine(
                     conn,
