@@ -54,6 +54,7 @@ def compute(inputs: KpiInputs) -> KpiResult:
     result.extend(source_kpis(inputs))
     result.extend(pipeline_kpis(inputs))
     result.extend(cycle_kpis(inputs))
+    result.extend(deal_stage_kpis(inputs))
     result.extend(spend_kpis(inputs))
     result.extend(clv_kpis(inputs))
     return result
@@ -359,6 +360,69 @@ def cycle_kpis(inputs: KpiInputs) -> list[KpiValue]:
         for dim in _contact_dims(fact):
             to_customer[p, dim].append(days)
     out.extend(_distribution("time_to_customer", to_customer, inputs))
+    return out
+
+
+# -- deal stages: stage-to-stage conversion and days in stage ---------------------------------------
+
+
+def deal_stage_kpis(inputs: KpiInputs) -> list[KpiValue]:
+    """Per pipeline: how many deals that entered a stage went on, and how long they stayed.
+
+    The chain of a pipeline is its stages in display order without the closed-lost ones. A deal
+    converts from A to B when, after entering A, it entered B or any later stage of the chain
+    (stages may be skipped); it is counted in the period it entered A. Days in a stage run from
+    the entry into it to the deal's next entry into any other stage (lost included), counted in
+    the period of that exit; deals still in the stage are not counted.
+    """
+    chains: dict[str, list[str]] = defaultdict(list)
+    for st in sorted(inputs.pipeline_stages, key=lambda s: (s.pipeline, s.order, s.stage)):
+        if not (st.is_closed and not st.is_won):
+            chains[st.pipeline].append(st.stage)
+    entries: dict[tuple[str, str], dict[str, datetime]] = defaultdict(dict)
+    for e in inputs.deal_stage_entries:
+        if e.at <= inputs.as_of:
+            entries[e.pipeline, e.deal_id][e.stage] = e.at
+    bucket = Bucketer(inputs.periods)
+    converted: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    stay: dict[tuple[int, str, str], list[float]] = defaultdict(list)
+    for (pipeline, _deal), entered in entries.items():
+        chain = chains.get(pipeline, [])
+        rank = {stage: i for i, stage in enumerate(chain)}
+        for stage, at in entered.items():
+            later = [t for s, t in entered.items() if s != stage and t > at]
+            if later:
+                exit_at = min(later)
+                p = bucket.index(exit_at)
+                if p is not None:
+                    stay[p, pipeline, stage].append((exit_at - at).total_seconds() / DAY_SECONDS)
+            if stage not in rank or rank[stage] + 1 >= len(chain):
+                continue
+            p = bucket.index(at)
+            if p is None:
+                continue
+            cell = converted[p, pipeline, f"{stage}>{chain[rank[stage] + 1]}"]
+            cell[1] += 1
+            if any(rank.get(s, -1) > rank[stage] and t >= at for s, t in entered.items()):
+                cell[0] += 1
+    out: list[KpiValue] = []
+    for (p, pipeline, pair), (n, base) in sorted(converted.items()):
+        out.append(
+            ratio(
+                "deal_stage_conversion",
+                n,
+                base,
+                stage=pair,
+                period=inputs.periods[p],
+                dim=_dim("pipeline", pipeline),
+            )
+        )
+    for (p, pipeline, stage), values in sorted(stay.items()):
+        where: Where = {"period": inputs.periods[p], "dim": _dim("pipeline", pipeline), "stage": stage}
+        for name, fn in (("mean", mean), ("median", median), ("p90", lambda v: quantile(v, 0.9))):
+            out.append(
+                KpiValue(f"deal_stage_days_{name}", fn(values), "days", denominator=len(values), **where)
+            )
     return out
 
 

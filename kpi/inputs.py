@@ -90,6 +90,27 @@ class DealFact:
 
 
 @dataclass(frozen=True)
+class PipelineStage:
+    """A deal stage in its pipeline's display order."""
+
+    pipeline: str
+    stage: str
+    order: int
+    is_closed: bool
+    is_won: bool
+
+
+@dataclass(frozen=True)
+class DealStageEntry:
+    """A deal's first entry into one stage (earliest over properties, history, observations)."""
+
+    deal_id: str
+    pipeline: str
+    stage: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class SpendFact:
     """Spend over [start, end] (dates inclusive, reporting calendar) for a channel or `all`."""
 
@@ -110,6 +131,8 @@ class KpiInputs:
     contacts: ContactAggregates
     deals: list[DealFact]
     spend: list[SpendFact] = field(default_factory=list)
+    pipeline_stages: list[PipelineStage] = field(default_factory=list)
+    deal_stage_entries: list[DealStageEntry] = field(default_factory=list)
     velocity_opportunities: str = "created"
     clv_average_order_value: float | None = None
     clv_orders_per_year: float | None = None

@@ -54,6 +54,13 @@ _family(
     "pipeline_velocity",
 )
 _family(
+    "deal_stages",
+    "deal_stage_conversion",
+    "deal_stage_days_mean",
+    "deal_stage_days_median",
+    "deal_stage_days_p90",
+)
+_family(
     "cycle",
     "days_to_close_mean",
     "days_to_close_median",

@@ -40,7 +40,17 @@ from sqlalchemy.types import NullType
 
 from config import KpiSettings
 from kpi.engine import CLV_WINDOW, funnel_steps
-from kpi.inputs import ContactAggregates, CustomerFact, DealFact, KpiInputs, PeriodCell, SpendFact, StageCell
+from kpi.inputs import (
+    ContactAggregates,
+    CustomerFact,
+    DealFact,
+    DealStageEntry,
+    KpiInputs,
+    PeriodCell,
+    PipelineStage,
+    SpendFact,
+    StageCell,
+)
 from kpi.model import UNKNOWN
 from kpi.periods import Period
 from storage.db import UTCDateTime
@@ -49,6 +59,7 @@ from storage.models import (
     HubSpotContactStageDate,
     HubSpotDeal,
     HubSpotDealAssociation,
+    HubSpotDealStageDate,
     HubSpotPipelineStage,
     MarketingSpend,
 )
@@ -101,6 +112,12 @@ def read_inputs(
         currency = settings.home_currency or infer_currency(conn, connection=connection)
         return deals, currency, read_spend(conn, connection=connection)
 
+    def deal_stages(conn: Connection) -> tuple[list[PipelineStage], list[DealStageEntry]]:
+        return (
+            read_pipeline_stages(conn, connection=connection),
+            read_deal_stage_entries(conn, connection=connection, as_of=as_of, since=since),
+        )
+
     middle = _on_connection(
         engine, lambda conn: middle_contact_id(conn, connection=connection, split_above=split_above)
     )
@@ -109,11 +126,13 @@ def read_inputs(
         funnel_jobs = [pool.submit(_on_connection, engine, funnel(half)) for half in halves]
         counts_job = pool.submit(_on_connection, engine, counts)
         money_job = pool.submit(_on_connection, engine, money)
+        stages_job = pool.submit(_on_connection, engine, deal_stages)
         contacts = ContactAggregates()
         for job in funnel_jobs:
             contacts.add(job.result())
         contacts.stage_counts = counts_job.result()
         deals, currency, spend = money_job.result()
+        pipeline_stages, deal_stage_entries = stages_job.result()
     spend += [
         SpendFact(s.period_start, s.period_end, s.channel, s.amount, s.currency) for s in settings.spend
     ]
@@ -126,6 +145,8 @@ def read_inputs(
         contacts=contacts,
         deals=deals,
         spend=spend,
+        pipeline_stages=pipeline_stages,
+        deal_stage_entries=deal_stage_entries,
         velocity_opportunities=settings.velocity_opportunities,
         clv_average_order_value=settings.clv_average_order_value,
         clv_orders_per_year=settings.clv_orders_per_year,
@@ -457,6 +478,50 @@ def _relevant_deals(deals: Table, stages: Table, since: datetime | None) -> list
             func.coalesce(deals.c.is_closed, stages.c.is_closed, False) == false(),
         )
     ]
+
+
+def read_pipeline_stages(conn: Connection, *, connection: str) -> list[PipelineStage]:
+    t = table_of(HubSpotPipelineStage).c
+    query = select(t.pipeline_id, t.stage_id, t.display_order, t.is_closed, t.is_won).where(
+        t.connection == connection
+    )
+    return [
+        PipelineStage(pipeline, stage, int(order or 0), bool(closed), bool(won))
+        for pipeline, stage, order, closed, won in conn.execute(query)
+    ]
+
+
+def read_deal_stage_entries(
+    conn: Connection, *, connection: str, as_of: datetime, since: datetime
+) -> list[DealStageEntry]:
+    """First entry per live deal and stage, for deals with any stage entry since `since`."""
+    deals = table_of(HubSpotDeal)
+    dates = table_of(HubSpotDealStageDate)
+    active = (
+        select(dates.c.deal_id)
+        .where(dates.c.connection == connection, dates.c.entered_at >= _bound(since))
+        .distinct()
+    )
+    query = (
+        select(dates.c.deal_id, deals.c.pipeline, dates.c.stage, func.min(_raw(dates.c.entered_at)))
+        .select_from(
+            dates.join(deals, and_(deals.c.connection == dates.c.connection, deals.c.id == dates.c.deal_id))
+        )
+        .where(
+            dates.c.connection == connection,
+            dates.c.entered_at <= _bound(as_of),
+            deals.c.archived == false(),
+            deals.c.merged_into.is_(None),
+            dates.c.deal_id.in_(active),
+        )
+        .group_by(dates.c.deal_id, deals.c.pipeline, dates.c.stage)
+    )
+    out: list[DealStageEntry] = []
+    for deal_id, pipeline, stage, at in conn.execute(query):
+        when = _instant(at)
+        if when is not None:
+            out.append(DealStageEntry(deal_id, pipeline or UNKNOWN, stage, when))
+    return out
 
 
 def read_deals(

@@ -14,6 +14,7 @@ from storage.models import (
     HubSpotContactStageDate,
     HubSpotDeal,
     HubSpotDealAssociation,
+    HubSpotDealStageDate,
     HubSpotPipelineStage,
     MarketingSpend,
 )
@@ -33,6 +34,7 @@ class Portal:
     deals: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
     spend: list[dict[str, Any]] = field(default_factory=list)
+    deal_dates: list[dict[str, Any]] = field(default_factory=list)
 
     def contact(
         self,
@@ -110,6 +112,11 @@ class Portal:
                 {"connection": "default", "deal_id": did, "to_type": "company", "to_id": company}
             )
 
+    def deal_stage(self, did: str, stage: str, when: str, source: str = "hs_v2_date_entered") -> None:
+        self.deal_dates.append(
+            {"connection": "default", "deal_id": did, "stage": stage, "source": source, "entered_at": t(when)}
+        )
+
     def add_spend(self, start: str, end: str, channel: str, amount: float, currency: str = "SEK") -> None:
         self.spend.append(
             {
@@ -134,6 +141,7 @@ class Portal:
             upsert(conn, HubSpotContactStageDate, self.dates)
             upsert(conn, HubSpotDeal, self.deals)
             upsert(conn, HubSpotDealAssociation, self.links)
+            upsert(conn, HubSpotDealStageDate, self.deal_dates)
             upsert(conn, MarketingSpend, self.spend)
             upsert(
                 conn,

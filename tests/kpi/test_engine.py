@@ -394,3 +394,33 @@ def test_merged_contacts_count_once_and_lend_their_history_to_the_survivor(engin
     assert after.find("contacts_created", period=JAN, dim=paid) == base.find(
         "contacts_created", period=JAN, dim=paid
     )
+
+
+def test_deal_stage_conversion_and_days_in_stage(engine, tmp_path):
+    p = Portal()
+    # Pipeline "default": open → won (lost is not part of the chain).
+    p.deal("a", "2025-01-05", stage="won", amount=100, closed="2025-02-04", is_closed=True, is_won=True)
+    p.deal_stage("a", "open", "2025-01-05")
+    p.deal_stage("a", "won", "2025-02-04", source="history")  # 30 days in open, left in February
+    p.deal("b", "2025-01-10", stage="lost", amount=100, closed="2025-01-20", is_closed=True, is_won=False)
+    p.deal_stage("b", "open", "2025-01-10")
+    p.deal_stage("b", "lost", "2025-01-20", source="observed")  # 10 days, left in January, lost
+    p.deal("c", "2025-01-15", stage="open", amount=100)
+    p.deal_stage("c", "open", "2025-01-15")  # still open: in the base, no stay yet
+    p.deal("d", "2025-02-01", stage="won", amount=100, closed="2025-02-11", is_closed=True, is_won=True)
+    p.deal_stage("d", "open", "2025-02-01")
+    p.deal_stage("d", "won", "2025-02-11")  # 10 days
+    p.save(engine)
+    settings = load_settings(
+        data_dir=tmp_path, reporting_timezone="Europe/Stockholm", kpi={"periods_back": 4}
+    )
+    result = compute_kpis(settings, engine, as_of=AS_OF).result
+    pipeline = Dim("pipeline", "default")
+    jan = value(result, "deal_stage_conversion", JAN, stage="open>won", dim=pipeline)
+    feb = value(result, "deal_stage_conversion", FEB, stage="open>won", dim=pipeline)
+    assert (jan.numerator, jan.denominator, feb.numerator, feb.denominator) == (1, 3, 1, 1)
+    assert value(result, "deal_stage_days_mean", JAN, stage="open", dim=pipeline).value == pytest.approx(10)
+    feb_days = value(result, "deal_stage_days_mean", FEB, stage="open", dim=pipeline)
+    assert (feb_days.value, feb_days.denominator) == (pytest.approx(20), 2)
+    assert value(result, "deal_stage_days_median", FEB, stage="open", dim=pipeline).value == pytest.approx(20)
+    assert value(result, "deal_stage_conversion", JAN, stage="open>won", dim=pipeline).family == "deal_stages"
