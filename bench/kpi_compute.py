@@ -42,7 +42,13 @@ BATCH = 20_000
 
 def build(db: Path, contacts: int, deals: int) -> None:
     from storage import init_db, make_engine, upsert
-    from storage.models import HubSpotContact, HubSpotContactStageDate, HubSpotDeal, HubSpotPipelineStage
+    from storage.models import (
+        HubSpotContact,
+        HubSpotContactStageDate,
+        HubSpotDeal,
+        HubSpotDealStageDate,
+        HubSpotPipelineStage,
+    )
 
     engine = make_engine(f"sqlite:///{db}")
     init_db(engine)
@@ -113,6 +119,7 @@ def build(db: Path, contacts: int, deals: int) -> None:
         ("lost", 0.0, True, False),
     ]
     deal_rows: list[dict[str, object]] = []
+    deal_dates: list[dict[str, object]] = []
     with engine.begin() as conn:
         upsert(
             conn,
@@ -154,12 +161,32 @@ def build(db: Path, contacts: int, deals: int) -> None:
                 "raw": {"id": str(i), "properties": {"amount": amount}},
             }
         )
+        # The path through the pipeline: open1, maybe open2, then the current stage.
+        walk = ["open1"] + (["open2"] if stage != "open1" and rng.random() < 0.7 else [])
+        walk += [stage] if stage not in walk else []
+        at = created
+        for n, step in enumerate(walk):
+            if n:
+                at = at + timedelta(days=rng.expovariate(1 / 15))
+            entered = close if (step in ("won", "lost") and close is not None) else at
+            deal_dates.append(
+                {
+                    "connection": "default",
+                    "deal_id": str(10_000_000 + i),
+                    "stage": step,
+                    "source": "hs_v2_date_entered",
+                    "entered_at": max(entered, at) if entered else at,
+                }
+            )
         if len(deal_rows) >= BATCH:
             with engine.begin() as conn:
                 upsert(conn, HubSpotDeal, deal_rows)
+                upsert(conn, HubSpotDealStageDate, deal_dates)
             deal_rows.clear()
+            deal_dates.clear()
     with engine.begin() as conn:
         upsert(conn, HubSpotDeal, deal_rows)
+        upsert(conn, HubSpotDealStageDate, deal_dates)
     engine.dispose()
 
 
@@ -194,7 +221,13 @@ def main() -> None:
         print(json.dumps(measure(args.db)))
         return
     marker = args.db.with_suffix(".json")
-    wanted = {"contacts": args.contacts, "deals": args.deals}
+    # The cached database is rebuilt when the sizes or the schema (any table or column) changed.
+    from sqlmodel import SQLModel
+
+    import storage.models  # noqa: F401  (registers the tables)
+
+    schema = sorted(f"{t.name}.{c.name}" for t in SQLModel.metadata.tables.values() for c in t.columns)
+    wanted = {"contacts": args.contacts, "deals": args.deals, "schema": schema}
     if not (args.db.exists() and marker.exists() and json.loads(marker.read_text()) == wanted):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{args.db}{suffix}").unlink(missing_ok=True)

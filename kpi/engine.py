@@ -379,10 +379,13 @@ def deal_stage_kpis(inputs: KpiInputs) -> list[KpiValue]:
     for st in sorted(inputs.pipeline_stages, key=lambda s: (s.pipeline, s.order, s.stage)):
         if not (st.is_closed and not st.is_won):
             chains[st.pipeline].append(st.stage)
+    # Only deals with facts count (live ones: not archived, not merged away); they give the pipeline.
+    pipeline_of = {deal.id: deal.pipeline for deal in inputs.deals}
     entries: dict[tuple[str, str], dict[str, datetime]] = defaultdict(dict)
     for e in inputs.deal_stage_entries:
-        if e.at <= inputs.as_of:
-            entries[e.pipeline, e.deal_id][e.stage] = e.at
+        pipeline = pipeline_of.get(e.deal_id)
+        if pipeline is not None and e.at is not None and e.at <= inputs.as_of:
+            entries[pipeline, e.deal_id][e.stage] = e.at
     bucket = Bucketer(inputs.periods)
     converted: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
     stay: dict[tuple[int, str, str], list[float]] = defaultdict(list)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from kpi.periods import Period
@@ -100,14 +101,14 @@ class PipelineStage:
     is_won: bool
 
 
-@dataclass(frozen=True)
-class DealStageEntry:
-    """A deal's first entry into one stage (earliest over properties, history, observations)."""
+class DealStageEntry(NamedTuple):
+    """A deal's first entry into one stage (earliest over properties, history, observations).
+
+    A named tuple: a large portal reads hundreds of thousands of them."""
 
     deal_id: str
-    pipeline: str
     stage: str
-    at: datetime
+    at: datetime | None
 
 
 @dataclass(frozen=True)

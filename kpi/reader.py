@@ -118,6 +118,12 @@ def read_inputs(
             read_deal_stage_entries(conn, connection=connection, as_of=as_of, since=since),
         )
 
+    def deals_then_stages(
+        conn: Connection,
+    ) -> tuple[tuple[list[DealFact], str, list[SpendFact]], tuple[list[PipelineStage], list[DealStageEntry]]]:
+        # One job: the funnel halves dominate, and a fifth parallel reader only adds contention.
+        return money(conn), deal_stages(conn)
+
     middle = _on_connection(
         engine, lambda conn: middle_contact_id(conn, connection=connection, split_above=split_above)
     )
@@ -125,14 +131,12 @@ def read_inputs(
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="kpi-read") as pool:
         funnel_jobs = [pool.submit(_on_connection, engine, funnel(half)) for half in halves]
         counts_job = pool.submit(_on_connection, engine, counts)
-        money_job = pool.submit(_on_connection, engine, money)
-        stages_job = pool.submit(_on_connection, engine, deal_stages)
+        money_job = pool.submit(_on_connection, engine, deals_then_stages)
         contacts = ContactAggregates()
         for job in funnel_jobs:
             contacts.add(job.result())
         contacts.stage_counts = counts_job.result()
-        deals, currency, spend = money_job.result()
-        pipeline_stages, deal_stage_entries = stages_job.result()
+        (deals, currency, spend), (pipeline_stages, deal_stage_entries) = money_job.result()
     spend += [
         SpendFact(s.period_start, s.period_end, s.channel, s.amount, s.currency) for s in settings.spend
     ]
@@ -494,8 +498,11 @@ def read_pipeline_stages(conn: Connection, *, connection: str) -> list[PipelineS
 def read_deal_stage_entries(
     conn: Connection, *, connection: str, as_of: datetime, since: datetime
 ) -> list[DealStageEntry]:
-    """First entry per live deal and stage, for deals with any stage entry since `since`."""
-    deals = table_of(HubSpotDeal)
+    """First entry per deal and stage, for deals with any stage entry since `since`.
+
+    No join: the engine keeps the entries of the deals it has facts for (live ones) and takes
+    their pipeline from there. Grouped in the table's key order, so SQLite streams it.
+    """
     dates = table_of(HubSpotDealStageDate)
     active = (
         select(dates.c.deal_id)
@@ -503,25 +510,15 @@ def read_deal_stage_entries(
         .distinct()
     )
     query = (
-        select(dates.c.deal_id, deals.c.pipeline, dates.c.stage, func.min(_raw(dates.c.entered_at)))
-        .select_from(
-            dates.join(deals, and_(deals.c.connection == dates.c.connection, deals.c.id == dates.c.deal_id))
-        )
+        select(dates.c.deal_id, dates.c.stage, func.min(_raw(dates.c.entered_at)))
         .where(
             dates.c.connection == connection,
             dates.c.entered_at <= _bound(as_of),
-            deals.c.archived == false(),
-            deals.c.merged_into.is_(None),
             dates.c.deal_id.in_(active),
         )
-        .group_by(dates.c.deal_id, deals.c.pipeline, dates.c.stage)
+        .group_by(dates.c.deal_id, dates.c.stage)
     )
-    out: list[DealStageEntry] = []
-    for deal_id, pipeline, stage, at in conn.execute(query):
-        when = _instant(at)
-        if when is not None:
-            out.append(DealStageEntry(deal_id, pipeline or UNKNOWN, stage, when))
-    return out
+    return [DealStageEntry(deal_id, stage, _instant(at)) for deal_id, stage, at in conn.execute(query) if at]
 
 
 def read_deals(
