@@ -81,6 +81,10 @@ def _mode(stream: str, state: dict[str, Any], full: bool) -> str:
     )
 
 
+def _normalize(stream: str, page: Page, known_stages: set[str]) -> Normalized:
+    return normalize_records(stream, page.records, known_stages=known_stages, stated=page.associations)
+
+
 def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {k: after[k] - before.get(k, 0) for k in after}
 
@@ -211,7 +215,12 @@ class HubSpotSync:
         try:
             # Parsing runs in the fetch thread too, overlapping with the writer.
             parsed = (
-                (page, normalize_records(name, page.records, known_stages=known_stages))
+                (
+                    page,
+                    normalize_records(
+                        name, page.records, known_stages=known_stages, stated=page.associations
+                    ),
+                )
                 for page in stream.pages(client, state, full=full)
             )
             batch: list[tuple[Page, Normalized]]

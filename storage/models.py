@@ -216,6 +216,18 @@ class HubSpotDealAssociation(SQLModel, table=True):
     to_id: str = Field(primary_key=True, max_length=40)
 
 
+class HubSpotContactAssociation(SQLModel, table=True):
+    """A contact's associated companies, kept current (removed ones are deleted)."""
+
+    __tablename__ = "hubspot_contact_associations"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    connection: str = Field(primary_key=True, max_length=100)
+    contact_id: str = Field(primary_key=True, max_length=40)
+    to_type: str = Field(primary_key=True, max_length=20)
+    to_id: str = Field(primary_key=True, max_length=40)
+
+
 class HubSpotOwner(SQLModel, table=True):
     """A CRM owner (user or queue)."""
 

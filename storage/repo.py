@@ -24,6 +24,7 @@ from connector.hubspot.normalize import Issue, Normalized
 from storage.db import UTCDateTime, utc_aware, utc_sqlite_text
 from storage.models import (
     ENTITY_TABLES,
+    HubSpotContactAssociation,
     HubSpotContactStageDate,
     HubSpotContactStageTransition,
     HubSpotDealAssociation,
@@ -399,7 +400,10 @@ def _stage_children(model: type[SQLModel], transitions: type[SQLModel], owner: s
 
 # Child tables whose rows a page states completely, per stream.
 _CHILD_TABLES: dict[str, tuple[_ChildSpec, ...]] = {
-    "contacts": _stage_children(HubSpotContactStageDate, HubSpotContactStageTransition, "contact_id"),
+    "contacts": (
+        *_stage_children(HubSpotContactStageDate, HubSpotContactStageTransition, "contact_id"),
+        _ChildSpec(HubSpotContactAssociation, "contact_id", "associations", "association_owner_ids"),
+    ),
     "deals": (
         *_stage_children(HubSpotDealStageDate, HubSpotDealStageTransition, "deal_id"),
         _ChildSpec(HubSpotDealAssociation, "deal_id", "associations", "association_owner_ids"),

@@ -275,11 +275,12 @@ def _history(fields: _Fields, record: dict[str, Any], name: str, owner_key: str,
     out.history_owner_ids.append(fields.record_id)
 
 
-def _association_ids(record: dict[str, Any], to_type: str) -> list[str] | None:
-    """Distinct associated ids of `to_type` (v3 inline shape), or None when the record says nothing."""
+def _association_ids(record: dict[str, Any], to_type: str, stated: tuple[str, ...] = ()) -> list[str] | None:
+    """Distinct associated ids of `to_type` (v3 inline shape), or None when the record says nothing
+    (a type in `stated` was asked for, so its absence means none)."""
     block = record.get("associations")
     if not isinstance(block, dict) or to_type not in block:
-        return None
+        return [] if to_type in stated else None
     entry = block.get(to_type) or {}
     results = entry.get("results", []) if isinstance(entry, dict) else []
     seen: dict[str, None] = {}
@@ -289,7 +290,9 @@ def _association_ids(record: dict[str, Any], to_type: str) -> list[str] | None:
     return list(seen)
 
 
-def normalize_contacts(records: Iterable[Any], known_stages: set[str]) -> Normalized:
+def normalize_contacts(
+    records: Iterable[Any], known_stages: set[str], stated: tuple[str, ...] = ()
+) -> Normalized:
     out = Normalized()
     for record in records:
         checked = _check_record(record, out)
@@ -321,6 +324,12 @@ def normalize_contacts(records: Iterable[Any], known_stages: set[str]) -> Normal
         out.entities.append(row)
         out.stage_dates.extend(_stage_dates(f, props, "contact_id"))
         _history(f, record, "lifecyclestage", "contact_id", out)
+        companies = _association_ids(record, "companies", stated)
+        if companies is not None:
+            out.associations.extend(
+                {"contact_id": record_id, "to_type": "company", "to_id": i} for i in companies
+            )
+            out.association_owner_ids.append(record_id)
     return out
 
 
@@ -349,7 +358,7 @@ def normalize_companies(records: Iterable[Any]) -> Normalized:
     return out
 
 
-def normalize_deals(records: Iterable[Any]) -> Normalized:
+def normalize_deals(records: Iterable[Any], stated: tuple[str, ...] = ()) -> Normalized:
     out = Normalized()
     for record in records:
         checked = _check_record(record, out)
@@ -376,14 +385,14 @@ def normalize_deals(records: Iterable[Any]) -> Normalized:
         out.entities.append(row)
         out.stage_dates.extend(_stage_dates(f, props, "deal_id"))
         _history(f, record, "dealstage", "deal_id", out)
-        stated = False
+        says_any = False
         for to_type, singular in (("contacts", "contact"), ("companies", "company")):
-            ids = _association_ids(record, to_type)
+            ids = _association_ids(record, to_type, stated)
             if ids is None:
                 continue
-            stated = True
+            says_any = True
             out.associations.extend({"deal_id": record_id, "to_type": singular, "to_id": i} for i in ids)
-        if stated:
+        if says_any:
             out.association_owner_ids.append(record_id)
     return out
 
@@ -461,14 +470,21 @@ def normalize_pipelines(records: Iterable[Any], object_type: str = "deals") -> N
     return out
 
 
-def normalize_records(stream: str, records: Iterable[Any], *, known_stages: set[str]) -> Normalized:
-    """Dispatch a page of `stream` to its parser."""
+def normalize_records(
+    stream: str, records: Iterable[Any], *, known_stages: set[str], stated: tuple[str, ...] = ()
+) -> Normalized:
+    """Dispatch a page of `stream` to its parser.
+
+    `stated`: association types the request asked for. HubSpot leaves the `associations` block out
+    of a record that has none, so for these types a missing block means "none" (and stored
+    associations are removed), not "not asked".
+    """
     if stream == "contacts":
-        return normalize_contacts(records, known_stages)
+        return normalize_contacts(records, known_stages, stated)
     if stream == "companies":
         return normalize_companies(records)
     if stream == "deals":
-        return normalize_deals(records)
+        return normalize_deals(records, stated)
     if stream == "owners":
         return normalize_owners(records)
     if stream == "pipelines":

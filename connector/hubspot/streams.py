@@ -46,6 +46,8 @@ class Page:
     checkpoint: dict[str, Any]
     final: bool = False
     mode: str = "full"
+    # Association types the page's request asked for (see `normalize_records`).
+    associations: tuple[str, ...] = ()
 
 
 @dataclass
@@ -184,7 +186,14 @@ class CrmObjectStream:
                     "full": {"after": paginator.token, "started_at": started_at},
                     "window": None,
                 }
-            yield Page(self.name, records, checkpoint, final=paginator.finished, mode="full")
+            yield Page(
+                self.name,
+                records,
+                checkpoint,
+                final=paginator.finished,
+                mode="full",
+                associations=self.associations,
+            )
 
     def _merge_chunks(
         self,
@@ -234,9 +243,8 @@ class CrmObjectStream:
             seen.update(str(r.get("id")) for r in records)
             more = paginator.advance(body)
             after = paginator.token if more else None
-            yield Page(
-                self.name, records, {"archived": {"after": after, "started_at": started_at}}, mode="archived"
-            )
+            progress = {"archived": {"after": after, "started_at": started_at}}
+            yield Page(self.name, records, progress, mode="archived", associations=self.associations)
         # Ids archived here but missing from a resumed listing's first part are read back in vain
         # (a live read does not find them): harmless, and only after an interruption.
         candidates = sorted((set(known_archived()) - seen), key=lambda i: (len(i), i))
@@ -498,6 +506,7 @@ def build_streams(
                 "contacts",
                 modified_property="lastmodifieddate",
                 properties=contact_props,
+                associations=("companies",),
                 history_property="lifecyclestage",
                 settings=settings,
             ),

@@ -414,3 +414,40 @@ def test_stage_history_and_observed_transitions(sandbox, clock, make_settings, e
     sandbox.store.clock.advance(600)
     HubSpotSync(settings, engine, clock=clock).run()
     assert dump_tables(engine) == before
+
+
+def test_contact_company_associations_follow_hubspot(sandbox, clock, make_settings, engine, db_url):
+    from storage.models import HubSpotContactAssociation
+
+    settings = make_settings(db_url)
+    HubSpotSync(settings, engine, clock=clock).run()
+    store = sandbox.store
+    expected = {
+        (str(c), str(co))
+        for c in store.objects["contacts"]
+        for co in store.associated("contacts", c, "companies")
+    }
+    links = {
+        (c, i) for c, t, i in stored(engine, HubSpotContactAssociation, "contact_id", "to_type", "to_id")
+    }
+    assert links == expected and expected
+    # Remove two contacts' company links in HubSpot: one is then modified (an incremental search
+    # finds it), the other is only seen by the next full sync, whose list answer simply has no
+    # associations block for it.
+    (first, company_a), (second, company_b) = sorted(expected)[:2]
+    for contact, company in ((first, company_a), (second, company_b)):
+        store.assoc[("contacts", "companies")][int(contact)].discard(int(company))
+        store.assoc[("companies", "contacts")][int(company)].discard(int(contact))
+    store.clock.advance(60)
+    sandbox.admin("POST", "/_sandbox/touch", json={"type": "contacts", "ids": [int(first)]})
+    store.clock.advance(600)
+    HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
+    links = {
+        (c, i) for c, t, i in stored(engine, HubSpotContactAssociation, "contact_id", "to_type", "to_id")
+    }
+    assert (first, company_a) not in links and (second, company_b) in links
+    HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"], full=True)
+    links = {
+        (c, i) for c, t, i in stored(engine, HubSpotContactAssociation, "contact_id", "to_type", "to_id")
+    }
+    assert links == expected - {(first, company_a), (second, company_b)}
