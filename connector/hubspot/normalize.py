@@ -8,6 +8,7 @@ accepted record is kept beside the typed columns.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -202,21 +203,31 @@ def _common(fields: _Fields, record: dict[str, Any], props: dict[str, Any]) -> d
     }
 
 
+@functools.lru_cache(maxsize=4096)
+def _stage_date_property(name: str) -> tuple[str, str] | None:
+    """(stage, source) when `name` is a stage-entry date property. Every record of a page has
+    the same property names, so each is matched once, not once per record."""
+    if not name.startswith("hs_"):
+        return None
+    match = _STAGE_DATE_RE.match(name)
+    if match is None:
+        return None
+    if match["prefix"]:
+        stage = match["stage"]
+        return None if stage == "current_stage" else (stage, STAGE_DATE_SOURCES[match["prefix"]])
+    return match["legacy"], "hs_lifecyclestage_date"
+
+
 def _stage_dates(fields: _Fields, props: dict[str, Any], owner_key: str) -> list[dict[str, Any]]:
     """Pivot `hs_v2_date_entered_<stage>` (and the legacy names) into (owner, stage, source) rows."""
     rows: list[dict[str, Any]] = []
     for name, value in props.items():
-        if value is None or not name.startswith("hs_"):
+        if value is None:
             continue
-        match = _STAGE_DATE_RE.match(name)
-        if match is None:
+        found = _stage_date_property(name)
+        if found is None:
             continue
-        if match["prefix"]:
-            stage, source = match["stage"], STAGE_DATE_SOURCES[match["prefix"]]
-            if stage == "current_stage":
-                continue
-        else:
-            stage, source = match["legacy"], "hs_lifecyclestage_date"
+        stage, source = found
         entered = fields.timestamp(props, name)
         if entered is not None:
             rows.append(

@@ -78,8 +78,10 @@ PERSONA_LABELS = {"persona_1": "Operations Olivia", "persona_2": "Technical Tom"
 
 
 def iso(value: datetime) -> str:
-    """HubSpot's datetime format: UTC, milliseconds, `Z`."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """HubSpot's datetime format: UTC, milliseconds, `Z` (every rendered record needs several)."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 @dataclass
