@@ -171,12 +171,7 @@ def _row_plan(dialect: str, model: type[SQLModel], columns: tuple[str, ...]) -> 
 @functools.lru_cache(maxsize=256)
 def _upsert_sql(dialect: Dialect, model: type[SQLModel], columns: tuple[str, ...]) -> str:
     """The upsert's SQL, compiled once per table and column set, with named parameters."""
-    statement = _upsert_statement(dialect.name, model, frozenset(columns))
-    # sqlite3 is compiled for its named style too, so rows can be passed as dicts.
-    on_sqlite = dialect.name == "sqlite"
-    compiled = statement.compile(
-        dialect=sqlite.dialect(paramstyle="named") if on_sqlite else dialect, column_keys=list(columns)
-    )
+    compiled = _compile_named(_upsert_statement(dialect.name, model, frozenset(columns)), dialect, columns)
     defaults = _row_plan(dialect.name, model, columns).defaults
     missing = [c for c in compiled.params if c not in columns and c not in defaults]
     if missing:
@@ -280,12 +275,14 @@ def _insert_missing_sql(dialect: Dialect, model: type[SQLModel], columns: tuple[
     """INSERT that leaves existing keys alone, compiled with named parameters."""
     table = table_of(model)
     insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).on_conflict_do_nothing()
-    on_sqlite = dialect.name == "sqlite"
-    compiled = statement.compile(
-        dialect=sqlite.dialect(paramstyle="named") if on_sqlite else dialect, column_keys=list(columns)
-    )
-    return str(compiled)
+    return str(_compile_named(insert(table).on_conflict_do_nothing(), dialect, columns))
+
+
+def _compile_named(statement: Any, dialect: Dialect, columns: tuple[str, ...]) -> Any:
+    """Compile for named parameters on every driver: sqlite3 too (not its default qmark style),
+    so rows can be passed as dicts."""
+    target = sqlite.dialect(paramstyle="named") if dialect.name == "sqlite" else dialect
+    return statement.compile(dialect=target, column_keys=list(columns))
 
 
 def _absorbed_ids(row: dict[str, Any]) -> list[str]:
