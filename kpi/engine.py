@@ -384,7 +384,7 @@ def deal_stage_kpis(inputs: KpiInputs) -> list[KpiValue]:
     entries: dict[tuple[str, str], dict[str, datetime]] = defaultdict(dict)
     for e in inputs.deal_stage_entries:
         pipeline = pipeline_of.get(e.deal_id)
-        if pipeline is not None and e.at is not None and e.at <= inputs.as_of:
+        if pipeline is not None and e.at <= inputs.as_of:
             entries[pipeline, e.deal_id][e.stage] = e.at
     bucket = Bucketer(inputs.periods)
     converted: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])

@@ -108,7 +108,7 @@ class DealStageEntry(NamedTuple):
 
     deal_id: str
     stage: str
-    at: datetime | None
+    at: datetime
 
 
 @dataclass(frozen=True)

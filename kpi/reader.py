@@ -518,7 +518,10 @@ def read_deal_stage_entries(
         )
         .group_by(dates.c.deal_id, dates.c.stage)
     )
-    return [DealStageEntry(deal_id, stage, _instant(at)) for deal_id, stage, at in conn.execute(query) if at]
+    rows = conn.execute(query)
+    return [
+        DealStageEntry(deal, stage, when) for deal, stage, at in rows if (when := _instant(at)) is not None
+    ]
 
 
 def read_deals(
