@@ -9,6 +9,7 @@ Streams never touch the database.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -35,6 +36,8 @@ from connector.hubspot.constants import (
     STAGE_ENTERED_PREFIX,
 )
 from connector.pagination import CursorPaginator
+
+log = logging.getLogger("funnelsync.connector.hubspot")
 
 
 @dataclass(frozen=True)
@@ -289,58 +292,109 @@ class CrmObjectStream:
         yield from self._search_window(client, window)
 
     def _search_window(self, client: HubSpotClient, window: dict[str, Any]) -> Iterator[Page]:
+        """Every record modified in [lo, hi], paged by keyset on hs_object_id.
+
+        Search has been seen to sort ids as text ("10" before "9"), which breaks keyset paging
+        silently. Two checks catch it: a page out of numeric order, and a window that ends with
+        fewer records than the first page's `total` promised. Either way the window is read
+        again in digit bands (ids of one length compare the same as text and as numbers).
+        Records repeated from an earlier page are dropped.
+        """
         path = SEARCH_PATH.format(object_type=self.object_type)
-        lo, hi = _parse_iso(window["lo"]), _parse_iso(window["hi"])
-        last_id = int(window["last_id"])
-        limit = self.settings.search_page_size
+        window = {"last_id": 0, "band": None, "seen": 0, "total": None, **window}
         while True:
-            request = {
-                "filterGroups": [
-                    {
-                        "filters": [
-                            {"propertyName": self.modified_property, "operator": "GTE", "value": _ms(lo)},
-                            {"propertyName": self.modified_property, "operator": "LTE", "value": _ms(hi)},
-                            {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
-                        ]
-                    }
-                ],
-                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                "properties": self.properties,
-                "limit": limit,
-            }
-            body = client.post(path, json_body=request, search=True)
-            records = _results(body, path)
-            ids = [int(str(r.get("id"))) for r in records if str(r.get("id", "")).isdigit()]
-            if ids != sorted(ids) or (ids and ids[0] <= last_id):
-                raise MalformedResponseError(
-                    "search results are not in ascending hs_object_id order; refusing to page by keyset",
-                    path=path,
+            body, records = self._search_page(client, path, window)
+            last_id, band = int(window["last_id"]), window["band"]
+            fresh = [r for r in records if (_numeric_id(r) or last_id + 1) > last_id]
+            ids = [i for i in map(_numeric_id, fresh) if i is not None]
+            if ids != sorted(set(ids)):
+                if band is not None:
+                    raise MalformedResponseError(
+                        "search results are out of hs_object_id order even within one digit band",
+                        path=path,
+                    )
+                log.warning(
+                    "%s: search sorted ids as text; reading the window again by digit band", self.name
                 )
-            if self.associations and records:
-                attach_associations(client, self.object_type, self.associations, records)
-            if self.history_property and records:
-                attach_history(client, self.object_type, self.history_property, records)
-            total = body.get("total") if isinstance(body.get("total"), int) else None
-            has_next = CursorPaginator.next_token(body) is not None
-            done = (
-                not records
-                or len(records) < limit
-                or not has_next
-                or (total is not None and total <= len(records))
-            )
+                window = _banded_restart(window)
+                continue
+            if window["total"] is None and band is None and last_id == 0:
+                total = body.get("total")
+                window["total"] = total if isinstance(total, int) else None
+            limit = self.settings.search_page_size
+            exhausted = not records or len(records) < limit or CursorPaginator.next_token(body) is None
             if ids:
-                last_id = ids[-1]
+                window["last_id"] = ids[-1]
+            window["seen"] = int(window["seen"]) + len(fresh)
+            if exhausted:
+                window = self._after_exhausted(client, path, window)
+            done = window.get("done", False)
+            if fresh and self.associations:
+                attach_associations(client, self.object_type, self.associations, fresh)
+            if fresh and self.history_property:
+                attach_history(client, self.object_type, self.history_property, fresh)
             if done:
                 checkpoint: dict[str, Any] = {"watermark": window["hi"], "full": None, "window": None}
             else:
-                checkpoint = {
-                    "watermark": None,
-                    "full": None,
-                    "window": {"lo": window["lo"], "hi": window["hi"], "last_id": last_id},
-                }
-            yield Page(self.name, records, checkpoint, final=done, mode="incremental")
+                checkpoint = {"watermark": None, "full": None, "window": dict(window)}
+            yield Page(self.name, fresh, checkpoint, final=done, mode="incremental")
             if done:
                 return
+
+    def _search_page(
+        self, client: HubSpotClient, path: str, window: dict[str, Any], *, probe: bool = False
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """One search request of the window; a probe asks only for `total` (one tiny record)."""
+        lo, hi = _parse_iso(window["lo"]), _parse_iso(window["hi"])
+        filters = [
+            {"propertyName": self.modified_property, "operator": "GTE", "value": _ms(lo)},
+            {"propertyName": self.modified_property, "operator": "LTE", "value": _ms(hi)},
+            {"propertyName": "hs_object_id", "operator": "GT", "value": str(window["last_id"])},
+        ]
+        if window.get("band") is not None:
+            filters.append({"propertyName": "hs_object_id", "operator": "LT", "value": str(window["band"])})
+        request: dict[str, Any] = {
+            "filterGroups": [{"filters": filters}],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            "properties": ["hs_object_id"] if probe else self.properties,
+            "limit": 1 if probe else self.settings.search_page_size,
+        }
+        body = client.post(path, json_body=request, search=True)
+        return body, _results(body, path)
+
+    def _after_exhausted(self, client: HubSpotClient, path: str, window: dict[str, Any]) -> dict[str, Any]:
+        """The query ran dry: the window is done, or the next digit band (or a banded re-read) is due."""
+        band = window.get("band")
+        if band is None:
+            total = window.get("total")
+            if total is not None and int(window["seen"]) < total:
+                # Fewer than promised: text-sorted ids hid some (or some left the window because
+                # they changed meanwhile, which costs this re-read and nothing else).
+                log.warning(
+                    "%s: search window gave %s of %s records; reading it again by digit band",
+                    self.name,
+                    window["seen"],
+                    total,
+                )
+                return _banded_restart(window)
+            return {**window, "done": True}
+        # Anything beyond this band? Search's `total` answers that in one small request.
+        beyond = {**window, "last_id": int(band) - 1, "band": None}
+        body, _ = self._search_page(client, path, beyond, probe=True)
+        remaining = body.get("total")
+        if not isinstance(remaining, int) or remaining == 0:
+            return {**window, "done": True}
+        return {**beyond, "band": int(band) * 10}
+
+
+def _numeric_id(record: dict[str, Any]) -> int | None:
+    raw = str(record.get("id", ""))
+    return int(raw) if raw.isdigit() else None
+
+
+def _banded_restart(window: dict[str, Any]) -> dict[str, Any]:
+    """Read the window again from its first id, one digit length at a time (1-9, 10-99, …)."""
+    return {**window, "last_id": 0, "band": 10, "seen": 0, "total": None}
 
 
 _V3_TYPE_NAME = {"contacts": "contact", "companies": "company", "deals": "deal"}

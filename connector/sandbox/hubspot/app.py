@@ -63,13 +63,31 @@ class SandboxOptions:
     search_rate: int | None = 5  # per second
     daily_limit: int | None = 625_000
     send_retry_after: bool = True
+    # Search sees a change only this many seconds after it happened (HubSpot's index lags).
+    search_lag_seconds: float = 0.0
+    # "lexicographic" sorts hs_object_id as text, as HubSpot's search has been seen to do.
+    search_id_order: str = "numeric"
+
+
+# Options the admin route may change at run time.
+OPTION_KEYS = (
+    "rate_limit",
+    "search_rate",
+    "daily_limit",
+    "send_retry_after",
+    "search_lag_seconds",
+    "search_id_order",
+)
 
 
 @dataclass
 class Fault:
     """One injected failure: applies to `count` matching requests after letting `skip` through."""
 
-    kind: str  # status | rate_limit | malformed | delay
+    # status | rate_limit | malformed | delay (applied instead of, or before, the answer);
+    # truncate | duplicate | modify (applied to the real answer: cut in half, repeat `records`
+    # records of the previous page of that path, change `records` random records afterwards).
+    kind: str
     count: int = 1
     skip: int = 0
     path_prefix: str = "/crm/"
@@ -80,6 +98,7 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0
     probability: float = 1.0
+    records: int = 3
 
     def matches(self, method: str, path: str) -> bool:
         return path.startswith(self.path_prefix) and (self.method is None or self.method.upper() == method)
@@ -110,6 +129,8 @@ class SandboxState:
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
+        # The results of the latest list or search page per path (for the `duplicate` fault).
+        self.previous: dict[str, list[Any]] = {}
 
 
 def _error(
@@ -149,6 +170,30 @@ def _list_param(request: Request, name: str) -> list[str] | None:
     if not values:
         return None
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+async def _page_signature(request: Request) -> str:
+    """What identifies "the same listing" across its pages: path and query (or search body)
+    without the cursor."""
+    query = sorted((k, v) for k, v in request.query_params.multi_items() if k != "after")
+    signature = f"{request.url.path}?{query}"
+    if request.method == "POST":
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except json.JSONDecodeError:
+            body = {}
+        if isinstance(body, dict):
+            body.pop("after", None)
+            # Keyset paging moves the id filter on every page: leave it out of the signature.
+            for group in body.get("filterGroups") or []:
+                if isinstance(group, dict) and isinstance(group.get("filters"), list):
+                    group["filters"] = [
+                        f
+                        for f in group["filters"]
+                        if not (isinstance(f, dict) and f.get("propertyName") == "hs_object_id")
+                    ]
+        signature += json.dumps(body, sort_keys=True)
+    return signature
 
 
 def _object_type(request: Request) -> str:
@@ -288,6 +333,26 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
             )
         return None
 
+    async def after_fault(fault: Fault, request: Request, response: Response) -> Response:
+        """Faults that spoil a real answer, or change data right after it was served."""
+        if fault.kind == "truncate":
+            body = bytes(response.body)
+            return Response(body[: len(body) // 2], status_code=200, media_type="application/json")
+        if fault.kind == "duplicate":
+            body = orjson.loads(bytes(response.body))
+            repeated = state.previous.get(await _page_signature(request), [])[-fault.records :]
+            if isinstance(body, dict) and isinstance(body.get("results"), list) and repeated:
+                body["results"] = [*repeated, *body["results"]]
+                return JSONResponse(body, headers=dict(response.headers))
+        if fault.kind == "modify" and "object_type" in request.path_params:
+            store.edit_random(_object_type(request), fault.records)
+        return response
+
+    async def remember_page(request: Request, results: list[Any]) -> None:
+        """Keep a page's results for the `duplicate` fault (only while one is configured)."""
+        if any(f.kind == "duplicate" for f in state.faults):
+            state.previous[await _page_signature(request)] = results
+
     def api(search: bool = False) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
@@ -315,6 +380,8 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                 except SandboxError as exc:
                     extra = {"context": exc.context} if exc.context else {}
                     return _error(exc.status, exc.message, exc.category, **extra)
+                if fault is not None and response.status_code == 200:
+                    response = await after_fault(fault, request, response)
                 response.headers.update(headers)
                 response.headers["X-HubSpot-Correlation-Id"] = str(uuid.uuid4())
                 return response
@@ -341,6 +408,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         body: dict[str, Any] = {
             "results": [store.render(object_type, r, properties, associations, history) for r in page.records]
         }
+        await remember_page(request, body["results"])
         if page.next_after is not None:
             query = dict(request.query_params)
             query["after"] = page.next_after
@@ -383,12 +451,19 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         body = await _json(request)
         if not isinstance(body, dict):
             raise SandboxError(400, "VALIDATION_ERROR", "Invalid input JSON: expected an object")
-        total, records, offset = store.search(object_type, body)
+        options = state.options
+        total, records, offset = store.search(
+            object_type,
+            body,
+            lag_seconds=options.search_lag_seconds,
+            id_order=options.search_id_order,
+        )
         properties = body.get("properties") if isinstance(body.get("properties"), list) else None
         out: dict[str, Any] = {
             "total": total,
             "results": [store.render(object_type, r, properties) for r in records],
         }
+        await remember_page(request, out["results"])
         if offset + len(records) < total:
             out["paging"] = {"next": {"after": str(offset + len(records))}}
         return JSONResponse(out)
@@ -609,20 +684,12 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         if request.method == "POST":
             body = await request.json()
             with state.lock:
-                for key in ("rate_limit", "search_rate", "daily_limit", "send_retry_after"):
+                for key in OPTION_KEYS:
                     if key in body:
                         setattr(state.options, key, body[key])
                 if body.get("reset_limits"):
                     state.limiter = _Limiter()
-        o = state.options
-        return JSONResponse(
-            {
-                "rate_limit": o.rate_limit,
-                "search_rate": o.search_rate,
-                "daily_limit": o.daily_limit,
-                "send_retry_after": o.send_retry_after,
-            }
-        )
+        return JSONResponse({key: getattr(state.options, key) for key in OPTION_KEYS})
 
     async def admin_stats(_request: Request) -> Response:
         return JSONResponse(dict(state.counts))

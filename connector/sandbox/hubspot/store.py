@@ -457,8 +457,20 @@ class PortalStore:
                 return None
             return record
 
-    def search(self, object_type: str, request: dict[str, Any]) -> tuple[int, list[Record], int]:
-        """HubSpot search semantics: (total, page, offset). Raises SandboxError like the API."""
+    def search(
+        self,
+        object_type: str,
+        request: dict[str, Any],
+        *,
+        lag_seconds: float = 0.0,
+        id_order: str = "numeric",
+    ) -> tuple[int, list[Record], int]:
+        """HubSpot search semantics: (total, page, offset). Raises SandboxError like the API.
+
+        `lag_seconds`: records changed more recently than that are not in the index yet (a
+        simplification of HubSpot's lag: the stale version is left out rather than served).
+        `id_order="lexicographic"` sorts hs_object_id as text ("10" before "9").
+        """
         groups = request.get("filterGroups")
         if not groups and request.get("filters"):
             groups = [{"filters": request["filters"]}]
@@ -504,17 +516,25 @@ class PortalStore:
         sorts = request.get("sorts") or []
         with self.lock:
             matches = list(self._matching(object_type, groups))
+            if lag_seconds > 0:
+                indexed_until = self.clock.now() - timedelta(seconds=lag_seconds)
+                matches = [r for r in matches if r["updatedAt"] <= indexed_until]
             if sorts:
                 sort = sorts[0] if isinstance(sorts[0], dict) else {"propertyName": str(sorts[0])}
                 name = str(sort.get("propertyName"))
                 ptype = property_type(name)
                 reverse = str(sort.get("direction", "ASCENDING")).upper() == "DESCENDING"
+                as_text = id_order == "lexicographic" and name in ("hs_object_id", "id")
 
-                def key(record: Record) -> tuple[int, Any, int]:
+                def key(record: Record) -> tuple[int, Any, Any]:
+                    if as_text:
+                        return (0, str(record["id"]), 0)
                     value = _filter_value(ptype, self._prop(record, name))
                     return (value is None, value if value is not None else 0, record["id"])
 
                 matches.sort(key=key, reverse=reverse)
+            elif id_order == "lexicographic":
+                matches.sort(key=lambda r: str(r["id"]))
             total = len(matches)
             return total, matches[offset : offset + limit], offset
 
@@ -775,6 +795,35 @@ class PortalStore:
                     self._stamp(object_type, record, at)
                     count += 1
             return count
+
+    def edit_random(self, object_type: str, count: int, *, at: datetime | None = None) -> list[int]:
+        """Change `count` random live records now (the `modify` fault: edits between pages).
+
+        Contacts move one lifecycle stage down the funnel (or get a new last name at its end),
+        deals get a new amount, companies a new head count.
+        """
+        with self.lock:
+            at = at or self.clock.now()
+            live = [r for r in self.objects[object_type].values() if not r["archived"]]
+            edited = []
+            funnel = self.funnel()
+            for record in self.rng.sample(live, min(count, len(live))):
+                props = record["properties"]
+                change: dict[str, Any]
+                if object_type == "contacts":
+                    stage = props.get("lifecyclestage")
+                    position = funnel.index(stage) if stage in funnel else len(funnel)
+                    if position + 1 < len(funnel):
+                        change = {"lifecyclestage": funnel[position + 1]}
+                    else:
+                        change = {"lastname": self.rng.choice(["Berg", "Dahl", "Lund", "Strand"])}
+                elif object_type == "deals":
+                    change = {"amount": str(self.rng.randrange(1_000, 90_000, 500))}
+                else:
+                    change = {"numberofemployees": str(self.rng.randrange(5, 5_000))}
+                self.update(object_type, record["id"], change, at=at)
+                edited.append(record["id"])
+            return edited
 
     # -- simulated activity ------------------------------------------------------------------
 

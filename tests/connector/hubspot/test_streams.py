@@ -219,3 +219,97 @@ def test_incremental_deals_carry_associations_from_the_v4_batch_api(sandbox, clo
         expected = {str(i) for i in store.associated("deals", int(record["id"]), "contacts")}
         got = {a["id"] for a in record["associations"]["contacts"]["results"]}
         assert got == expected
+
+
+def _touch_all_then_search(sandbox, clock, **hub):
+    """Stamp every contact inside one window and read the window back by search."""
+    ids = live_ids(sandbox, "contacts")
+    watermark = sandbox.store.clock.now()
+    for n, record_id in enumerate(ids):
+        sandbox.store.touch("contacts", [int(record_id)], at=watermark + timedelta(seconds=1 + n % 50))
+    sandbox.store.clock.advance(600)
+    with client_for(sandbox, clock) as client:
+        records, checkpoints = collect(
+            contacts_stream(sandbox, **hub).incremental_pages(client, {"watermark": iso(watermark)})
+        )
+    return ids, records, checkpoints
+
+
+def test_search_sorting_ids_as_text_is_detected_and_read_by_digit_band(make_sandbox, caplog):
+    from tests.conftest import FakeClock
+
+    sandbox = make_sandbox(contacts=450, deals=0, companies=5)
+    sandbox.admin("POST", "/_sandbox/options", json={"search_id_order": "lexicographic"})
+    ids, records, checkpoints = _touch_all_then_search(sandbox, FakeClock(sandbox), search_page_size=100)
+    got = [r["id"] for r in records]
+    assert sorted(got, key=int) == sorted(ids, key=int)
+    assert len(got) == len(set(got))
+    assert checkpoints[-1]["window"] is None and checkpoints[-1]["watermark"]
+    assert "sorted ids as text" in caplog.text
+
+
+def test_text_sorted_ids_that_look_ordered_are_caught_by_the_total(make_sandbox, caplog):
+    """Ids 2, 10, 11 sort as text to 10, 11, 2: a first page of two looks ordered but hides 2."""
+    from tests.conftest import FakeClock
+
+    sandbox = make_sandbox(contacts=30, deals=0, companies=5)
+    sandbox.admin("POST", "/_sandbox/options", json={"search_id_order": "lexicographic"})
+    ids, records, _ = _touch_all_then_search(sandbox, FakeClock(sandbox), search_page_size=2)
+    assert sorted({r["id"] for r in records}, key=int) == sorted(ids, key=int)
+    assert "digit band" in caplog.text
+
+
+def test_repeated_records_from_the_previous_page_are_dropped(make_sandbox):
+    from tests.conftest import FakeClock
+
+    sandbox = make_sandbox(contacts=450, deals=0, companies=5)
+    sandbox.faults(
+        {"kind": "duplicate", "count": 3, "skip": 1, "records": 4, "path_prefix": "/crm/v3/objects/contacts"}
+    )
+    ids, records, _ = _touch_all_then_search(sandbox, FakeClock(sandbox), search_page_size=100)
+    got = [r["id"] for r in records]
+    assert sandbox.stats()["fault:duplicate"] == 3
+    assert len(got) == len(set(got)) and set(got) == set(ids)
+
+
+def test_changes_hidden_by_search_index_lag_are_caught_by_the_next_window(make_sandbox):
+    from tests.conftest import FakeClock
+
+    sandbox = make_sandbox(contacts=120, deals=0, companies=5)
+    clock = FakeClock(sandbox)
+    sandbox.admin("POST", "/_sandbox/options", json={"search_lag_seconds": 90})
+    stream = contacts_stream(sandbox)
+    with client_for(sandbox, clock) as client:
+        _, checkpoints = collect(stream.full_pages(client, {}))
+        sandbox.store.clock.advance(3600)
+        late = live_ids(sandbox, "contacts")[7]
+        sandbox.store.update("contacts", int(late), {"firstname": "Late"})
+        sandbox.store.clock.advance(30)  # changed 30 s ago: not in the index yet
+        first, after_first = collect(stream.incremental_pages(client, checkpoints[-1]))
+        sandbox.store.clock.advance(600)
+        second, _ = collect(stream.incremental_pages(client, after_first[-1]))
+    assert late not in {r["id"] for r in first}
+    assert late in {r["id"] for r in second}  # the overlap (300 s) covers the index lag
+
+
+@pytest.mark.parametrize("kind", ["truncate", "modify"])
+def test_truncated_answers_are_retried_and_edits_between_pages_are_seen_next_time(make_sandbox, kind):
+    from tests.conftest import FakeClock
+
+    sandbox = make_sandbox(contacts=450, deals=0, companies=5)
+    clock = FakeClock(sandbox)
+    sandbox.faults(
+        {"kind": kind, "count": 2, "skip": 1, "records": 5, "path_prefix": "/crm/v3/objects/contacts"}
+    )
+    stream = contacts_stream(sandbox)
+    with client_for(sandbox, clock) as client:
+        records, checkpoints = collect(stream.full_pages(client, {}))
+        sandbox.store.clock.advance(600)
+        changed, _ = collect(stream.incremental_pages(client, checkpoints[-1]))
+    assert sandbox.stats()[f"fault:{kind}"] == 2
+    assert {r["id"] for r in records} == set(live_ids(sandbox, "contacts"))
+    current = {r["id"]: r["properties"] for r in sandbox.admin("GET", "/_sandbox/truth/contacts")["results"]}
+    latest = {r["id"]: r["properties"] for r in records} | {r["id"]: r["properties"] for r in changed}
+    assert all(latest[i]["lifecyclestage"] == current[i].get("lifecyclestage") for i in latest)
+    if kind == "modify":
+        assert len(changed) == 10
