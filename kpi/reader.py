@@ -55,6 +55,7 @@ from kpi.model import UNKNOWN
 from kpi.periods import Period
 from storage.db import UTCDateTime
 from storage.models import (
+    HubSpotCompany,
     HubSpotContact,
     HubSpotContactStageDate,
     HubSpotDeal,
@@ -532,10 +533,24 @@ def read_deals(
     deals = table_of(HubSpotDeal)
     stages = table_of(HubSpotPipelineStage)
     links = table_of(HubSpotDealAssociation)
+    companies = table_of(HubSpotCompany)
     company_of: dict[str, str] = {}
+    # Links to deleted or merged-away companies are kept (a restore brings them back), not used.
     for deal_id, company_id in conn.execute(
         select(links.c.deal_id, func.min(links.c.to_id))
-        .where(links.c.connection == connection, links.c.to_type == "company")
+        .select_from(
+            links.outerjoin(
+                companies, and_(companies.c.connection == links.c.connection, companies.c.id == links.c.to_id)
+            )
+        )
+        .where(
+            links.c.connection == connection,
+            links.c.to_type == "company",
+            or_(
+                companies.c.id.is_(None),
+                and_(companies.c.archived == false(), companies.c.merged_into.is_(None)),
+            ),
+        )
         .group_by(links.c.deal_id)
     ):
         company_of[deal_id] = company_id

@@ -24,6 +24,8 @@ from connector.hubspot.normalize import Issue, Normalized
 from storage.db import UTCDateTime, utc_aware, utc_sqlite_text
 from storage.models import (
     ENTITY_TABLES,
+    HubSpotCompany,
+    HubSpotContact,
     HubSpotContactAssociation,
     HubSpotContactStageDate,
     HubSpotContactStageTransition,
@@ -298,8 +300,10 @@ def _fold_merged(
 ) -> None:
     """Mark the records `survivor` absorbed as merged into it (rows for ids never stored: none).
 
-    Their rows, stage dates and associations stay as they were: KPIs count the survivor only and
-    take its stage history from both.
+    Their own rows and stage dates stay as they were: KPIs count the survivor only and take its
+    stage history from both. Associations other records hold to an absorbed id now point at the
+    survivor, as they do in HubSpot (whose merge does not mark those records modified, so no
+    incremental read would tell).
     """
     table = table_of(model)
     conn.execute(
@@ -311,6 +315,26 @@ def _fold_merged(
         )
         .values(merged_into=survivor)
     )
+    to_type = _ASSOCIATION_TYPE.get(model)
+    for holder, owner in _HELD_ASSOCIATIONS.get(to_type or "", ()):
+        links = table_of(holder)
+        pointing = and_(
+            links.c.connection == connection, links.c.to_type == to_type, links.c.to_id.in_(absorbed)
+        )
+        owners = dict.fromkeys(r[0] for r in conn.execute(select(links.c[owner]).where(pointing)))
+        if not owners:
+            continue
+        moved = [{"connection": connection, owner: o, "to_type": to_type, "to_id": survivor} for o in owners]
+        conn.exec_driver_sql(_insert_missing_sql(conn.dialect, holder, tuple(moved[0])), moved)
+        conn.execute(delete(links).where(pointing))
+
+
+# The association type name of an object, and the association tables that can point at it.
+_ASSOCIATION_TYPE: dict[type[SQLModel], str] = {HubSpotContact: "contact", HubSpotCompany: "company"}
+_HELD_ASSOCIATIONS: dict[str, tuple[tuple[type[SQLModel], str], ...]] = {
+    "contact": ((HubSpotDealAssociation, "deal_id"),),
+    "company": ((HubSpotDealAssociation, "deal_id"), (HubSpotContactAssociation, "contact_id")),
+}
 
 
 def _sync_quarantine(

@@ -166,12 +166,12 @@ def engine(db_url: str) -> Iterator[Engine]:
 def make_settings(tmp_path: Path, sandbox: Sandbox) -> Callable[..., Settings]:
     """Settings pointed at the sandbox (and the test database when given)."""
 
-    def build(db_url: str | None = None, **hubspot: Any) -> Settings:
+    def build(db_url: str | None = None, *, max_attempts: int = 4, **hubspot: Any) -> Settings:
         hub = {"token": sandbox.token, "base_url": sandbox.url, **hubspot}
         overrides: dict[str, Any] = {
             "data_dir": tmp_path / "data",
             "hubspot": hub,
-            "retry": {"max_attempts": 4, "jitter_seconds": 0.0},
+            "retry": {"max_attempts": max_attempts, "jitter_seconds": 0.0},
         }
         if db_url is not None:
             overrides["database_url"] = db_url

@@ -258,7 +258,8 @@ def _history(fields: _Fields, record: dict[str, Any], name: str, owner_key: str,
         changes.append(
             (at, "" if value is None else str(value), None if source_type is None else str(source_type))
         )
-    changes.sort(key=lambda change: change[0])
+    # Entries of one instant (two merged records' histories) have no order of their own: by value.
+    changes.sort(key=lambda change: (change[0], change[1]))
     previous: str | None = None
     seen: set[tuple[datetime, str]] = set()
     first: dict[str, datetime] = {}

@@ -252,11 +252,15 @@ class CrmObjectStream:
         # (a live read does not find them): harmless, and only after an interruption.
         candidates = sorted((set(known_archived()) - seen), key=lambda i: (len(i), i))
         batch_path = BATCH_READ_PATH.format(object_type=self.object_type)
-        for start in range(0, len(candidates), BATCH_READ_MAX):
-            inputs = [{"id": i} for i in candidates[start : start + BATCH_READ_MAX]]
+        # A restored record keeps its last-modified time, so no later search sees it: its stage
+        # history is read here (batches of 50 when history is asked for).
+        size = HISTORY_PAGE_MAX if self.history_property else BATCH_READ_MAX
+        with_history = {"propertiesWithHistory": [self.history_property]} if self.history_property else {}
+        for start in range(0, len(candidates), size):
+            inputs = [{"id": i} for i in candidates[start : start + size]]
             body = client.post(
                 batch_path,
-                json_body={"inputs": inputs, "properties": self.properties},
+                json_body={"inputs": inputs, "properties": self.properties, **with_history},
                 params={"archived": "false"},
             )
             records = _results(body, batch_path)
@@ -305,12 +309,19 @@ class CrmObjectStream:
         while True:
             body, records = self._search_page(client, path, window)
             last_id, band = int(window["last_id"]), window["band"]
-            fresh = [r for r in records if (_numeric_id(r) or last_id + 1) > last_id]
+            # A record outside the requested id range repeats an earlier page: dropped.
+            high = int(band) if band is not None else None
+            fresh = [
+                r
+                for r in records
+                if (rid := _numeric_id(r)) is None or (rid > last_id and (high is None or rid < high))
+            ]
             ids = [i for i in map(_numeric_id, fresh) if i is not None]
             if ids != sorted(set(ids)):
                 if band is not None:
                     raise MalformedResponseError(
-                        "search results are out of hs_object_id order even within one digit band",
+                        "search results are out of hs_object_id order even within one digit band "
+                        f"(ids {ids[:5]}… after {last_id}, below {band})",
                         path=path,
                     )
                 log.warning(

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.responses import Response
 from starlette.routing import Route
@@ -130,7 +130,7 @@ class SandboxState:
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
         # The results of the latest list or search page per path (for the `duplicate` fault).
-        self.previous: dict[str, list[Any]] = {}
+        self.previous: dict[str, tuple[str, list[Any]]] = {}
 
 
 def _error(
@@ -172,28 +172,35 @@ def _list_param(request: Request, name: str) -> list[str] | None:
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
-async def _page_signature(request: Request) -> str:
-    """What identifies "the same listing" across its pages: path and query (or search body)
-    without the cursor."""
+async def _page_signature(request: Request) -> tuple[str, str]:
+    """What identifies "the same listing" across its pages (path and query, or search body,
+    without the cursor), and the cursor: (listing, cursor)."""
     query = sorted((k, v) for k, v in request.query_params.multi_items() if k != "after")
     signature = f"{request.url.path}?{query}"
+    cursor = [request.query_params.get("after", "")]
     if request.method == "POST":
         try:
             body = json.loads(await request.body() or b"{}")
         except json.JSONDecodeError:
             body = {}
         if isinstance(body, dict):
-            body.pop("after", None)
-            # Keyset paging moves the id filter on every page: leave it out of the signature.
+            cursor.append(str(body.pop("after", "")))
+            # Keyset paging moves its `hs_object_id > last` filter on every page: a cursor too.
             for group in body.get("filterGroups") or []:
                 if isinstance(group, dict) and isinstance(group.get("filters"), list):
-                    group["filters"] = [
-                        f
-                        for f in group["filters"]
-                        if not (isinstance(f, dict) and f.get("propertyName") == "hs_object_id")
-                    ]
+                    keep = []
+                    for f in group["filters"]:
+                        if (
+                            isinstance(f, dict)
+                            and f.get("propertyName") == "hs_object_id"
+                            and f.get("operator") in ("GT", "GTE")
+                        ):
+                            cursor.append(str(f.get("value")))
+                        else:
+                            keep.append(f)
+                    group["filters"] = keep
         signature += json.dumps(body, sort_keys=True)
-    return signature
+    return signature, "|".join(cursor)
 
 
 def _object_type(request: Request) -> str:
@@ -340,10 +347,14 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
             return Response(body[: len(body) // 2], status_code=200, media_type="application/json")
         if fault.kind == "duplicate":
             body = orjson.loads(bytes(response.body))
-            repeated = state.previous.get(await _page_signature(request), [])[-fault.records :]
+            listing, cursor = await _page_signature(request)
+            previous_cursor, previous = state.previous.get(listing, ("", []))
+            # The previous page: not this one again (a retried request has the same cursor).
+            repeated = previous[-fault.records :] if previous_cursor != cursor else []
             if isinstance(body, dict) and isinstance(body.get("results"), list) and repeated:
                 body["results"] = [*repeated, *body["results"]]
-                return JSONResponse(body, headers=dict(response.headers))
+                kept = {k: v for k, v in response.headers.items() if k.lower().startswith("x-")}
+                return JSONResponse(body, headers=kept)
         if fault.kind == "modify" and "object_type" in request.path_params:
             store.edit_random(_object_type(request), fault.records)
         return response
@@ -351,7 +362,8 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
     async def remember_page(request: Request, results: list[Any]) -> None:
         """Keep a page's results for the `duplicate` fault (only while one is configured)."""
         if any(f.kind == "duplicate" for f in state.faults):
-            state.previous[await _page_signature(request)] = results
+            listing, cursor = await _page_signature(request)
+            state.previous[listing] = (cursor, results)
 
     def api(search: bool = False) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
@@ -377,6 +389,9 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                         return response
                 try:
                     response = await handler(request)
+                except ClientDisconnect:
+                    # The client gave up (its timeout ran out during a `delay` fault).
+                    return Response(status_code=499)
                 except SandboxError as exc:
                     extra = {"context": exc.context} if exc.context else {}
                     return _error(exc.status, exc.message, exc.category, **extra)
