@@ -49,7 +49,14 @@ class RetrySettings(BaseModel):
 class HubSpotSettings(BaseModel):
     """Where and how to reach one HubSpot portal."""
 
+    # A private-app access token; or OAuth 2.0 (a public app): client id, secret and refresh token.
     token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    # Where refresh tokens are exchanged, on the API host. HubSpot retires /oauth/v1 on 2027-02-16;
+    # its successors (/oauth/v3/token, /oauth/<date>/token) take the same form.
+    token_path: str = "/oauth/v1/token"
     base_url: str = "https://api.hubapi.com"
     # Requests per rolling 10 s window: 100 (Free/Starter), 190 (Professional/Enterprise), 250 (limit pack).
     rate_limit_per_10s: int = Field(default=190, ge=1)
@@ -199,14 +206,37 @@ class Settings(BaseSettings):
         assert self.export_dir is not None  # set by _derive_paths
         return self.export_dir
 
-    def require_hubspot_token(self) -> SecretStr:
-        """The HubSpot token, or a one-line error naming the variable to set."""
-        if self.hubspot.token is None or not self.hubspot.token.get_secret_value():
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log filter and error messages."""
+        hub = self.hubspot
+        values = [v.get_secret_value() for v in (hub.token, hub.client_secret, hub.refresh_token) if v]
+        return [v for v in values if v]
+
+    def require_hubspot_auth(self) -> Literal["private_app", "oauth"]:
+        """Which HubSpot credentials are configured, or a one-line error naming what to set."""
+        hub = self.hubspot
+        oauth = {
+            "FUNNELSYNC_HUBSPOT__CLIENT_ID": hub.client_id,
+            "FUNNELSYNC_HUBSPOT__CLIENT_SECRET": hub.client_secret and hub.client_secret.get_secret_value(),
+            "FUNNELSYNC_HUBSPOT__REFRESH_TOKEN": hub.refresh_token and hub.refresh_token.get_secret_value(),
+        }
+        has_token = hub.token is not None and bool(hub.token.get_secret_value())
+        if any(oauth.values()):
+            missing = [name for name, value in oauth.items() if not value]
+            if missing:
+                raise ConfigurationError(f"Incomplete HubSpot OAuth settings: set {', '.join(missing)}.")
+            if has_token:
+                raise ConfigurationError(
+                    "Both a HubSpot private-app token and OAuth settings are configured: keep one."
+                )
+            return "oauth"
+        if not has_token:
             raise ConfigurationError(
-                "No HubSpot token configured: set FUNNELSYNC_HUBSPOT__TOKEN "
-                "(or [hubspot] token in funnelsync.toml) to a private-app access token."
+                "No HubSpot credentials configured: set FUNNELSYNC_HUBSPOT__TOKEN "
+                "(or [hubspot] token in funnelsync.toml) to a private-app access token, or "
+                "FUNNELSYNC_HUBSPOT__CLIENT_ID, __CLIENT_SECRET and __REFRESH_TOKEN for OAuth."
             )
-        return self.hubspot.token
+        return "private_app"
 
     @classmethod
     def settings_customise_sources(

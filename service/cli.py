@@ -51,8 +51,7 @@ def _settings(config: Path | None) -> Settings:
     except ConfigurationError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_CONFIG) from None
-    secrets = [settings.hubspot.token.get_secret_value()] if settings.hubspot.token else []
-    configure_logging(settings.log_level, json_lines=settings.log_json, secrets=secrets)
+    configure_logging(settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values())
     return settings
 
 
@@ -75,7 +74,7 @@ def sync(
         err_console.print(f"[red]error:[/red] unknown source {source!r}; available: hubspot")
         raise typer.Exit(EXIT_CONFIG)
     try:
-        settings.require_hubspot_token()
+        settings.require_hubspot_auth()
         outcomes = run_sync_with_progress(settings, streams=stream, full=full, trigger="cli", console=console)
     except (ConfigurationError, ValueError) as exc:
         err_console.print(f"[red]error:[/red] {exc}")

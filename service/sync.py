@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,12 +15,14 @@ from sqlalchemy import Engine
 from config import Settings
 from connector.clock import Clock, SystemClock
 from connector.errors import AuthenticationError, ConnectorError, RateLimitDeferredError
-from connector.hubspot.client import HubSpotClient
+from connector.hubspot.auth import OAuthAuth, PrivateAppAuth
+from connector.hubspot.client import PRIVATE_APP_HINT, HubSpotClient
 from connector.hubspot.normalize import Normalized, normalize_records
 from connector.hubspot.streams import STREAM_NAMES, Page, build_streams, discover_schema
 from connector.pagination import PaginationLoopError
 from service.logging import redact
 from service.prefetch import prefetch_batches
+from service.tokens import FileTokenStore
 from service.writer import PageWriter, StorageWriteError, open_writer
 from storage import (
     PageInput,
@@ -89,6 +92,32 @@ def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float
     return {k: after[k] - before.get(k, 0) for k in after}
 
 
+OAUTH_HINT = (
+    "Check FUNNELSYNC_HUBSPOT__CLIENT_ID, __CLIENT_SECRET and __REFRESH_TOKEN, or authorise the app again."
+)
+
+
+def build_hubspot_auth(settings: Settings, clock: Clock) -> tuple[httpx.Auth, str]:
+    """The run's HubSpot auth and the hint a 401 should give: a private-app token, or OAuth whose
+    refreshed tokens are kept in `<data_dir>/tokens/` so the next run (or process) reuses them."""
+    hub = settings.hubspot
+    if settings.require_hubspot_auth() == "private_app":
+        assert hub.token is not None
+        return PrivateAppAuth(hub.token), PRIVATE_APP_HINT
+    assert hub.client_id and hub.client_secret and hub.refresh_token
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", settings.connection)
+    store = FileTokenStore(settings.data_dir / "tokens" / f"hubspot-{name}.json", hub.refresh_token)
+    auth = OAuthAuth(
+        client_id=hub.client_id,
+        client_secret=hub.client_secret,
+        refresh_token=hub.refresh_token,
+        token_path=hub.token_path,
+        clock=clock,
+        store=store,
+    )
+    return auth, OAUTH_HINT
+
+
 class HubSpotSync:
     """Runs HubSpot streams into storage. Build one per run; it owns the run's HTTP client."""
 
@@ -107,11 +136,11 @@ class HubSpotSync:
         self.transport = transport
         self.progress = progress
         self.connection = settings.connection
-        self._token = settings.require_hubspot_token()
-        self._secrets = [self._token.get_secret_value()]
+        self._auth, self._auth_hint = build_hubspot_auth(settings, self.clock)
 
     def _safe(self, error: BaseException) -> str:
-        return redact(str(error) or type(error).__name__, self._secrets)
+        secrets = [*self.settings.secret_values(), *getattr(self._auth, "secrets", [])]
+        return redact(str(error) or type(error).__name__, secrets)
 
     def run(
         self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli"
@@ -137,7 +166,12 @@ class HubSpotSync:
         with (
             open_writer(self.engine, self.settings.storage_writer, large=large) as writer,
             HubSpotClient(
-                hub, token=self._token, retry=self.settings.retry, clock=self.clock, transport=self.transport
+                hub,
+                auth=self._auth,
+                auth_hint=self._auth_hint,
+                retry=self.settings.retry,
+                clock=self.clock,
+                transport=self.transport,
             ) as client,
         ):
             try:

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import orjson
-from pydantic import SecretStr
 
 from config import HubSpotSettings, RetrySettings
 from connector.clock import Clock
@@ -26,7 +25,6 @@ from connector.errors import (
     RetriableAPIError,
 )
 from connector.http import RequestStats, RetryPolicy, build_client, parse_retry_after
-from connector.hubspot.auth import PrivateAppAuth
 from connector.hubspot.constants import BURST_INTERVAL_SECONDS
 from connector.ratelimit import RollingWindowLimiter
 
@@ -67,7 +65,12 @@ def _next_midnight(now: datetime) -> datetime:
     return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def classify_error(response: httpx.Response, *, now: datetime) -> Exception:
+PRIVATE_APP_HINT = "Check FUNNELSYNC_HUBSPOT__TOKEN (private-app access token)."
+
+
+def classify_error(
+    response: httpx.Response, *, now: datetime, auth_hint: str = PRIVATE_APP_HINT
+) -> Exception:
     """The exception for an error answer; 429 and 5xx are retriable, DAILY defers, other 4xx are fatal."""
     request = response.request
     where: dict[str, Any] = {
@@ -103,9 +106,7 @@ def classify_error(response: httpx.Response, *, now: datetime) -> Exception:
             message = f"server error ({response.headers.get('content-type', 'no content type')} body)"
         return RetriableAPIError(message, retry_after=retry_after, **where)
     if status == 401:
-        return AuthenticationError(
-            f"{message} Check FUNNELSYNC_HUBSPOT__TOKEN (private-app access token).", **where
-        )
+        return AuthenticationError(f"{message} {auth_hint}", **where)
     if status == 403:
         context = body.get("context") or {}
         scopes = context.get("requiredGranularScopes") or context.get("requiredScopes") or []
@@ -122,10 +123,11 @@ class HubSpotClient:
         self,
         settings: HubSpotSettings,
         *,
-        token: SecretStr,
+        auth: httpx.Auth,
         retry: RetrySettings,
         clock: Clock,
         transport: httpx.BaseTransport | None = None,
+        auth_hint: str = PRIVATE_APP_HINT,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -135,10 +137,11 @@ class HubSpotClient:
         self.search_limiter = RollingWindowLimiter(settings.search_rate_per_second, 1.0, clock)
         self.http = build_client(
             settings.base_url,
-            auth=PrivateAppAuth(token),
+            auth=auth,
             timeout=settings.timeout_seconds,
             transport=transport,
         )
+        self.auth_hint = auth_hint
         self._server_offset: timedelta | None = None
         self._lock = threading.Lock()
 
@@ -197,7 +200,7 @@ class HubSpotClient:
         self._observe_date(response)
         self.limiter.observe_limit(_header_int(response, "X-HubSpot-RateLimit-Max"))
         if response.status_code >= 400:
-            error = classify_error(response, now=self.clock.now())
+            error = classify_error(response, now=self.clock.now(), auth_hint=self.auth_hint)
             if isinstance(error, RateLimitedError):
                 self.stats.add(rate_limited=1)
                 (self.search_limiter if error.policy == "SECONDLY" else self.limiter).saturate()

@@ -34,6 +34,10 @@ class HubSpotSandboxConfig:
     daily_limit: int | None = 625_000
     send_retry_after: bool = True
     token: str = "sandbox-token"
+    # OAuth 2.0 app credentials the token endpoint accepts.
+    oauth_client_id: str = "sandbox-client"
+    oauth_client_secret: str = "sandbox-secret"
+    oauth_refresh_token: str = "sandbox-refresh"
     legacy_stage_properties: bool = False
     custom_stages: tuple[tuple[str, str], ...] = ()
     malformed: int = 0
@@ -64,6 +68,9 @@ def build_hubspot_state(config: HubSpotSandboxConfig) -> SandboxState:
         search_rate=config.search_rate,
         daily_limit=config.daily_limit,
         send_retry_after=config.send_retry_after,
+        oauth_client_id=config.oauth_client_id,
+        oauth_client_secret=config.oauth_client_secret,
+        oauth_refresh_tokens={config.oauth_refresh_token},
     )
     return SandboxState(store, options, seed=config.seed)
 

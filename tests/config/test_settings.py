@@ -71,7 +71,7 @@ def test_invalid_values_give_one_readable_line(overrides, message):
 
 def test_missing_token_names_the_variable():
     with pytest.raises(ConfigurationError, match="FUNNELSYNC_HUBSPOT__TOKEN"):
-        load_settings().require_hubspot_token()
+        load_settings().require_hubspot_auth()
 
 
 def test_missing_config_file_is_reported(monkeypatch):

@@ -9,11 +9,12 @@ import json
 import math
 import random
 import threading
+import urllib.parse
 import uuid
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -54,6 +55,48 @@ class JSONResponse(_StarletteJSONResponse):
         return orjson.dumps(content)
 
 
+# Options the admin route may change at run time.
+OPTION_KEYS = (
+    "rate_limit",
+    "search_rate",
+    "daily_limit",
+    "send_retry_after",
+    "search_lag_seconds",
+    "search_id_order",
+    "oauth_token_lifetime",
+    "oauth_scopes",
+)
+
+# The read scopes of the endpoints the sandbox serves (HubSpot's names).
+ALL_SCOPES = (
+    "oauth",
+    "crm.objects.contacts.read",
+    "crm.objects.companies.read",
+    "crm.objects.deals.read",
+    "crm.objects.owners.read",
+    "crm.schemas.contacts.read",
+    "crm.schemas.companies.read",
+    "crm.schemas.deals.read",
+    "content",
+)
+
+
+def required_scope(path: str) -> str | None:
+    """The scope HubSpot asks of an OAuth token for a path (None: no particular one)."""
+    parts = path.strip("/").split("/")
+    if len(parts) >= 4 and parts[:3] in (["crm", "v3", "objects"], ["crm", "v4", "associations"]):
+        return f"crm.objects.{OBJECT_TYPES.get(parts[3], parts[3])}.read"
+    if parts[:3] == ["crm", "v3", "pipelines"]:
+        return "crm.objects.deals.read"
+    if parts[:3] == ["crm", "v3", "owners"]:
+        return "crm.objects.owners.read"
+    if len(parts) >= 4 and parts[:3] == ["crm", "v3", "properties"]:
+        return f"crm.schemas.{OBJECT_TYPES.get(parts[3], parts[3])}.read"
+    if parts[:1] == ["marketing"]:
+        return "content"
+    return None
+
+
 @dataclass
 class SandboxOptions:
     """How the sandbox behaves; admin routes can change these at run time."""
@@ -67,17 +110,13 @@ class SandboxOptions:
     search_lag_seconds: float = 0.0
     # "lexicographic" sorts hs_object_id as text, as HubSpot's search has been seen to do.
     search_id_order: str = "numeric"
-
-
-# Options the admin route may change at run time.
-OPTION_KEYS = (
-    "rate_limit",
-    "search_rate",
-    "daily_limit",
-    "send_retry_after",
-    "search_lag_seconds",
-    "search_id_order",
-)
+    # OAuth 2.0: the one public app allowed to exchange refresh tokens, how long the access
+    # tokens it gets live, and the scopes they carry.
+    oauth_client_id: str = "sandbox-client"
+    oauth_client_secret: str = "sandbox-secret"
+    oauth_refresh_tokens: set[str] = field(default_factory=lambda: {"sandbox-refresh"})
+    oauth_token_lifetime: int = 1800
+    oauth_scopes: list[str] = field(default_factory=lambda: list(ALL_SCOPES))
 
 
 @dataclass
@@ -129,6 +168,8 @@ class SandboxState:
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
+        # OAuth access tokens handed out, with their expiry on the sandbox clock.
+        self.oauth_tokens: dict[str, datetime] = {}
         # The results of the latest list or search page per path (for the `duplicate` fault).
         self.previous: dict[str, tuple[str, list[Any]]] = {}
 
@@ -216,17 +257,45 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
 
     # -- gatekeeping: auth, URL length, rate limits, faults ----------------------------------
 
-    def check_auth(request: Request) -> Response | None:
+    def check_auth(request: Request) -> tuple[Response | None, str]:
+        """(refusal, the key the request's rate limits are counted under)."""
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else None
-        if "hapikey" in request.query_params or token not in state.options.tokens:
-            return _error(
-                401,
-                AUTH_MESSAGE,
-                "INVALID_AUTHENTICATION",
-                headers={"x-hubspot-auth-failure": "401 Unauthorized"},
-            )
-        return None
+        options = state.options
+        if token is not None and "hapikey" not in request.query_params:
+            if token in options.tokens:
+                return None, token
+            expires = state.oauth_tokens.get(token)
+            if expires is not None:
+                now = store.clock.now()
+                if now >= expires:
+                    ago = int((now - expires).total_seconds())
+                    return _error(
+                        401,
+                        f"The OAuth token used to make this call expired {ago} second(s) ago.",
+                        "EXPIRED_AUTHENTICATION",
+                        headers={"x-hubspot-auth-failure": "401 Unauthorized"},
+                        context={"expire time": [iso(expires)]},
+                    ), token
+                scope = required_scope(request.url.path)
+                if scope is not None and scope not in options.oauth_scopes:
+                    return _error(
+                        403,
+                        "One or more of the following scopes are required.",
+                        "MISSING_SCOPES",
+                        context={
+                            "requiredGranularScopes": [scope],
+                            "links": ["https://developers.hubspot.com/scopes"],
+                        },
+                    ), token
+                # Limits of an OAuth app count per app and portal, not per access token.
+                return None, f"oauth:{options.oauth_client_id}"
+        return _error(
+            401,
+            AUTH_MESSAGE,
+            "INVALID_AUTHENTICATION",
+            headers={"x-hubspot-auth-failure": "401 Unauthorized"},
+        ), ""
 
     def check_limits(token: str, search: bool) -> tuple[Response | None, dict[str, str]]:
         options = state.options
@@ -372,12 +441,11 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                 if len(str(request.url)) > MAX_URL_LENGTH:
                     state.counts["414"] += 1
                     return _error(414, "URI Too Long")
-                denied = check_auth(request)
+                denied, limit_key = check_auth(request)
                 if denied is not None:
-                    state.counts["401"] += 1
+                    state.counts[str(denied.status_code)] += 1
                     return denied
-                token = request.headers["authorization"][7:].strip()
-                limited, headers = check_limits(token, search)
+                limited, headers = check_limits(limit_key, search)
                 if limited is not None:
                     state.counts["429"] += 1
                     return limited
@@ -775,6 +843,50 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
     async def admin_truth(request: Request) -> Response:
         return JSONResponse({"results": store.truth(_object_type(request))})
 
+    async def oauth_token(request: Request) -> Response:
+        """`POST /oauth/{v1,v3,<date>}/token`: a refresh token for a new access token (form body)."""
+        state.counts["oauth:token"] += 1
+        fault = take_fault(request.method, request.url.path)
+        if fault is not None:
+            state.counts[f"fault:{fault.kind}"] += 1
+            response = await apply_fault(fault)
+            if response is not None:
+                return response
+        form = {
+            k: v[-1]
+            for k, v in urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace")).items()
+        }
+        options = state.options
+
+        def refused(status: str, message: str) -> Response:
+            body = {"status": status, "message": message, "correlationId": str(uuid.uuid4())}
+            return JSONResponse(body, status_code=400)
+
+        if form.get("grant_type") != "refresh_token":
+            return refused("BAD_GRANT_TYPE", "grant_type must be refresh_token in the sandbox")
+        if form.get("client_id") != options.oauth_client_id:
+            return refused("BAD_CLIENT_ID", "missing or unknown client id")
+        if form.get("client_secret") != options.oauth_client_secret:
+            return refused("BAD_CLIENT_SECRET", "missing or invalid client secret")
+        refresh = form.get("refresh_token")
+        if refresh not in options.oauth_refresh_tokens:
+            return refused("BAD_REFRESH_TOKEN", "missing or unknown refresh token")
+        access = f"sandbox-oauth-{uuid.uuid4().hex}"
+        with state.lock:
+            state.oauth_tokens[access] = store.clock.now() + timedelta(seconds=options.oauth_token_lifetime)
+        state.counts["oauth:issued"] += 1
+        return JSONResponse(
+            {
+                "token_type": "bearer",
+                "token_use": "access_token",
+                "access_token": access,
+                "refresh_token": refresh,
+                "expires_in": options.oauth_token_lifetime,
+                "hub_id": 1234567,
+                "scopes": list(options.oauth_scopes),
+            }
+        )
+
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "now": iso(store.clock.now())})
 
@@ -790,6 +902,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         Route("/crm/v3/owners/", owners, methods=["GET"]),
         Route("/crm/v3/properties/{object_type}", properties, methods=["GET"]),
         Route("/crm/v3/properties/{object_type}/{name}", properties, methods=["GET"]),
+        Route("/oauth/{version}/token", oauth_token, methods=["POST"]),
         Route("/_sandbox/health", health, methods=["GET"]),
         Route("/_sandbox/clock", admin_clock, methods=["GET", "POST"]),
         Route("/_sandbox/faults", admin_faults, methods=["GET", "POST", "DELETE"]),

@@ -12,6 +12,7 @@ from connector.errors import (
     RateLimitDeferredError,
     RetriableAPIError,
 )
+from connector.hubspot.auth import PrivateAppAuth
 from connector.hubspot.client import HubSpotClient
 
 CONTACTS = "/crm/v3/objects/contacts"
@@ -24,7 +25,9 @@ def client_for(sandbox, clock, *, token=None, attempts=4, **hub):
     )
     from pydantic import SecretStr
 
-    return HubSpotClient(settings, token=SecretStr(token or sandbox.token), retry=retry, clock=clock)
+    return HubSpotClient(
+        settings, auth=PrivateAppAuth(SecretStr(token or sandbox.token)), retry=retry, clock=clock
+    )
 
 
 @pytest.mark.parametrize(
