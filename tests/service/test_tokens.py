@@ -47,8 +47,9 @@ def test_a_refused_refresh_fails_the_run_without_leaking_secrets(
     settings = make_settings(db_url, **{**OAUTH, "refresh_token": "revoked-refresh-token"})
     outcomes = HubSpotSync(settings, engine, clock=clock).run()
     assert outcomes and all(o.status == "failed" for o in outcomes)
-    assert "BAD_REFRESH_TOKEN" in outcomes[0].error
-    assert "revoked-refresh-token" not in outcomes[0].error and "sandbox-secret" not in outcomes[0].error
+    error = outcomes[0].error or ""
+    assert "BAD_REFRESH_TOKEN" in error
+    assert "revoked-refresh-token" not in error and "sandbox-secret" not in error
 
 
 @pytest.mark.parametrize(
