@@ -72,6 +72,10 @@ class HubSpotSettings(BaseModel):
     # Read every change of lifecycle stage (contacts) and deal stage (deals) with
     # `propertiesWithHistory`: halves list pages to 50 records and adds batch reads after searches.
     stage_history: bool = True
+    # Marketing-email statistics keep changing after a send but do not change `updatedAt`, so they
+    # are read again: on incremental syncs at most this often, for emails sent in the last days.
+    email_stats_minutes: int = Field(default=60, ge=0)
+    email_stats_days: int = Field(default=30, ge=0)
     # Longest comma-joined `properties` value per list request; longer lists are split (HubSpot answers 414).
     max_properties_chars: int = Field(default=3000, ge=200)
     extra_contact_properties: list[str] = Field(default_factory=list)

@@ -7,10 +7,11 @@ import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from kpi import formulas
-from kpi.inputs import CustomerFact, DealFact, KpiInputs, PeriodCell, SpendFact, StageCell
+from kpi.inputs import CustomerFact, DealFact, EmailFact, KpiInputs, PeriodCell, SpendFact, StageCell
 from kpi.model import (
     ALL,
     NO_BASE,
@@ -55,6 +56,7 @@ def compute(inputs: KpiInputs) -> KpiResult:
     result.extend(pipeline_kpis(inputs))
     result.extend(cycle_kpis(inputs))
     result.extend(deal_stage_kpis(inputs))
+    result.extend(email_kpis(inputs))
     result.extend(spend_kpis(inputs))
     result.extend(clv_kpis(inputs))
     return result
@@ -426,6 +428,67 @@ def deal_stage_kpis(inputs: KpiInputs) -> list[KpiValue]:
             out.append(
                 KpiValue(f"deal_stage_days_{name}", fn(values), "days", denominator=len(values), **where)
             )
+    return out
+
+
+# -- email ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _EmailSums:
+    sends: int = 0
+    sent: int = 0
+    delivered: int = 0
+    bounces: int = 0
+    opens: int = 0
+    clicks: int = 0
+    openers_who_clicked: int = 0
+    unsubscribes: int = 0
+    spam_reports: int = 0
+
+    def add(self, email: EmailFact) -> None:
+        delivered = email.delivered if email.delivered is not None else max(0, email.sent - email.bounces)
+        self.sends += 1
+        self.sent += email.sent
+        self.delivered += delivered
+        self.bounces += email.bounces
+        self.opens += email.unique_opens
+        self.clicks += email.unique_clicks
+        # A click counts as an open on both platforms; clamped so click-to-open stays <= 1.
+        self.openers_who_clicked += min(email.unique_clicks, email.unique_opens)
+        self.unsubscribes += email.unsubscribes
+        self.spam_reports += email.spam_reports
+
+
+def email_kpis(inputs: KpiInputs) -> list[KpiValue]:
+    """Email performance per period of the send time, overall, per platform and per email type.
+
+    Rates over several emails are sums over sums (never averages of rates): opens, clicks,
+    unsubscribes and spam reports per delivered email, bounces and deliveries per sent email,
+    click-to-open = unique clickers / unique openers.
+    """
+    bucket = Bucketer(inputs.periods)
+    sums: dict[tuple[int, Dim], _EmailSums] = defaultdict(_EmailSums)
+    for email in inputs.emails:
+        p = bucket.index(email.sent_at)
+        if p is None or email.sent <= 0 or email.sent_at > inputs.as_of:
+            continue
+        for dim in (ALL, _dim("platform", email.platform), _dim("email_type", email.email_type)):
+            sums[p, dim].add(email)
+    out: list[KpiValue] = []
+    for p, dim in _grid_keys(inputs, sums):
+        s = sums.get((p, dim)) or _EmailSums()
+        where: Where = {"period": inputs.periods[p], "dim": dim}
+        out.append(count("emails_sent", s.sends, **where))
+        out.append(count("email_sent", s.sent, **where))
+        out.append(count("email_delivered", s.delivered, **where))
+        out.append(ratio("email_delivery_rate", s.delivered, s.sent, **where))
+        out.append(ratio("email_bounce_rate", s.bounces, s.sent, **where))
+        out.append(ratio("email_open_rate", s.opens, s.delivered, **where))
+        out.append(ratio("email_click_rate", s.clicks, s.delivered, **where))
+        out.append(ratio("email_click_to_open_rate", s.openers_who_clicked, s.opens, **where))
+        out.append(ratio("email_unsubscribe_rate", s.unsubscribes, s.delivered, **where))
+        out.append(ratio("email_spam_rate", s.spam_reports, s.delivered, **where))
     return out
 
 

@@ -111,6 +111,29 @@ class DealStageEntry(NamedTuple):
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class EmailFact:
+    """One email send with its counters, from any email platform (HubSpot marketing emails,
+    Mailchimp campaign reports): the email KPIs are one implementation for all of them.
+
+    `delivered` may be None (derived as sent − bounces); `open_basis` says what the opens count:
+    `bot_filtered` (HubSpot), `proxy_excluded` or `raw` (Mailchimp), `unknown`.
+    """
+
+    platform: str
+    email_id: str
+    sent_at: datetime
+    email_type: str
+    sent: int
+    delivered: int | None
+    unique_opens: int
+    unique_clicks: int
+    bounces: int
+    unsubscribes: int
+    spam_reports: int
+    open_basis: str = "unknown"
+
+
 @dataclass(frozen=True)
 class SpendFact:
     """Spend over [start, end] (dates inclusive, reporting calendar) for a channel or `all`."""
@@ -134,6 +157,7 @@ class KpiInputs:
     spend: list[SpendFact] = field(default_factory=list)
     pipeline_stages: list[PipelineStage] = field(default_factory=list)
     deal_stage_entries: list[DealStageEntry] = field(default_factory=list)
+    emails: list[EmailFact] = field(default_factory=list)
     velocity_opportunities: str = "created"
     clv_average_order_value: float | None = None
     clv_orders_per_year: float | None = None

@@ -54,6 +54,19 @@ _family(
     "pipeline_velocity",
 )
 _family(
+    "email",
+    "emails_sent",
+    "email_sent",
+    "email_delivered",
+    "email_delivery_rate",
+    "email_bounce_rate",
+    "email_open_rate",
+    "email_click_rate",
+    "email_click_to_open_rate",
+    "email_unsubscribe_rate",
+    "email_spam_rate",
+)
+_family(
     "deal_stages",
     "deal_stage_conversion",
     "deal_stage_days_mean",

@@ -45,6 +45,7 @@ from kpi.inputs import (
     CustomerFact,
     DealFact,
     DealStageEntry,
+    EmailFact,
     KpiInputs,
     PeriodCell,
     PipelineStage,
@@ -61,6 +62,7 @@ from storage.models import (
     HubSpotDeal,
     HubSpotDealAssociation,
     HubSpotDealStageDate,
+    HubSpotMarketingEmail,
     HubSpotPipelineStage,
     MarketingSpend,
 )
@@ -121,9 +123,13 @@ def read_inputs(
 
     def deals_then_stages(
         conn: Connection,
-    ) -> tuple[tuple[list[DealFact], str, list[SpendFact]], tuple[list[PipelineStage], list[DealStageEntry]]]:
+    ) -> tuple[
+        tuple[list[DealFact], str, list[SpendFact]],
+        tuple[list[PipelineStage], list[DealStageEntry]],
+        list[EmailFact],
+    ]:
         # One job: the funnel halves dominate, and a fifth parallel reader only adds contention.
-        return money(conn), deal_stages(conn)
+        return money(conn), deal_stages(conn), read_email_sends(conn, connection=connection, since=since)
 
     middle = _on_connection(
         engine, lambda conn: middle_contact_id(conn, connection=connection, split_above=split_above)
@@ -137,7 +143,7 @@ def read_inputs(
         for job in funnel_jobs:
             contacts.add(job.result())
         contacts.stage_counts = counts_job.result()
-        (deals, currency, spend), (pipeline_stages, deal_stage_entries) = money_job.result()
+        (deals, currency, spend), (pipeline_stages, deal_stage_entries), emails = money_job.result()
     spend += [
         SpendFact(s.period_start, s.period_end, s.channel, s.amount, s.currency) for s in settings.spend
     ]
@@ -152,6 +158,7 @@ def read_inputs(
         spend=spend,
         pipeline_stages=pipeline_stages,
         deal_stage_entries=deal_stage_entries,
+        emails=emails,
         velocity_opportunities=settings.velocity_opportunities,
         clv_average_order_value=settings.clv_average_order_value,
         clv_orders_per_year=settings.clv_orders_per_year,
@@ -523,6 +530,57 @@ def read_deal_stage_entries(
     return [
         DealStageEntry(deal, stage, when) for deal, stage, at in rows if (when := _instant(at)) is not None
     ]
+
+
+def read_email_sends(conn: Connection, *, connection: str, since: datetime | None = None) -> list[EmailFact]:
+    """Sent emails of every email platform as facts (deleted ones left out). HubSpot counts opens
+    with bot filtering on (Apple MPP and scanner opens excluded)."""
+    emails = table_of(HubSpotMarketingEmail)
+    query = select(
+        emails.c.id,
+        _raw(emails.c.sent_at),
+        emails.c.email_type,
+        emails.c.sent,
+        emails.c.delivered,
+        emails.c.unique_opens,
+        emails.c.unique_clicks,
+        emails.c.bounces,
+        emails.c.hard_bounces,
+        emails.c.soft_bounces,
+        emails.c.unsubscribes,
+        emails.c.spam_reports,
+    ).where(
+        emails.c.connection == connection,
+        emails.c.archived == false(),
+        emails.c.sent_at.is_not(None),
+        emails.c.sent > 0,
+    )
+    if since is not None:
+        query = query.where(emails.c.sent_at >= _bound(since))
+    out = []
+    for row in conn.execute(query):
+        sent_at = _instant(row[1])
+        if sent_at is None:
+            continue
+        hard, soft = row[8], row[9]
+        bounces = row[7] if row[7] is not None else (hard or 0) + (soft or 0)
+        out.append(
+            EmailFact(
+                platform="hubspot",
+                email_id=row[0],
+                sent_at=sent_at,
+                email_type=row[2] or "unknown",
+                sent=row[3],
+                delivered=row[4],
+                unique_opens=row[5] or 0,
+                unique_clicks=row[6] or 0,
+                bounces=bounces,
+                unsubscribes=row[10] or 0,
+                spam_reports=row[11] or 0,
+                open_basis="bot_filtered",
+            )
+        )
+    return out
 
 
 def read_deals(

@@ -35,6 +35,9 @@ PERIOD_ROWS: tuple[tuple[str, str], ...] = (
     ("cost_per_lead", ""),
     ("roi", ""),
     ("roas", ""),
+    ("emails_sent", ""),
+    ("email_open_rate", ""),
+    ("email_click_rate", ""),
 )
 SNAPSHOT_ROWS = (
     "open_deals",
@@ -241,3 +244,23 @@ def print_summary(report: KpiReport, console: Console) -> None:
         if found is not None:
             sales.add_row(kpi.replace("_", " "), fmt(found.value, found.unit))
     console.print(sales)
+
+    sends = _total(values, "emails_sent")
+    if sends:
+        email = Table(title=f"Email, {span} (sums over all sends; opens bot-filtered on HubSpot)")
+        email.add_column("kpi")
+        email.add_column("value", justify="right")
+        delivered, sent = _sum(values, "email_delivery_rate")
+        email.add_row("sends", fmt(sends, "count"))
+        email.add_row(
+            "delivered / sent", f"{fmt(_rate(delivered, sent), 'ratio')}  ({delivered:,.0f} of {sent:,.0f})"
+        )
+        for kpi, label in (
+            ("email_open_rate", "open rate (unique opens / delivered)"),
+            ("email_click_rate", "click rate (unique clicks / delivered)"),
+            ("email_click_to_open_rate", "click-to-open (clickers / openers)"),
+            ("email_unsubscribe_rate", "unsubscribe rate"),
+        ):
+            num, den = _sum(values, kpi)
+            email.add_row(label, fmt(_rate(num, den), "ratio"))
+        console.print(email)

@@ -75,12 +75,14 @@ RESUMABLE = ("contacts", "companies", "deals")
 
 
 def _mode(stream: str, state: dict[str, Any], full: bool) -> str:
-    """Incremental when the stream supports it and a finished full sync left a watermark."""
-    resumable = stream in RESUMABLE
+    """Incremental when the stream supports it and a finished full sync left a watermark (for
+    marketing emails: a time of the last read, after which only recent sends are read again)."""
+    if full:
+        return "full"
+    if stream == "marketing_emails":
+        return "incremental" if state.get("checked_at") else "full"
     return (
-        "incremental"
-        if resumable and not full and state.get("watermark") and not state.get("full")
-        else "full"
+        "incremental" if stream in RESUMABLE and state.get("watermark") and not state.get("full") else "full"
     )
 
 

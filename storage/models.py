@@ -342,12 +342,45 @@ class Quarantine(SQLModel, table=True):
     detected_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class HubSpotMarketingEmail(SQLModel, table=True):
+    """A marketing email with its lifetime statistics (counters as HubSpot reports them, with bot
+    filtering on: its opens leave out Apple MPP and scanner opens)."""
+
+    __tablename__ = "hubspot_marketing_emails"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    id: str = Field(primary_key=True, max_length=40)
+    name: str | None = None
+    subject: str | None = None
+    email_type: str | None = None
+    state: str | None = None
+    campaign_id: str | None = None
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Counters; None when the email came without statistics.
+    sent: int | None = None
+    delivered: int | None = None
+    unique_opens: int | None = None
+    unique_clicks: int | None = None
+    bounces: int | None = None
+    hard_bounces: int | None = None
+    soft_bounces: int | None = None
+    unsubscribes: int | None = None
+    spam_reports: int | None = None
+    archived: bool = False
+    created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None
+
+
 ENTITY_TABLES: dict[str, type[SQLModel]] = {
     "contacts": HubSpotContact,
     "companies": HubSpotCompany,
     "deals": HubSpotDeal,
     "owners": HubSpotOwner,
     "pipelines": HubSpotPipeline,
+    "marketing_emails": HubSpotMarketingEmail,
 }
 
 

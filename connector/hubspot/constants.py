@@ -17,6 +17,9 @@ PIPELINES_PATH = "/crm/v3/pipelines/{object_type}"
 OWNERS_PATH = "/crm/v3/owners"
 PROPERTIES_PATH = "/crm/v3/properties/{object_type}"
 ASSOCIATIONS_BATCH_PATH = "/crm/v4/associations/{from_type}/{to_type}/batch/read"
+MARKETING_EMAILS_PATH = "/marketing/v3/emails"
+MARKETING_EMAIL_PATH = "/marketing/v3/emails/{email_id}"
+MARKETING_EMAILS_PAGE = 100
 ASSOCIATIONS_BATCH_MAX = 1000
 
 STAGE_ENTERED_PREFIX = "hs_v2_date_entered_"

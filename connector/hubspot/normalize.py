@@ -482,6 +482,61 @@ def normalize_pipelines(records: Iterable[Any], object_type: str = "deals") -> N
     return out
 
 
+# Statistics counters of a marketing email → columns (HubSpot's `open` and `click` count
+# recipients, so they are the unique figures).
+EMAIL_COUNTERS = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "open": "unique_opens",
+    "click": "unique_clicks",
+    "bounce": "bounces",
+    "hardbounced": "hard_bounces",
+    "softbounced": "soft_bounces",
+    "unsubscribed": "unsubscribes",
+    "spamreport": "spam_reports",
+}
+
+
+def normalize_marketing_emails(records: Iterable[Any]) -> Normalized:
+    """Marketing emails with their lifetime statistics; counters that are not whole non-negative
+    numbers are quarantined, the rest of the email is kept."""
+    out = Normalized()
+    for record in records:
+        if not isinstance(record, dict) or not str(record.get("id", "")).strip().isdigit():
+            out.issues.append(
+                Issue(_record_key(record), "*", _raw_text(record), "email id missing or not numeric")
+            )
+            out.rejected += 1
+            continue
+        f = _Fields(str(record["id"]).strip(), out.issues)
+        row: dict[str, Any] = {
+            "id": f.record_id,
+            "name": f.text(record, "name"),
+            "subject": f.text(record, "subject"),
+            "email_type": f.text(record, "type"),
+            "state": f.text(record, "state"),
+            "campaign_id": f.text(record, "campaign") or f.text(record, "primaryEmailCampaignId"),
+            "sent_at": f.timestamp(record, "publishDate") or f.timestamp(record, "publishedAt"),
+            "archived": bool(record.get("archived", False)),
+            "created_at": f.timestamp(record, "createdAt"),
+            "updated_at": f.timestamp(record, "updatedAt"),
+            "raw": record,
+        }
+        stats = record.get("stats")
+        counters = stats.get("counters") if isinstance(stats, dict) else None
+        for key, column in EMAIL_COUNTERS.items():
+            value = counters.get(key) if isinstance(counters, dict) else None
+            if value is None:
+                row[column] = 0 if isinstance(counters, dict) else None
+            elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                row[column] = value
+            else:
+                f.flag(f"stats.counters.{key}", value, "counter is not a whole number >= 0")
+                row[column] = None
+        out.entities.append(row)
+    return out
+
+
 def normalize_records(
     stream: str, records: Iterable[Any], *, known_stages: set[str], stated: tuple[str, ...] = ()
 ) -> Normalized:
@@ -501,4 +556,6 @@ def normalize_records(
         return normalize_owners(records)
     if stream == "pipelines":
         return normalize_pipelines(records)
+    if stream == "marketing_emails":
+        return normalize_marketing_emails(records)
     raise ValueError(f"unknown HubSpot stream {stream!r}")

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from config import DEFAULT_LIFECYCLE_STAGES, HubSpotSettings
-from connector.errors import FatalAPIError, MalformedResponseError
+from connector.errors import FatalAPIError, MalformedResponseError, PermissionDeniedError
 from connector.hubspot.client import HubSpotClient
 from connector.hubspot.constants import (
     ASSOCIATIONS_BATCH_MAX,
@@ -28,6 +28,9 @@ from connector.hubspot.constants import (
     DEAL_PROPERTIES,
     HISTORY_PAGE_MAX,
     LEGACY_LIFECYCLE_DATE,
+    MARKETING_EMAIL_PATH,
+    MARKETING_EMAILS_PAGE,
+    MARKETING_EMAILS_PATH,
     OBJECT_PATH,
     OWNERS_PATH,
     PIPELINES_PATH,
@@ -495,6 +498,73 @@ class OwnersStream:
                 yield Page(self.name, records, {"synced_at": _iso(client.server_now())}, final=final)
 
 
+class MarketingEmailsStream:
+    """Marketing emails with their lifetime statistics (`GET /marketing/v3/emails?includeStats=true`).
+
+    Statistics change for weeks after a send without touching `updatedAt`, so there is no change
+    filter to follow: a full sync reads every email; an incremental one, when the last read is
+    older than `email_stats_minutes`, the emails published in the last `email_stats_days`.
+    HubSpot is known to leave some emails out of listings with statistics, so the same window is
+    listed once more without them, and each email missing from the first listing is read alone.
+    A portal whose token lacks the `content` scope syncs no emails instead of failing the run.
+    """
+
+    name = "marketing_emails"
+
+    def __init__(self, settings: HubSpotSettings) -> None:
+        self.settings = settings
+
+    def due(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> bool:
+        checked = state.get("checked_at")
+        if full or not checked:
+            return True
+        age = client.server_now() - _parse_iso(checked)
+        return age >= timedelta(minutes=self.settings.email_stats_minutes)
+
+    def pages(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
+        if not self.due(client, state, full=full):
+            yield Page(self.name, [], dict(state), final=True)
+            return
+        started = client.server_now()
+        window: dict[str, Any] = {}
+        if not full and state.get("checked_at") and self.settings.email_stats_days:
+            window["publishedAfter"] = _iso(started - timedelta(days=self.settings.email_stats_days))
+        done = {"checked_at": _iso(started), "unavailable": None}
+        try:
+            seen: set[str] = set()
+            for records in self._listing(client, {**window, "includeStats": "true"}):
+                seen.update(str(r.get("id")) for r in records)
+                yield Page(self.name, records, dict(state))
+            listed = {
+                str(r.get("id"))
+                for records in self._listing(client, {**window, "includedProperties": "id"})
+                for r in records
+            }
+            missing = sorted(listed - seen, key=lambda i: (len(i), i))
+            if missing:
+                log.info("%d marketing email(s) missing from the listing with statistics", len(missing))
+            path = MARKETING_EMAIL_PATH
+            alone = [
+                client.get(path.format(email_id=i), params={"includeStats": "true"})
+                for i in missing
+                if i.isdigit()
+            ]
+            yield Page(self.name, alone, done, final=True)
+        except PermissionDeniedError as exc:
+            log.warning("marketing emails not synced: %s", exc.detail)
+            yield Page(self.name, [], {**done, "unavailable": exc.detail}, final=True)
+
+    def _listing(self, client: HubSpotClient, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        paginator = CursorPaginator()
+        while not paginator.finished:
+            query = {**params, "limit": MARKETING_EMAILS_PAGE}
+            if paginator.token:
+                query["after"] = paginator.token
+            body = client.get(MARKETING_EMAILS_PATH, params=query)
+            yield _results(body, MARKETING_EMAILS_PATH)
+            paginator.advance(body)
+
+
 # State keys of the archived phase, carried through the other phases' checkpoints.
 _ARCHIVED_KEYS = ("archived", "archived_checked_at")
 
@@ -588,7 +658,8 @@ def build_streams(
             ),
             archived_of("deals"),
         ),
+        "marketing_emails": MarketingEmailsStream(settings),
     }
 
 
-STREAM_NAMES = ("owners", "pipelines", "companies", "contacts", "deals")
+STREAM_NAMES = ("owners", "pipelines", "companies", "contacts", "deals", "marketing_emails")

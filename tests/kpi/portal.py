@@ -15,6 +15,7 @@ from storage.models import (
     HubSpotDeal,
     HubSpotDealAssociation,
     HubSpotDealStageDate,
+    HubSpotMarketingEmail,
     HubSpotPipelineStage,
     MarketingSpend,
 )
@@ -35,6 +36,7 @@ class Portal:
     links: list[dict[str, Any]] = field(default_factory=list)
     spend: list[dict[str, Any]] = field(default_factory=list)
     deal_dates: list[dict[str, Any]] = field(default_factory=list)
+    emails: list[dict[str, Any]] = field(default_factory=list)
 
     def contact(
         self,
@@ -117,6 +119,29 @@ class Portal:
             {"connection": "default", "deal_id": did, "stage": stage, "source": source, "entered_at": t(when)}
         )
 
+    def email(self, eid: str, sent_at: str, **counters: Any) -> None:
+        """A sent HubSpot marketing email; `counters` are column values (sent, delivered, …)."""
+        row = {
+            "connection": "default",
+            "id": eid,
+            "sent_at": t(sent_at),
+            "email_type": "BATCH_EMAIL",
+            "raw": {},
+        }
+        row.update(
+            {
+                "sent": None,
+                "delivered": None,
+                "unique_opens": 0,
+                "unique_clicks": 0,
+                "bounces": 0,
+                "unsubscribes": 0,
+                "spam_reports": 0,
+            }
+        )
+        row.update(counters)
+        self.emails.append(row)
+
     def add_spend(self, start: str, end: str, channel: str, amount: float, currency: str = "SEK") -> None:
         self.spend.append(
             {
@@ -143,6 +168,7 @@ class Portal:
             upsert(conn, HubSpotDealAssociation, self.links)
             upsert(conn, HubSpotDealStageDate, self.deal_dates)
             upsert(conn, MarketingSpend, self.spend)
+            upsert(conn, HubSpotMarketingEmail, self.emails)
             upsert(
                 conn,
                 HubSpotPipelineStage,

@@ -424,3 +424,69 @@ def test_deal_stage_conversion_and_days_in_stage(engine, tmp_path):
     assert (feb_days.value, feb_days.denominator) == (pytest.approx(20), 2)
     assert value(result, "deal_stage_days_median", FEB, stage="open", dim=pipeline).value == pytest.approx(20)
     assert value(result, "deal_stage_conversion", JAN, stage="open>won", dim=pipeline).family == "deal_stages"
+
+
+def test_email_rates_are_sums_over_sums_per_period_and_platform(engine, tmp_path):
+    """The reference's P5 example split over two January sends, plus a February send with more
+    clickers than openers (clamped for click-to-open) and one sent after as_of (not counted)."""
+    p = Portal()
+    # P5: sent 10,000; unique opens 2,150; unique clicks 430; hard bounces 150; unsubscribes 26.
+    p.email(
+        "e1",
+        "2025-01-10",
+        sent=6_000,
+        delivered=5_900,
+        unique_opens=1_300,
+        unique_clicks=250,
+        bounces=100,
+        unsubscribes=16,
+        spam_reports=1,
+    )
+    p.email(
+        "e2",
+        "2025-01-20",
+        sent=4_000,
+        delivered=3_950,
+        unique_opens=850,
+        unique_clicks=180,
+        bounces=50,
+        unsubscribes=10,
+        spam_reports=0,
+    )
+    # delivered missing: derived as sent - bounces = 90.
+    p.email("e3", "2025-02-03", sent=100, unique_opens=5, unique_clicks=8, bounces=10)
+    p.email("later", "2025-04-20", sent=50, delivered=50, unique_opens=50, unique_clicks=50, bounces=0)
+    p.save(engine)
+    settings = load_settings(
+        data_dir=tmp_path, reporting_timezone="Europe/Stockholm", kpi={"periods_back": 4}
+    )
+    result = compute_kpis(settings, engine, as_of=AS_OF).result
+    jan = {
+        k: value(result, k, JAN)
+        for k in (
+            "emails_sent",
+            "email_delivered",
+            "email_delivery_rate",
+            "email_open_rate",
+            "email_click_rate",
+            "email_click_to_open_rate",
+            "email_bounce_rate",
+            "email_unsubscribe_rate",
+        )
+    }
+    assert jan["emails_sent"].value == 2 and jan["email_delivered"].value == 9_850
+    assert jan["email_delivery_rate"].value == pytest.approx(0.985)
+    assert jan["email_open_rate"].value == pytest.approx(0.2183, abs=1e-4)
+    assert jan["email_click_rate"].value == pytest.approx(0.0437, abs=1e-4)
+    assert jan["email_click_to_open_rate"].value == pytest.approx(0.20)
+    assert jan["email_bounce_rate"].value == pytest.approx(0.015)
+    assert jan["email_unsubscribe_rate"].value == pytest.approx(0.00264, abs=1e-5)
+    hubspot = value(result, "email_open_rate", JAN, dim=Dim("platform", "hubspot"))
+    assert (hubspot.numerator, hubspot.denominator) == (2_150, 9_850)
+    feb = value(result, "email_click_to_open_rate", FEB)
+    assert (feb.numerator, feb.denominator, feb.value) == (5, 5, 1.0)
+    assert value(result, "email_delivered", FEB).value == 90
+    # March has no send: zeros and rates without a base, so charts have no gaps.
+    assert value(result, "emails_sent", MAR).value == 0
+    assert value(result, "email_open_rate", MAR).reason == "no_base"
+    assert value(result, "email_open_rate", JAN).family == "email"

@@ -13,6 +13,7 @@ from storage.models import (
     HubSpotContactStageDate,
     HubSpotDeal,
     HubSpotDealAssociation,
+    HubSpotMarketingEmail,
     HubSpotPipelineStage,
     Quarantine,
 )
@@ -37,7 +38,7 @@ def stored(engine, model, *columns):
 def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_url):
     settings = make_settings(db_url)
     outcomes = HubSpotSync(settings, engine, clock=clock).run(full=True)
-    assert [o.status for o in outcomes] == ["succeeded"] * 5
+    assert [o.status for o in outcomes] == ["succeeded"] * 6
     for object_type, model in (("contacts", HubSpotContact), ("companies", None), ("deals", HubSpotDeal)):
         if model is None:
             continue
@@ -76,6 +77,13 @@ def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_u
             engine, HubSpotPipelineStage, "stage_id", "probability", "is_closed", "is_won"
         )
     }
+    # Marketing emails with their statistics.
+    emails = {e["id"]: e for e in sandbox.store.emails}
+    stored_emails = {r[0]: r[1:] for r in stored(engine, HubSpotMarketingEmail, "id", "sent", "unique_opens")}
+    assert set(stored_emails) == set(emails)
+    for email_id, (sent, opens) in stored_emails.items():
+        counters = (emails[email_id].get("stats") or {}).get("counters")
+        assert (sent, opens) == ((counters["sent"], counters["open"]) if counters else (None, None))
     assert stages["closedwon"] == (1.0, True, True)
     assert stages["closedlost"] == (0.0, True, False)
     assert stages["qualifiedtobuy"] == (0.4, False, False)
@@ -228,7 +236,7 @@ def test_bad_token_fails_every_stream_without_leaking_it(
     secret = "pat-na1-abcdef-0123456789-topsecret"
     settings = make_settings(db_url, token=secret)
     outcomes = HubSpotSync(settings, engine, clock=clock).run()
-    assert {o.status for o in outcomes} == {"failed"} and len(outcomes) == 5
+    assert {o.status for o in outcomes} == {"failed"} and len(outcomes) == 6
     for run in recent_runs(engine, limit=10):
         assert run.error and secret not in run.error and "401" in run.error
     assert secret not in caplog.text

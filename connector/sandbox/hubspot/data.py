@@ -8,6 +8,7 @@ pipelines, with amounts (a few missing) in several currencies.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import random
@@ -113,6 +114,8 @@ class PortalData:
         default_factory=lambda: [(s, LIFECYCLE_LABELS[s]) for s in LIFECYCLE_OPTIONS]
     )
     legacy_stage_properties: bool = False
+    # Marketing emails in the shape of GET /marketing/v3/emails?includeStats=true.
+    marketing_emails: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _record(record_id: int, props: dict[str, Any], created: datetime, updated: datetime) -> Record:
@@ -228,6 +231,9 @@ class _Generator:
         self._finish_companies(companies)
         self._deals(contact_paths, n_deals)
         self._malformed(o.malformed)
+        self.data.marketing_emails = marketing_emails(
+            created_times, now=self.now, history_days=o.history_days, seed=o.seed
+        )
         return self.data
 
     # -- companies -----------------------------------------------------------------------------
@@ -604,3 +610,149 @@ def load_fixture(path: Path, *, now: datetime | None = None) -> PortalData:
     if isinstance(options, list):
         data.lifecycle_options = [(str(o["value"]), str(o.get("label", o["value"]))) for o in options]
     return data
+
+
+def email_statistics(selected: int, rng: random.Random) -> dict[str, Any]:
+    """`EmailStatisticsData` for one send to `selected` contacts, with plausible B2B rates
+    (bot-filtered opens 15–35 % of delivered, clicks 5–25 % of openers)."""
+    notsent = round(selected * rng.uniform(0.0, 0.01))
+    sent = selected - notsent
+    hard = round(sent * rng.uniform(0.0, 0.01))
+    soft = round(sent * rng.uniform(0.0, 0.01))
+    delivered = sent - hard - soft
+    opened = round(delivered * rng.uniform(0.15, 0.35))
+    clicked = round(opened * rng.uniform(0.05, 0.25))
+    counters = {
+        "selected": selected,
+        "sent": sent,
+        "notsent": notsent,
+        "dropped": notsent,
+        "suppressed": 0,
+        "pending": 0,
+        "delivered": delivered,
+        "bounce": hard + soft,
+        "hardbounced": hard,
+        "softbounced": soft,
+        "open": opened,
+        "click": clicked,
+        "unsubscribed": round(delivered * rng.uniform(0.0, 0.005)),
+        "spamreport": round(delivered * rng.uniform(0.0, 0.0005)),
+        "contactslost": hard,
+    }
+
+    def pct(n: int, d: int) -> float:
+        return round(100 * n / d, 3) if d else 0
+
+    ratios = {
+        "deliveredratio": pct(delivered, sent),
+        "openratio": pct(opened, delivered),
+        "clickratio": pct(clicked, delivered),
+        "clickthroughratio": pct(clicked, opened),
+        "bounceratio": pct(hard + soft, sent),
+        "hardbounceratio": pct(hard, sent),
+        "softbounceratio": pct(soft, sent),
+        "unsubscribedratio": pct(counters["unsubscribed"], delivered),
+        "spamreportratio": pct(counters["spamreport"], delivered),
+        "notsentratio": pct(notsent, selected),
+        "contactslostratio": pct(hard, sent),
+        "pendingratio": 0,
+    }
+    mobile = round(opened * rng.uniform(0.2, 0.5))
+    return {
+        "counters": counters,
+        "deviceBreakdown": {
+            "open_device_type": {"computer": opened - mobile, "mobile": mobile, "unknown": 0},
+            "click_device_type": {"computer": clicked, "mobile": 0, "unknown": 0},
+        },
+        "qualifierStats": {},
+        "ratios": ratios,
+    }
+
+
+def marketing_emails(
+    created_times: list[datetime], *, now: datetime, history_days: int, seed: int
+) -> list[dict[str, Any]]:
+    """A weekly newsletter over the portal's history to about 60 % of the contacts that existed
+    when it went out, a few automated emails, and two drafts (no statistics, never sent).
+
+    Its own random stream, so adding emails leaves every other generated record as it was."""
+    rng = random.Random(seed * 7_919 + 3)
+    emails: list[dict[str, Any]] = []
+    next_id = 70_000_000_001
+    weeks = max(1, history_days // 7)
+    for week in range(weeks, 0, -1):
+        sent_at = (now - timedelta(days=7 * week)).replace(hour=8, minute=0, second=0, microsecond=0)
+        audience = bisect.bisect_right(created_times, sent_at)
+        if audience == 0:
+            continue
+        created = sent_at - timedelta(days=rng.randint(2, 6))
+        emails.append(
+            {
+                "id": str(next_id),
+                "name": f"Newsletter {sent_at:%Y-%m-%d}",
+                "subject": rng.choice(SUBJECTS),
+                "type": "BATCH_EMAIL",
+                "subcategory": "batch",
+                "state": "PUBLISHED",
+                "isPublished": True,
+                "isTransactional": False,
+                "isAb": False,
+                "campaign": str(1_000 + week % 6),
+                "publishDate": sent_at,
+                "createdAt": created,
+                "updatedAt": sent_at,
+                "archived": False,
+                "stats": email_statistics(max(1, round(audience * rng.uniform(0.55, 0.65))), rng),
+            }
+        )
+        next_id += rng.randint(1, 9)
+    for n in range(3):
+        published = now - timedelta(days=history_days * (n + 1) / 4)
+        emails.append(
+            {
+                "id": str(next_id),
+                "name": f"Welcome series {n + 1}",
+                "subject": f"Welcome, part {n + 1}",
+                "type": "AUTOMATED_EMAIL",
+                "subcategory": "automated",
+                "state": "AUTOMATED",
+                "isPublished": True,
+                "isTransactional": False,
+                "isAb": False,
+                "publishDate": published,
+                "createdAt": published - timedelta(days=1),
+                "updatedAt": published,
+                "archived": False,
+                "stats": email_statistics(max(1, len(created_times) // (n + 2)), rng),
+            }
+        )
+        next_id += rng.randint(1, 9)
+    for n in range(2):
+        emails.append(
+            {
+                "id": str(next_id),
+                "name": f"Draft {n + 1}",
+                "subject": "Coming soon",
+                "type": "BATCH_EMAIL",
+                "subcategory": "batch",
+                "state": "DRAFT",
+                "isPublished": False,
+                "isTransactional": False,
+                "isAb": False,
+                "createdAt": now - timedelta(days=n + 1),
+                "updatedAt": now - timedelta(days=n),
+                "archived": False,
+            }
+        )
+        next_id += rng.randint(1, 9)
+    return emails
+
+
+SUBJECTS = [
+    "Five ways to shorten your sales cycle",
+    "What our customers learned this quarter",
+    "Invitation: B2B marketing breakfast",
+    "New guide: measuring your funnel",
+    "Case study: from lead to customer in 30 days",
+    "Product news",
+]

@@ -22,6 +22,7 @@ from connector.sandbox.hubspot.data import (
     SOURCES,
     PortalData,
     Record,
+    email_statistics,
     iso,
 )
 
@@ -182,6 +183,8 @@ class PortalStore:
         self.owners = data.owners
         self.lifecycle_options = data.lifecycle_options
         self.legacy_stage_properties = data.legacy_stage_properties
+        # Marketing emails in id order (ids are numeric strings, as HubSpot sends them).
+        self.emails = sorted(data.marketing_emails, key=lambda e: int(e["id"]))
         for object_type in self.objects:
             for record in getattr(data, object_type):
                 self.objects[object_type][record["id"]] = record
@@ -824,6 +827,37 @@ class PortalStore:
                 self.update(object_type, record["id"], change, at=at)
                 edited.append(record["id"])
             return edited
+
+    def render_email(self, email: dict[str, Any], *, stats: bool) -> dict[str, Any]:
+        """A marketing email as `PublicEmail`: datetimes as ISO text, `stats` only when asked."""
+        out = {k: (iso(v) if isinstance(v, datetime) else v) for k, v in email.items() if k != "stats"}
+        if stats and "stats" in email:
+            out["stats"] = email["stats"]
+        return out
+
+    def send_email(self, *, recipients: int, at: datetime | None = None) -> dict[str, Any]:
+        """A newsletter goes out now to `recipients` contacts (for tests and `simulate`)."""
+        with self.lock:
+            at = at or self.clock.now()
+            next_id = max((int(e["id"]) for e in self.emails), default=70_000_000_000) + 1
+            email = {
+                "id": str(next_id),
+                "name": f"Newsletter {at:%Y-%m-%d %H:%M}",
+                "subject": "News",
+                "type": "BATCH_EMAIL",
+                "subcategory": "batch",
+                "state": "PUBLISHED",
+                "isPublished": True,
+                "isTransactional": False,
+                "isAb": False,
+                "publishDate": at,
+                "createdAt": at,
+                "updatedAt": at,
+                "archived": False,
+                "stats": email_statistics(max(1, recipients), self.rng),
+            }
+            self.emails.append(email)
+            return email
 
     # -- simulated activity ------------------------------------------------------------------
 

@@ -315,3 +315,54 @@ def test_truncated_answers_are_retried_and_edits_between_pages_are_seen_next_tim
     assert all(latest[i]["lifecyclestage"] == current[i].get("lifecyclestage") for i in latest)
     if kind == "modify":
         assert len(changed) == 10
+
+
+def _emails_stream(sandbox, **hub):
+    from connector.hubspot.streams import MarketingEmailsStream
+
+    return MarketingEmailsStream(HubSpotSettings(base_url=sandbox.url, **hub))
+
+
+def test_marketing_emails_come_with_statistics_even_when_the_listing_drops_some(sandbox, clock):
+    sandbox.admin("POST", "/_sandbox/options", json={"email_stats_omit_every": 7})
+    truth = {e["id"]: e for e in sandbox.store.emails}
+    with client_for(sandbox, clock) as client:
+        records, checkpoints = collect(_emails_stream(sandbox).pages(client, {}, full=True))
+    got = {r["id"]: r for r in records}
+    assert set(got) == set(truth) and len(records) == len(truth)
+    sent = [r for r in records if r.get("state") != "DRAFT"]
+    assert sent and all(r["stats"]["counters"]["sent"] > 0 for r in sent)
+    assert checkpoints[-1]["checked_at"] and checkpoints[-1]["unavailable"] is None
+
+
+def test_incremental_email_reads_wait_and_then_cover_only_recent_sends(sandbox, clock):
+    stream = _emails_stream(sandbox, email_stats_minutes=60, email_stats_days=30)
+    with client_for(sandbox, clock) as client:
+        _, checkpoints = collect(stream.pages(client, {}, full=True))
+        state = checkpoints[-1]
+        before = sandbox.stats()["requests"]
+        records, _ = collect(stream.pages(client, state, full=False))
+        assert records == [] and sandbox.stats()["requests"] == before  # not due: no request at all
+        sandbox.store.clock.advance(3600)
+        new = sandbox.store.send_email(recipients=120)
+        records, _ = collect(stream.pages(client, state, full=False))
+    now = sandbox.store.clock.now()
+    recent = {
+        e["id"]
+        for e in sandbox.store.emails
+        if e.get("publishDate") and e["publishDate"] > now - timedelta(days=30)
+    }
+    assert {r["id"] for r in records} == recent and new["id"] in recent
+
+
+def test_a_token_without_the_content_scope_syncs_no_emails_instead_of_failing(sandbox, clock):
+    from connector.sandbox.hubspot.app import ALL_SCOPES
+    from tests.connector.hubspot.test_oauth import oauth_client
+
+    scopes = [s for s in ALL_SCOPES if s != "content"]
+    sandbox.admin("POST", "/_sandbox/options", json={"oauth_scopes": scopes})
+
+    _, client = oauth_client(sandbox, clock)
+    with client:
+        records, checkpoints = collect(_emails_stream(sandbox).pages(client, {}, full=True))
+    assert records == [] and "scopes" in checkpoints[-1]["unavailable"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from connector.sandbox.hubspot.data import GeneratorOptions, generate_portal
+from connector.sandbox.hubspot.data import GeneratorOptions, generate_portal, iso
 from tests.conftest import PORTAL_NOW
 
 
@@ -323,3 +323,28 @@ def test_fixture_file_in_hubspots_shape(make_sandbox, tmp_path):
     assert contacts[0]["properties"]["lastmodifieddate"] == "2025-02-02T03:04:05.000Z"
     assert deals[0]["associations"]["contacts"]["results"] == [{"id": "1", "type": "deal_to_contact"}]
     assert owners[0]["id"] == "7"
+
+
+def test_marketing_emails_listing_pages_with_total_and_optional_statistics(sandbox):
+    emails = sandbox.store.emails
+    with sandbox.api() as api:
+        first = api.get("/marketing/v3/emails", params={"limit": 10, "includeStats": "true"}).json()
+        assert first["total"] == len(emails) and len(first["results"]) == 10
+        assert first["paging"]["next"]["after"] == "10" and "link" in first["paging"]["next"]
+        published = [r for r in first["results"] if r["state"] != "DRAFT"]
+        counters = published[0]["stats"]["counters"]
+        assert counters["delivered"] == counters["sent"] - counters["bounce"]
+        assert set(published[0]["stats"]) == {"counters", "deviceBreakdown", "qualifierStats", "ratios"}
+        plain = api.get("/marketing/v3/emails", params={"limit": 10}).json()
+        assert all("stats" not in r for r in plain["results"])
+        # Time bounds are exclusive.
+        edge = published[0]["publishDate"]
+        after = api.get("/marketing/v3/emails", params={"publishedAfter": edge, "limit": 300}).json()
+        assert edge not in {r.get("publishDate") for r in after["results"]}
+        assert after["total"] == sum(
+            1 for e in emails if e.get("publishDate") and iso(e["publishDate"]) > edge
+        )
+        one = api.get(f"/marketing/v3/emails/{published[0]['id']}", params={"includeStats": "true"})
+        assert one.status_code == 200 and one.json()["stats"] == published[0]["stats"]
+        missing = api.get("/marketing/v3/emails/1")
+        assert missing.status_code == 404 and missing.json()["category"] == "OBJECT_NOT_FOUND"
