@@ -72,6 +72,9 @@ class HubSpotSettings(BaseModel):
     # Read every change of lifecycle stage (contacts) and deal stage (deals) with
     # `propertiesWithHistory`: halves list pages to 50 records and adds batch reads after searches.
     stage_history: bool = True
+    # Companies, contacts, deals and marketing emails sync side by side, this many at a time,
+    # sharing the rate limiter (1: one after another).
+    parallel_streams: int = Field(default=4, ge=1, le=8)
     # Marketing-email statistics keep changing after a send but do not change `updatedAt`, so they
     # are read again: on incremental syncs at most this often, for emails sent in the last days.
     email_stats_minutes: int = Field(default=60, ge=0)

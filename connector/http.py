@@ -6,7 +6,8 @@ import email.utils
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -65,7 +66,11 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 @dataclass
 class RequestStats:
-    """What a run cost: requests sent, retries, 429s, time spent waiting. Thread-safe increments."""
+    """What a run cost: requests sent, retries, 429s, time spent waiting. Thread-safe increments.
+
+    Streams that share one client count their own share with `scoped(child)`: while it is
+    active in a thread, what that thread adds is added to the child too.
+    """
 
     requests: int = 0
     retries: int = 0
@@ -73,11 +78,25 @@ class RequestStats:
     server_errors: int = 0
     waited_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _scope: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     def add(self, **deltas: float) -> None:
         with self._lock:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
+        child = getattr(self._scope, "child", None)
+        if child is not None:
+            child.add(**deltas)
+
+    @contextmanager
+    def scoped(self, child: RequestStats) -> Iterator[RequestStats]:
+        """Count this thread's requests in `child` as well, until the block ends."""
+        previous = getattr(self._scope, "child", None)
+        self._scope.child = child
+        try:
+            yield child
+        finally:
+            self._scope.child = previous
 
     def snapshot(self) -> dict[str, float]:
         with self._lock:

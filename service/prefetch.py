@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterable
+from collections import deque
+from collections.abc import Generator, Iterable, Mapping
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -83,3 +84,82 @@ def prefetch_batches(
     finally:
         stop.set()
         worker.join(timeout=30)
+
+
+def merge_batches(
+    sources: Mapping[str, Iterable[T]], *, depth: int = 2, batch: int = 1, name: str = "fetch"
+) -> Generator[tuple[str, list[T] | BaseException | None], None, None]:
+    """Run several sources at once, each in its own thread at most `depth` items ahead, and
+    interleave what they produce: `(key, items)` for up to `batch` waiting items of one source
+    (in its order), then `(key, error)` if it failed or `(key, None)` when it ended.
+
+    Sources take turns, so a fast one cannot starve a slow one. Closing the generator stops
+    every source.
+    """
+    events: queue.Queue[tuple[str, object]] = queue.Queue()
+    slots = {key: threading.Semaphore(depth) for key in sources}
+    stop = threading.Event()
+
+    def produce(key: str, source: Iterable[T]) -> None:
+        iterator = iter(source)
+        try:
+            for item in iterator:
+                while not slots[key].acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                events.put((key, item))
+        except BaseException as exc:  # handed to the consumer with the source's name
+            events.put((key, _Failure(exc)))
+            return
+        finally:
+            close = getattr(iterator, "close", None)
+            if stop.is_set() and close is not None:
+                close()
+        events.put((key, _DONE))
+
+    workers = [
+        threading.Thread(target=produce, args=(key, source), name=f"{name}-{key}", daemon=True)
+        for key, source in sources.items()
+    ]
+    for worker in workers:
+        worker.start()
+    pending: dict[str, deque[object]] = {key: deque() for key in sources}
+    turn: deque[str] = deque(sources)
+    live = set(sources)
+    try:
+        while live:
+            if not any(pending.values()):
+                key, item = events.get()
+                pending[key].append(item)
+            while True:
+                try:
+                    key, item = events.get_nowait()
+                except queue.Empty:
+                    break
+                pending[key].append(item)
+            while not pending[turn[0]]:
+                turn.rotate(-1)
+            key = turn[0]
+            turn.rotate(-1)
+            waiting = pending[key]
+            head = waiting[0]
+            if head is _DONE or isinstance(head, _Failure):
+                waiting.popleft()
+                live.discard(key)
+                yield key, head.error if isinstance(head, _Failure) else None
+                continue
+            items: list[T] = []
+            while (
+                waiting
+                and len(items) < batch
+                and not (waiting[0] is _DONE or isinstance(waiting[0], _Failure))
+            ):
+                items.append(waiting.popleft())  # type: ignore[arg-type]
+                slots[key].release()
+            yield key, items
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)

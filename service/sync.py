@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -15,13 +16,14 @@ from sqlalchemy import Engine
 from config import Settings
 from connector.clock import Clock, SystemClock
 from connector.errors import AuthenticationError, ConnectorError, RateLimitDeferredError
+from connector.http import RequestStats
 from connector.hubspot.auth import OAuthAuth, PrivateAppAuth
 from connector.hubspot.client import PRIVATE_APP_HINT, HubSpotClient
 from connector.hubspot.normalize import Normalized, normalize_records
 from connector.hubspot.streams import STREAM_NAMES, Page, build_streams, discover_schema
 from connector.pagination import PaginationLoopError
 from service.logging import redact
-from service.prefetch import prefetch_batches
+from service.prefetch import merge_batches
 from service.tokens import FileTokenStore
 from service.writer import PageWriter, StorageWriteError, open_writer
 from storage import (
@@ -86,10 +88,6 @@ def _mode(stream: str, state: dict[str, Any], full: bool) -> str:
     )
 
 
-def _normalize(stream: str, page: Page, known_stages: set[str]) -> Normalized:
-    return normalize_records(stream, page.records, known_stages=known_stages, stated=page.associations)
-
-
 def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {k: after[k] - before.get(k, 0) for k in after}
 
@@ -118,6 +116,39 @@ def build_hubspot_auth(settings: Settings, clock: Clock) -> tuple[httpx.Auth, st
         store=store,
     )
     return auth, OAUTH_HINT
+
+
+# Streams that run side by side (each a long listing); the small ones run first, alone.
+PARALLEL = ("companies", "contacts", "deals", "marketing_emails")
+
+
+@dataclass
+class _StreamRun:
+    """One stream inside a group: its outcome, its share of the requests, its quarantine state."""
+
+    outcome: StreamOutcome
+    quarantine_empty: bool
+    stats: RequestStats = field(default_factory=RequestStats)
+    last: dict[str, float] = field(default_factory=dict)
+
+
+def _parsed(
+    client: HubSpotClient,
+    stats: RequestStats,
+    name: str,
+    stream: Any,
+    state: dict[str, Any],
+    known_stages: set[str],
+    full: bool,
+) -> Iterator[tuple[Page, Normalized]]:
+    """A stream's pages with their parsed rows. Runs in the stream's fetch thread, which counts
+    its requests in `stats` (parsing there too overlaps it with the writer)."""
+    with client.stats.scoped(stats):
+        for page in stream.pages(client, state, full=full):
+            yield (
+                page,
+                normalize_records(name, page.records, known_stages=known_stages, stated=page.associations),
+            )
 
 
 class HubSpotSync:
@@ -194,14 +225,31 @@ class HubSpotSync:
                 ),
             )
             known_stages = set(schema.lifecycle_stages)
-            for name, state in states.items():
-                outcome = self._run_stream(
-                    client, writer, name, available[name], state, known_stages, full=full, trigger=trigger
+            for group in self._groups(list(states)):
+                results = self._run_group(
+                    client, writer, group, available, states, known_stages, full=full, trigger=trigger
                 )
-                outcomes.append(outcome)
-                if outcome.status == "deferred" or outcome.stops_run:
+                outcomes.extend(results)
+                if any(o.status == "deferred" or o.stops_run for o in results):
                     break
         return outcomes
+
+    def _groups(self, names: list[str]) -> list[list[str]]:
+        """Streams in order; the large ones together, `hubspot.parallel_streams` at a time."""
+        parallel = self.settings.hubspot.parallel_streams
+        groups: list[list[str]] = []
+        together: list[str] = []
+        for name in names:
+            if parallel > 1 and name in PARALLEL:
+                together.append(name)
+                if len(together) == parallel:
+                    groups.append(together)
+                    together = []
+            else:
+                groups.append([name])
+        if together:
+            groups.append(together)
+        return groups
 
     def _archived_ids(self, stream: str) -> set[str]:
         return archived_ids(self.engine, connection=self.connection, stream=stream)
@@ -228,88 +276,119 @@ class HubSpotSync:
             stream, run_id, mode, status, error=message, stops_run=isinstance(error, AuthenticationError)
         )
 
-    def _run_stream(
+    def _run_group(
         self,
         client: HubSpotClient,
         writer: PageWriter,
-        name: str,
-        stream: Any,
-        state: dict[str, Any],
+        group: list[str],
+        available: dict[str, Any],
+        states: dict[str, dict[str, Any]],
         known_stages: set[str],
         *,
         full: bool,
         trigger: str,
-    ) -> StreamOutcome:
-        mode = _mode(name, state, full)
-        run_id = self._start_run(name, mode, trigger)
-        outcome = StreamOutcome(name, run_id, mode, "running")
-        last = client.stats.snapshot()
-        quarantine_empty = not has_quarantine(
-            self.engine, connection=self.connection, source=SOURCE, stream=name
-        )
-        log.info("sync %s: %s (run %d)", name, mode, run_id, extra={"run_id": run_id, "stream": name})
+    ) -> list[StreamOutcome]:
+        """Sync the streams of `group` side by side: each fetches and parses in its own thread
+        (sharing the client, so its rate limiter), while this thread prepares their pages and
+        hands them to the one writer. Each stream has its own run row, checkpoint and outcome;
+        one stream failing leaves the others running. A storage failure ends every run."""
+        runs: dict[str, _StreamRun] = {}
+        sources: dict[str, Iterator[tuple[Page, Normalized]]] = {}
+        for name in group:
+            mode = _mode(name, states[name], full)
+            run_id = self._start_run(name, mode, trigger)
+            run = _StreamRun(
+                StreamOutcome(name, run_id, mode, "running"),
+                quarantine_empty=not has_quarantine(
+                    self.engine, connection=self.connection, source=SOURCE, stream=name
+                ),
+            )
+            runs[name] = run
+            log.info("sync %s: %s (run %d)", name, mode, run_id, extra={"run_id": run_id, "stream": name})
+            sources[name] = _parsed(
+                client, run.stats, name, available[name], states[name], known_stages, full
+            )
+        in_flight: deque[list[Any]] = deque()  # [stream, pages not yet confirmed] per batch
+
+        def settle(writes: list[PageWrite]) -> None:
+            for write in writes:
+                head = in_flight[0]
+                self._count(runs[head[0]].outcome, [write])
+                head[1] -= 1
+                if head[1] == 0:
+                    in_flight.popleft()
+
         try:
-            # Parsing runs in the fetch thread too, overlapping with the writer.
-            parsed = (
-                (
-                    page,
-                    normalize_records(
-                        name, page.records, known_stages=known_stages, stated=page.associations
-                    ),
-                )
-                for page in stream.pages(client, state, full=full)
-            )
-            batch: list[tuple[Page, Normalized]]
-            for batch in prefetch_batches(
-                parsed, depth=PREFETCH_DEPTH, batch=MAX_PAGES_PER_COMMIT, name=f"fetch-{name}"
+            for name, item in merge_batches(
+                sources, depth=PREFETCH_DEPTH, batch=MAX_PAGES_PER_COMMIT, name="fetch"
             ):
-                stats = client.stats.snapshot()
-                prepared = prepare_pages(
-                    self.engine.dialect.name,
-                    connection=self.connection,
-                    source=SOURCE,
-                    stream=name,
-                    run_id=run_id,
-                    pages=[PageInput(n, len(page.records), page.checkpoint) for page, n in batch],
-                    now=self.clock.now(),
-                    request_delta=_delta(stats, last),
-                    quarantine_empty=quarantine_empty,
-                )
-                quarantine_empty = quarantine_empty and not any(n.issues for _, n in batch)
-                last = stats
-                self._count(outcome, writer.write(prepared))
-            self._count(outcome, writer.drain())
-            outcome.status = "succeeded"
-        except RateLimitDeferredError as exc:
-            outcome.status, outcome.error = "deferred", self._safe(exc)
-        except AuthenticationError as exc:
-            outcome.status, outcome.error = "failed", self._safe(exc)
-            outcome.stops_run = True
-        except (ConnectorError, PaginationLoopError) as exc:
-            outcome.status, outcome.error = "failed", self._safe(exc)
+                run = runs[name]
+                if item is None:
+                    run.outcome.status = "succeeded"
+                elif isinstance(item, BaseException):
+                    self._classify(run.outcome, item)
+                else:
+                    stats = run.stats.snapshot()
+                    prepared = prepare_pages(
+                        self.engine.dialect.name,
+                        connection=self.connection,
+                        source=SOURCE,
+                        stream=name,
+                        run_id=run.outcome.run_id,
+                        pages=[PageInput(n, len(page.records), page.checkpoint) for page, n in item],
+                        now=self.clock.now(),
+                        request_delta=_delta(stats, run.last),
+                        quarantine_empty=run.quarantine_empty,
+                    )
+                    run.quarantine_empty = run.quarantine_empty and not any(n.issues for _, n in item)
+                    run.last = stats
+                    in_flight.append([name, len(item)])
+                    settle(writer.write(prepared))
+            # Pages fetched before a stream failed are committed before its run is closed.
+            settle(writer.drain())
         except Exception as exc:
-            # A bug or a database failure: record it on the run, then let it surface.
+            # A storage failure or a bug: every run still open is closed as failed, then it surfaces.
             with contextlib.suppress(StorageWriteError):
-                writer.drain()  # pages in flight settle before the run is closed
-            self._finish(run_id, "failed", self._safe(exc), _delta(client.stats.snapshot(), last))
+                settle(writer.drain())
+            message = self._safe(exc)
+            for run in runs.values():
+                if run.outcome.status in ("running", "succeeded"):
+                    run.outcome.status, run.outcome.error = "failed", message
+                self._finish(
+                    run.outcome.run_id, "failed", run.outcome.error, _delta(run.stats.snapshot(), run.last)
+                )
             raise
-        if outcome.status != "succeeded":
-            # The pages fetched before the failure are committed before the run is closed.
-            try:
-                self._count(outcome, writer.drain())
-            except StorageWriteError as exc:
-                self._finish(run_id, "failed", self._safe(exc), _delta(client.stats.snapshot(), last))
-                raise
-        if outcome.error:
-            log.error(
-                "sync %s %s: %s",
-                name,
-                outcome.status,
-                outcome.error,
-                extra={"run_id": run_id, "stream": name},
+        for run in runs.values():
+            outcome = run.outcome
+            if outcome.error:
+                log.error(
+                    "sync %s %s: %s",
+                    outcome.stream,
+                    outcome.status,
+                    outcome.error,
+                    extra={"run_id": outcome.run_id, "stream": outcome.stream},
+                )
+            self._finish(
+                outcome.run_id, outcome.status, outcome.error, _delta(run.stats.snapshot(), run.last)
             )
-        self._finish(run_id, outcome.status, outcome.error, _delta(client.stats.snapshot(), last))
-        return outcome
+        return [runs[name].outcome for name in group]
+
+    def _close(self, run: _StreamRun, status: str) -> None:
+        delta = _delta(run.stats.snapshot(), run.last)
+        self._finish(run.outcome.run_id, status, run.outcome.error, delta)
+
+    def _classify(self, outcome: StreamOutcome, error: BaseException) -> None:
+        """Record how a stream's fetching failed; errors that are not the API's surface."""
+        if isinstance(error, RateLimitDeferredError):
+            outcome.status, outcome.error = "deferred", self._safe(error)
+        elif isinstance(error, AuthenticationError):
+            outcome.status, outcome.error = "failed", self._safe(error)
+            outcome.stops_run = True
+        elif isinstance(error, ConnectorError | PaginationLoopError):
+            outcome.status, outcome.error = "failed", self._safe(error)
+        else:
+            outcome.status = "failed"
+            raise error
 
     def _finish(self, run_id: int, status: str, error: str | None, request_delta: dict[str, float]) -> None:
         finish_run(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -25,6 +25,7 @@ from storage.models import (
 from storage.repo import table_of
 
 INCREMENTALS = 20
+LAG = 60  # seconds the sandbox's search index lags behind changes
 OBJECTS = "/crm/v3/objects"
 
 FAULTS = [
@@ -71,7 +72,8 @@ def change_portal(sandbox, rng: random.Random) -> None:
     with_deals = {c for links in store.assoc.get(("deals", "contacts"), {}).values() for c in links}
     archived = [i for i, r in store.objects["contacts"].items() if r["archived"] and i not in with_deals]
     if archived and rng.random() < 0.5:
-        store.restore("contacts", rng.choice(archived))
+        # Restored earlier than the search index lag before the next sync (docs/sync.md, "Known limits").
+        store.restore("contacts", rng.choice(archived), at=store.clock.now() - timedelta(seconds=LAG + 30))
     for object_type in ("contacts", "deals"):
         live = [i for i, r in store.objects[object_type].items() if not r["archived"]]
         if len(live) > 2 and rng.random() < 0.4:
@@ -202,7 +204,7 @@ def test_full_then_20_incrementals_under_every_fault_equal_ground_truth(
         search_page_size=30,
     )
     sandbox.admin(
-        "POST", "/_sandbox/options", json={"search_lag_seconds": 60, "search_id_order": "lexicographic"}
+        "POST", "/_sandbox/options", json={"search_lag_seconds": LAG, "search_id_order": "lexicographic"}
     )
     sandbox.faults(*({"count": 1_000_000, **fault} for fault in FAULTS))
     # And each kind at least once, whatever the dice say.
