@@ -11,10 +11,13 @@ full sync makes about twice the requests). With history, the records ceiling no 
 to every page; the script prints the share of the request budget used (requests/s ÷ 19).
 
 The sandbox runs in its own process (as a real API would), the sync in this one. Each scenario
-runs in a fresh child process so its peak memory is its own.
+runs in a fresh child process so its peak memory is its own. `--latency-ms` makes every sandbox
+answer take that much longer (HubSpot's round trips take 100–500 ms); `--parallel` is
+`hubspot.parallel_streams` (1: the large streams one after another). After the full sync, an
+incremental sync with nothing changed shows what an idle sync costs.
 
     python bench/sync_throughput.py [--contacts 50000] [--deals 10000] [--scenario a|b|both]
-                                    [--history off|on|both]
+                                    [--history off|on|both] [--latency-ms 0] [--parallel 4]
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CEILING_RECORDS_PER_S = 190 * 100 / 10
 
 
-def start_sandbox(port: int, contacts: int, deals: int, rate_limit: int) -> subprocess.Popen[bytes]:
+def start_sandbox(
+    port: int, contacts: int, deals: int, rate_limit: int, latency_ms: int = 0
+) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-c",
@@ -58,6 +63,8 @@ def start_sandbox(port: int, contacts: int, deals: int, rate_limit: int) -> subp
         "0",
         "--token",
         "bench-token",
+        "--latency-ms",
+        str(latency_ms),
     ]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     deadline = time.monotonic() + 300
@@ -72,7 +79,14 @@ def start_sandbox(port: int, contacts: int, deals: int, rate_limit: int) -> subp
     raise RuntimeError("sandbox did not start")
 
 
-def run_scenario(name: str, contacts: int, deals: int, history: bool) -> dict[str, float]:
+def sandbox_requests(port: int) -> int:
+    with httpx.Client(timeout=10) as probe:
+        return int(probe.get(f"http://127.0.0.1:{port}/_sandbox/stats").json().get("requests", 0))
+
+
+def run_scenario(
+    name: str, contacts: int, deals: int, history: bool, latency_ms: int, parallel: int
+) -> dict[str, float]:
     from config import load_settings
     from connector.sandbox.server import free_port
     from service.sync import HubSpotSync
@@ -80,7 +94,7 @@ def run_scenario(name: str, contacts: int, deals: int, history: bool) -> dict[st
 
     limited = name == "a"
     port = free_port()
-    sandbox = start_sandbox(port, contacts, deals, 190 if limited else 0)
+    sandbox = start_sandbox(port, contacts, deals, 190 if limited else 0, latency_ms)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = load_settings(
@@ -91,6 +105,7 @@ def run_scenario(name: str, contacts: int, deals: int, history: bool) -> dict[st
                     "rate_limit_per_10s": 190 if limited else 1_000_000,
                     "search_rate_per_second": 5 if limited else 1_000_000,
                     "stage_history": history,
+                    "parallel_streams": parallel,
                 },
             )
             engine = make_engine(settings.db_url)
@@ -100,6 +115,12 @@ def run_scenario(name: str, contacts: int, deals: int, history: bool) -> dict[st
             # The writer process has exited and been waited for; the sandbox has not (yet).
             writer_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             runs = recent_runs(engine, limit=len(outcomes))
+            # Nothing changed since: what does an incremental sync cost?
+            before = sandbox_requests(port)
+            idle_started = time.perf_counter()
+            idle = HubSpotSync(settings, engine).run(trigger="bench")
+            idle_seconds = time.perf_counter() - idle_started
+            idle_requests = sandbox_requests(port) - before
             engine.dispose()
     finally:
         sandbox.terminate()
@@ -118,6 +139,9 @@ def run_scenario(name: str, contacts: int, deals: int, history: bool) -> dict[st
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "writer_rss_mb": writer_rss_mb,
         "per_stream": {o.stream: o.read for o in outcomes},  # type: ignore[dict-item]
+        "idle_requests": idle_requests,
+        "idle_seconds": idle_seconds,
+        "idle_modes": {o.stream: o.mode for o in idle if o.status == "succeeded"},  # type: ignore[dict-item]
     }
 
 
@@ -129,17 +153,23 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=10_000)
     parser.add_argument("--scenario", choices=["a", "b", "both"], default="both")
     parser.add_argument("--history", choices=["off", "on", "both"], default="both")
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_scenario(args.scenario, args.contacts, args.deals, args.history == "on")))
+        result = run_scenario(
+            args.scenario, args.contacts, args.deals, args.history == "on", args.latency_ms, args.parallel
+        )
+        print(json.dumps(result))
         return
     names = ["a", "b"] if args.scenario == "both" else [args.scenario]
     histories = ["off", "on"] if args.history == "both" else [args.history]
     scenarios = [(name, history) for name in names for history in histories]
     print(
         f"funnelsync full-sync throughput: {args.contacts:,} contacts, {args.deals:,} deals "
-        f"(+ companies, owners, pipelines), SQLite, sandbox in its own process; {os.cpu_count()} CPUs"
+        f"(+ companies, owners, pipelines, marketing emails), SQLite, sandbox in its own process; "
+        f"{os.cpu_count()} CPUs; sandbox latency {args.latency_ms} ms; parallel_streams {args.parallel}"
     )
     for name, history in scenarios:
         out = subprocess.run(
@@ -155,6 +185,10 @@ def main() -> None:
                 str(args.contacts),
                 "--deals",
                 str(args.deals),
+                "--latency-ms",
+                str(args.latency_ms),
+                "--parallel",
+                str(args.parallel),
             ],
             check=True,
             capture_output=True,
@@ -177,6 +211,8 @@ def main() -> None:
             ceiling = f"{CEILING_RECORDS_PER_S:,.0f} records/s = 190 × 100 / 10 s"
             print(f"  ratio to ceiling    {ratio:>12.3f}   (ceiling {ceiling})")
             print(f"  request budget used {per_s / 19:>12.3f}   (of 19 requests/s)")
+        idle = f"{result['idle_requests']:,} requests in {result['idle_seconds']:.2f} s"
+        print(f"  incremental, idle   {idle:>24}   {result['idle_modes']}")
 
 
 if __name__ == "__main__":

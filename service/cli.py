@@ -171,6 +171,9 @@ def sandbox_hubspot(
         bool, typer.Option(help="Also serve hs_lifecyclestage_<stage>_date.")
     ] = False,
     malformed: Annotated[int, typer.Option(help="Records to give a malformed value.")] = 0,
+    latency_ms: Annotated[
+        int, typer.Option(help="Added to every API answer, as HubSpot's 100–500 ms round trips.")
+    ] = 0,
 ) -> None:
     """Serve a HubSpot API sandbox with a generated (or fixture) portal until interrupted."""
     from connector.sandbox.hubspot.app import create_app
@@ -195,6 +198,7 @@ def sandbox_hubspot(
             token=token,
             legacy_stage_properties=legacy_stage_properties,
             malformed=malformed,
+            latency_ms=latency_ms,
         )
     )
     counts = {t: len(v) for t, v in state.store.objects.items()}

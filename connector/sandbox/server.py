@@ -41,6 +41,7 @@ class HubSpotSandboxConfig:
     legacy_stage_properties: bool = False
     custom_stages: tuple[tuple[str, str], ...] = ()
     malformed: int = 0
+    latency_ms: int = 0
 
 
 def build_hubspot_state(config: HubSpotSandboxConfig) -> SandboxState:
@@ -71,6 +72,7 @@ def build_hubspot_state(config: HubSpotSandboxConfig) -> SandboxState:
         oauth_client_id=config.oauth_client_id,
         oauth_client_secret=config.oauth_client_secret,
         oauth_refresh_tokens={config.oauth_refresh_token},
+        latency_ms=config.latency_ms,
     )
     return SandboxState(store, options, seed=config.seed)
 

@@ -76,6 +76,7 @@ OPTION_KEYS = (
     "oauth_token_lifetime",
     "oauth_scopes",
     "email_stats_omit_every",
+    "latency_ms",
 )
 
 # The read scopes of the endpoints the sandbox serves (HubSpot's names).
@@ -131,6 +132,8 @@ class SandboxOptions:
     # HubSpot's known bug: with includeStats=true some emails are missing from the listing. N > 0
     # leaves out every N-th email of such listings (0: off).
     email_stats_omit_every: int = 0
+    # Added to every API answer (real HubSpot round trips take 100–500 ms).
+    latency_ms: int = 0
 
 
 @dataclass
@@ -463,6 +466,8 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                 if limited is not None:
                     state.counts["429"] += 1
                     return limited
+                if state.options.latency_ms:
+                    await asyncio.sleep(state.options.latency_ms / 1000)
                 fault = take_fault(request.method, request.url.path)
                 if fault is not None:
                     state.counts[f"fault:{fault.kind}"] += 1
