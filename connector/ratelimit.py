@@ -11,11 +11,12 @@ from connector.clock import Clock
 class RollingWindowLimiter:
     """At most `max_requests` sends in any `interval` seconds, as HubSpot counts them.
 
-    `acquire()` blocks (through the injected clock) until a send is allowed. A small `margin`
-    absorbs the gap between when we count a request and when the server does.
+    `acquire()` blocks (through the injected clock) until a send is allowed. `margin` absorbs
+    the gap between when we count a request and when the server does: with several streams
+    sending at once, a request counted early can reach the server after later ones.
     """
 
-    def __init__(self, max_requests: int, interval: float, clock: Clock, *, margin: float = 0.05) -> None:
+    def __init__(self, max_requests: int, interval: float, clock: Clock, *, margin: float = 0.25) -> None:
         if max_requests < 1 or interval <= 0:
             raise ValueError("max_requests must be >= 1 and interval > 0")
         self.max_requests = max_requests
@@ -60,6 +61,19 @@ class RollingWindowLimiter:
         if max_requests is not None and 0 < max_requests < self.max_requests:
             with self._lock:
                 self.max_requests = max_requests
+
+    def observe_remaining(self, remaining: int | None) -> None:
+        """Adopt the server's count when it has seen more requests than we have counted
+        (X-HubSpot-RateLimit-Remaining): other clients of the same app and portal, or requests
+        that reached it in another order. The window only ever gets fuller, never emptier."""
+        if remaining is None or remaining < 0:
+            return
+        with self._lock:
+            now = self._clock.monotonic()
+            self._prune(now)
+            room = self.max_requests - len(self._sent)
+            for _ in range(room - remaining):
+                self._sent.append(now)
 
     def saturate(self) -> None:
         """The server said 429: treat the window as full from now on."""

@@ -342,6 +342,28 @@ class Quarantine(SQLModel, table=True):
     detected_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class HubSpotProperty(SQLModel, table=True):
+    """One property of the portal's catalogue: what its values mean and how they are typed
+    (the enumeration options, such as lifecycle-stage labels, are in `raw.options`)."""
+
+    __tablename__ = "hubspot_properties"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    id: str = Field(primary_key=True, max_length=200)  # <object type>/<name>
+    object_type: str = Field(max_length=40)
+    name: str = Field(max_length=150)
+    label: str | None = None
+    type: str | None = Field(default=None, max_length=40)
+    field_type: str | None = Field(default=None, max_length=40)
+    group_name: str | None = None
+    calculated: bool | None = None
+    hubspot_defined: bool | None = None
+    archived: bool = False
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None
+
+
 class HubSpotMarketingEmail(SQLModel, table=True):
     """A marketing email with its lifetime statistics (counters as HubSpot reports them, with bot
     filtering on: its opens leave out Apple MPP and scanner opens)."""
@@ -375,6 +397,7 @@ class HubSpotMarketingEmail(SQLModel, table=True):
 
 
 ENTITY_TABLES: dict[str, type[SQLModel]] = {
+    "properties": HubSpotProperty,
     "contacts": HubSpotContact,
     "companies": HubSpotCompany,
     "deals": HubSpotDeal,

@@ -199,6 +199,8 @@ class HubSpotClient:
             ) from None
         self._observe_date(response)
         self.limiter.observe_limit(_header_int(response, "X-HubSpot-RateLimit-Max"))
+        if response.status_code < 400:
+            self.limiter.observe_remaining(_header_int(response, "X-HubSpot-RateLimit-Remaining"))
         if response.status_code >= 400:
             error = classify_error(response, now=self.clock.now(), auth_hint=self.auth_hint)
             if isinstance(error, RateLimitedError):

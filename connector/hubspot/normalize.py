@@ -537,6 +537,48 @@ def normalize_marketing_emails(records: Iterable[Any]) -> Normalized:
     return out
 
 
+def _flag(record: dict[str, Any], name: str) -> bool | None:
+    value = record.get(name)
+    return value if isinstance(value, bool) else None
+
+
+def normalize_properties(records: Iterable[Any]) -> Normalized:
+    """Property definitions, keyed `<object type>/<name>`."""
+    out = Normalized()
+    for record in records:
+        name = record.get("name") if isinstance(record, dict) else None
+        object_type = record.get("objectType") if isinstance(record, dict) else None
+        if not isinstance(name, str) or not name or not isinstance(object_type, str):
+            out.issues.append(
+                Issue(_record_key(record), "*", _raw_text(record), "property without a name or object type")
+            )
+            out.rejected += 1
+            continue
+        assert isinstance(record, dict)
+        f = _Fields(f"{object_type}/{name}", out.issues)
+        raw = {k: v for k, v in record.items() if k != "objectType"}
+        out.entities.append(
+            {
+                "id": f.record_id,
+                "object_type": object_type,
+                "name": name,
+                "label": f.text(record, "label"),
+                "type": f.text(record, "type"),
+                "field_type": f.text(record, "fieldType"),
+                "group_name": f.text(record, "groupName"),
+                "calculated": record.get("calculated")
+                if isinstance(record.get("calculated"), bool)
+                else None,
+                "hubspot_defined": (
+                    record.get("hubspotDefined") if isinstance(record.get("hubspotDefined"), bool) else None
+                ),
+                "archived": bool(record.get("archived", False)),
+                "raw": raw,
+            }
+        )
+    return out
+
+
 def normalize_records(
     stream: str, records: Iterable[Any], *, known_stages: set[str], stated: tuple[str, ...] = ()
 ) -> Normalized:
@@ -558,4 +600,6 @@ def normalize_records(
         return normalize_pipelines(records)
     if stream == "marketing_emails":
         return normalize_marketing_emails(records)
+    if stream == "properties":
+        return normalize_properties(records)
     raise ValueError(f"unknown HubSpot stream {stream!r}")

@@ -63,6 +63,8 @@ class PortalSchema:
     lifecycle_stages: list[str] = field(default_factory=lambda: list(DEFAULT_LIFECYCLE_STAGES))
     deal_stage_ids: list[str] = field(default_factory=list)
     property_names: dict[str, set[str]] = field(default_factory=dict)
+    # The full definitions the properties API gave, per object type (name, label, type, options…).
+    definitions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def has_property(self, object_type: str, name: str) -> bool:
         names = self.property_names.get(object_type)
@@ -86,6 +88,7 @@ def discover_schema(client: HubSpotClient, settings: HubSpotSettings) -> PortalS
         except FatalAPIError:
             continue  # no properties scope: fall back to defaults and config
         schema.property_names[object_type] = {str(p.get("name")) for p in props if isinstance(p, dict)}
+        schema.definitions[object_type] = [p for p in props if isinstance(p, dict)]
         if object_type == "contacts":
             for prop in props:
                 if isinstance(prop, dict) and prop.get("name") == "lifecyclestage":
@@ -469,6 +472,25 @@ def attach_history(client: HubSpotClient, object_type: str, name: str, records: 
                 target.setdefault("propertiesWithHistory", {})[name] = history
 
 
+class PropertiesStream:
+    """The property catalogue (names, labels, types, field types, enumeration options such as
+    lifecycle-stage labels) of contacts, companies and deals, as schema discovery read it at the
+    start of the run: no request of its own. Object types the token may not read are left out."""
+
+    name = "properties"
+
+    def __init__(self, schema: PortalSchema) -> None:
+        self.schema = schema
+
+    def pages(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
+        records = [
+            {**definition, "objectType": object_type}
+            for object_type, definitions in sorted(self.schema.definitions.items())
+            for definition in definitions
+        ]
+        yield Page(self.name, records, {"synced_at": _iso(client.server_now())}, final=True)
+
+
 class PipelinesStream:
     """Deal pipelines with their stages (one small request; always read whole)."""
 
@@ -625,6 +647,7 @@ def build_streams(
     deal_props.extend(settings.extra_deal_properties)
     company_props = [*COMPANY_PROPERTIES, *settings.extra_company_properties]
     return {
+        "properties": PropertiesStream(schema),
         "owners": OwnersStream(),
         "pipelines": PipelinesStream(),
         "companies": CrmStreamAdapter(
@@ -662,4 +685,4 @@ def build_streams(
     }
 
 
-STREAM_NAMES = ("owners", "pipelines", "companies", "contacts", "deals", "marketing_emails")
+STREAM_NAMES = ("properties", "owners", "pipelines", "companies", "contacts", "deals", "marketing_emails")

@@ -104,3 +104,16 @@ def test_limiter_saturate_blocks_a_full_window():
     assert limiter.max_requests == 2
     limiter.observe_limit(50)
     assert limiter.max_requests == 2
+
+
+def test_limiter_takes_the_servers_remaining_count_when_it_is_lower():
+    clock = FakeClock()
+    limiter = RollingWindowLimiter(10, 10.0, clock, margin=0.0)
+    for _ in range(3):
+        limiter.acquire()
+    limiter.observe_remaining(7)  # agrees: nothing changes
+    assert limiter.wait_time() == 0
+    limiter.observe_remaining(9)  # the server has seen fewer (ours are still in flight): ignored
+    limiter.observe_remaining(0)  # someone else spent the budget: wait for the window
+    assert limiter.wait_time() == pytest.approx(10.0)
+    limiter.observe_remaining(None)

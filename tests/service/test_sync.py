@@ -15,6 +15,7 @@ from storage.models import (
     HubSpotDealAssociation,
     HubSpotMarketingEmail,
     HubSpotPipelineStage,
+    HubSpotProperty,
     Quarantine,
     SyncRun,
 )
@@ -39,7 +40,7 @@ def stored(engine, model, *columns):
 def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_url):
     settings = make_settings(db_url)
     outcomes = HubSpotSync(settings, engine, clock=clock).run(full=True)
-    assert [o.status for o in outcomes] == ["succeeded"] * 6
+    assert [o.status for o in outcomes] == ["succeeded"] * 7
     for object_type, model in (("contacts", HubSpotContact), ("companies", None), ("deals", HubSpotDeal)):
         if model is None:
             continue
@@ -78,6 +79,12 @@ def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_u
             engine, HubSpotPipelineStage, "stage_id", "probability", "is_closed", "is_won"
         )
     }
+    # The property catalogue with types and the lifecycle-stage labels.
+    props = {r[0]: r[1:] for r in stored(engine, HubSpotProperty, "id", "type", "field_type", "raw")}
+    assert props["contacts/lifecyclestage"][:2] == ("enumeration", "radio")
+    labels = {o["value"]: o["label"] for o in props["contacts/lifecyclestage"][2]["options"]}
+    assert labels["marketingqualifiedlead"] == "Marketing Qualified Lead"
+    assert props["deals/amount"][0] == "number" and props["deals/closedate"][0] == "datetime"
     # Marketing emails with their statistics.
     emails = {e["id"]: e for e in sandbox.store.emails}
     stored_emails = {r[0]: r[1:] for r in stored(engine, HubSpotMarketingEmail, "id", "sent", "unique_opens")}
@@ -237,7 +244,7 @@ def test_bad_token_fails_every_stream_without_leaking_it(
     secret = "pat-na1-abcdef-0123456789-topsecret"
     settings = make_settings(db_url, token=secret)
     outcomes = HubSpotSync(settings, engine, clock=clock).run()
-    assert {o.status for o in outcomes} == {"failed"} and len(outcomes) == 6
+    assert {o.status for o in outcomes} == {"failed"} and len(outcomes) == 7
     for run in recent_runs(engine, limit=10):
         assert run.error and secret not in run.error and "401" in run.error
     assert secret not in caplog.text
