@@ -433,6 +433,13 @@ _CHILD_TABLES: dict[str, tuple[_ChildSpec, ...]] = {
 }
 
 
+# Rows a stream's pages add to other records' tables (insert if missing, never replace): deal
+# links to contacts read back after a restore (the deals themselves do not change).
+_ADDITIONS: dict[str, tuple[tuple[type[SQLModel], str], ...]] = {
+    "contacts": ((HubSpotDealAssociation, "held_links"),),
+}
+
+
 @dataclass(frozen=True)
 class _Observed:
     """How a stream's stage changes between our own snapshots are recorded."""
@@ -496,6 +503,8 @@ class PreparedPage:
     fields_quarantined: int
     checkpoint: dict[str, Any]
     write: PageWrite
+    # Rows other records' tables gain, inserted when missing (links to a restored record).
+    additions: tuple[Rows, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -558,8 +567,14 @@ def prepare_pages(
             )
             for spec in _CHILD_TABLES.get(stream, ())
         )
+        additions = tuple(
+            bind_rows(dialect, target, getattr(normalized, rows_of), owner_meta)
+            for target, rows_of in _ADDITIONS.get(stream, ())
+            if getattr(normalized, rows_of)
+        )
         prepared.append(
             PreparedPage(
+                additions=additions,
                 entities=bind_rows(dialect, model, normalized.entities, meta),
                 children=children,
                 merges=merges,
@@ -613,6 +628,10 @@ def commit_pages(engine: Engine, batch: PreparedBatch) -> list[PageWrite]:
                 )
             for children in page.children:
                 _replace_children(conn, children, connection=connection, existing=stored.keys())
+            for added in page.additions:
+                conn.exec_driver_sql(
+                    _insert_missing_sql(conn.dialect, added.model, added.columns), added.params
+                )
             if page.issues or not quarantine_empty:
                 _sync_quarantine(
                     conn,

@@ -60,6 +60,9 @@ class Normalized:
     transitions: list[dict[str, Any]] = field(default_factory=list)
     history_stage_dates: list[dict[str, Any]] = field(default_factory=list)
     history_owner_ids: list[str] = field(default_factory=list)
+    # Links other records hold to this page's records, when the page says so (a restored contact
+    # read with its deals): rows of the deals' association table, added if missing.
+    held_links: list[dict[str, Any]] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     rejected: int = 0
 
@@ -342,6 +345,10 @@ def normalize_contacts(
                 {"contact_id": record_id, "to_type": "company", "to_id": i} for i in companies
             )
             out.association_owner_ids.append(record_id)
+        out.held_links.extend(
+            {"deal_id": i, "to_type": "contact", "to_id": record_id}
+            for i in _association_ids(record, "deals") or []
+        )
     return out
 
 

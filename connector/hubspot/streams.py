@@ -270,8 +270,11 @@ class CrmObjectStream:
                 params={"archived": "false"},
             )
             records = _results(body, batch_path)
-            if self.associations and records:
-                attach_associations(client, self.object_type, self.associations, records)
+            # HubSpot hides links to deleted records and shows them again on restore without
+            # marking the other side modified: a restored contact brings its deals' links back.
+            links = (*self.associations, *RESTORED_LINKS.get(self.object_type, ()))
+            if links and records:
+                attach_associations(client, self.object_type, links, records)
             yield Page(
                 self.name, records, {"archived": {"after": None, "started_at": started_at}}, mode="archived"
             )
@@ -415,6 +418,8 @@ def _banded_restart(window: dict[str, Any]) -> dict[str, Any]:
 
 
 _V3_TYPE_NAME = {"contacts": "contact", "companies": "company", "deals": "deal"}
+# Links read from the other side when a record is restored (held by records that did not change).
+RESTORED_LINKS = {"contacts": ("deals",)}
 
 
 def attach_associations(

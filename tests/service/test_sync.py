@@ -507,3 +507,27 @@ def test_streams_side_by_side_store_what_they_store_one_after_another(
         contents.append(_content(engine))
         engine.dispose()
     assert contents[0] == contents[1]
+
+
+def test_a_restored_contact_brings_back_the_deal_links_hidden_while_it_was_deleted(
+    sandbox, clock, make_settings, engine, db_url
+):
+    settings = make_settings(db_url)
+    HubSpotSync(settings, engine, clock=clock).run()
+    store = sandbox.store
+    deal_id, contacts = next((d, c) for d, c in store.assoc[("deals", "contacts")].items() if c)
+    contact_id = sorted(contacts)[0]
+    link = (str(deal_id), "contact", str(contact_id))
+    sandbox.admin("DELETE", f"/_sandbox/objects/contacts/{contact_id}")
+    # The deal changes while its contact is deleted: read again, it no longer lists the contact.
+    store.update("deals", deal_id, {"dealname": "renamed while the contact was away"})
+    sandbox.store.clock.advance(3600)
+    HubSpotSync(settings, engine, clock=clock).run()
+    assert link not in set(stored(engine, HubSpotDealAssociation, "deal_id", "to_type", "to_id"))
+    # Restored: HubSpot shows the link again, but the deal is not marked modified.
+    sandbox.admin("POST", f"/_sandbox/objects/contacts/{contact_id}/restore")
+    sandbox.store.clock.advance(3600)
+    HubSpotSync(settings, engine, clock=clock).run()
+    assert link in set(stored(engine, HubSpotDealAssociation, "deal_id", "to_type", "to_id"))
+    restored = dict(stored(engine, HubSpotContact, "id", "archived"))
+    assert restored[str(contact_id)] is False
