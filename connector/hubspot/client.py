@@ -88,10 +88,11 @@ def classify_error(
     if status == 429:
         policy = body.get("policyName")
         if policy == "DAILY":
+            reset_at = _next_midnight(now)
             return RateLimitDeferredError(
                 f"{message} The daily API limit is spent; the sync stops and resumes from its "
-                "checkpoint after the reset.",
-                reset_at=_next_midnight(now),
+                f"checkpoint after the reset (expected {reset_at:%Y-%m-%d %H:%M} UTC).",
+                reset_at=reset_at,
                 **where,
             )
         if retry_after is None:

@@ -234,6 +234,7 @@ def test_daily_limit_defers_the_run_and_keeps_the_checkpoint(sandbox, clock, mak
     )
     outcomes = HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
     assert outcomes[0].status == "deferred" and "daily" in (outcomes[0].error or "").lower()
+    assert "(expected 2026-06-02 00:00 UTC)" in (outcomes[0].error or "")
     assert get_state(engine, connection="default", source="hubspot", stream="contacts")["full"]["after"]
     assert HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])[0].status == "succeeded"
 
