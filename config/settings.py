@@ -72,6 +72,9 @@ class HubSpotSettings(BaseModel):
     # Read every change of lifecycle stage (contacts) and deal stage (deals) with
     # `propertiesWithHistory`: halves list pages to 50 records and adds batch reads after searches.
     stage_history: bool = True
+    # Incremental syncs read the property catalogue, owners and pipelines again at most this often
+    # (full syncs always do; 0 = every sync).
+    catalogue_minutes: int = Field(default=60, ge=0)
     # Companies, contacts, deals and marketing emails sync side by side, this many at a time,
     # sharing the rate limiter (1: one after another).
     parallel_streams: int = Field(default=4, ge=1, le=8)

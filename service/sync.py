@@ -20,7 +20,7 @@ from connector.http import RequestStats
 from connector.hubspot.auth import OAuthAuth, PrivateAppAuth
 from connector.hubspot.client import PRIVATE_APP_HINT, HubSpotClient
 from connector.hubspot.normalize import Normalized, normalize_records
-from connector.hubspot.streams import STREAM_NAMES, Page, build_streams, discover_schema
+from connector.hubspot.streams import STREAM_NAMES, Page, build_streams, cached_schema, discover_schema
 from connector.pagination import PaginationLoopError
 from service.logging import redact
 from service.prefetch import merge_batches
@@ -208,7 +208,10 @@ class HubSpotSync:
             ) as client,
         ):
             try:
-                schema = discover_schema(client, hub)
+                cached = get_state(
+                    self.engine, connection=self.connection, source=SOURCE, stream="properties"
+                )
+                schema = cached_schema(client, hub, cached, full=full) or discover_schema(client, hub)
             except ConnectorError as exc:
                 # Nothing can run without the schema: record the failure on every selected stream.
                 status = "deferred" if isinstance(exc, RateLimitDeferredError) else "failed"

@@ -145,6 +145,7 @@ class HubSpotClient:
         self.auth_hint = auth_hint
         self._server_offset: timedelta | None = None
         self._lock = threading.Lock()
+        self._probe_lock = threading.Lock()
 
     def close(self) -> None:
         self.http.close()
@@ -177,9 +178,16 @@ class HubSpotClient:
         make us skip records. Without any answer yet, one cheap request measures it.
         """
         if self._server_offset is None:
-            self.get("/crm/v3/owners", params={"limit": 1})
+            with self._probe_lock:  # streams starting together share one probe
+                if self._server_offset is None:
+                    self.get("/crm/v3/owners", params={"limit": 1})
         offset = self._server_offset or timedelta(0)
         return self.clock.now() + offset
+
+    def now_estimate(self) -> datetime:
+        """HubSpot's clock if an answer has told it, else ours: for deciding whether something
+        is due, where a few seconds of skew do not matter and a request to learn them would."""
+        return self.clock.now() + (self._server_offset or timedelta(0))
 
     # -- requests ---------------------------------------------------------------------------
 

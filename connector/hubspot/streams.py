@@ -70,6 +70,50 @@ class PortalSchema:
         names = self.property_names.get(object_type)
         return True if names is None else name in names
 
+    def to_state(self) -> dict[str, Any]:
+        """What later runs need to page without reading the catalogue again (no definitions)."""
+        return {
+            "lifecycle_stages": list(self.lifecycle_stages),
+            "deal_stage_ids": list(self.deal_stage_ids),
+            "property_names": {k: sorted(v) for k, v in self.property_names.items()},
+        }
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> PortalSchema:
+        return cls(
+            lifecycle_stages=[str(s) for s in data.get("lifecycle_stages") or DEFAULT_LIFECYCLE_STAGES],
+            deal_stage_ids=[str(s) for s in data.get("deal_stage_ids") or []],
+            property_names={
+                str(k): {str(n) for n in v} for k, v in (data.get("property_names") or {}).items()
+            },
+        )
+
+
+def catalogue_due(
+    client: HubSpotClient, settings: HubSpotSettings, synced_at: str | None, *, full: bool
+) -> bool:
+    """Whether the property catalogue, owners and pipelines are read again this run: on every full
+    sync, otherwise at most every `catalogue_minutes` (they change rarely; each read costs requests)."""
+    if full or not synced_at:
+        return True
+    age = client.now_estimate() - _parse_iso(synced_at)
+    return age >= timedelta(minutes=settings.catalogue_minutes)
+
+
+def cached_schema(
+    client: HubSpotClient, settings: HubSpotSettings, state: dict[str, Any], *, full: bool
+) -> PortalSchema | None:
+    """The schema the last catalogue read left in the `properties` stream's state, while it is
+    fresh enough (see `catalogue_due`); None when it has to be read again."""
+    data = state.get("schema")
+    if not isinstance(data, dict) or catalogue_due(client, settings, state.get("synced_at"), full=full):
+        return None
+    schema = PortalSchema.from_state(data)
+    for stage in settings.custom_lifecycle_stages:
+        if stage not in schema.lifecycle_stages:
+            schema.lifecycle_stages.append(stage)
+    return schema
+
 
 def _results(body: Any, path: str) -> list[dict[str, Any]]:
     if not isinstance(body, dict) or not isinstance(body.get("results"), list):
@@ -285,7 +329,7 @@ class CrmObjectStream:
     def archived_check_due(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> bool:
         if full or state.get("archived") or not state.get("archived_checked_at"):
             return True
-        age = client.server_now() - _parse_iso(state["archived_checked_at"])
+        age = client.now_estimate() - _parse_iso(state["archived_checked_at"])
         return age >= timedelta(minutes=self.settings.archived_check_minutes)
 
     # -- incremental ------------------------------------------------------------------------
@@ -488,12 +532,17 @@ class PropertiesStream:
         self.schema = schema
 
     def pages(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
+        if not self.schema.definitions:
+            # The schema came from the last read's state (or the API refused every type): no news.
+            yield Page(self.name, [], dict(state), final=True)
+            return
         records = [
             {**definition, "objectType": object_type}
             for object_type, definitions in sorted(self.schema.definitions.items())
             for definition in definitions
         ]
-        yield Page(self.name, records, {"synced_at": _iso(client.server_now())}, final=True)
+        checkpoint = {"synced_at": _iso(client.server_now()), "schema": self.schema.to_state()}
+        yield Page(self.name, records, checkpoint, final=True)
 
 
 class PipelinesStream:
@@ -501,7 +550,13 @@ class PipelinesStream:
 
     name = "pipelines"
 
+    def __init__(self, settings: HubSpotSettings) -> None:
+        self.settings = settings
+
     def pages(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
+        if not catalogue_due(client, self.settings, state.get("synced_at"), full=full):
+            yield Page(self.name, [], dict(state), final=True)
+            return
         path = PIPELINES_PATH.format(object_type="deals")
         records = _results(client.get(path), path)
         yield Page(self.name, records, {"synced_at": _iso(client.server_now())}, final=True)
@@ -512,7 +567,13 @@ class OwnersStream:
 
     name = "owners"
 
+    def __init__(self, settings: HubSpotSettings) -> None:
+        self.settings = settings
+
     def pages(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
+        if not catalogue_due(client, self.settings, state.get("synced_at"), full=full):
+            yield Page(self.name, [], dict(state), final=True)
+            return
         for archived in ("false", "true"):
             paginator = CursorPaginator()
             while not paginator.finished:
@@ -545,7 +606,7 @@ class MarketingEmailsStream:
         checked = state.get("checked_at")
         if full or not checked:
             return True
-        age = client.server_now() - _parse_iso(checked)
+        age = client.now_estimate() - _parse_iso(checked)
         return age >= timedelta(minutes=self.settings.email_stats_minutes)
 
     def pages(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
@@ -653,8 +714,8 @@ def build_streams(
     company_props = [*COMPANY_PROPERTIES, *settings.extra_company_properties]
     return {
         "properties": PropertiesStream(schema),
-        "owners": OwnersStream(),
-        "pipelines": PipelinesStream(),
+        "owners": OwnersStream(settings),
+        "pipelines": PipelinesStream(settings),
         "companies": CrmStreamAdapter(
             CrmObjectStream(
                 "companies",

@@ -532,3 +532,24 @@ def test_a_restored_contact_brings_back_the_deal_links_hidden_while_it_was_delet
     assert link in set(stored(engine, HubSpotDealAssociation, "deal_id", "to_type", "to_id"))
     restored = dict(stored(engine, HubSpotContact, "id", "archived"))
     assert restored[str(contact_id)] is False
+
+
+def test_an_incremental_sync_with_nothing_changed_costs_a_handful_of_requests(
+    sandbox, clock, make_settings, engine, db_url
+):
+    settings = make_settings(db_url)
+    HubSpotSync(settings, engine, clock=clock).run()
+    sandbox.store.clock.advance(600)  # past the overlap: nothing changed in the window
+    before = sandbox.stats()["requests"]
+    outcomes = HubSpotSync(settings, engine, clock=clock).run()
+    assert all(o.status == "succeeded" for o in outcomes)
+    # One request for HubSpot's clock, one search per CRM stream; the catalogue, owners,
+    # pipelines, archived listings and email statistics are not due yet.
+    assert sandbox.stats()["requests"] - before == 4
+    # An hour later the catalogue, owners and pipelines are read again (and archived records).
+    sandbox.store.clock.advance(3600)
+    changed = sandbox.store.pipelines[0]["stages"][0]
+    changed["label"] = "Renamed stage"
+    HubSpotSync(settings, engine, clock=clock).run()
+    labels = dict(stored(engine, HubSpotPipelineStage, "stage_id", "label"))
+    assert labels[changed["id"]] == "Renamed stage"
