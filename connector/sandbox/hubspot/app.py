@@ -426,6 +426,15 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
             )
         return None
 
+    async def injected_fault(request: Request) -> tuple[Fault | None, Response | None]:
+        """The fault injected into this request, if any, and the answer that replaces the real one
+        (None when the fault spoils the real answer instead, or only delays it)."""
+        fault = take_fault(request.method, request.url.path)
+        if fault is None:
+            return None, None
+        state.counts[f"fault:{fault.kind}"] += 1
+        return fault, await apply_fault(fault)
+
     async def after_fault(fault: Fault, request: Request, response: Response) -> Response:
         """Faults that spoil a real answer, or change data right after it was served."""
         if fault.kind == "truncate":
@@ -468,12 +477,9 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                     return limited
                 if state.options.latency_ms:
                     await asyncio.sleep(state.options.latency_ms / 1000)
-                fault = take_fault(request.method, request.url.path)
-                if fault is not None:
-                    state.counts[f"fault:{fault.kind}"] += 1
-                    response = await apply_fault(fault)
-                    if response is not None:
-                        return response
+                fault, replaced = await injected_fault(request)
+                if replaced is not None:
+                    return replaced
                 try:
                     response = await handler(request)
                 except ClientDisconnect:
@@ -924,12 +930,9 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
     async def oauth_token(request: Request) -> Response:
         """`POST /oauth/{v1,v3,<date>}/token`: a refresh token for a new access token (form body)."""
         state.counts["oauth:token"] += 1
-        fault = take_fault(request.method, request.url.path)
-        if fault is not None:
-            state.counts[f"fault:{fault.kind}"] += 1
-            response = await apply_fault(fault)
-            if response is not None:
-                return response
+        _, replaced = await injected_fault(request)
+        if replaced is not None:
+            return replaced
         form = {
             k: v[-1]
             for k, v in urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace")).items()

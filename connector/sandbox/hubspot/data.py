@@ -669,6 +669,28 @@ def email_statistics(selected: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
+def newsletter(
+    email_id: str, sent_at: datetime, *, subject: str, stats: dict[str, Any], created: datetime | None = None
+) -> dict[str, Any]:
+    """A published batch email (`PublicEmail` fields) sent at `sent_at`, with its statistics."""
+    return {
+        "id": email_id,
+        "name": f"Newsletter {sent_at:%Y-%m-%d %H:%M}",
+        "subject": subject,
+        "type": "BATCH_EMAIL",
+        "subcategory": "batch",
+        "state": "PUBLISHED",
+        "isPublished": True,
+        "isTransactional": False,
+        "isAb": False,
+        "publishDate": sent_at,
+        "createdAt": created or sent_at,
+        "updatedAt": sent_at,
+        "archived": False,
+        "stats": stats,
+    }
+
+
 def marketing_emails(
     created_times: list[datetime], *, now: datetime, history_days: int, seed: int
 ) -> list[dict[str, Any]]:
@@ -685,26 +707,15 @@ def marketing_emails(
         audience = bisect.bisect_right(created_times, sent_at)
         if audience == 0:
             continue
-        created = sent_at - timedelta(days=rng.randint(2, 6))
-        emails.append(
-            {
-                "id": str(next_id),
-                "name": f"Newsletter {sent_at:%Y-%m-%d}",
-                "subject": rng.choice(SUBJECTS),
-                "type": "BATCH_EMAIL",
-                "subcategory": "batch",
-                "state": "PUBLISHED",
-                "isPublished": True,
-                "isTransactional": False,
-                "isAb": False,
-                "campaign": str(1_000 + week % 6),
-                "publishDate": sent_at,
-                "createdAt": created,
-                "updatedAt": sent_at,
-                "archived": False,
-                "stats": email_statistics(max(1, round(audience * rng.uniform(0.55, 0.65))), rng),
-            }
+        email = newsletter(
+            str(next_id),
+            sent_at,
+            subject=rng.choice(SUBJECTS),
+            stats=email_statistics(max(1, round(audience * rng.uniform(0.55, 0.65))), rng),
+            created=sent_at - timedelta(days=rng.randint(2, 6)),
         )
+        email["campaign"] = str(1_000 + week % 6)
+        emails.append(email)
         next_id += rng.randint(1, 9)
     for n in range(3):
         published = now - timedelta(days=history_days * (n + 1) / 4)

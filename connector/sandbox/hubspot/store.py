@@ -24,6 +24,7 @@ from connector.sandbox.hubspot.data import (
     Record,
     email_statistics,
     iso,
+    newsletter,
 )
 
 OBJECT_TYPES = {
@@ -840,22 +841,9 @@ class PortalStore:
         with self.lock:
             at = at or self.clock.now()
             next_id = max((int(e["id"]) for e in self.emails), default=70_000_000_000) + 1
-            email = {
-                "id": str(next_id),
-                "name": f"Newsletter {at:%Y-%m-%d %H:%M}",
-                "subject": "News",
-                "type": "BATCH_EMAIL",
-                "subcategory": "batch",
-                "state": "PUBLISHED",
-                "isPublished": True,
-                "isTransactional": False,
-                "isAb": False,
-                "publishDate": at,
-                "createdAt": at,
-                "updatedAt": at,
-                "archived": False,
-                "stats": email_statistics(max(1, recipients), self.rng),
-            }
+            email = newsletter(
+                str(next_id), at, subject="News", stats=email_statistics(max(1, recipients), self.rng)
+            )
             self.emails.append(email)
             return email
 
