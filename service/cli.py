@@ -210,6 +210,44 @@ def sandbox_hubspot(
     serve_forever(create_app(state), port=port)
 
 
+@sandbox_app.command("mailchimp")
+def sandbox_mailchimp(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8766,
+    contacts: Annotated[
+        int, typer.Option(help="Contacts of the HubSpot portal whose people the audience overlaps.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed (the HubSpot sandbox's, for the same people).")] = 1,
+    api_key: Annotated[
+        str, typer.Option(help="The API key it accepts; its suffix is the data centre.")
+    ] = "0123456789abcdef0123456789abcdef-us6",
+    max_connections: Annotated[int, typer.Option(help="Simultaneous requests before 429.")] = 10,
+    latency_ms: Annotated[int, typer.Option(help="Added to every API answer.")] = 0,
+    now: Annotated[str | None, typer.Option(help="Account time at start (ISO-8601); default: now.")] = None,
+) -> None:
+    """Serve a Mailchimp Marketing API sandbox whose audience overlaps the HubSpot sandbox's contacts."""
+    from connector.sandbox.mailchimp.app import create_app
+    from connector.sandbox.server import MailchimpSandboxConfig, build_mailchimp_state, serve_forever
+
+    state = build_mailchimp_state(
+        MailchimpSandboxConfig(
+            contacts=contacts,
+            seed=seed,
+            now=datetime.fromisoformat(now) if now else None,
+            api_key=api_key,
+            max_connections=max_connections,
+            latency_ms=latency_ms,
+        )
+    )
+    account = state.account
+    members = sum(len(m) for m in account.members.values())
+    console.print(
+        f"Mailchimp sandbox on http://127.0.0.1:{port}/3.0 — {len(account.lists)} audiences, "
+        f"{members} members, {len(account.campaigns)} campaigns. API key: the --api-key value "
+        f"(data centre {state.dc})."
+    )
+    serve_forever(create_app(state), port=port)
+
+
 PeriodOption = Annotated[
     str | None, typer.Option("--period", "-p", help="week, month, quarter or year (default: config).")
 ]

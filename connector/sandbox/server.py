@@ -16,6 +16,8 @@ from connector.sandbox.clock import SandboxClock
 from connector.sandbox.hubspot.app import SandboxOptions, SandboxState
 from connector.sandbox.hubspot.data import GeneratorOptions, PortalData, generate_portal, load_fixture
 from connector.sandbox.hubspot.store import PortalStore
+from connector.sandbox.mailchimp.app import MailchimpOptions, MailchimpState
+from connector.sandbox.mailchimp.data import generate_account, people_from_contacts
 
 
 @dataclass
@@ -132,3 +134,30 @@ def serve_forever(app: Any, *, port: int, host: str = "127.0.0.1") -> None:
     uvicorn.run(
         app, host=host, port=port, log_level="info", lifespan="off", date_header=False, server_header=False
     )
+
+
+@dataclass
+class MailchimpSandboxConfig:
+    """A Mailchimp account whose audience overlaps the HubSpot portal generated from the same
+    `contacts`, `seed` and `now` (or the given portal's contacts)."""
+
+    contacts: int = 1000
+    seed: int = 1
+    now: datetime | None = None
+    frozen_clock: bool = False
+    api_key: str = "0123456789abcdef0123456789abcdef-us6"
+    max_connections: int = 10
+    latency_ms: int = 0
+
+
+def build_mailchimp_state(config: MailchimpSandboxConfig, portal: PortalData | None = None) -> MailchimpState:
+    clock = SandboxClock(config.now, frozen=config.frozen_clock)
+    if portal is None:
+        portal = generate_portal(
+            GeneratorOptions(contacts=config.contacts, seed=config.seed, now=clock.now())
+        )
+    account = generate_account(people_from_contacts(portal.contacts), now=clock.now(), seed=config.seed)
+    options = MailchimpOptions(
+        api_key=config.api_key, max_connections=config.max_connections, latency_ms=config.latency_ms
+    )
+    return MailchimpState(account, clock, options, seed=config.seed)

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connector.sandbox.faults import Fault, pick_fault
 from connector.sandbox.hubspot.data import iso
 from connector.sandbox.hubspot.store import (
     ASSOCIATION_TYPE_IDS,
@@ -134,30 +135,6 @@ class SandboxOptions:
     email_stats_omit_every: int = 0
     # Added to every API answer (real HubSpot round trips take 100–500 ms).
     latency_ms: int = 0
-
-
-@dataclass
-class Fault:
-    """One injected failure: applies to `count` matching requests after letting `skip` through."""
-
-    # status | rate_limit | malformed | delay (applied instead of, or before, the answer);
-    # truncate | duplicate | modify (applied to the real answer: cut in half, repeat `records`
-    # records of the previous page of that path, change `records` random records afterwards).
-    kind: str
-    count: int = 1
-    skip: int = 0
-    path_prefix: str = "/crm/"
-    method: str | None = None
-    status: int = 503
-    body: str = "json"  # json | html
-    policy: str = "TEN_SECONDLY_ROLLING"
-    retry_after: float | None = None
-    delay: float = 0.0
-    probability: float = 1.0
-    records: int = 3
-
-    def matches(self, method: str, path: str) -> bool:
-        return path.startswith(self.path_prefix) and (self.method is None or self.method.upper() == method)
 
 
 class _Limiter:
@@ -373,19 +350,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
 
     def take_fault(method: str, path: str) -> Fault | None:
         with state.lock:
-            for fault in state.faults:
-                if not fault.matches(method, path):
-                    continue
-                if fault.skip > 0:
-                    fault.skip -= 1
-                    continue
-                if fault.probability < 1.0 and state.rng.random() >= fault.probability:
-                    continue
-                fault.count -= 1
-                if fault.count <= 0:
-                    state.faults.remove(fault)
-                return fault
-        return None
+            return pick_fault(state.faults, method, path, state.rng)
 
     async def apply_fault(fault: Fault) -> Response | None:
         if fault.kind == "delay":
