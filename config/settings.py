@@ -46,6 +46,26 @@ class RetrySettings(BaseModel):
     jitter_seconds: float = Field(default=0.5, ge=0)
 
 
+class MailchimpSettings(BaseModel):
+    """Where and how to reach one Mailchimp account."""
+
+    # An API key (`<key>-<data centre>`, e.g. `…-us6`), or an OAuth access token (whose data
+    # centre the metadata endpoint tells).
+    api_key: SecretStr | None = None
+    access_token: SecretStr | None = None
+    # Overrides https://<dc>.api.mailchimp.com/3.0 (the sandbox's URL in trials).
+    base_url: str | None = None
+    metadata_url: str = "https://login.mailchimp.com/oauth2/metadata"
+    timeout_seconds: float = Field(default=120.0, gt=0)
+    # Mailchimp allows 10 simultaneous requests per user; all streams share these.
+    max_connections: int = Field(default=10, ge=1, le=10)
+    page_size: int = Field(default=1000, ge=1, le=1000)
+    # Reports have no change filter: those of campaigns sent in the last `report_window_days` are
+    # read on every sync, older ones at most every `older_reports_days`.
+    report_window_days: int = Field(default=30, ge=0)
+    older_reports_days: int = Field(default=7, ge=0)
+
+
 class HubSpotSettings(BaseModel):
     """Where and how to reach one HubSpot portal."""
 
@@ -183,6 +203,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
+    mailchimp: MailchimpSettings = Field(default_factory=MailchimpSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
 

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of raw records and the stream state that is true once the page is stored."""
+
+    stream: str
+    records: list[dict[str, Any]]
+    checkpoint: dict[str, Any]
+    final: bool = False
+    mode: str = "full"
+    # Association types the page's request asked for (HubSpot; see `normalize_records`).
+    associations: tuple[str, ...] = ()
 
 
 class PaginationLoopError(RuntimeError):
@@ -42,3 +56,24 @@ class CursorPaginator:
         self._seen.add(token)
         self.token = token
         return True
+
+
+class OffsetPaginator:
+    """Mailchimp's `count` / `offset` paging, ended by `total_items` (or a short page)."""
+
+    def __init__(self, count: int, offset: int = 0) -> None:
+        self.count = count
+        self.offset = offset
+        self.total: int | None = None
+        self.finished = False
+
+    def params(self) -> dict[str, int]:
+        return {"count": self.count, "offset": self.offset}
+
+    def advance(self, items: int, total: Any) -> bool:
+        """Move past a page of `items`; returns whether another page follows."""
+        self.total = total if isinstance(total, int) else self.total
+        self.offset += items
+        if items < self.count or items == 0 or (self.total is not None and self.offset >= self.total):
+            self.finished = True
+        return not self.finished

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +18,15 @@ from sqlalchemy import Engine, text
 
 from config import Settings, load_settings
 from connector.sandbox.hubspot.app import SandboxState, create_app
-from connector.sandbox.server import HubSpotSandboxConfig, SandboxServer, build_hubspot_state
+from connector.sandbox.mailchimp.app import MailchimpState
+from connector.sandbox.mailchimp.app import create_app as create_mailchimp_app
+from connector.sandbox.server import (
+    HubSpotSandboxConfig,
+    MailchimpSandboxConfig,
+    SandboxServer,
+    build_hubspot_state,
+    build_mailchimp_state,
+)
 from storage import init_db, make_engine
 
 PORTAL_NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -85,6 +94,48 @@ def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
 @pytest.fixture
 def sandbox(make_sandbox: Callable[..., Sandbox]) -> Sandbox:
     return make_sandbox()
+
+
+MAILCHIMP_KEY = "0123456789abcdef0123456789abcdef-us6"
+
+
+class Mailchimp:
+    """A running Mailchimp sandbox, clients for its API and its admin routes."""
+
+    def __init__(self, state: MailchimpState, server: SandboxServer) -> None:
+        self.state, self.server = state, server
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}/3.0"
+
+    def client(self, key: str = MAILCHIMP_KEY, scheme: str = "basic") -> httpx.Client:
+        if scheme == "basic":
+            auth = "Basic " + base64.b64encode(f"anystring:{key}".encode()).decode()
+        else:
+            auth = f"Bearer {key}"
+        headers = {"Authorization": auth} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        with httpx.Client(base_url=self.server.url, timeout=30) as client:
+            response = client.request(method, path, **kwargs)
+            response.raise_for_status()
+            return response.json()
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.admin("GET", "/_sandbox/stats"))
+
+
+@pytest.fixture
+def mailchimp() -> Iterator[Mailchimp]:
+    """A Mailchimp sandbox whose audience overlaps a 1,500-contact HubSpot portal (seed 7)."""
+    config = MailchimpSandboxConfig(contacts=1_500, seed=7, now=PORTAL_NOW, frozen_clock=True)
+    server = SandboxServer(create_mailchimp_app(state := build_mailchimp_state(config))).start()
+    try:
+        yield Mailchimp(state, server)
+    finally:
+        server.stop()
 
 
 @dataclass

@@ -38,22 +38,9 @@ from connector.hubspot.constants import (
     SEARCH_PATH,
     STAGE_ENTERED_PREFIX,
 )
-from connector.pagination import CursorPaginator
+from connector.pagination import CursorPaginator, Page
 
 log = logging.getLogger("funnelsync.connector.hubspot")
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of raw records and the stream state that is true once the page is stored."""
-
-    stream: str
-    records: list[dict[str, Any]]
-    checkpoint: dict[str, Any]
-    final: bool = False
-    mode: str = "full"
-    # Association types the page's request asked for (see `normalize_records`).
-    associations: tuple[str, ...] = ()
 
 
 @dataclass

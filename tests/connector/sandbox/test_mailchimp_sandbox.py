@@ -3,52 +3,13 @@ the 10-connection limit, and an audience that overlaps the HubSpot sandbox's con
 
 from __future__ import annotations
 
-import base64
 import threading
-from collections.abc import Iterator
-from typing import Any
 
-import httpx
 import pytest
 
 from connector.sandbox.hubspot.data import GeneratorOptions, generate_portal
-from connector.sandbox.mailchimp.app import MailchimpState, create_app
 from connector.sandbox.mailchimp.data import MPP_EXCLUSION_START, subscriber_hash
-from connector.sandbox.server import MailchimpSandboxConfig, SandboxServer, build_mailchimp_state
 from tests.conftest import PORTAL_NOW
-
-KEY = "0123456789abcdef0123456789abcdef-us6"
-
-
-class Mailchimp:
-    def __init__(self, state: MailchimpState, server: SandboxServer) -> None:
-        self.state, self.server = state, server
-
-    def client(self, key: str = KEY, scheme: str = "basic") -> httpx.Client:
-        if scheme == "basic":
-            auth = "Basic " + base64.b64encode(f"anystring:{key}".encode()).decode()
-        else:
-            auth = f"Bearer {key}"
-        headers = {"Authorization": auth} if key else {}
-        return httpx.Client(base_url=f"{self.server.url}/3.0", headers=headers, timeout=30)
-
-    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
-        with httpx.Client(base_url=self.server.url, timeout=30) as client:
-            response = client.request(method, path, **kwargs)
-            response.raise_for_status()
-            return response.json()
-
-
-@pytest.fixture
-def mailchimp() -> Iterator[Mailchimp]:
-    state = build_mailchimp_state(
-        MailchimpSandboxConfig(contacts=1_500, seed=7, now=PORTAL_NOW, frozen_clock=True)
-    )
-    server = SandboxServer(create_app(state)).start()
-    try:
-        yield Mailchimp(state, server)
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize("scheme", ["basic", "bearer"])
