@@ -132,27 +132,30 @@ class _StreamRun:
     last: dict[str, float] = field(default_factory=dict)
 
 
+Normalize = Callable[[str, Page], Normalized]
+
+
 def _parsed(
-    client: HubSpotClient,
+    client: Any,
     stats: RequestStats,
     name: str,
     stream: Any,
     state: dict[str, Any],
-    known_stages: set[str],
     full: bool,
+    normalize: Normalize,
 ) -> Iterator[tuple[Page, Normalized]]:
     """A stream's pages with their parsed rows. Runs in the stream's fetch thread, which counts
     its requests in `stats` (parsing there too overlaps it with the writer)."""
     with client.stats.scoped(stats):
         for page in stream.pages(client, state, full=full):
-            yield (
-                page,
-                normalize_records(name, page.records, known_stages=known_stages, stated=page.associations),
-            )
+            yield page, normalize(name, page)
 
 
-class HubSpotSync:
-    """Runs HubSpot streams into storage. Build one per run; it owns the run's HTTP client."""
+class SourceSync:
+    """What syncing any source shares: run rows, groups of streams side by side through one
+    writer, outcomes. Subclasses set `source` and the settings' secrets, and drive `run`."""
+
+    source = ""
 
     def __init__(
         self,
@@ -160,108 +163,25 @@ class HubSpotSync:
         engine: Engine,
         *,
         clock: Clock | None = None,
-        transport: httpx.BaseTransport | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.clock = clock or SystemClock()
-        self.transport = transport
         self.progress = progress
         self.connection = settings.connection
-        self._auth, self._auth_hint = build_hubspot_auth(settings, self.clock)
+
+    def _secrets(self) -> list[str]:
+        return self.settings.secret_values()
 
     def _safe(self, error: BaseException) -> str:
-        secrets = [*self.settings.secret_values(), *getattr(self._auth, "secrets", [])]
-        return redact(str(error) or type(error).__name__, secrets)
-
-    def run(
-        self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli"
-    ) -> list[StreamOutcome]:
-        """Sync the selected streams (all by default); failures are recorded, not raised, per stream."""
-        selected = list(streams) if streams else list(STREAM_NAMES)
-        unknown = [s for s in selected if s not in STREAM_NAMES]
-        if unknown:
-            raise UnknownStreamError(
-                f"unknown stream(s) {', '.join(unknown)}; choose from {', '.join(STREAM_NAMES)}"
-            )
-        init_db(self.engine)
-        hub = self.settings.hubspot
-        outcomes: list[StreamOutcome] = []
-        states = {
-            name: get_state(self.engine, connection=self.connection, source=SOURCE, stream=name)
-            for name in STREAM_NAMES
-            if name in selected
-        }
-        # A run that lists every record of a large stream stores in a writer process, started
-        # first so that it is ready when the first pages are.
-        large = any(_mode(name, state, full) == "full" for name, state in states.items() if name in RESUMABLE)
-        with (
-            open_writer(self.engine, self.settings.storage_writer, large=large) as writer,
-            HubSpotClient(
-                hub,
-                auth=self._auth,
-                auth_hint=self._auth_hint,
-                retry=self.settings.retry,
-                clock=self.clock,
-                transport=self.transport,
-            ) as client,
-        ):
-            try:
-                cached = get_state(
-                    self.engine, connection=self.connection, source=SOURCE, stream="properties"
-                )
-                schema = cached_schema(client, hub, cached, full=full) or discover_schema(client, hub)
-            except ConnectorError as exc:
-                # Nothing can run without the schema: record the failure on every selected stream.
-                status = "deferred" if isinstance(exc, RateLimitDeferredError) else "failed"
-                for name, state in states.items():
-                    outcomes.append(
-                        self._record_failure(name, _mode(name, state, full), status, exc, trigger)
-                    )
-                return outcomes
-            available = build_streams(
-                hub,
-                schema,
-                known_archived=lambda name: archived_ids(
-                    self.engine, connection=self.connection, stream=name
-                ),
-            )
-            known_stages = set(schema.lifecycle_stages)
-            for group in self._groups(list(states)):
-                results = self._run_group(
-                    client, writer, group, available, states, known_stages, full=full, trigger=trigger
-                )
-                outcomes.extend(results)
-                if any(o.status == "deferred" or o.stops_run for o in results):
-                    break
-        return outcomes
-
-    def _groups(self, names: list[str]) -> list[list[str]]:
-        """Streams in order; the large ones together, `hubspot.parallel_streams` at a time."""
-        parallel = self.settings.hubspot.parallel_streams
-        groups: list[list[str]] = []
-        together: list[str] = []
-        for name in names:
-            if parallel > 1 and name in PARALLEL:
-                together.append(name)
-                if len(together) == parallel:
-                    groups.append(together)
-                    together = []
-            else:
-                groups.append([name])
-        if together:
-            groups.append(together)
-        return groups
-
-    def _archived_ids(self, stream: str) -> set[str]:
-        return archived_ids(self.engine, connection=self.connection, stream=stream)
+        return redact(str(error) or type(error).__name__, self._secrets())
 
     def _start_run(self, stream: str, mode: str, trigger: str) -> int:
         return start_run(
             self.engine,
             connection=self.connection,
-            source=SOURCE,
+            source=self.source,
             stream=stream,
             mode=mode,
             trigger=trigger,
@@ -281,12 +201,12 @@ class HubSpotSync:
 
     def _run_group(
         self,
-        client: HubSpotClient,
+        client: Any,
         writer: PageWriter,
         group: list[str],
         available: dict[str, Any],
         states: dict[str, dict[str, Any]],
-        known_stages: set[str],
+        normalize: Normalize,
         *,
         full: bool,
         trigger: str,
@@ -303,14 +223,12 @@ class HubSpotSync:
             run = _StreamRun(
                 StreamOutcome(name, run_id, mode, "running"),
                 quarantine_empty=not has_quarantine(
-                    self.engine, connection=self.connection, source=SOURCE, stream=name
+                    self.engine, connection=self.connection, source=self.source, stream=name
                 ),
             )
             runs[name] = run
             log.info("sync %s: %s (run %d)", name, mode, run_id, extra={"run_id": run_id, "stream": name})
-            sources[name] = _parsed(
-                client, run.stats, name, available[name], states[name], known_stages, full
-            )
+            sources[name] = _parsed(client, run.stats, name, available[name], states[name], full, normalize)
         in_flight: deque[list[Any]] = deque()  # [stream, pages not yet confirmed] per batch
 
         def settle(writes: list[PageWrite]) -> None:
@@ -335,7 +253,7 @@ class HubSpotSync:
                     prepared = prepare_pages(
                         self.engine.dialect.name,
                         connection=self.connection,
-                        source=SOURCE,
+                        source=self.source,
                         stream=name,
                         run_id=run.outcome.run_id,
                         pages=[PageInput(n, len(page.records), page.checkpoint) for page, n in item],
@@ -413,3 +331,113 @@ class HubSpotSync:
             outcome.quarantined += write.quarantined
             if self.progress is not None:
                 self.progress(outcome.stream, outcome.mode, write)
+
+
+class HubSpotSync(SourceSync):
+    """Runs HubSpot streams into storage. Build one per run; it owns the run's HTTP client."""
+
+    source = SOURCE
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        super().__init__(settings, engine, clock=clock, progress=progress)
+        self.transport = transport
+        self._auth, self._auth_hint = build_hubspot_auth(settings, self.clock)
+
+    def _secrets(self) -> list[str]:
+        return [*self.settings.secret_values(), *getattr(self._auth, "secrets", [])]
+
+    def run(
+        self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli"
+    ) -> list[StreamOutcome]:
+        """Sync the selected streams (all by default); failures are recorded, not raised, per stream."""
+        selected = list(streams) if streams else list(STREAM_NAMES)
+        unknown = [s for s in selected if s not in STREAM_NAMES]
+        if unknown:
+            raise UnknownStreamError(
+                f"unknown stream(s) {', '.join(unknown)}; choose from {', '.join(STREAM_NAMES)}"
+            )
+        init_db(self.engine)
+        hub = self.settings.hubspot
+        outcomes: list[StreamOutcome] = []
+        states = {
+            name: get_state(self.engine, connection=self.connection, source=SOURCE, stream=name)
+            for name in STREAM_NAMES
+            if name in selected
+        }
+        # A run that lists every record of a large stream stores in a writer process, started
+        # first so that it is ready when the first pages are.
+        large = any(_mode(name, state, full) == "full" for name, state in states.items() if name in RESUMABLE)
+        with (
+            open_writer(self.engine, self.settings.storage_writer, large=large) as writer,
+            HubSpotClient(
+                hub,
+                auth=self._auth,
+                auth_hint=self._auth_hint,
+                retry=self.settings.retry,
+                clock=self.clock,
+                transport=self.transport,
+            ) as client,
+        ):
+            try:
+                cached = get_state(
+                    self.engine, connection=self.connection, source=SOURCE, stream="properties"
+                )
+                schema = cached_schema(client, hub, cached, full=full) or discover_schema(client, hub)
+            except ConnectorError as exc:
+                # Nothing can run without the schema: record the failure on every selected stream.
+                status = "deferred" if isinstance(exc, RateLimitDeferredError) else "failed"
+                for name, state in states.items():
+                    outcomes.append(
+                        self._record_failure(name, _mode(name, state, full), status, exc, trigger)
+                    )
+                return outcomes
+            available = build_streams(
+                hub,
+                schema,
+                known_archived=lambda name: archived_ids(
+                    self.engine, connection=self.connection, stream=name
+                ),
+            )
+            known_stages = set(schema.lifecycle_stages)
+
+            def normalize(name: str, page: Page) -> Normalized:
+                return normalize_records(
+                    name, page.records, known_stages=known_stages, stated=page.associations
+                )
+
+            for group in self._groups(list(states)):
+                results = self._run_group(
+                    client, writer, group, available, states, normalize, full=full, trigger=trigger
+                )
+                outcomes.extend(results)
+                if any(o.status == "deferred" or o.stops_run for o in results):
+                    break
+        return outcomes
+
+    def _groups(self, names: list[str]) -> list[list[str]]:
+        """Streams in order; the large ones together, `hubspot.parallel_streams` at a time."""
+        parallel = self.settings.hubspot.parallel_streams
+        groups: list[list[str]] = []
+        together: list[str] = []
+        for name in names:
+            if parallel > 1 and name in PARALLEL:
+                together.append(name)
+                if len(together) == parallel:
+                    groups.append(together)
+                    together = []
+            else:
+                groups.append([name])
+        if together:
+            groups.append(together)
+        return groups
+
+    def _archived_ids(self, stream: str) -> set[str]:
+        return archived_ids(self.engine, connection=self.connection, stream=stream)
