@@ -166,6 +166,9 @@ class KpiSettings(BaseModel):
     spend: list[SpendEntry] = Field(default_factory=list)
     # KPI computations kept in the history table (oldest pruned first); 0 keeps all.
     history_keep: int = Field(default=500, ge=0)
+    # Mailchimp opens: `proxy_excluded` leaves out Apple MPP machine opens where Mailchimp reports
+    # them (sends from 2024-06-22), `raw` counts every open. HubSpot's are always bot-filtered.
+    email_open_basis: Literal["proxy_excluded", "raw"] = "proxy_excluded"
 
     @field_validator("funnel_stages")
     @classmethod

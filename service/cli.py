@@ -70,12 +70,15 @@ def sync(
     from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
 
     settings = _settings(config)
-    if source != "hubspot":
-        err_console.print(f"[red]error:[/red] unknown source {source!r}; available: hubspot")
+    if source not in ("hubspot", "mailchimp"):
+        err_console.print(f"[red]error:[/red] unknown source {source!r}; available: hubspot, mailchimp")
         raise typer.Exit(EXIT_CONFIG)
     try:
-        settings.require_hubspot_auth()
-        outcomes = run_sync_with_progress(settings, streams=stream, full=full, trigger="cli", console=console)
+        if source == "hubspot":
+            settings.require_hubspot_auth()
+        outcomes = run_sync_with_progress(
+            settings, streams=stream, full=full, trigger="cli", console=console, source=source
+        )
     except (ConfigurationError, ValueError) as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_CONFIG) from None

@@ -13,6 +13,7 @@ from config import Settings
 from connector.clock import Clock
 from service.exitcodes import EXIT_AUTH, EXIT_DEFERRED, EXIT_FAILED, EXIT_OK
 from service.kpis import KpiReport, run_kpis
+from service.mailchimp import MailchimpSync
 from service.sync import HubSpotSync, StreamOutcome
 from storage import PageWrite, make_engine
 
@@ -25,8 +26,9 @@ def run_sync_with_progress(
     trigger: str,
     console: Console,
     clock: Clock | None = None,
+    source: str = "hubspot",
 ) -> list[StreamOutcome]:
-    """One sync run with a live display of records and pages per stream."""
+    """One sync run of `source` with a live display of records and pages per stream."""
     engine = make_engine(settings.db_url)
     progress = Progress(
         SpinnerColumn(),
@@ -50,8 +52,9 @@ def run_sync_with_progress(
         )
 
     try:
+        sync_class = MailchimpSync if source == "mailchimp" else HubSpotSync
         with progress:
-            return HubSpotSync(settings, engine, clock=clock, progress=on_page).run(
+            return sync_class(settings, engine, clock=clock, progress=on_page).run(
                 streams=streams, full=full, trigger=trigger
             )
     finally:

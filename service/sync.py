@@ -83,6 +83,10 @@ def _mode(stream: str, state: dict[str, Any], full: bool) -> str:
         return "full"
     if stream == "marketing_emails":
         return "incremental" if state.get("checked_at") else "full"
+    if stream == "mailchimp_members":
+        return "incremental" if state.get("lists") else "full"
+    if stream == "mailchimp_reports":
+        return "incremental" if state.get("all_read_at") else "full"
     return (
         "incremental" if stream in RESUMABLE and state.get("watermark") and not state.get("full") else "full"
     )

@@ -33,6 +33,7 @@ from storage.models import (
     HubSpotDealStageDate,
     HubSpotDealStageTransition,
     HubSpotPipelineStage,
+    MailchimpUnsubscribe,
     Quarantine,
     SyncRun,
     SyncState,
@@ -430,6 +431,7 @@ _CHILD_TABLES: dict[str, tuple[_ChildSpec, ...]] = {
         _ChildSpec(HubSpotDealAssociation, "deal_id", "associations", "association_owner_ids"),
     ),
     "pipelines": (_ChildSpec(HubSpotPipelineStage, "pipeline_id", "children", "entity_ids"),),
+    "mailchimp_reports": (_ChildSpec(MailchimpUnsubscribe, "campaign_id", "children", "entity_ids"),),
 }
 
 

@@ -1,0 +1,93 @@
+"""The composition root of a Mailchimp sync: connector pages → parsers → storage, one run row per
+stream, all streams side by side within the account's connection limit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+from sqlalchemy import Engine
+
+from config import Settings
+from connector.clock import Clock
+from connector.errors import ConnectorError
+from connector.hubspot.normalize import Normalized
+from connector.mailchimp.client import MailchimpClient, resolve_base_url
+from connector.mailchimp.normalize import normalize_mailchimp
+from connector.mailchimp.streams import STREAM_NAMES, build_streams
+from connector.pagination import Page
+from service.sync import ProgressCallback, SourceSync, StreamOutcome, UnknownStreamError, _mode
+from service.writer import open_writer
+from storage import get_state, init_db
+
+SOURCE = "mailchimp"
+
+
+class MailchimpSync(SourceSync):
+    """Runs Mailchimp streams into storage. Build one per run; it owns the run's HTTP client."""
+
+    source = SOURCE
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        super().__init__(settings, engine, clock=clock, progress=progress)
+        self.transport = transport
+
+    def run(
+        self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli"
+    ) -> list[StreamOutcome]:
+        """Sync the selected streams (all by default); failures are recorded, not raised, per stream."""
+        selected = list(streams) if streams else list(STREAM_NAMES)
+        unknown = [s for s in selected if s not in STREAM_NAMES]
+        if unknown:
+            raise UnknownStreamError(
+                f"unknown stream(s) {', '.join(unknown)}; choose from {', '.join(STREAM_NAMES)}"
+            )
+        init_db(self.engine)
+        states = {
+            name: get_state(self.engine, connection=self.connection, source=SOURCE, stream=name)
+            for name in STREAM_NAMES
+            if name in selected
+        }
+        settings = self.settings.mailchimp
+        try:
+            base_url, auth = resolve_base_url(settings, transport=self.transport)
+        except ConnectorError as exc:
+            # No account to talk to: the failure is recorded on every selected stream.
+            return [
+                self._record_failure(name, _mode(name, state, full), "failed", exc, trigger)
+                for name, state in states.items()
+            ]
+        large = _mode("mailchimp_members", states.get("mailchimp_members", {}), full) == "full"
+
+        def normalize(name: str, page: Page) -> Normalized:
+            return normalize_mailchimp(name, page.records)
+
+        with (
+            open_writer(self.engine, self.settings.storage_writer, large=large) as writer,
+            MailchimpClient(
+                settings,
+                base_url=base_url,
+                auth=auth,
+                retry=self.settings.retry,
+                clock=self.clock,
+                transport=self.transport,
+            ) as client,
+        ):
+            return self._run_group(
+                client,
+                writer,
+                list(states),
+                build_streams(settings),
+                states,
+                normalize,
+                full=full,
+                trigger=trigger,
+            )

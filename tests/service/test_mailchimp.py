@@ -1,0 +1,115 @@
+"""Mailchimp end to end: sandbox over loopback → connector → storage (SQLite and PostgreSQL) →
+email KPIs beside HubSpot's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
+
+from config import load_settings
+from service.kpis import compute_kpis
+from service.mailchimp import MailchimpSync
+from storage.models import MailchimpCampaign, MailchimpMember, MailchimpReport, MailchimpUnsubscribe
+from storage.repo import table_of
+from tests.conftest import MAILCHIMP_KEY, FakeClock
+
+
+class SandboxTime(FakeClock):
+    def __init__(self, mailchimp) -> None:
+        super().__init__()
+        self.mailchimp = mailchimp
+
+    def now(self) -> datetime:
+        moment: datetime = self.mailchimp.state.clock.now()
+        return moment
+
+
+def settings_for(mailchimp, db_url, tmp_path, key=MAILCHIMP_KEY):
+    return load_settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        mailchimp={"api_key": key, "base_url": mailchimp.url},
+        retry={"max_attempts": 4, "jitter_seconds": 0.0},
+    )
+
+
+def rows(engine, model, *columns):
+    table = table_of(model)
+    with engine.connect() as conn:
+        return conn.execute(select(*(table.c[c] for c in columns))).all()
+
+
+def test_full_then_incremental_sync_copies_the_account(mailchimp, engine, db_url, tmp_path):
+    settings = settings_for(mailchimp, db_url, tmp_path)
+    clock = SandboxTime(mailchimp)
+    outcomes = MailchimpSync(settings, engine, clock=clock).run()
+    assert [(o.stream, o.status) for o in outcomes] == [
+        ("mailchimp_lists", "succeeded"),
+        ("mailchimp_members", "succeeded"),
+        ("mailchimp_campaigns", "succeeded"),
+        ("mailchimp_reports", "succeeded"),
+    ]
+    account = mailchimp.state.account
+    members = {(m["list_id"], m["id"]): m["status"] for ms in account.members.values() for m in ms}
+    stored = {
+        (lst, h): status
+        for lst, h, status in rows(engine, MailchimpMember, "list_id", "subscriber_hash", "status")
+    }
+    assert stored == members
+    assert len(rows(engine, MailchimpCampaign, "id")) == len(account.campaigns)
+    reports = dict(rows(engine, MailchimpReport, "id", "unsubscribed"))
+    assert set(reports) == set(account.reports)
+    assert len(rows(engine, MailchimpUnsubscribe, "email_id")) == sum(reports.values()) > 0
+
+    change = mailchimp.admin(
+        "POST", "/_sandbox/simulate", json={"days": 1, "new_members": 5, "unsubscribes": 3, "send": True}
+    )
+    again = {o.stream: o for o in MailchimpSync(settings, engine, clock=clock).run()}
+    assert again["mailchimp_members"].mode == "incremental"
+    assert again["mailchimp_members"].read < len(members) / 10  # only what changed (and the overlap)
+    stored = {
+        (lst, h): status
+        for lst, h, status in rows(engine, MailchimpMember, "list_id", "subscriber_hash", "status")
+    }
+    assert stored == {(m["list_id"], m["id"]): m["status"] for ms in account.members.values() for m in ms}
+    assert change["sent"] in dict(rows(engine, MailchimpReport, "id", "unsubscribed"))
+
+
+def test_a_wrong_data_centre_fails_every_stream_with_one_clear_message(mailchimp, engine, db_url, tmp_path):
+    wrong = "0123456789abcdef0123456789abcdef-us9"
+    outcomes = MailchimpSync(settings_for(mailchimp, db_url, tmp_path, key=wrong), engine).run()
+    assert {o.status for o in outcomes} == {"failed"}
+    assert all("wrong datacenter" in (o.error or "") and wrong not in (o.error or "") for o in outcomes)
+
+
+@pytest.mark.parametrize("basis", ["proxy_excluded", "raw"])
+def test_mailchimp_reports_feed_the_email_kpis(mailchimp, engine, db_url, tmp_path, basis):
+    settings = settings_for(mailchimp, db_url, tmp_path).model_copy(
+        update={"kpi": load_settings(kpi={"email_open_basis": basis, "periods_back": 24}).kpi}
+    )
+    MailchimpSync(settings, engine, clock=SandboxTime(mailchimp)).run()
+    as_of = mailchimp.state.clock.now()
+    result = compute_kpis(settings, engine, as_of=as_of).result
+    values = [
+        v
+        for v in result.values
+        if v.kpi == "email_open_rate" and v.dim.name == "platform" and v.dim.value == "mailchimp"
+    ]
+    assert values
+    opens = sum(v.numerator or 0 for v in values)
+    delivered = sum(v.denominator or 0 for v in values)
+    periods = [v.period for v in values if v.period is not None]
+    assert len(periods) == len(values)
+    in_grid = [
+        r
+        for r in mailchimp.state.account.reports.values()
+        if r["emails_sent"] > 0 and any(p.start_utc <= r["send_time"] < p.end_utc for p in periods)
+    ]
+    expected_delivered = sum(
+        r["emails_sent"] - r["bounces"]["hard_bounces"] - r["bounces"]["soft_bounces"] for r in in_grid
+    )
+    key = "proxy_excluded_unique_opens" if basis == "proxy_excluded" else "unique_opens"
+    expected_opens = sum(r["opens"].get(key, r["opens"]["unique_opens"]) for r in in_grid)
+    assert (opens, delivered) == (expected_opens, expected_delivered)
