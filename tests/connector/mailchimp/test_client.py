@@ -93,12 +93,14 @@ def test_not_found_is_fatal_with_mailchimps_title(mailchimp):
 def test_the_client_keeps_within_the_connection_limit(mailchimp, slots, expect_429):
     """The sandbox allows 3 at once here; a client allowing 10 bounces off (and retries), one
     sized to the account's limit never does."""
-    mailchimp.admin("POST", "/_sandbox/options", json={"max_connections": 3, "latency_ms": 100})
+    mailchimp.admin("POST", "/_sandbox/options", json={"max_connections": 3, "latency_ms": 300})
+    start = threading.Barrier(8)
     errors: list[BaseException] = []
     # Real time: a retry has to wait for a slot to free up.
     with client_for(mailchimp, max_connections=slots, attempts=10, clock=SystemClock()) as client:
 
         def work() -> None:
+            start.wait(10)
             try:
                 for _ in range(3):
                     client.get("/ping")
