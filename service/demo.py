@@ -15,11 +15,20 @@ from rich.table import Table
 
 from config import Settings, load_settings
 from connector.sandbox.hubspot.app import create_app
-from connector.sandbox.server import HubSpotSandboxConfig, SandboxServer, build_hubspot_state
+from connector.sandbox.mailchimp.app import create_app as create_mailchimp_app
+from connector.sandbox.mailchimp.app import simulate as simulate_mailchimp
+from connector.sandbox.server import (
+    HubSpotSandboxConfig,
+    MailchimpSandboxConfig,
+    SandboxServer,
+    build_hubspot_state,
+    build_mailchimp_state,
+)
 from service.exitcodes import EXIT_FAILED
 from service.report import print_summary
 from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
 from service.spend import import_spend_file
+from service.sync import StreamOutcome
 from storage import make_engine, row_counts
 
 
@@ -36,19 +45,27 @@ def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: C
     state = build_hubspot_state(
         HubSpotSandboxConfig(contacts=contacts, seed=seed, token=token, rate_limit=250, malformed=6)
     )
-    with SandboxServer(create_app(state)) as server:
+    # The email platform's audience is drawn from the portal's own contacts (by email).
+    mailchimp_key = f"{secrets.token_hex(16)}-us6"
+    mailchimp = build_mailchimp_state(
+        MailchimpSandboxConfig(seed=seed, now=state.store.clock.now(), api_key=mailchimp_key),
+        contacts=list(state.store.objects["contacts"].values()),
+    )
+    with SandboxServer(create_app(state)) as server, SandboxServer(create_mailchimp_app(mailchimp)) as email:
+        members = sum(len(m) for m in mailchimp.account.members.values())
         console.print(
-            f"HubSpot sandbox listening on {server.url} (250 requests / 10 s, the top HubSpot tier)"
+            f"HubSpot sandbox listening on {server.url} (250 requests / 10 s, the top HubSpot tier); "
+            f"Mailchimp sandbox on {email.url}/3.0 ({members:,} members, "
+            f"{len(mailchimp.account.campaigns)} campaigns)"
         )
         settings = load_settings(
             data_dir=directory,
             hubspot={"token": token, "base_url": server.url, "rate_limit_per_10s": 250},
+            mailchimp={"api_key": mailchimp_key, "base_url": f"{email.url}/3.0"},
         )
         console.rule("Full sync")
-        outcomes = run_sync_with_progress(settings, streams=None, full=True, trigger="demo", console=console)
-        print_outcomes(outcomes, console)
-        code = exit_code_for(outcomes)
-        if code:
+        outcomes = _sync_both(settings, full=True, console=console)
+        if code := exit_code_for(outcomes):
             return code
         report = kpis_after_sync(settings, outcomes, console, trigger="demo", as_of=state.store.clock.now())
         if report is None:
@@ -72,17 +89,21 @@ def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: C
                         "archive": 1,
                     },
                 ).json()
+                audience = simulate_mailchimp(
+                    mailchimp,
+                    days=1,
+                    new_members=max(3, contacts // 300),
+                    unsubscribes=max(1, contacts // 2000),
+                    send=day % 7 == 0,
+                )
                 console.rule(
                     f"Day {day}: {change['created']} new contacts, {change['stage_changes']} stage changes, "
                     f"{change['deals_created']} new deals, {change['deals_won']} won, "
-                    f"{change['deals_lost']} lost"
+                    f"{change['deals_lost']} lost; {audience['joined']} new subscribers, "
+                    f"{audience['left']} unsubscribed"
                 )
-                outcomes = run_sync_with_progress(
-                    settings, streams=None, full=False, trigger="demo", console=console
-                )
-                print_outcomes(outcomes, console)
-                code = exit_code_for(outcomes)
-                if code:
+                outcomes = _sync_both(settings, full=False, console=console)
+                if code := exit_code_for(outcomes):
                     return code
                 report = kpis_after_sync(
                     settings, outcomes, console, trigger="demo", as_of=state.store.clock.now()
@@ -98,6 +119,18 @@ def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: C
     )
     console.print(f"Finished in {time.monotonic() - started:.1f} s")
     return 0
+
+
+def _sync_both(settings: Settings, *, full: bool, console: Console) -> list[StreamOutcome]:
+    """The CRM, then the email platform; their outcomes together (KPIs need both)."""
+    outcomes: list[StreamOutcome] = []
+    for source in ("hubspot", "mailchimp"):
+        done = run_sync_with_progress(
+            settings, streams=None, full=full, trigger="demo", console=console, source=source
+        )
+        print_outcomes(done, console)
+        outcomes += done
+    return outcomes
 
 
 def _write_demo_spend(directory: Path, *, as_of: datetime, currency: str, months: int) -> Path:
@@ -134,6 +167,16 @@ def _counts(settings: Settings, console: Console) -> None:
     table = Table(title="What is in the local copy")
     table.add_column("what")
     table.add_column("count", justify="right")
-    for name in ("contacts", "companies", "deals", "owners", "pipelines", "quarantine"):
+    for name in (
+        "contacts",
+        "companies",
+        "deals",
+        "owners",
+        "pipelines",
+        "marketing_emails",
+        "mailchimp_members",
+        "mailchimp_campaigns",
+        "quarantine",
+    ):
         table.add_row(name, f"{counts[name]:,}")
     console.print(table)

@@ -247,20 +247,24 @@ def print_summary(report: KpiReport, console: Console) -> None:
 
     sends = _total(values, "emails_sent")
     if sends:
-        email = Table(title=f"Email, {span} (sums over all sends; opens bot-filtered on HubSpot)")
-        email.add_column("kpi")
-        email.add_column("value", justify="right")
-        delivered, sent = _sum(values, "email_delivery_rate")
-        email.add_row("sends", fmt(sends, "count"))
-        email.add_row(
-            "delivered / sent", f"{fmt(_rate(delivered, sent), 'ratio')}  ({delivered:,.0f} of {sent:,.0f})"
+        platforms = sorted(
+            {v.dim.value for v in values if v.kpi == "emails_sent" and v.dim.name == "platform"}
         )
+        dims = [ALL, *(Dim("platform", p) for p in platforms)] if len(platforms) > 1 else [ALL]
+        email = Table(
+            title=f"Email, {span} (sums over all sends; opens bot-filtered on HubSpot, "
+            f"without Apple MPP opens on Mailchimp where it reports them)"
+        )
+        email.add_column("kpi")
+        for dim in dims:
+            email.add_column("all" if dim == ALL else dim.value, justify="right")
+        email.add_row("sends", *(fmt(_total(values, "emails_sent", dim=d), "count") for d in dims))
         for kpi, label in (
+            ("email_delivery_rate", "delivered / sent"),
             ("email_open_rate", "open rate (unique opens / delivered)"),
             ("email_click_rate", "click rate (unique clicks / delivered)"),
             ("email_click_to_open_rate", "click-to-open (clickers / openers)"),
             ("email_unsubscribe_rate", "unsubscribe rate"),
         ):
-            num, den = _sum(values, kpi)
-            email.add_row(label, fmt(_rate(num, den), "ratio"))
+            email.add_row(label, *(fmt(_rate(*_sum(values, kpi, dim=d)), "ratio") for d in dims))
         console.print(email)

@@ -150,14 +150,17 @@ class MailchimpSandboxConfig:
     latency_ms: int = 0
 
 
-def build_mailchimp_state(config: MailchimpSandboxConfig, portal: PortalData | None = None) -> MailchimpState:
+def build_mailchimp_state(
+    config: MailchimpSandboxConfig, contacts: list[dict[str, Any]] | None = None
+) -> MailchimpState:
+    """The account for `contacts` (HubSpot contact records, e.g. a running HubSpot sandbox's),
+    or for the portal generated from the same `contacts` count, `seed` and `now`."""
     clock = SandboxClock(config.now, frozen=config.frozen_clock)
-    if portal is None:
-        portal = generate_portal(
-            GeneratorOptions(contacts=config.contacts, seed=config.seed, now=clock.now())
-        )
-    account = generate_account(people_from_contacts(portal.contacts), now=clock.now(), seed=config.seed)
-    options = MailchimpOptions(
+    if contacts is None:
+        options = GeneratorOptions(contacts=config.contacts, seed=config.seed, now=clock.now())
+        contacts = generate_portal(options).contacts
+    account = generate_account(people_from_contacts(contacts), now=clock.now(), seed=config.seed)
+    mailchimp = MailchimpOptions(
         api_key=config.api_key, max_connections=config.max_connections, latency_ms=config.latency_ms
     )
-    return MailchimpState(account, clock, options, seed=config.seed)
+    return MailchimpState(account, clock, mailchimp, seed=config.seed)
