@@ -57,6 +57,7 @@ def compute(inputs: KpiInputs) -> KpiResult:
     result.extend(cycle_kpis(inputs))
     result.extend(deal_stage_kpis(inputs))
     result.extend(email_kpis(inputs))
+    result.extend(audience_kpis(inputs))
     result.extend(spend_kpis(inputs))
     result.extend(clv_kpis(inputs))
     return result
@@ -492,6 +493,44 @@ def email_kpis(inputs: KpiInputs) -> list[KpiValue]:
     return out
 
 
+def audience_kpis(inputs: KpiInputs) -> list[KpiValue]:
+    """List growth per period (overall and per audience) and the link between the audience and
+    the funnel (a snapshot at as_of).
+
+    A member joins in the period of its opt-in (`timestamp_opt`; pending members have not opted
+    in); an unsubscribed or cleaned member leaves in the period of its last change, Mailchimp's
+    only time for it (other edits move it too, so leaving is dated at the latest change).
+    """
+    bucket = Bucketer(inputs.periods)
+    moves: dict[tuple[int, Dim], list[int]] = defaultdict(lambda: [0, 0, 0])  # joined, left, cleaned
+    for member in inputs.members:
+        dims = (ALL, _dim("audience", member.audience))
+        joined = bucket.index(member.opted_at) if member.status != "pending" else None
+        if joined is not None and member.opted_at is not None and member.opted_at <= inputs.as_of:
+            for dim in dims:
+                moves[joined, dim][0] += 1
+        if member.status in ("unsubscribed", "cleaned"):
+            left = bucket.index(member.changed_at)
+            if left is not None and member.changed_at is not None and member.changed_at <= inputs.as_of:
+                for dim in dims:
+                    moves[left, dim][1 if member.status == "unsubscribed" else 2] += 1
+    out: list[KpiValue] = []
+    if inputs.members:
+        for p, dim in _grid_keys(inputs, moves):
+            joined, left, cleaned = moves.get((p, dim), [0, 0, 0])
+            where: Where = {"period": inputs.periods[p], "dim": dim}
+            out.append(count("list_new_subscribers", joined, **where))
+            out.append(count("list_unsubscribes", left, **where))
+            out.append(count("list_cleaned", cleaned, **where))
+            out.append(count("list_net_growth", joined - left - cleaned, **where))
+    link = inputs.audience_link
+    if link is not None and (link.subscribed or link.not_subscribed):
+        out.append(count("contacts_in_audience", link.subscribed))
+        out.append(ratio("mql_share_subscribed", link.subscribed_mql, link.subscribed))
+        out.append(ratio("mql_share_not_subscribed", link.not_subscribed_mql, link.not_subscribed))
+    return out
+
+
 # -- spend: CAC, cost per lead / MQL, ROI, ROAS, pipe-to-spend -------------------------------------
 
 
@@ -512,7 +551,7 @@ def spend_in_period(spend: Iterable[SpendFact], period: Period) -> dict[str, flo
     return out
 
 
-def _mql_stage(stages: list[str]) -> str:
+def mql_stage(stages: list[str]) -> str:
     return "marketingqualifiedlead" if "marketingqualifiedlead" in stages else stages[1]
 
 
@@ -525,7 +564,7 @@ def spend_kpis(inputs: KpiInputs) -> list[KpiValue]:
     if not inputs.spend:
         return out
     leads = rollup(inputs.contacts.entries.get(inputs.stages[0], []))
-    mqls = rollup(inputs.contacts.entries.get(_mql_stage(inputs.stages), []))
+    mqls = rollup(inputs.contacts.entries.get(mql_stage(inputs.stages), []))
     customers = rollup(inputs.contacts.entries.get(inputs.stages[-1], []))
     deal_money: dict[tuple[int, Dim], list[float]] = defaultdict(lambda: [0.0, 0.0])
     bucket = Bucketer(inputs.periods)

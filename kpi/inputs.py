@@ -134,6 +134,26 @@ class EmailFact:
     open_basis: str = "unknown"
 
 
+class MemberFact(NamedTuple):
+    """An audience member as the list-growth KPIs see it (a large audience has 100,000s)."""
+
+    audience: str
+    status: str
+    opted_at: datetime | None
+    changed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AudienceLink:
+    """Live CRM contacts split by whether their email is a subscribed audience member, and how
+    many of each group are at the MQL stage or further along the funnel now."""
+
+    subscribed: int = 0
+    subscribed_mql: int = 0
+    not_subscribed: int = 0
+    not_subscribed_mql: int = 0
+
+
 @dataclass(frozen=True)
 class SpendFact:
     """Spend over [start, end] (dates inclusive, reporting calendar) for a channel or `all`."""
@@ -158,6 +178,8 @@ class KpiInputs:
     pipeline_stages: list[PipelineStage] = field(default_factory=list)
     deal_stage_entries: list[DealStageEntry] = field(default_factory=list)
     emails: list[EmailFact] = field(default_factory=list)
+    members: list[MemberFact] = field(default_factory=list)
+    audience_link: AudienceLink | None = None
     velocity_opportunities: str = "created"
     clv_average_order_value: float | None = None
     clv_orders_per_year: float | None = None

@@ -67,6 +67,16 @@ _family(
     "email_spam_rate",
 )
 _family(
+    "audience",
+    "list_new_subscribers",
+    "list_unsubscribes",
+    "list_cleaned",
+    "list_net_growth",
+    "contacts_in_audience",
+    "mql_share_subscribed",
+    "mql_share_not_subscribed",
+)
+_family(
     "deal_stages",
     "deal_stage_conversion",
     "deal_stage_days_mean",

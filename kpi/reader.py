@@ -39,14 +39,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import NullType
 
 from config import KpiSettings
-from kpi.engine import CLV_WINDOW, funnel_steps
+from kpi.engine import CLV_WINDOW, funnel_steps, mql_stage
 from kpi.inputs import (
+    AudienceLink,
     ContactAggregates,
     CustomerFact,
     DealFact,
     DealStageEntry,
     EmailFact,
     KpiInputs,
+    MemberFact,
     PeriodCell,
     PipelineStage,
     SpendFact,
@@ -64,6 +66,8 @@ from storage.models import (
     HubSpotDealStageDate,
     HubSpotMarketingEmail,
     HubSpotPipelineStage,
+    MailchimpList,
+    MailchimpMember,
     MailchimpReport,
     MarketingSpend,
 )
@@ -128,13 +132,18 @@ def read_inputs(
         tuple[list[DealFact], str, list[SpendFact]],
         tuple[list[PipelineStage], list[DealStageEntry]],
         list[EmailFact],
+        tuple[list[MemberFact], AudienceLink | None],
     ]:
         # One job: the funnel halves dominate, and a fifth parallel reader only adds contention.
         emails = read_email_sends(conn, connection=connection, since=since)
         emails += read_mailchimp_sends(
             conn, connection=connection, since=since, open_basis=settings.email_open_basis
         )
-        return money(conn), deal_stages(conn), emails
+        audience = (
+            read_members(conn, connection=connection),
+            read_audience_link(conn, connection=connection, stages=stages, mql=mql_stage(stages)),
+        )
+        return money(conn), deal_stages(conn), emails, audience
 
     middle = _on_connection(
         engine, lambda conn: middle_contact_id(conn, connection=connection, split_above=split_above)
@@ -148,7 +157,7 @@ def read_inputs(
         for job in funnel_jobs:
             contacts.add(job.result())
         contacts.stage_counts = counts_job.result()
-        (deals, currency, spend), (pipeline_stages, deal_stage_entries), emails = money_job.result()
+        (deals, currency, spend), (pipeline_stages, deal_stage_entries), emails, audience = money_job.result()
     spend += [
         SpendFact(s.period_start, s.period_end, s.channel, s.amount, s.currency) for s in settings.spend
     ]
@@ -164,6 +173,8 @@ def read_inputs(
         pipeline_stages=pipeline_stages,
         deal_stage_entries=deal_stage_entries,
         emails=emails,
+        members=audience[0],
+        audience_link=audience[1],
         velocity_opportunities=settings.velocity_opportunities,
         clv_average_order_value=settings.clv_average_order_value,
         clv_orders_per_year=settings.clv_orders_per_year,
@@ -640,6 +651,62 @@ def read_mailchimp_sends(
             )
         )
     return out
+
+
+def read_members(conn: Connection, *, connection: str) -> list[MemberFact]:
+    """Every audience member (all statuses), named by its audience."""
+    members, lists = table_of(MailchimpMember), table_of(MailchimpList)
+    query = (
+        select(
+            func.coalesce(lists.c.name, members.c.list_id),
+            members.c.status,
+            _raw(members.c.timestamp_opt),
+            _raw(members.c.last_changed),
+        )
+        .select_from(
+            members.outerjoin(
+                lists, and_(lists.c.connection == members.c.connection, lists.c.id == members.c.list_id)
+            )
+        )
+        .where(members.c.connection == connection)
+    )
+    return [
+        MemberFact(str(audience), status or UNKNOWN, _instant(opted), _instant(changed))
+        for audience, status, opted, changed in conn.execute(query)
+    ]
+
+
+def read_audience_link(
+    conn: Connection, *, connection: str, stages: Sequence[str], mql: str
+) -> AudienceLink | None:
+    """Live contacts split by audience membership (a subscribed member with the same address,
+    case-insensitive) and how many of each are at `mql` or beyond now; None without members."""
+    members, contacts = table_of(MailchimpMember), table_of(HubSpotContact)
+    subscribed = {
+        str(email).strip().lower()
+        for (email,) in conn.execute(
+            select(members.c.email_address).where(
+                members.c.connection == connection, members.c.status == "subscribed"
+            )
+        )
+        if email
+    }
+    if not subscribed:
+        return None
+    beyond = set(stages[stages.index(mql) :]) if mql in stages else set()
+    counts = [0, 0, 0, 0]  # subscribed, subscribed at MQL+, others, others at MQL+
+    for email, stage in conn.execute(
+        select(contacts.c.email, contacts.c.lifecyclestage).where(
+            contacts.c.connection == connection,
+            contacts.c.archived == false(),
+            contacts.c.merged_into.is_(None),
+        )
+    ):
+        member = bool(email) and str(email).strip().lower() in subscribed
+        slot = 0 if member else 2
+        counts[slot] += 1
+        counts[slot + 1] += stage in beyond
+    return AudienceLink(*counts)
 
 
 def read_deals(

@@ -490,3 +490,40 @@ def test_email_rates_are_sums_over_sums_per_period_and_platform(engine, tmp_path
     assert value(result, "emails_sent", MAR).value == 0
     assert value(result, "email_open_rate", MAR).reason == "no_base"
     assert value(result, "email_open_rate", JAN).family == "email"
+
+
+def test_list_growth_and_the_audience_funnel_link():
+    """Hand-made members: joins by opt-in month, leaves by the month of the last change."""
+    from kpi.engine import audience_kpis
+    from kpi.inputs import AudienceLink, ContactAggregates, KpiInputs, MemberFact
+
+    members = [
+        MemberFact("Newsletter", "subscribed", t("2025-01-10"), t("2025-01-10")),
+        MemberFact("Newsletter", "subscribed", t("2025-02-03"), t("2025-02-03")),
+        MemberFact("Newsletter", "unsubscribed", t("2025-01-05"), t("2025-02-20")),  # joins Jan, leaves Feb
+        MemberFact("Newsletter", "cleaned", t("2025-02-01"), t("2025-03-02")),
+        MemberFact("Events", "pending", t("2025-03-01"), t("2025-03-01")),  # not opted in: no join
+        MemberFact("Events", "subscribed", t("2025-03-04"), t("2025-03-04")),
+        MemberFact("Events", "subscribed", t("2025-04-20"), t("2025-04-20")),  # after as_of
+    ]
+    inputs = KpiInputs(
+        as_of=AS_OF,
+        tz=TZ,
+        periods=[JAN, FEB, MAR],
+        stages=["lead", MQL, SQL, OPP, "customer"],
+        currency="SEK",
+        contacts=ContactAggregates(),
+        deals=[],
+        members=members,
+        audience_link=AudienceLink(subscribed=40, subscribed_mql=10, not_subscribed=60, not_subscribed_mql=6),
+    )
+    out = {(v.kpi, v.period.label if v.period else "", v.dim.value): v for v in audience_kpis(inputs)}
+    assert [out["list_new_subscribers", p.label, "all"].value for p in (JAN, FEB, MAR)] == [2, 2, 1]
+    assert [out["list_unsubscribes", p.label, "all"].value for p in (JAN, FEB, MAR)] == [0, 1, 0]
+    assert [out["list_cleaned", p.label, "all"].value for p in (JAN, FEB, MAR)] == [0, 0, 1]
+    assert [out["list_net_growth", p.label, "all"].value for p in (JAN, FEB, MAR)] == [2, 1, 0]
+    assert out["list_new_subscribers", MAR.label, "Events"].value == 1
+    assert out["contacts_in_audience", "", "all"].value == 40
+    assert out["mql_share_subscribed", "", "all"].value == pytest.approx(0.25)
+    assert out["mql_share_not_subscribed", "", "all"].value == pytest.approx(0.10)
+    assert out["list_net_growth", JAN.label, "all"].family == "audience"

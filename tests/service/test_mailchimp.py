@@ -113,3 +113,36 @@ def test_mailchimp_reports_feed_the_email_kpis(mailchimp, engine, db_url, tmp_pa
     key = "proxy_excluded_unique_opens" if basis == "proxy_excluded" else "unique_opens"
     expected_opens = sum(r["opens"].get(key, r["opens"]["unique_opens"]) for r in in_grid)
     assert (opens, delivered) == (expected_opens, expected_delivered)
+
+
+def test_audience_and_funnel_meet_by_email(mailchimp, make_sandbox, engine, db_url, tmp_path):
+    """The HubSpot portal of the same people (1,500 contacts, seed 7) and its Mailchimp audience,
+    both synced: the KPIs see which contacts are subscribers."""
+    from service.sync import HubSpotSync
+    from tests.conftest import PORTAL_NOW
+
+    hubspot = make_sandbox(contacts=1_500, seed=7, now=PORTAL_NOW)
+    settings = settings_for(mailchimp, db_url, tmp_path).model_copy(
+        update={"hubspot": load_settings(hubspot={"token": hubspot.token, "base_url": hubspot.url}).hubspot}
+    )
+    assert all(o.status == "succeeded" for o in HubSpotSync(settings, engine, clock=FakeClock(hubspot)).run())
+    assert all(
+        o.status == "succeeded" for o in MailchimpSync(settings, engine, clock=SandboxTime(mailchimp)).run()
+    )
+    result = compute_kpis(settings, engine, as_of=PORTAL_NOW).result
+    subscribed = {
+        m["email_address"].lower()
+        for ms in mailchimp.state.account.members.values()
+        for m in ms
+        if m["status"] == "subscribed"
+    }
+    crm = {
+        r["properties"]["email"].lower()
+        for r in hubspot.store.objects["contacts"].values()
+        if not r["archived"]
+    }
+    found = result.find("contacts_in_audience")
+    assert found is not None and found.value == len(crm & subscribed) > 0
+    assert result.find("mql_share_subscribed") is not None
+    growth = [v for v in result.values if v.kpi == "list_new_subscribers" and v.dim.name == "audience"]
+    assert {v.dim.value for v in growth} >= {"Newsletter"}
