@@ -226,6 +226,9 @@ def sandbox_mailchimp(
     max_connections: Annotated[int, typer.Option(help="Simultaneous requests before 429.")] = 10,
     latency_ms: Annotated[int, typer.Option(help="Added to every API answer.")] = 0,
     now: Annotated[str | None, typer.Option(help="Account time at start (ISO-8601); default: now.")] = None,
+    campaigns: Annotated[
+        int | None, typer.Option(help="Sent campaigns in all (default: weekly and monthly sends).")
+    ] = None,
 ) -> None:
     """Serve a Mailchimp Marketing API sandbox whose audience overlaps the HubSpot sandbox's contacts."""
     from connector.sandbox.mailchimp.app import create_app
@@ -239,6 +242,7 @@ def sandbox_mailchimp(
             api_key=api_key,
             max_connections=max_connections,
             latency_ms=latency_ms,
+            campaigns=campaigns,
         )
     )
     account = state.account

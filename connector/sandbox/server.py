@@ -148,6 +148,7 @@ class MailchimpSandboxConfig:
     api_key: str = "0123456789abcdef0123456789abcdef-us6"
     max_connections: int = 10
     latency_ms: int = 0
+    campaigns: int | None = None  # sent campaigns in all (default: weekly and monthly sends)
 
 
 def build_mailchimp_state(
@@ -159,7 +160,9 @@ def build_mailchimp_state(
     if contacts is None:
         options = GeneratorOptions(contacts=config.contacts, seed=config.seed, now=clock.now())
         contacts = generate_portal(options).contacts
-    account = generate_account(people_from_contacts(contacts), now=clock.now(), seed=config.seed)
+    account = generate_account(
+        people_from_contacts(contacts), now=clock.now(), seed=config.seed, campaigns=config.campaigns
+    )
     mailchimp = MailchimpOptions(
         api_key=config.api_key, max_connections=config.max_connections, latency_ms=config.latency_ms
     )

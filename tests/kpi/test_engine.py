@@ -527,3 +527,58 @@ def test_list_growth_and_the_audience_funnel_link():
     assert out["mql_share_subscribed", "", "all"].value == pytest.approx(0.25)
     assert out["mql_share_not_subscribed", "", "all"].value == pytest.approx(0.10)
     assert out["list_net_growth", JAN.label, "all"].family == "audience"
+
+
+@pytest.mark.parametrize(
+    ("sent", "delivered", "opens", "clicks", "expected"),
+    [
+        # P6: recipients 10,000, delivered 8,500, opened 3,060, clicked 400.
+        (
+            10_000,
+            8_500,
+            3_060,
+            400,
+            {
+                "email_delivery_rate": 0.85,
+                "email_bounce_rate": 0.15,
+                "email_open_rate": 0.36,
+                "email_click_rate": 0.0471,
+                "email_click_to_open_rate": 0.1307,
+            },
+        ),
+        # P7: delivered 1,000, opens 250, clicks 30.
+        (1_000, 1_000, 250, 30, {"email_open_rate": 0.25, "email_click_rate": 0.03}),
+    ],
+    ids=["P6", "P7"],
+)
+def test_public_email_examples(sent, delivered, opens, clicks, expected):
+    from kpi.engine import email_kpis
+    from kpi.inputs import ContactAggregates, EmailFact, KpiInputs
+
+    fact = EmailFact(
+        "mailchimp",
+        "c1",
+        t("2025-02-10"),
+        "regular",
+        sent,
+        delivered,
+        opens,
+        clicks,
+        bounces=sent - delivered,
+        unsubscribes=0,
+        spam_reports=0,
+        open_basis="raw",
+    )
+    inputs = KpiInputs(
+        as_of=AS_OF,
+        tz=TZ,
+        periods=[JAN, FEB, MAR],
+        stages=["lead", "customer"],
+        currency="SEK",
+        contacts=ContactAggregates(),
+        deals=[],
+        emails=[fact],
+    )
+    values = {v.kpi: v for v in email_kpis(inputs) if v.period == FEB and v.dim == ALL}
+    for kpi, value in expected.items():
+        assert values[kpi].value == pytest.approx(value, abs=5e-5), kpi

@@ -91,6 +91,7 @@ def generate_account(
     history_days: int = 730,
     share_in_crm: float = 0.7,
     extra_members: float = 0.1,
+    campaigns: int | None = None,
 ) -> Account:
     """The account for a list of CRM contacts (a share of them subscribe), plus extra members."""
     rng = random.Random(seed * 104_729 + 17)
@@ -109,7 +110,12 @@ def generate_account(
         _audience(newsletter_id, "Newsletter", start, rng),
         _audience(events_id, "Events", start + timedelta(days=30), rng),
     ]
-    for audience, cadence, title in ((newsletter_id, 7, "Newsletter"), (events_id, 30, "Event invitation")):
+    # A weekly newsletter and a monthly invitation; `campaigns` sets how many are sent in all.
+    weekly = 7.0 if campaigns is None else max(history_days / max(campaigns - history_days / 30, 1), 0.05)
+    for audience, cadence, title in (
+        (newsletter_id, weekly, "Newsletter"),
+        (events_id, 30.0, "Event invitation"),
+    ):
         members = account.members[audience]
         joined = sorted(m["timestamp_opt"] for m in members)
         send = (start + timedelta(days=cadence)).replace(hour=8, minute=0, second=0, microsecond=0)
