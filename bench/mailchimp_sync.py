@@ -142,10 +142,8 @@ def main() -> None:
     print(
         f"  peak memory (sync)  {r['peak_rss_mb']:>12.0f} MB   (writer process {r['writer_rss_mb']:.0f} MB)"
     )
-    print(
     idle = f"{r['idle_seconds']:>12.1f} s   ({r['idle_read']:,} records re-read: overlap, recent reports)"
     print(f"  incremental, idle   {idle}")
-    )
 
 
 if __name__ == "__main__":
