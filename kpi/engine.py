@@ -528,6 +528,10 @@ def audience_kpis(inputs: KpiInputs) -> list[KpiValue]:
         out.append(count("contacts_in_audience", link.subscribed))
         out.append(ratio("mql_share_subscribed", link.subscribed_mql, link.subscribed))
         out.append(ratio("mql_share_not_subscribed", link.not_subscribed_mql, link.not_subscribed))
+        out.append(ratio("mql_share_engaged", link.engaged_mql, link.engaged))
+        not_engaged = link.subscribed + link.not_subscribed - link.engaged
+        not_engaged_mql = link.subscribed_mql + link.not_subscribed_mql - link.engaged_mql
+        out.append(ratio("mql_share_not_engaged", not_engaged_mql, not_engaged))
     return out
 
 

@@ -145,13 +145,16 @@ class MemberFact(NamedTuple):
 
 @dataclass(frozen=True)
 class AudienceLink:
-    """Live CRM contacts split by whether their email is a subscribed audience member, and how
-    many of each group are at the MQL stage or further along the funnel now."""
+    """Live CRM contacts split by whether their email is a subscribed audience member, and by
+    whether it is an email-engaged one (Mailchimp shows opens or clicks for it), with how many of
+    each group are at the MQL stage or further along the funnel now."""
 
     subscribed: int = 0
     subscribed_mql: int = 0
     not_subscribed: int = 0
     not_subscribed_mql: int = 0
+    engaged: int = 0
+    engaged_mql: int = 0
 
 
 @dataclass(frozen=True)

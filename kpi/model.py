@@ -75,6 +75,8 @@ _family(
     "contacts_in_audience",
     "mql_share_subscribed",
     "mql_share_not_subscribed",
+    "mql_share_engaged",
+    "mql_share_not_engaged",
 )
 _family(
     "deal_stages",

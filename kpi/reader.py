@@ -682,19 +682,21 @@ def read_audience_link(
     """Live contacts split by audience membership (a subscribed member with the same address,
     case-insensitive) and how many of each are at `mql` or beyond now; None without members."""
     members, contacts = table_of(MailchimpMember), table_of(HubSpotContact)
-    subscribed = {
-        str(email).strip().lower()
-        for (email,) in conn.execute(
-            select(members.c.email_address).where(
-                members.c.connection == connection, members.c.status == "subscribed"
-            )
+    subscribed: set[str] = set()
+    engaged: set[str] = set()
+    for email, opens, clicks in conn.execute(
+        select(members.c.email_address, members.c.avg_open_rate, members.c.avg_click_rate).where(
+            members.c.connection == connection, members.c.status == "subscribed"
         )
-        if email
-    }
+    ):
+        if email:
+            subscribed.add(str(email).strip().lower())
+            if (opens or 0) > 0 or (clicks or 0) > 0:
+                engaged.add(str(email).strip().lower())
     if not subscribed:
         return None
     beyond = set(stages[stages.index(mql) :]) if mql in stages else set()
-    counts = [0, 0, 0, 0]  # subscribed, subscribed at MQL+, others, others at MQL+
+    counts = [0, 0, 0, 0, 0, 0]  # subscribed (at MQL+), others (at MQL+), engaged (at MQL+)
     for email, stage in conn.execute(
         select(contacts.c.email, contacts.c.lifecyclestage).where(
             contacts.c.connection == connection,
@@ -702,10 +704,13 @@ def read_audience_link(
             contacts.c.merged_into.is_(None),
         )
     ):
-        member = bool(email) and str(email).strip().lower() in subscribed
-        slot = 0 if member else 2
+        address = str(email).strip().lower() if email else ""
+        slot = 0 if address in subscribed else 2
         counts[slot] += 1
         counts[slot + 1] += stage in beyond
+        if address in engaged:
+            counts[4] += 1
+            counts[5] += stage in beyond
     return AudienceLink(*counts)
 
 

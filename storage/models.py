@@ -431,6 +431,9 @@ class MailchimpMember(SQLModel, table=True):
     timestamp_opt: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_changed: datetime | None = Field(default=None, sa_type=UTCDateTime)
     member_rating: int | None = None
+    # Mailchimp's per-member averages over the campaigns it received (0–1).
+    avg_open_rate: float | None = None
+    avg_click_rate: float | None = None
     tags: str | None = None  # `;`-separated tag names
     archived: bool = False
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)

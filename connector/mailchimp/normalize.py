@@ -28,6 +28,16 @@ def _count(f: _Fields, block: Any, name: str, label: str) -> int | None:
     return None
 
 
+def _rate(f: _Fields, block: Any, name: str) -> float | None:
+    value = block.get(name) if isinstance(block, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    f.flag(f"stats.{name}", value, "rate is not a number between 0 and 1")
+    return None
+
+
 def _checked(record: Any, out: Normalized, what: str) -> str | None:
     """The record's id, or None after rejecting it whole."""
     if isinstance(record, dict) and isinstance(record.get("id"), str) and record["id"].strip():
@@ -82,6 +92,8 @@ def normalize_members(records: Iterable[Any]) -> Normalized:
                 "timestamp_opt": _time(f, record, "timestamp_opt"),
                 "last_changed": _time(f, record, "last_changed"),
                 "member_rating": _count(f, record, "member_rating", "member_rating"),
+                "avg_open_rate": _rate(f, record.get("stats"), "avg_open_rate"),
+                "avg_click_rate": _rate(f, record.get("stats"), "avg_click_rate"),
                 "tags": ";".join(names) or None,
                 "archived": record.get("status") == "archived",
                 "raw": record,

@@ -515,7 +515,14 @@ def test_list_growth_and_the_audience_funnel_link():
         contacts=ContactAggregates(),
         deals=[],
         members=members,
-        audience_link=AudienceLink(subscribed=40, subscribed_mql=10, not_subscribed=60, not_subscribed_mql=6),
+        audience_link=AudienceLink(
+            subscribed=40,
+            subscribed_mql=10,
+            not_subscribed=60,
+            not_subscribed_mql=6,
+            engaged=20,
+            engaged_mql=8,
+        ),
     )
     out = {(v.kpi, v.period.label if v.period else "", v.dim.value): v for v in audience_kpis(inputs)}
     assert [out["list_new_subscribers", p.label, "all"].value for p in (JAN, FEB, MAR)] == [2, 2, 1]
@@ -526,6 +533,8 @@ def test_list_growth_and_the_audience_funnel_link():
     assert out["contacts_in_audience", "", "all"].value == 40
     assert out["mql_share_subscribed", "", "all"].value == pytest.approx(0.25)
     assert out["mql_share_not_subscribed", "", "all"].value == pytest.approx(0.10)
+    assert out["mql_share_engaged", "", "all"].value == pytest.approx(0.40)
+    assert out["mql_share_not_engaged", "", "all"].value == pytest.approx(8 / 80)
     assert out["list_net_growth", JAN.label, "all"].family == "audience"
 
 
