@@ -21,39 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from sandboxes import start_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "0123456789abcdef0123456789abcdef-us6"
-
-
-def start_sandbox(port: int, contacts: int, campaigns: int) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-c",
-        "from service.cli import main; main()",
-        "sandbox",
-        "mailchimp",
-        "--port",
-        str(port),
-        "--contacts",
-        str(contacts),
-        "--campaigns",
-        str(campaigns),
-        "--api-key",
-        KEY,
-    ]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        try:
-            with httpx.Client(timeout=1) as probe:
-                if probe.get(f"http://127.0.0.1:{port}/_sandbox/health").status_code == 200:
-                    return proc
-        except httpx.TransportError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("sandbox did not start")
 
 
 def run(contacts: int, campaigns: int) -> dict[str, object]:
@@ -64,7 +35,8 @@ def run(contacts: int, campaigns: int) -> dict[str, object]:
 
     port = free_port()
     started_sandbox = time.perf_counter()
-    sandbox = start_sandbox(port, contacts, campaigns)
+    args = ["mailchimp", "--contacts", str(contacts), "--campaigns", str(campaigns), "--api-key", KEY]
+    sandbox = start_sandbox(args, port, timeout=900)
     generation = time.perf_counter() - started_sandbox
     try:
         with tempfile.TemporaryDirectory() as tmp:

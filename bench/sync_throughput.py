@@ -33,50 +33,37 @@ import time
 from pathlib import Path
 
 import httpx
+from sandboxes import start_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 CEILING_RECORDS_PER_S = 190 * 100 / 10
 
 
-def start_sandbox(
+def start_hubspot(
     port: int, contacts: int, deals: int, rate_limit: int, latency_ms: int = 0
 ) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-c",
-        "from service.cli import main; main()",
-        "sandbox",
-        "hubspot",
-        "--port",
-        str(port),
-        "--contacts",
-        str(contacts),
-        "--deals",
-        str(deals),
-        "--seed",
-        "1",
-        "--rate-limit",
-        str(rate_limit),
-        "--search-rate",
-        "0",
-        "--daily-limit",
-        "0",
-        "--token",
-        "bench-token",
-        "--latency-ms",
-        str(latency_ms),
-    ]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            with httpx.Client(timeout=1) as probe:
-                if probe.get(f"http://127.0.0.1:{port}/_sandbox/health").status_code == 200:
-                    return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("sandbox did not start")
+    return start_sandbox(
+        [
+            "hubspot",
+            "--contacts",
+            str(contacts),
+            "--deals",
+            str(deals),
+            "--seed",
+            "1",
+            "--rate-limit",
+            str(rate_limit),
+            "--search-rate",
+            "0",
+            "--daily-limit",
+            "0",
+            "--token",
+            "bench-token",
+            "--latency-ms",
+            str(latency_ms),
+        ],
+        port,
+    )
 
 
 def sandbox_requests(port: int) -> int:
@@ -94,7 +81,7 @@ def run_scenario(
 
     limited = name == "a"
     port = free_port()
-    sandbox = start_sandbox(port, contacts, deals, 190 if limited else 0, latency_ms)
+    sandbox = start_hubspot(port, contacts, deals, 190 if limited else 0, latency_ms)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = load_settings(

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import httpx
-from sqlalchemy import Engine
-
-from config import Settings
-from connector.clock import Clock
 from connector.errors import ConnectorError
 from connector.hubspot.normalize import Normalized
 from connector.mailchimp.client import MailchimpClient, resolve_base_url
 from connector.mailchimp.normalize import normalize_mailchimp
 from connector.mailchimp.streams import STREAM_NAMES, build_streams
 from connector.pagination import Page
-from service.sync import ProgressCallback, SourceSync, StreamOutcome, UnknownStreamError, _mode
+from service.sync import SourceSync, StreamOutcome, UnknownStreamError, _mode
 from service.writer import open_writer
 from storage import get_state, init_db
 
@@ -27,18 +22,6 @@ class MailchimpSync(SourceSync):
     """Runs Mailchimp streams into storage. Build one per run; it owns the run's HTTP client."""
 
     source = SOURCE
-
-    def __init__(
-        self,
-        settings: Settings,
-        engine: Engine,
-        *,
-        clock: Clock | None = None,
-        transport: httpx.BaseTransport | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> None:
-        super().__init__(settings, engine, clock=clock, progress=progress)
-        self.transport = transport
 
     def run(
         self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli"

@@ -167,11 +167,13 @@ class SourceSync:
         engine: Engine,
         *,
         clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.clock = clock or SystemClock()
+        self.transport = transport
         self.progress = progress
         self.connection = settings.connection
 
@@ -351,8 +353,7 @@ class HubSpotSync(SourceSync):
         transport: httpx.BaseTransport | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
-        super().__init__(settings, engine, clock=clock, progress=progress)
-        self.transport = transport
+        super().__init__(settings, engine, clock=clock, transport=transport, progress=progress)
         self._auth, self._auth_hint = build_hubspot_auth(settings, self.clock)
 
     def _secrets(self) -> list[str]:
