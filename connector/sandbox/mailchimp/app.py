@@ -68,6 +68,9 @@ class MailchimpState:
         self.lock = threading.RLock()
         self.rng = random.Random(seed ^ 0xC41)
         self.in_flight = 0
+        # Bumped whenever the account changes; the last members query is kept for its version.
+        self.version = 0
+        self.member_queries: dict[Any, list[dict[str, Any]]] = {}
 
     @property
     def dc(self) -> str:
@@ -314,15 +317,28 @@ def create_app(state: MailchimpState) -> Starlette:
             raise MailchimpError(400, "Invalid Resource", "unsubscribed_since requires status=unsubscribed.")
         since = _time_param(request, "since_last_changed")
         before = _time_param(request, "before_last_changed")
+        query = (
+            list_id,
+            status,
+            since,
+            before,
+            request.query_params.get("sort_field"),
+            request.query_params.get("sort_dir"),
+        )
         with state.lock:
             find_list(list_id)
-            items = [
-                m
-                for m in account.members[list_id]
-                if (m["status"] == status if status else m["status"] != "archived")
-                and _between(m["last_changed"], since, before)
-            ]
-            items = sort(request, items, ("timestamp_opt", "timestamp_signup", "last_changed"))
+            # Paging re-asks the same query page after page: filter and sort it once per change.
+            key = (state.version, query)
+            items = state.member_queries.get(key)
+            if items is None:
+                items = [
+                    m
+                    for m in account.members[list_id]
+                    if (m["status"] == status if status else m["status"] != "archived")
+                    and _between(m["last_changed"], since, before)
+                ]
+                items = sort(request, items, ("timestamp_opt", "timestamp_signup", "last_changed"))
+                state.member_queries = {key: items}
             return collection(request, "members", items, list_id=list_id)
 
     @api
@@ -486,6 +502,7 @@ def simulate(
     """Advance the clock by `days`; people join, some leave (their `last_changed` moves), and
     optionally the newsletter goes out with a fresh report."""
     account, rng = state.account, state.rng
+    state.version += 1
     start = state.clock.now()
     end = state.clock.advance(days * 86_400)
     span = (end - start).total_seconds()
