@@ -5,10 +5,12 @@ turned into exceptions classified by what the caller should do."""
 from __future__ import annotations
 
 import base64
+import email.utils
 import json
 import re
 import threading
 from collections.abc import Generator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -153,6 +155,8 @@ class MailchimpClient:
         self.stats = RequestStats()
         self.retry_policy = RetryPolicy(retry, clock, stats=self.stats)
         self._slots = threading.BoundedSemaphore(settings.max_connections)
+        self._server_offset: timedelta | None = None
+        self._offset_lock = threading.Lock()
         self.http = build_client(
             base_url.rstrip("/") + "/",
             auth=auth,
@@ -170,6 +174,26 @@ class MailchimpClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _observe_date(self, response: httpx.Response) -> None:
+        value = response.headers.get("Date")
+        if not value:
+            return
+        try:
+            server = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return
+        if server.tzinfo is None:
+            server = server.replace(tzinfo=UTC)
+        with self._offset_lock:
+            self._server_offset = server - self.clock.now()
+
+    def server_now(self) -> datetime:
+        """Mailchimp's clock (the Date header of the latest answer): windows on `last_changed`
+        end at the server's "now", so a skewed local clock cannot hide changes."""
+        if self._server_offset is None:
+            self.get("/ping")
+        return self.clock.now() + (self._server_offset or timedelta(0))
+
     def _send(self, path: str, params: Any) -> Any:
         self.stats.add(requests=1)
         with self._slots:
@@ -183,6 +207,7 @@ class MailchimpClient:
                 raise RetriableAPIError(
                     f"connection failed ({type(exc).__name__})", method="GET", path=path
                 ) from None
+        self._observe_date(response)
         if response.status_code >= 400:
             error = classify_error(response)
             if isinstance(error, RateLimitedError):

@@ -57,7 +57,7 @@ class ListsStream:
         self.settings = settings
 
     def pages(self, client: MailchimpClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
-        now = _iso(client.clock.now())
+        now = _iso(client.server_now())
         for items, paginator in _pages(client, "/lists", "lists", {}, self.settings.page_size):
             yield Page(self.name, items, {"synced_at": now}, final=paginator.finished)
 
@@ -77,7 +77,7 @@ class MembersStream:
             for item in items
         ]
         marks: dict[str, str] = {} if full else dict(state.get("lists") or {})
-        before = _iso(client.clock.now())
+        before = _iso(client.server_now())
         for n, list_id in enumerate(list_ids):
             since = marks.get(list_id)
             lo = _iso(datetime.fromisoformat(since) - MEMBER_OVERLAP) if since else None
@@ -134,7 +134,7 @@ class CampaignsStream:
         self.settings = settings
 
     def pages(self, client: MailchimpClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
-        now = _iso(client.clock.now())
+        now = _iso(client.server_now())
         params = {"sort_field": "create_time", "sort_dir": "ASC", "exclude_fields": "campaigns._links,_links"}
         for items, paginator in _pages(client, "/campaigns", "campaigns", params, self.settings.page_size):
             yield Page(self.name, items, {"synced_at": now}, final=paginator.finished)
@@ -149,7 +149,7 @@ class ReportsStream:
         self.settings = settings
 
     def pages(self, client: MailchimpClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
-        now = client.clock.now()
+        now = client.server_now()
         everything = state.get("all_read_at")
         read_all = (
             full

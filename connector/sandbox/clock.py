@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import email.utils
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 
 class SandboxClock:
@@ -42,3 +44,29 @@ class SandboxClock:
     @property
     def frozen(self) -> bool:
         return self._frozen
+
+
+def http_date(value: datetime) -> str:
+    return email.utils.format_datetime(value.replace(microsecond=0), usegmt=True)
+
+
+class DateHeaderMiddleware:
+    """Sets `Date` from the sandbox clock, so clients see the portal's (movable) time."""
+
+    def __init__(self, app: Any, clock: Any) -> None:
+        self.app = app
+        self.clock = clock
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_date(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", http_date(self.clock.now()).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_date)

@@ -146,3 +146,19 @@ def test_audience_and_funnel_meet_by_email(mailchimp, make_sandbox, engine, db_u
     assert result.find("mql_share_subscribed") is not None
     growth = [v for v in result.values if v.kpi == "list_new_subscribers" and v.dim.name == "audience"]
     assert {v.dim.value for v in growth} >= {"Newsletter"}
+
+
+def test_member_windows_follow_mailchimps_clock_not_ours(mailchimp, engine, db_url, tmp_path):
+    """Here the local clock is months ahead of the sandbox's: windows on `last_changed` still end
+    at Mailchimp's "now" (its Date header), so the next sync finds what changed."""
+    settings = settings_for(mailchimp, db_url, tmp_path)
+    MailchimpSync(settings, engine).run()  # the system clock
+    mailchimp.admin("POST", "/_sandbox/simulate", json={"days": 1, "new_members": 4, "unsubscribes": 2})
+    again = {o.stream: o for o in MailchimpSync(settings, engine).run()}
+    assert again["mailchimp_members"].read >= 6
+    stored = {
+        (lst, h): status
+        for lst, h, status in rows(engine, MailchimpMember, "list_id", "subscriber_hash", "status")
+    }
+    account = mailchimp.state.account
+    assert stored == {(m["list_id"], m["id"]): m["status"] for ms in account.members.values() for m in ms}

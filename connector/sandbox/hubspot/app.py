@@ -4,7 +4,6 @@ rate limits, plus admin routes under `/_sandbox/` that move time, change data an
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import math
 import random
@@ -24,6 +23,7 @@ from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connector.sandbox.clock import DateHeaderMiddleware
 from connector.sandbox.faults import Fault, pick_fault
 from connector.sandbox.hubspot.data import iso
 from connector.sandbox.hubspot.store import (
@@ -182,10 +182,6 @@ def _error(
     body.update(extra)
     hdrs = {"X-HubSpot-Correlation-Id": body["correlationId"], **(headers or {})}
     return JSONResponse(body, status_code=status, headers=hdrs)
-
-
-def _http_date(value: datetime) -> str:
-    return email.utils.format_datetime(value.replace(microsecond=0), usegmt=True)
 
 
 def _int_param(request: Request, name: str, default: int) -> int:
@@ -969,25 +965,3 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
 
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     return DateHeaderMiddleware(app, store.clock)
-
-
-class DateHeaderMiddleware:
-    """Sets `Date` from the sandbox clock, so clients see the portal's (movable) time."""
-
-    def __init__(self, app: Any, clock: Any) -> None:
-        self.app = app
-        self.clock = clock
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_date(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
-                headers.append((b"date", _http_date(self.clock.now()).encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_date)

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connector.sandbox.clock import SandboxClock
+from connector.sandbox.clock import DateHeaderMiddleware, SandboxClock
 from connector.sandbox.faults import HTML_502, Fault, pick_fault
 from connector.sandbox.mailchimp.data import Account, HexIds, Person, campaign_report, mc_time, new_member
 
@@ -176,7 +176,7 @@ def _between(value: datetime | None, since: datetime | None, before: datetime | 
     return (since is None or value >= since) and (before is None or value <= before)
 
 
-def create_app(state: MailchimpState) -> Starlette:
+def create_app(state: MailchimpState) -> DateHeaderMiddleware:
     account = state.account
 
     def authenticate(request: Request) -> Response | None:
@@ -488,7 +488,7 @@ def create_app(state: MailchimpState) -> Starlette:
         Route("/_sandbox/stats", admin_stats),
         Route("/_sandbox/simulate", admin_simulate, methods=["POST"]),
     ]
-    return Starlette(routes=routes)
+    return DateHeaderMiddleware(Starlette(routes=routes), state.clock)
 
 
 def simulate(
