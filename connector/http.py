@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import httpx
@@ -165,3 +165,43 @@ class RetryPolicy:
             reraise=True,
         )
         return retrying(fn)
+
+
+class ServerClock:
+    """The API's clock, from the `Date` header of its latest answer (second resolution).
+
+    Windows on modification times end at the server's "now", not ours, so a skewed local clock
+    cannot make a sync skip records. Without any answer yet, `now()` runs the client's cheap
+    `probe` request once (streams starting together share it).
+    """
+
+    def __init__(self, clock: Clock, probe: Callable[[], object]) -> None:
+        self._clock = clock
+        self._probe = probe
+        self._offset: timedelta | None = None
+        self._lock = threading.Lock()
+        self._probe_lock = threading.Lock()
+
+    def observe(self, date_header: str | None) -> None:
+        if not date_header:
+            return
+        try:
+            server = email.utils.parsedate_to_datetime(date_header)
+        except (TypeError, ValueError):
+            return
+        if server.tzinfo is None:
+            server = server.replace(tzinfo=UTC)
+        with self._lock:
+            self._offset = server - self._clock.now()
+
+    def now(self) -> datetime:
+        if self._offset is None:
+            with self._probe_lock:
+                if self._offset is None:
+                    self._probe()
+        return self.estimate()
+
+    def estimate(self) -> datetime:
+        """The server's clock if an answer has told it, else ours: for deciding whether something
+        is due, where a few seconds of skew do not matter and a request to learn them would."""
+        return self._clock.now() + (self._offset or timedelta(0))

@@ -3,11 +3,9 @@ HubSpot's error bodies turned into exceptions classified by what the caller shou
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,7 +22,7 @@ from connector.errors import (
     RateLimitedError,
     RetriableAPIError,
 )
-from connector.http import RequestStats, RetryPolicy, build_client, parse_retry_after
+from connector.http import RequestStats, RetryPolicy, ServerClock, build_client, parse_retry_after
 from connector.hubspot.constants import BURST_INTERVAL_SECONDS
 from connector.ratelimit import RollingWindowLimiter
 
@@ -143,9 +141,7 @@ class HubSpotClient:
             transport=transport,
         )
         self.auth_hint = auth_hint
-        self._server_offset: timedelta | None = None
-        self._lock = threading.Lock()
-        self._probe_lock = threading.Lock()
+        self.server_clock = ServerClock(clock, lambda: self.get("/crm/v3/owners", params={"limit": 1}))
 
     def close(self) -> None:
         self.http.close()
@@ -158,36 +154,13 @@ class HubSpotClient:
 
     # -- time -------------------------------------------------------------------------------
 
-    def _observe_date(self, response: httpx.Response) -> None:
-        value = response.headers.get("Date")
-        if not value:
-            return
-        try:
-            server = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return
-        if server.tzinfo is None:
-            server = server.replace(tzinfo=UTC)
-        with self._lock:
-            self._server_offset = server - self.clock.now()
-
     def server_now(self) -> datetime:
-        """HubSpot's clock, from the Date header of the latest answer (second resolution).
-
-        Incremental windows end at the server's "now", not ours, so a skewed local clock can't
-        make us skip records. Without any answer yet, one cheap request measures it.
-        """
-        if self._server_offset is None:
-            with self._probe_lock:  # streams starting together share one probe
-                if self._server_offset is None:
-                    self.get("/crm/v3/owners", params={"limit": 1})
-        offset = self._server_offset or timedelta(0)
-        return self.clock.now() + offset
+        """HubSpot's clock (see `ServerClock`); incremental windows end at it."""
+        return self.server_clock.now()
 
     def now_estimate(self) -> datetime:
-        """HubSpot's clock if an answer has told it, else ours: for deciding whether something
-        is due, where a few seconds of skew do not matter and a request to learn them would."""
-        return self.clock.now() + (self._server_offset or timedelta(0))
+        """HubSpot's clock if an answer has told it, else ours, without a request."""
+        return self.server_clock.estimate()
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -206,7 +179,7 @@ class HubSpotClient:
             raise RetriableAPIError(
                 f"connection failed ({type(exc).__name__})", method=method, path=path
             ) from None
-        self._observe_date(response)
+        self.server_clock.observe(response.headers.get("Date"))
         self.limiter.observe_limit(_header_int(response, "X-HubSpot-RateLimit-Max"))
         if response.status_code < 400:
             self.limiter.observe_remaining(_header_int(response, "X-HubSpot-RateLimit-Remaining"))

@@ -5,12 +5,11 @@ turned into exceptions classified by what the caller should do."""
 from __future__ import annotations
 
 import base64
-import email.utils
 import json
 import re
 import threading
 from collections.abc import Generator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -27,7 +26,7 @@ from connector.errors import (
     RateLimitedError,
     RetriableAPIError,
 )
-from connector.http import RequestStats, RetryPolicy, build_client
+from connector.http import RequestStats, RetryPolicy, ServerClock, build_client
 
 KEY_HINT = "Check FUNNELSYNC_MAILCHIMP__API_KEY: it ends with the account's data centre, e.g. -us6."
 _DC = re.compile(r"^[a-z]+[0-9]+$")
@@ -155,8 +154,7 @@ class MailchimpClient:
         self.stats = RequestStats()
         self.retry_policy = RetryPolicy(retry, clock, stats=self.stats)
         self._slots = threading.BoundedSemaphore(settings.max_connections)
-        self._server_offset: timedelta | None = None
-        self._offset_lock = threading.Lock()
+        self.server_clock = ServerClock(clock, lambda: self.get("/ping"))
         self.http = build_client(
             base_url.rstrip("/") + "/",
             auth=auth,
@@ -174,25 +172,9 @@ class MailchimpClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _observe_date(self, response: httpx.Response) -> None:
-        value = response.headers.get("Date")
-        if not value:
-            return
-        try:
-            server = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return
-        if server.tzinfo is None:
-            server = server.replace(tzinfo=UTC)
-        with self._offset_lock:
-            self._server_offset = server - self.clock.now()
-
     def server_now(self) -> datetime:
-        """Mailchimp's clock (the Date header of the latest answer): windows on `last_changed`
-        end at the server's "now", so a skewed local clock cannot hide changes."""
-        if self._server_offset is None:
-            self.get("/ping")
-        return self.clock.now() + (self._server_offset or timedelta(0))
+        """Mailchimp's clock (see `ServerClock`): windows on `last_changed` end at it."""
+        return self.server_clock.now()
 
     def _send(self, path: str, params: Any) -> Any:
         self.stats.add(requests=1)
@@ -207,7 +189,7 @@ class MailchimpClient:
                 raise RetriableAPIError(
                     f"connection failed ({type(exc).__name__})", method="GET", path=path
                 ) from None
-        self._observe_date(response)
+        self.server_clock.observe(response.headers.get("Date"))
         if response.status_code >= 400:
             error = classify_error(response)
             if isinstance(error, RateLimitedError):
