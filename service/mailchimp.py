@@ -11,9 +11,8 @@ from connector.mailchimp.client import MailchimpClient, resolve_base_url
 from connector.mailchimp.normalize import normalize_mailchimp
 from connector.mailchimp.streams import STREAM_NAMES, build_streams
 from connector.pagination import Page
-from service.sync import SourceSync, StreamOutcome, UnknownStreamError, _mode
+from service.sync import SourceSync, StreamOutcome, _mode
 from service.writer import open_writer
-from storage import get_state, init_db
 
 SOURCE = "mailchimp"
 
@@ -27,18 +26,7 @@ class MailchimpSync(SourceSync):
         self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli"
     ) -> list[StreamOutcome]:
         """Sync the selected streams (all by default); failures are recorded, not raised, per stream."""
-        selected = list(streams) if streams else list(STREAM_NAMES)
-        unknown = [s for s in selected if s not in STREAM_NAMES]
-        if unknown:
-            raise UnknownStreamError(
-                f"unknown stream(s) {', '.join(unknown)}; choose from {', '.join(STREAM_NAMES)}"
-            )
-        init_db(self.engine)
-        states = {
-            name: get_state(self.engine, connection=self.connection, source=SOURCE, stream=name)
-            for name in STREAM_NAMES
-            if name in selected
-        }
+        states = self._selected_states(streams, STREAM_NAMES)
         settings = self.settings.mailchimp
         try:
             base_url, auth = resolve_base_url(settings, transport=self.transport)

@@ -183,6 +183,24 @@ class SourceSync:
     def _safe(self, error: BaseException) -> str:
         return redact(str(error) or type(error).__name__, self._secrets())
 
+    def _selected_states(
+        self, streams: Sequence[str] | None, names: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The stored state of each selected stream (all of `names` by default), in run order;
+        creates missing tables first."""
+        selected = list(streams) if streams else list(names)
+        unknown = [s for s in selected if s not in names]
+        if unknown:
+            raise UnknownStreamError(
+                f"unknown stream(s) {', '.join(unknown)}; choose from {', '.join(names)}"
+            )
+        init_db(self.engine)
+        return {
+            name: get_state(self.engine, connection=self.connection, source=self.source, stream=name)
+            for name in names
+            if name in selected
+        }
+
     def _start_run(self, stream: str, mode: str, trigger: str) -> int:
         return start_run(
             self.engine,
@@ -363,20 +381,9 @@ class HubSpotSync(SourceSync):
         self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli"
     ) -> list[StreamOutcome]:
         """Sync the selected streams (all by default); failures are recorded, not raised, per stream."""
-        selected = list(streams) if streams else list(STREAM_NAMES)
-        unknown = [s for s in selected if s not in STREAM_NAMES]
-        if unknown:
-            raise UnknownStreamError(
-                f"unknown stream(s) {', '.join(unknown)}; choose from {', '.join(STREAM_NAMES)}"
-            )
-        init_db(self.engine)
+        states = self._selected_states(streams, STREAM_NAMES)
         hub = self.settings.hubspot
         outcomes: list[StreamOutcome] = []
-        states = {
-            name: get_state(self.engine, connection=self.connection, source=SOURCE, stream=name)
-            for name in STREAM_NAMES
-            if name in selected
-        }
         # A run that lists every record of a large stream stores in a writer process, started
         # first so that it is ready when the first pages are.
         large = any(_mode(name, state, full) == "full" for name, state in states.items() if name in RESUMABLE)
