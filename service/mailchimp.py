@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from connector.errors import ConnectorError
-from connector.hubspot.normalize import Normalized
 from connector.mailchimp.client import MailchimpClient, resolve_base_url
 from connector.mailchimp.normalize import normalize_mailchimp
 from connector.mailchimp.streams import STREAM_NAMES, build_streams
 from connector.pagination import Page
+from connector.records import Normalized
 from service.sync import SourceSync, StreamOutcome, _mode
 from service.writer import open_writer
 

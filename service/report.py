@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kpi.engine import funnel_steps, step
+from kpi.health import marker
 from kpi.model import ALL, FAMILIES, Dim, KpiValue
 from service.kpis import KpiReport
 
@@ -258,7 +259,8 @@ def print_summary(report: KpiReport, console: Console) -> None:
         email.add_column("kpi")
         for dim in dims:
             email.add_column("all" if dim == ALL else dim.value, justify="right")
-        email.add_row("sends", *(fmt(_total(values, "emails_sent", dim=d), "count") for d in dims))
+        email.add_column("rule of thumb (source articles, not truth)")
+        email.add_row("sends", *(fmt(_total(values, "emails_sent", dim=d), "count") for d in dims), "")
         for kpi, label in (
             ("email_delivery_rate", "delivered / sent"),
             ("email_open_rate", "open rate (unique opens / delivered)"),
@@ -266,5 +268,6 @@ def print_summary(report: KpiReport, console: Console) -> None:
             ("email_click_to_open_rate", "click-to-open (clickers / openers)"),
             ("email_unsubscribe_rate", "unsubscribe rate"),
         ):
-            email.add_row(label, *(fmt(_rate(*_sum(values, kpi, dim=d)), "ratio") for d in dims))
+            rates = [_rate(*_sum(values, kpi, dim=d)) for d in dims]
+            email.add_row(label, *(fmt(r, "ratio") for r in rates), marker(kpi, rates[0]))
         console.print(email)

@@ -19,9 +19,10 @@ from connector.errors import AuthenticationError, ConnectorError, RateLimitDefer
 from connector.http import RequestStats
 from connector.hubspot.auth import OAuthAuth, PrivateAppAuth
 from connector.hubspot.client import PRIVATE_APP_HINT, HubSpotClient
-from connector.hubspot.normalize import Normalized, normalize_records
+from connector.hubspot.normalize import normalize_records
 from connector.hubspot.streams import STREAM_NAMES, build_streams, cached_schema, discover_schema
 from connector.pagination import Page, PaginationLoopError
+from connector.records import Normalized
 from service.logging import redact
 from service.prefetch import merge_batches
 from service.tokens import FileTokenStore

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 
-from connector.hubspot.normalize import Issue, Normalized
+from connector.records import Issue, Normalized
 from storage.db import UTCDateTime, utc_aware, utc_sqlite_text
 from storage.models import (
     ENTITY_TABLES,

@@ -9,25 +9,21 @@ accepted record is kept beside the typed columns.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from connector.hubspot.constants import (
     LEGACY_STAGE_ENTERED_PREFIX,
     STAGE_ENTERED_PREFIX,
 )
+from connector.records import Fields, Issue, Normalized, parse_timestamp, raw_text, record_key
 
 # One pass over a record's properties finds every stage-date property, whichever family it is.
 _STAGE_DATE_RE = re.compile(
     r"^(?:(?P<prefix>hs_v2_date_entered_|hs_date_entered_)(?P<stage>.+)|hs_lifecyclestage_(?P<legacy>.+)_date)$"
 )
-_EPOCH_RE = re.compile(r"^-?\d{9,}$")
 
 STAGE_DATE_SOURCES = {
     STAGE_ENTERED_PREFIX: "hs_v2_date_entered",
@@ -35,161 +31,28 @@ STAGE_DATE_SOURCES = {
 }
 
 
-@dataclass(frozen=True)
-class Issue:
-    """One data-quality finding, destined for the quarantine table."""
-
-    record_id: str
-    field: str
-    raw_value: str | None
-    reason: str
-
-
-@dataclass
-class Normalized:
-    """The typed rows of one page, plus what could not be parsed."""
-
-    entities: list[dict[str, Any]] = field(default_factory=list)
-    stage_dates: list[dict[str, Any]] = field(default_factory=list)
-    associations: list[dict[str, Any]] = field(default_factory=list)
-    # Ids whose associations this page states completely (so stored ones not listed are gone).
-    association_owner_ids: list[str] = field(default_factory=list)
-    children: list[dict[str, Any]] = field(default_factory=list)
-    # From `propertiesWithHistory`: every stage change, the earliest entry per stage from it, and
-    # the records whose page states their history completely.
-    transitions: list[dict[str, Any]] = field(default_factory=list)
-    history_stage_dates: list[dict[str, Any]] = field(default_factory=list)
-    history_owner_ids: list[str] = field(default_factory=list)
-    # Links other records hold to this page's records, when the page says so (a restored contact
-    # read with its deals): rows of the deals' association table, added if missing.
-    held_links: list[dict[str, Any]] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)
-    rejected: int = 0
-
-    @property
-    def entity_ids(self) -> list[str]:
-        return [row["id"] for row in self.entities]
-
-
-class _Fields:
-    """Collects issues for one record while its fields are parsed."""
-
-    def __init__(self, record_id: str, issues: list[Issue]) -> None:
-        self.record_id = record_id
-        self.issues = issues
-
-    def flag(self, name: str, raw: Any, reason: str) -> None:
-        self.issues.append(Issue(self.record_id, name, None if raw is None else str(raw), reason))
-
-    def text(self, props: dict[str, Any], name: str) -> str | None:
-        value = props.get(name)
-        if value is None:
-            return None
-        text = str(value)
-        return text if text != "" else None
-
-    def timestamp(self, props: dict[str, Any], name: str) -> datetime | None:
-        value = props.get(name)
-        parsed, reason = parse_timestamp(value)
-        if reason is not None:
-            self.flag(name, value, reason)
-        return parsed
-
-    def number(self, props: dict[str, Any], name: str, *, label: str = "number") -> float | None:
-        value = props.get(name)
-        if value is None or (isinstance(value, str) and value.strip() == ""):
-            return None
-        try:
-            number = float(str(value).replace(",", "").strip()) if isinstance(value, str) else float(value)
-        except (TypeError, ValueError):
-            self.flag(name, value, f"non-numeric {label}")
-            return None
-        if not math.isfinite(number):
-            self.flag(name, value, f"non-finite {label}")
-            return None
-        return number
-
-    def integer(self, props: dict[str, Any], name: str) -> int | None:
-        number = self.number(props, name)
-        return int(number) if number is not None else None
-
-    def boolean(self, props: dict[str, Any], name: str) -> bool | None:
-        value = props.get(name)
-        if value is None or value == "":
-            return None
-        text = str(value).strip().lower()
-        if text in ("true", "1", "yes"):
-            return True
-        if text in ("false", "0", "no"):
-            return False
-        self.flag(name, value, "not a boolean")
-        return None
-
-
-def parse_timestamp(value: Any) -> tuple[datetime | None, str | None]:
-    """An ISO-8601 timestamp or date as an aware UTC datetime; (None, reason) when it is not one."""
-    if value is None:
-        return None, None
-    if not isinstance(value, str):
-        return None, f"expected ISO-8601 text, got {type(value).__name__}"
-    if len(value) > 19 and value[-1] == "Z" and value[4] == "-":
-        # HubSpot's own form ("2025-03-04T10:11:12.345Z"): one C call, already UTC.
-        try:
-            return datetime.fromisoformat(value), None
-        except ValueError:
-            pass
-    text = value.strip()
-    if text == "":
-        return None, "empty string where a date was expected"
-    if _EPOCH_RE.match(text):
-        return None, "epoch milliseconds where ISO-8601 text was expected"
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC), None
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None, "unparseable date"
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC), None
-
-
-def _record_key(record: Any) -> str:
-    """A stable id for a record that has none, so its quarantine row is idempotent."""
-    blob = json.dumps(record, sort_keys=True, default=str)
-    return "?" + hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-
-def _raw_text(record: Any, limit: int = 2000) -> str:
-    blob = json.dumps(record, sort_keys=True, default=str)
-    return blob if len(blob) <= limit else blob[:limit] + "…"
-
-
 def _check_record(record: Any, out: Normalized) -> tuple[str, dict[str, Any]] | None:
     """The record's id and properties, or None after rejecting a record of the wrong shape."""
     if not isinstance(record, dict):
-        out.issues.append(Issue(_record_key(record), "*", _raw_text(record), "record is not a JSON object"))
+        out.issues.append(Issue(record_key(record), "*", raw_text(record), "record is not a JSON object"))
         out.rejected += 1
         return None
     raw_id = record.get("id")
     if raw_id is None or not str(raw_id).strip().isdigit():
         out.issues.append(
-            Issue(
-                _record_key(record), "*", _raw_text(record), f"record id missing or not numeric: {raw_id!r}"
-            )
+            Issue(record_key(record), "*", raw_text(record), f"record id missing or not numeric: {raw_id!r}")
         )
         out.rejected += 1
         return None
     props = record.get("properties")
     if not isinstance(props, dict):
-        out.issues.append(Issue(str(raw_id), "*", _raw_text(record), "record has no properties object"))
+        out.issues.append(Issue(str(raw_id), "*", raw_text(record), "record has no properties object"))
         out.rejected += 1
         return None
     return str(raw_id).strip(), props
 
 
-def _common(fields: _Fields, record: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+def _common(fields: Fields, record: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": fields.record_id,
         "archived": bool(record.get("archived", False)),
@@ -221,7 +84,7 @@ def _stage_date_property(name: str) -> tuple[str, str] | None:
     return match["legacy"], "hs_lifecyclestage_date"
 
 
-def _stage_dates(fields: _Fields, props: dict[str, Any], owner_key: str) -> list[dict[str, Any]]:
+def _stage_dates(fields: Fields, props: dict[str, Any], owner_key: str) -> list[dict[str, Any]]:
     """Pivot `hs_v2_date_entered_<stage>` (and the legacy names) into (owner, stage, source) rows."""
     rows: list[dict[str, Any]] = []
     for name, value in props.items():
@@ -239,7 +102,7 @@ def _stage_dates(fields: _Fields, props: dict[str, Any], owner_key: str) -> list
     return rows
 
 
-def _history(fields: _Fields, record: dict[str, Any], name: str, owner_key: str, out: Normalized) -> None:
+def _history(fields: Fields, record: dict[str, Any], name: str, owner_key: str, out: Normalized) -> None:
     """Turn `propertiesWithHistory[name]` into transitions (oldest first, repeats dropped) and the
     earliest entry per stage. Records without the block state nothing, so nothing is replaced."""
     block = record.get("propertiesWithHistory")
@@ -314,7 +177,7 @@ def normalize_contacts(
         if checked is None:
             continue
         record_id, props = checked
-        f = _Fields(record_id, out.issues)
+        f = Fields(record_id, out.issues)
         stage = f.text(props, "lifecyclestage")
         known = stage is None or stage in known_stages
         if not known:
@@ -359,7 +222,7 @@ def normalize_companies(records: Iterable[Any]) -> Normalized:
         if checked is None:
             continue
         record_id, props = checked
-        f = _Fields(record_id, out.issues)
+        f = Fields(record_id, out.issues)
         row = _common(f, record, props)
         row.update(
             {
@@ -384,7 +247,7 @@ def normalize_deals(records: Iterable[Any], stated: tuple[str, ...] = ()) -> Nor
         if checked is None:
             continue
         record_id, props = checked
-        f = _Fields(record_id, out.issues)
+        f = Fields(record_id, out.issues)
         row = _common(f, record, props)
         row.update(
             {
@@ -420,11 +283,11 @@ def normalize_owners(records: Iterable[Any]) -> Normalized:
     out = Normalized()
     for record in records:
         if not isinstance(record, dict) or not str(record.get("id", "")).strip().isdigit():
-            key = _record_key(record)
-            out.issues.append(Issue(key, "*", _raw_text(record), "owner id missing or not numeric"))
+            key = record_key(record)
+            out.issues.append(Issue(key, "*", raw_text(record), "owner id missing or not numeric"))
             out.rejected += 1
             continue
-        f = _Fields(str(record["id"]), out.issues)
+        f = Fields(str(record["id"]), out.issues)
         user_id = record.get("userId")
         out.entities.append(
             {
@@ -449,11 +312,11 @@ def normalize_pipelines(records: Iterable[Any], object_type: str = "deals") -> N
     for record in records:
         if not isinstance(record, dict) or not record.get("id") or not isinstance(record.get("stages"), list):
             out.issues.append(
-                Issue(_record_key(record), "*", _raw_text(record), "pipeline without id or stages")
+                Issue(record_key(record), "*", raw_text(record), "pipeline without id or stages")
             )
             out.rejected += 1
             continue
-        f = _Fields(str(record["id"]), out.issues)
+        f = Fields(str(record["id"]), out.issues)
         out.entities.append(
             {
                 "id": f.record_id,
@@ -466,10 +329,10 @@ def normalize_pipelines(records: Iterable[Any], object_type: str = "deals") -> N
         )
         for stage in record["stages"]:
             if not isinstance(stage, dict) or not stage.get("id"):
-                f.flag("stages", _raw_text(stage), "stage without id")
+                f.flag("stages", raw_text(stage), "stage without id")
                 continue
             meta: dict[str, Any] = stage["metadata"] if isinstance(stage.get("metadata"), dict) else {}
-            sf = _Fields(f"{f.record_id}/{stage['id']}", out.issues)
+            sf = Fields(f"{f.record_id}/{stage['id']}", out.issues)
             probability = sf.number(meta, "probability", label="probability")
             if probability is not None and probability > 1:
                 probability = probability / 100  # a percentage slipped in; HubSpot uses 0..1
@@ -511,11 +374,11 @@ def normalize_marketing_emails(records: Iterable[Any]) -> Normalized:
     for record in records:
         if not isinstance(record, dict) or not str(record.get("id", "")).strip().isdigit():
             out.issues.append(
-                Issue(_record_key(record), "*", _raw_text(record), "email id missing or not numeric")
+                Issue(record_key(record), "*", raw_text(record), "email id missing or not numeric")
             )
             out.rejected += 1
             continue
-        f = _Fields(str(record["id"]).strip(), out.issues)
+        f = Fields(str(record["id"]).strip(), out.issues)
         row: dict[str, Any] = {
             "id": f.record_id,
             "name": f.text(record, "name"),
@@ -557,12 +420,12 @@ def normalize_properties(records: Iterable[Any]) -> Normalized:
         object_type = record.get("objectType") if isinstance(record, dict) else None
         if not isinstance(name, str) or not name or not isinstance(object_type, str):
             out.issues.append(
-                Issue(_record_key(record), "*", _raw_text(record), "property without a name or object type")
+                Issue(record_key(record), "*", raw_text(record), "property without a name or object type")
             )
             out.rejected += 1
             continue
         assert isinstance(record, dict)
-        f = _Fields(f"{object_type}/{name}", out.issues)
+        f = Fields(f"{object_type}/{name}", out.issues)
         raw = {k: v for k, v in record.items() if k != "objectType"}
         out.entities.append(
             {

@@ -11,14 +11,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from connector.hubspot.normalize import Issue, Normalized, _Fields, _raw_text, _record_key
+from connector.records import Fields, Issue, Normalized, raw_text, record_key
 
 
-def _time(f: _Fields, record: dict[str, Any], name: str) -> datetime | None:
+def _time(f: Fields, record: dict[str, Any], name: str) -> datetime | None:
     return None if record.get(name) == "" else f.timestamp(record, name)
 
 
-def _count(f: _Fields, block: Any, name: str, label: str) -> int | None:
+def _count(f: Fields, block: Any, name: str, label: str) -> int | None:
     value = block.get(name) if isinstance(block, dict) else None
     if value is None:
         return None
@@ -28,7 +28,7 @@ def _count(f: _Fields, block: Any, name: str, label: str) -> int | None:
     return None
 
 
-def _rate(f: _Fields, block: Any, name: str) -> float | None:
+def _rate(f: Fields, block: Any, name: str) -> float | None:
     value = block.get(name) if isinstance(block, dict) else None
     if value is None:
         return None
@@ -42,7 +42,7 @@ def _checked(record: Any, out: Normalized, what: str) -> str | None:
     """The record's id, or None after rejecting it whole."""
     if isinstance(record, dict) and isinstance(record.get("id"), str) and record["id"].strip():
         return str(record["id"]).strip()
-    out.issues.append(Issue(_record_key(record), "*", _raw_text(record), f"{what} without an id"))
+    out.issues.append(Issue(record_key(record), "*", raw_text(record), f"{what} without an id"))
     out.rejected += 1
     return None
 
@@ -52,7 +52,7 @@ def normalize_lists(records: Iterable[Any]) -> Normalized:
     for record in records:
         if (record_id := _checked(record, out, "audience")) is None:
             continue
-        f = _Fields(record_id, out.issues)
+        f = Fields(record_id, out.issues)
         stats = record.get("stats")
         out.entities.append(
             {
@@ -75,7 +75,7 @@ def normalize_members(records: Iterable[Any]) -> Normalized:
         if (subscriber := _checked(record, out, "member")) is None:
             continue
         list_id = str(record.get("list_id") or "")
-        f = _Fields(f"{list_id}:{subscriber}", out.issues)
+        f = Fields(f"{list_id}:{subscriber}", out.issues)
         if not list_id:
             f.flag("list_id", None, "member without list_id")
         tags = record.get("tags") if isinstance(record.get("tags"), list) else []
@@ -107,7 +107,7 @@ def normalize_campaigns(records: Iterable[Any]) -> Normalized:
     for record in records:
         if (record_id := _checked(record, out, "campaign")) is None:
             continue
-        f = _Fields(record_id, out.issues)
+        f = Fields(record_id, out.issues)
         recipients = record.get("recipients") if isinstance(record.get("recipients"), dict) else {}
         settings = record.get("settings") if isinstance(record.get("settings"), dict) else {}
         out.entities.append(
@@ -134,7 +134,7 @@ def normalize_reports(records: Iterable[Any]) -> Normalized:
     for record in records:
         if (record_id := _checked(record, out, "report")) is None:
             continue
-        f = _Fields(record_id, out.issues)
+        f = Fields(record_id, out.issues)
         bounces, opens, clicks = (record.get(k) for k in ("bounces", "opens", "clicks"))
         unsubscribes = record.get("unsubscribes")
         raw = {k: v for k, v in record.items() if k != "unsubscribes"}
@@ -165,7 +165,7 @@ def normalize_reports(records: Iterable[Any]) -> Normalized:
         )
         for row in unsubscribes if isinstance(unsubscribes, list) else []:
             if not isinstance(row, dict) or not row.get("email_id"):
-                f.flag("unsubscribes", _raw_text(row), "unsubscribe without email_id")
+                f.flag("unsubscribes", raw_text(row), "unsubscribe without email_id")
                 continue
             out.children.append(
                 {

@@ -4,7 +4,8 @@ streams never touch the database.
 Audiences and campaigns are small and read whole. Members follow `last_changed`: each audience is
 read in a closed window `[watermark − overlap, start of run]`, sorted by `last_changed`, by
 offset; a window that ends with fewer members than its first page's `total_items` promised
-(members that changed meanwhile moved out and shifted the offsets) is read again. Reports have
+(members that changed meanwhile moved out and shifted the offsets) is read again. Each page's
+checkpoint says how far each window got, so a failed run resumes there. Reports have
 no change filter: those of campaigns sent in the last `report_window_days` are read on every
 sync, all of them when the last full read is older than `older_reports_days`.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,9 +65,15 @@ class ListsStream:
 
 
 class MembersStream:
-    """Audience members, incrementally by `last_changed`, archived ones included."""
+    """Audience members, incrementally by `last_changed`, archived ones included.
+
+    State: `lists` maps each audience to the end of its last complete window; `resume` holds the
+    progress of an interrupted run (per audience and pass, the `last_changed` from which reading
+    must go on), so a failed run resumes at its last committed page instead of starting over.
+    """
 
     name = "mailchimp_members"
+    PASSES = (("all", None), ("archived", "archived"))  # without `status`, archived ones are left out
 
     def __init__(self, settings: MailchimpSettings) -> None:
         self.settings = settings
@@ -76,27 +84,44 @@ class MembersStream:
             for items, _ in _pages(client, "/lists", "lists", {"fields": "lists.id,total_items"}, 1000)
             for item in items
         ]
-        marks: dict[str, str] = {} if full else dict(state.get("lists") or {})
-        before = _iso(client.server_now())
+        resume = dict(state.get("resume") or {})
+        if full and not resume.get("full"):
+            resume = {}  # an explicit full sync restarts unless a full sync is already half done
+        marks: dict[str, str] = {} if full and not resume else dict(state.get("lists") or {})
+        progress: dict[str, dict[str, str]] = {k: dict(v) for k, v in (resume.get("lists") or {}).items()}
+        running = {"full": full or bool(resume.get("full")), "lists": progress}
+        # One second short of the server's time: whatever changes from here on, even within this
+        # second, leaves the window, so a shrinking `total_items` shows every shift of the offsets.
+        before = _iso(client.server_now() - timedelta(seconds=1))
         for n, list_id in enumerate(list_ids):
-            since = marks.get(list_id)
-            lo = _iso(datetime.fromisoformat(since) - MEMBER_OVERLAP) if since else None
-            for status in (None, "archived"):  # without `status`, archived members are left out
-                yield from self._window(client, list_id, status, lo, before, marks)
+            mark = marks.get(list_id)
+            lo = _iso(datetime.fromisoformat(mark) - MEMBER_OVERLAP) if mark else None
+            done = progress.setdefault(list_id, {})
+            for key, status in self.PASSES:
+                since = done.get(key, lo)
+                for page, safe in self._window(client, list_id, status, since, before):
+                    if safe is not None:
+                        done[key] = safe
+                    yield replace(page, checkpoint={"lists": dict(marks), "resume": _copy(running)})
+                done[key] = before
             marks[list_id] = before
-            yield Page(self.name, [], {"lists": dict(marks)}, final=n == len(list_ids) - 1)
+            del progress[list_id]
+            yield Page(
+                self.name,
+                [],
+                {"lists": dict(marks), "resume": _copy(running) if progress else None},
+                final=n == len(list_ids) - 1,
+            )
         if not list_ids:
-            yield Page(self.name, [], {"lists": {}}, final=True)
+            yield Page(self.name, [], {"lists": {}, "resume": None}, final=True)
 
     def _window(
-        self,
-        client: MailchimpClient,
-        list_id: str,
-        status: str | None,
-        since: str | None,
-        before: str,
-        marks: dict[str, str],
-    ) -> Iterator[Page]:
+        self, client: MailchimpClient, list_id: str, status: str | None, since: str | None, before: str
+    ) -> Iterator[tuple[Page, str | None]]:
+        """Pages of one window, each with the `last_changed` below which everything has been read
+        (None while nothing is certain): members sorted by `last_changed`, read by offset; once
+        `total_items` shrinks, members left the window and shifted the offsets, so the point stays
+        where it was for the rest of the pass."""
         path = f"/lists/{list_id}/members"
         params: dict[str, Any] = {
             "before_last_changed": before,
@@ -107,13 +132,19 @@ class MembersStream:
             params["since_last_changed"] = since
         if status:
             params["status"] = status
+        mode = "incremental" if since else "full"
         for attempt in range(1, MAX_WINDOW_PASSES + 1):
             seen: set[str] = set()
             promised: int | None = None
+            safe: str | None = None
+            shifted = False
             for items, paginator in _pages(client, path, "members", params, self.settings.page_size):
                 promised = paginator.total if promised is None else promised
+                shifted = shifted or paginator.total != promised
                 seen.update(str(m.get("id")) for m in items)
-                yield Page(self.name, items, {"lists": dict(marks)}, mode="incremental" if since else "full")
+                if not shifted:
+                    safe = _latest_change(items) or safe
+                yield Page(self.name, items, {}, mode=mode), safe
             if promised is None or len(seen) >= promised:
                 return
             log.info(
@@ -123,6 +154,25 @@ class MembersStream:
                 promised,
                 attempt + 1,
             )
+
+
+def _latest_change(items: list[dict[str, Any]]) -> str | None:
+    """A second before the greatest `last_changed` of a page, so reading on from it repeats the
+    members of that very second whether `since_last_changed` is inclusive or not (unreadable
+    times are the parser's business)."""
+    latest: datetime | None = None
+    for item in items:
+        try:
+            value = datetime.fromisoformat(str(item.get("last_changed")))
+        except ValueError:
+            continue
+        if value.tzinfo is not None and (latest is None or value > latest):
+            latest = value
+    return _iso(latest - timedelta(seconds=1)) if latest else None
+
+
+def _copy(running: dict[str, Any]) -> dict[str, Any]:
+    return {"full": running["full"], "lists": {k: dict(v) for k, v in running["lists"].items()}}
 
 
 class CampaignsStream:

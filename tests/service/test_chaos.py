@@ -229,3 +229,125 @@ def test_full_then_20_incrementals_under_every_fault_equal_ground_truth(
     # Every run of every stream completed despite the faults (the retry policy absorbed them).
     assert all(status == "succeeded" for run in statuses for status in run), statuses
     assert_matches_ground_truth(sandbox, engine)
+
+
+MAILCHIMP_FAULTS = [
+    {"kind": "rate_limit", "probability": 0.03},
+    {"kind": "status", "status": 500, "probability": 0.02},
+    {"kind": "status", "status": 502, "body": "html", "probability": 0.02},
+    {"kind": "status", "status": 503, "probability": 0.02},
+    {"kind": "delay", "delay": 0.6, "probability": 0.01},  # the client gives up after 0.3 s
+    {"kind": "malformed", "probability": 0.02},
+    # Members edited while a window is read: offsets shift under the reader.
+    {"kind": "modify", "records": 2, "probability": 0.15, "path_prefix": "/3.0/lists/", "method": "GET"},
+]
+
+
+def assert_mailchimp_matches_ground_truth(mailchimp, engine) -> None:
+    from storage.models import (
+        MailchimpCampaign,
+        MailchimpList,
+        MailchimpMember,
+        MailchimpReport,
+        MailchimpUnsubscribe,
+    )
+
+    account = mailchimp.state.account
+    truth = {
+        f"{m['list_id']}:{m['id']}": (
+            m["status"],
+            m["status"] == "archived",
+            m["email_address"],
+            m["merge_fields"]["LNAME"],
+            m["last_changed"].replace(microsecond=0),
+        )
+        for ms in account.members.values()
+        for m in ms
+    }
+    stored = {
+        i: (status, archived, email, raw["merge_fields"]["LNAME"], changed)
+        for i, status, archived, email, raw, changed in rows(
+            engine, MailchimpMember, "id", "status", "archived", "email_address", "raw", "last_changed"
+        )
+    }
+    assert stored.keys() == truth.keys()
+    assert [i for i in truth if stored[i] != truth[i]] == []
+    assert dict(rows(engine, MailchimpList, "id", "member_count")) == {
+        a["id"]: a["stats"]["member_count"] for a in account.lists
+    }
+    assert dict(rows(engine, MailchimpCampaign, "id", "status")) == {
+        c["id"]: c["status"] for c in account.campaigns
+    }
+    reports = {
+        r[0]: r[1:]
+        for r in rows(
+            engine, MailchimpReport, "id", "unique_opens", "unique_subscriber_clicks", "unsubscribed"
+        )
+    }
+    assert reports == {
+        i: (r["opens"]["unique_opens"], r["clicks"]["unique_subscriber_clicks"], r["unsubscribed"])
+        for i, r in account.reports.items()
+    }
+    assert set(rows(engine, MailchimpUnsubscribe, "campaign_id", "email_id")) == {
+        (campaign, row["email_id"]) for campaign, rs in account.unsubscribes.items() for row in rs
+    }
+
+
+def test_mailchimp_full_then_incrementals_under_every_fault_equal_ground_truth(
+    mailchimp, engine, db_url, tmp_path
+):
+    """The same for Mailchimp: failures, timeouts, broken bodies, 429s and members edited while
+    their window is read, while the audience changes between syncs (joins, unsubscribes through
+    campaigns, edits, archiving, cleaning, new sends, reports that keep counting)."""
+    from config import load_settings
+    from service.mailchimp import MailchimpSync
+    from tests.conftest import MAILCHIMP_KEY
+    from tests.service.test_mailchimp import SandboxTime
+
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        mailchimp={
+            "api_key": MAILCHIMP_KEY,
+            "base_url": mailchimp.url,
+            "page_size": 120,
+            "timeout_seconds": 0.3,
+        },
+        retry={"max_attempts": 10, "jitter_seconds": 0.0},
+    )
+    clock = SandboxTime(mailchimp)
+    faults = [{"count": 1_000_000, **f} for f in MAILCHIMP_FAULTS]
+    forced = [
+        {**f, "probability": 1.0, "count": 1, "skip": 3 + 2 * n} for n, f in enumerate(MAILCHIMP_FAULTS)
+    ]
+    mailchimp.admin("POST", "/_sandbox/faults", json={"faults": faults + forced})
+
+    runs = [MailchimpSync(settings, engine, clock=clock).run()]
+    for n in range(10):
+        mailchimp.admin(
+            "POST",
+            "/_sandbox/simulate",
+            json={
+                "days": 0.4,
+                "new_members": 3,
+                "unsubscribes": 2,
+                "edits": 4,
+                "archive": 1,
+                "clean": 1,
+                "send": n % 3 == 0,
+            },
+        )
+        if n == 9:
+            # The last sync sees everything: nobody edits members after it read them, and it is
+            # time to read every report again (older_reports_days).
+            mailchimp.admin("DELETE", "/_sandbox/faults")
+            kept = [f for f in faults if f["kind"] != "modify"]
+            mailchimp.admin("POST", "/_sandbox/faults", json={"faults": kept})
+            mailchimp.admin("POST", "/_sandbox/clock", json={"advance_seconds": 8 * 86_400})
+        runs.append(MailchimpSync(settings, engine, clock=clock).run())
+
+    injected = {k for k in mailchimp.stats() if k.startswith("fault:")}
+    assert {f"fault:{f['kind']}" for f in MAILCHIMP_FAULTS} <= injected
+    assert [[o.status for o in run if o.status != "succeeded"] for run in runs] == [[]] * len(runs)
+    assert {o.mode for run in runs[1:] for o in run if o.stream == "mailchimp_members"} == {"incremental"}
+    assert_mailchimp_matches_ground_truth(mailchimp, engine)

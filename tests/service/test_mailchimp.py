@@ -11,8 +11,14 @@ from sqlalchemy import select
 from config import load_settings
 from service.kpis import compute_kpis
 from service.mailchimp import MailchimpSync
-from storage.models import MailchimpCampaign, MailchimpMember, MailchimpReport, MailchimpUnsubscribe
-from storage.repo import table_of
+from storage.models import (
+    MailchimpCampaign,
+    MailchimpMember,
+    MailchimpReport,
+    MailchimpUnsubscribe,
+    Quarantine,
+)
+from storage.repo import get_state, table_of
 from tests.conftest import MAILCHIMP_KEY, FakeClock
 
 
@@ -162,3 +168,108 @@ def test_member_windows_follow_mailchimps_clock_not_ours(mailchimp, engine, db_u
     }
     account = mailchimp.state.account
     assert stored == {(m["list_id"], m["id"]): m["status"] for ms in account.members.values() for m in ms}
+
+
+def test_malformed_members_and_reports_are_quarantined_and_the_sync_goes_on(
+    mailchimp, engine, db_url, tmp_path
+):
+    account = mailchimp.state.account
+    newsletter = account.lists[0]["id"]
+    first, second, third = account.members[newsletter][:3]
+    first["timestamp_opt"] = "31/12/2024"  # not ISO 8601
+    second["stats"] = {"avg_open_rate": 1.7, "avg_click_rate": 0.1}
+    third["id"] = ""  # no id: the whole record is set aside
+    report = next(iter(account.reports.values()))
+    report["opens"] = {**report["opens"], "unique_opens": -3}
+    outcomes = {o.stream: o for o in MailchimpSync(settings_for(mailchimp, db_url, tmp_path), engine).run()}
+    assert {o.status for o in outcomes.values()} == {"succeeded"}
+    assert outcomes["mailchimp_members"].quarantined == 3 and outcomes["mailchimp_reports"].quarantined == 1
+    found = {
+        (stream, record_id, name): reason
+        for stream, record_id, name, reason in rows(
+            engine, Quarantine, "stream", "record_id", "field", "reason"
+        )
+    }
+    assert found[("mailchimp_members", f"{newsletter}:{first['id']}", "timestamp_opt")]
+    assert (
+        "between 0 and 1"
+        in found[("mailchimp_members", f"{newsletter}:{second['id']}", "stats.avg_open_rate")]
+    )
+    assert any(k[0] == "mailchimp_members" and k[2] == "*" for k in found)
+    assert "whole number" in found[("mailchimp_reports", report["id"], "opens.unique_opens")]
+    # The rest of each record is kept.
+    kept = {
+        i: (opt, rate)
+        for i, opt, rate in rows(engine, MailchimpMember, "id", "timestamp_opt", "avg_open_rate")
+    }
+    assert kept[f"{newsletter}:{first['id']}"][0] is None
+    assert kept[f"{newsletter}:{second['id']}"][1] is None
+    assert len(kept) == sum(len(ms) for ms in account.members.values()) - 1
+
+
+def test_a_failed_members_page_fails_the_run_and_the_next_run_resumes_there(
+    mailchimp, engine, db_url, tmp_path
+):
+    settings = settings_for(mailchimp, db_url, tmp_path)
+    settings = settings.model_copy(
+        update={"mailchimp": settings.mailchimp.model_copy(update={"page_size": 100})}
+    )
+    account = mailchimp.state.account
+    newsletter = account.lists[0]["id"]
+    total = sum(len(ms) for ms in account.members.values())
+    # The sixth page of the newsletter's members fails on every attempt (4).
+    mailchimp.admin(
+        "POST",
+        "/_sandbox/faults",
+        json={
+            "faults": [
+                {
+                    "kind": "status",
+                    "status": 503,
+                    "count": 4,
+                    "skip": 5,
+                    "path_prefix": f"/3.0/lists/{newsletter}/members",
+                }
+            ]
+        },
+    )
+    clock = SandboxTime(mailchimp)
+    first = {o.stream: o for o in MailchimpSync(settings, engine, clock=clock).run()}
+    assert first["mailchimp_members"].status == "failed"
+    assert "503" in (first["mailchimp_members"].error or "")
+    assert {first[s].status for s in first if s != "mailchimp_members"} == {"succeeded"}
+    state = get_state(engine, connection="default", source="mailchimp", stream="mailchimp_members")
+    assert state["resume"]["lists"][newsletter]["all"]  # how far the first window got
+    assert len(rows(engine, MailchimpMember, "id")) == 500
+
+    again = {
+        o.stream: o for o in MailchimpSync(settings, engine, clock=clock).run(streams=["mailchimp_members"])
+    }
+    assert again["mailchimp_members"].status == "succeeded"
+    # Only what the failed run had not committed (plus the second it resumed from) is read again.
+    assert again["mailchimp_members"].read <= total - 500 + 10
+    stored = {
+        (lst, h): status
+        for lst, h, status in rows(engine, MailchimpMember, "list_id", "subscriber_hash", "status")
+    }
+    assert stored == {(m["list_id"], m["id"]): m["status"] for ms in account.members.values() for m in ms}
+    state = get_state(engine, connection="default", source="mailchimp", stream="mailchimp_members")
+    assert state["resume"] is None and set(state["lists"]) == {a["id"] for a in account.lists}
+
+
+@pytest.mark.parametrize("token", ["sandbox-mailchimp-oauth", "revoked-token"])
+def test_an_oauth_token_finds_its_account_and_syncs(mailchimp, engine, db_url, tmp_path, token):
+    """No base URL configured: the metadata endpoint says where the token's account lives."""
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        mailchimp={"access_token": token, "metadata_url": f"{mailchimp.server.url}/oauth2/metadata"},
+    )
+    outcomes = MailchimpSync(settings, engine, clock=SandboxTime(mailchimp)).run()
+    if token == "revoked-token":
+        assert {o.status for o in outcomes} == {"failed"}
+        assert all("ACCESS_TOKEN" in (o.error or "") and token not in (o.error or "") for o in outcomes)
+        return
+    assert {o.status for o in outcomes} == {"succeeded"}
+    members = sum(len(ms) for ms in mailchimp.state.account.members.values())
+    assert len(rows(engine, MailchimpMember, "id")) == members

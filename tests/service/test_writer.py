@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import create_engine, select
 
-from connector.hubspot.normalize import Normalized
+from connector.records import Normalized
 from service.writer import InlineWriter, ProcessWriter, StorageWriteError, open_writer
 from storage import PageInput, get_state, prepare_pages, start_run
 from storage.models import HubSpotContact, SyncRun

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from connector.hubspot.normalize import Issue, Normalized
+from connector.records import Issue, Normalized
 from storage import get_state, has_quarantine, start_run, store_page, upsert
 from storage.models import HubSpotContact, HubSpotContactStageDate, Quarantine, SyncRun
 from storage.repo import table_of

@@ -25,7 +25,18 @@ from starlette.routing import Route
 
 from connector.sandbox.clock import DateHeaderMiddleware, SandboxClock
 from connector.sandbox.faults import HTML_502, Fault, pick_fault
-from connector.sandbox.mailchimp.data import Account, HexIds, Person, campaign_report, mc_time, new_member
+from connector.sandbox.mailchimp.data import (
+    Account,
+    HexIds,
+    Person,
+    attribute_unsubscribe,
+    campaign_report,
+    grow_report,
+    last_campaign_before,
+    list_stats,
+    mc_time,
+    new_member,
+)
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -241,6 +252,9 @@ def create_app(state: MailchimpState) -> DateHeaderMiddleware:
                     body = await handler(request)
                 except MailchimpError as exc:
                     return problem(exc.status, exc.title, exc.detail)
+                if fault is not None and fault.kind == "modify" and "list_id" in request.path_params:
+                    with state.lock:
+                        touch_members(state, request.path_params["list_id"], fault.records)
                 return body
             finally:
                 with state.lock:
@@ -491,36 +505,69 @@ def create_app(state: MailchimpState) -> DateHeaderMiddleware:
     return DateHeaderMiddleware(Starlette(routes=routes), state.clock)
 
 
+def touch_members(state: MailchimpState, list_id: str, count: int) -> None:
+    """Someone edits members of the list right now (the `modify` fault, after a page is served):
+    their `last_changed` moves past the reader's window and the offsets of later pages shift."""
+    members = [m for m in state.account.members.get(list_id, []) if m["status"] != "archived"]
+    now = state.clock.now()
+    for member in state.rng.sample(members, min(count, len(members))):
+        member["merge_fields"] = {**member["merge_fields"], "LNAME": f"Touched{state.rng.randrange(10_000)}"}
+        member["last_changed"] = now
+    state.version += 1
+
+
 def simulate(
     state: MailchimpState,
     *,
     days: float = 1.0,
     new_members: int = 0,
     unsubscribes: int = 0,
+    edits: int = 0,
+    archive: int = 0,
+    clean: int = 0,
     send: bool = False,
 ) -> dict[str, Any]:
-    """Advance the clock by `days`; people join, some leave (their `last_changed` moves), and
-    optionally the newsletter goes out with a fresh report."""
+    """Advance the clock by `days`; people join, some leave (through the list's latest campaign,
+    which its report counts), some edit their details, are archived or bounce for good (every
+    such change moves `last_changed`), recent reports gain opens and clicks, and optionally the
+    newsletter goes out with a fresh report."""
     account, rng = state.account, state.rng
     state.version += 1
     start = state.clock.now()
     end = state.clock.advance(days * 86_400)
     span = (end - start).total_seconds()
+
+    def during() -> datetime:
+        return start + timedelta(seconds=rng.uniform(0, span * 0.98))
+
     newsletter = account.lists[0]["id"]
     members = account.members[newsletter]
     ids = HexIds(rng)
     for n in range(new_members):
-        joined = start + timedelta(seconds=rng.uniform(0, span * 0.98))
+        joined = during()
         member = new_member(
             Person(f"new{len(members)}.{n}@inbox.example", "New", "Reader", joined), newsletter, end, rng, ids
         )
         member.update(status="subscribed", last_changed=joined, unsubscribe_reason=None)
         members.append(member)
+    for report in account.reports.values():
+        if end - report["send_time"] <= timedelta(days=30):
+            grow_report(report, rng)
     leaving = rng.sample([m for m in members if m["status"] == "subscribed"], unsubscribes)
     for member in leaving:
-        member.update(
-            status="unsubscribed", last_changed=start + timedelta(seconds=rng.uniform(0, span * 0.98))
-        )
+        member.update(status="unsubscribed", last_changed=during(), unsubscribe_reason=None)
+        via = last_campaign_before(account, newsletter, member["last_changed"])
+        if via is not None:
+            attribute_unsubscribe(account, member, via, rng)
+    everyone = [m for ms in account.members.values() for m in ms]
+    for member in rng.sample(everyone, min(edits, len(everyone))):
+        member["merge_fields"] = {**member["merge_fields"], "LNAME": f"Edited{rng.randrange(10_000)}"}
+        member["last_changed"] = during()
+    live = [m for m in everyone if m["status"] != "archived"]
+    for status, count in (("archived", archive), ("cleaned", clean)):
+        for member in rng.sample(live, min(count, len(live))):
+            member.update(status=status, last_changed=during())
+            live.remove(member)
     sent_id = None
     if send:
         recipients = sum(1 for m in members if m["status"] == "subscribed")
@@ -540,6 +587,8 @@ def simulate(
         account.campaigns.append(campaign)
         account.reports[campaign["id"]] = campaign_report(campaign, rng)
         sent_id = campaign["id"]
+    for listing in account.lists:
+        list_stats(listing, account)
     return {
         "from": mc_time(start),
         "to": mc_time(end),

@@ -129,7 +129,7 @@ def generate_account(
     account.campaigns.sort(key=lambda c: c["create_time"])
     _attribute_unsubscribes(account, rng)
     for listing in account.lists:
-        _list_stats(listing, account)
+        list_stats(listing, account)
     return account
 
 
@@ -296,26 +296,66 @@ def _attribute_unsubscribes(account: Account, rng: random.Random) -> None:
             if member["status"] != "unsubscribed":
                 continue
             i = bisect.bisect_left(times, member["last_changed"]) - 1
-            if i < 0:
-                continue
-            campaign = sent[i]
-            account.reports[campaign["id"]]["unsubscribed"] += 1
-            account.unsubscribes.setdefault(campaign["id"], []).append(
-                {
-                    "email_id": member["id"],
-                    "email_address": member["email_address"],
-                    "merge_fields": member["merge_fields"],
-                    "vip": member["vip"],
-                    "timestamp": member["last_changed"],
-                    "reason": member["unsubscribe_reason"] or rng.choice(UNSUBSCRIBE_REASONS),
-                    "campaign_id": campaign["id"],
-                    "list_id": list_id,
-                    "list_is_active": True,
-                }
-            )
+            if i >= 0:
+                attribute_unsubscribe(account, member, sent[i], rng)
 
 
-def _list_stats(audience: dict[str, Any], account: Account) -> None:
+def last_campaign_before(account: Account, list_id: str, moment: datetime) -> dict[str, Any] | None:
+    """The list's last campaign sent before `moment`: the one a member leaving then left through."""
+    return max(
+        (
+            c
+            for c in account.campaigns
+            if c["status"] == "sent" and c["recipients"]["list_id"] == list_id and c["send_time"] < moment
+        ),
+        key=lambda c: c["send_time"],
+        default=None,
+    )
+
+
+def attribute_unsubscribe(
+    account: Account, member: dict[str, Any], campaign: dict[str, Any], rng: random.Random
+) -> None:
+    """Counts a member who left in the campaign's report, with a row in its unsubscribes."""
+    account.reports[campaign["id"]]["unsubscribed"] += 1
+    account.unsubscribes.setdefault(campaign["id"], []).append(
+        {
+            "email_id": member["id"],
+            "email_address": member["email_address"],
+            "merge_fields": member["merge_fields"],
+            "vip": member["vip"],
+            "timestamp": member["last_changed"],
+            "reason": member["unsubscribe_reason"] or rng.choice(UNSUBSCRIBE_REASONS),
+            "campaign_id": campaign["id"],
+            "list_id": member["list_id"],
+            "list_is_active": True,
+        }
+    )
+
+
+def grow_report(report: dict[str, Any], rng: random.Random) -> None:
+    """A few more people open and click a recent campaign; the rates follow the counts."""
+    delivered = report["emails_sent"] - report["bounces"]["hard_bounces"] - report["bounces"]["soft_bounces"]
+    opens, clicks = report["opens"], report["clicks"]
+    more = min(max(delivered - opens["unique_opens"], 0), rng.randint(0, 3))
+    opens["unique_opens"] += more
+    opens["opens_total"] += more + rng.randint(0, 2)
+    opens["open_rate"] = opens["unique_opens"] / delivered if delivered else 0
+    if "proxy_excluded_unique_opens" in opens:
+        human = min(more, rng.randint(0, more))
+        opens["proxy_excluded_unique_opens"] += human
+        opens["proxy_excluded_opens"] += human
+        opens["proxy_excluded_open_rate"] = (
+            opens["proxy_excluded_unique_opens"] / delivered if delivered else 0
+        )
+    clickers = min(opens["unique_opens"] - clicks["unique_subscriber_clicks"], rng.randint(0, 1))
+    clicks["unique_subscriber_clicks"] += clickers
+    clicks["unique_clicks"] += clickers
+    clicks["clicks_total"] += clickers
+    clicks["click_rate"] = clicks["unique_subscriber_clicks"] / delivered if delivered else 0
+
+
+def list_stats(audience: dict[str, Any], account: Account) -> None:
     members = account.members[audience["id"]]
     counts = {status: 0 for status, _ in STATUSES}
     for member in members:

@@ -13,8 +13,8 @@ from connector.hubspot.normalize import (
     normalize_deals,
     normalize_pipelines,
     normalize_records,
-    parse_timestamp,
 )
+from connector.records import parse_timestamp
 
 
 @pytest.mark.parametrize(
