@@ -7,7 +7,7 @@ import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from kpi import formulas
@@ -446,6 +446,7 @@ class _EmailSums:
     openers_who_clicked: int = 0
     unsubscribes: int = 0
     spam_reports: int = 0
+    open_bases: set[str] = field(default_factory=set)
 
     def add(self, email: EmailFact) -> None:
         delivered = email.delivered if email.delivered is not None else max(0, email.sent - email.bounces)
@@ -459,10 +460,17 @@ class _EmailSums:
         self.openers_who_clicked += min(email.unique_clicks, email.unique_opens)
         self.unsubscribes += email.unsubscribes
         self.spam_reports += email.spam_reports
+        self.open_bases.add(email.open_basis)
+
+    @property
+    def open_basis(self) -> str:
+        """What the opens count, recorded with every value built on them."""
+        return "+".join(sorted(self.open_bases))
 
 
 def email_kpis(inputs: KpiInputs) -> list[KpiValue]:
-    """Email performance per period of the send time, overall, per platform and per email type.
+    """Email performance per period of the send time: overall, per platform, per email type and
+    per send (dimension `email`, `<platform>:<id>`).
 
     Rates over several emails are sums over sums (never averages of rates): opens, clicks,
     unsubscribes and spam reports per delivered email, bounces and deliveries per sent email,
@@ -474,7 +482,12 @@ def email_kpis(inputs: KpiInputs) -> list[KpiValue]:
         p = bucket.index(email.sent_at)
         if p is None or email.sent <= 0 or email.sent_at > inputs.as_of:
             continue
-        for dim in (ALL, _dim("platform", email.platform), _dim("email_type", email.email_type)):
+        for dim in (
+            ALL,
+            _dim("platform", email.platform),
+            _dim("email_type", email.email_type),
+            Dim("email", f"{email.platform}:{email.email_id}"),
+        ):
             sums[p, dim].add(email)
     out: list[KpiValue] = []
     for p, dim in _grid_keys(inputs, sums):
@@ -485,9 +498,10 @@ def email_kpis(inputs: KpiInputs) -> list[KpiValue]:
         out.append(count("email_delivered", s.delivered, **where))
         out.append(ratio("email_delivery_rate", s.delivered, s.sent, **where))
         out.append(ratio("email_bounce_rate", s.bounces, s.sent, **where))
-        out.append(ratio("email_open_rate", s.opens, s.delivered, **where))
+        opened = {"basis": s.open_basis}
+        out.append(ratio("email_open_rate", s.opens, s.delivered, **where, **opened))
         out.append(ratio("email_click_rate", s.clicks, s.delivered, **where))
-        out.append(ratio("email_click_to_open_rate", s.openers_who_clicked, s.opens, **where))
+        out.append(ratio("email_click_to_open_rate", s.openers_who_clicked, s.opens, **where, **opened))
         out.append(ratio("email_unsubscribe_rate", s.unsubscribes, s.delivered, **where))
         out.append(ratio("email_spam_rate", s.spam_reports, s.delivered, **where))
     return out

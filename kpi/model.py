@@ -150,6 +150,9 @@ class KpiValue:
     numerator: float | None = None
     denominator: float | None = None
     reason: str | None = None
+    # How the value was counted where a KPI can be counted several ways (email opens:
+    # `bot_filtered`, `proxy_excluded`, `raw`; several joined by "+"); "" otherwise.
+    basis: str = ""
 
     @property
     def family(self) -> str:
@@ -174,6 +177,7 @@ class KpiValue:
             "denominator": self.denominator,
             "unit": self.unit,
             "reason": self.reason,
+            "basis": self.basis,
         }
 
     def as_row(self, *, run_id: int | None, computed_at: datetime, as_of: datetime) -> dict[str, Any]:

@@ -32,6 +32,7 @@ COLUMNS = (
     "denominator",
     "unit",
     "reason",
+    "basis",
     "run_id",
     "computed_at",
 )

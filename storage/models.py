@@ -561,6 +561,7 @@ class KpiHistory(SQLModel, table=True):
     denominator: float | None = None
     unit: str = Field(max_length=40)
     reason: str | None = Field(default=None, max_length=40)
+    basis: str = Field(default="", max_length=60)
     computed_at: datetime = Field(sa_type=UTCDateTime)
 
 

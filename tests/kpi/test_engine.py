@@ -490,6 +490,14 @@ def test_email_rates_are_sums_over_sums_per_period_and_platform(engine, tmp_path
     assert value(result, "emails_sent", MAR).value == 0
     assert value(result, "email_open_rate", MAR).reason == "no_base"
     assert value(result, "email_open_rate", JAN).family == "email"
+    # Each send has its own rows in the period it went out, with the open basis recorded.
+    e1 = value(result, "email_open_rate", JAN, dim=Dim("email", "hubspot:e1"))
+    assert (e1.numerator, e1.denominator, e1.basis) == (1_300, 5_900, "bot_filtered")
+    assert value(result, "email_click_rate", JAN, dim=Dim("email", "hubspot:e1")).basis == ""
+    assert value(result, "emails_sent", FEB, dim=Dim("email", "hubspot:e3")).value == 1
+    assert all(
+        v.dim != Dim("email", "hubspot:e1") for v in result.values if v.period is not None and v.period != JAN
+    )
 
 
 def test_list_growth_and_the_audience_funnel_link():
@@ -588,6 +596,37 @@ def test_public_email_examples(sent, delivered, opens, clicks, expected):
         deals=[],
         emails=[fact],
     )
-    values = {v.kpi: v for v in email_kpis(inputs) if v.period == FEB and v.dim == ALL}
-    for kpi, value in expected.items():
-        assert values[kpi].value == pytest.approx(value, abs=5e-5), kpi
+    rows = email_kpis(inputs)
+    for dim in (ALL, Dim("email", "mailchimp:c1")):
+        values = {v.kpi: v for v in rows if v.period == FEB and v.dim == dim}
+        for kpi, value in expected.items():
+            assert values[kpi].value == pytest.approx(value, abs=5e-5), kpi
+        assert values["email_open_rate"].basis == "raw"
+
+
+def test_sums_over_sends_counted_differently_name_every_basis():
+    from kpi.engine import email_kpis
+    from kpi.inputs import ContactAggregates, EmailFact, KpiInputs
+
+    def send(platform: str, basis: str) -> EmailFact:
+        return EmailFact(platform, basis, t("2025-02-10"), "regular", 100, 100, 30, 5, 0, 0, 0, basis)
+
+    inputs = KpiInputs(
+        as_of=AS_OF,
+        tz=TZ,
+        periods=[FEB],
+        stages=["lead", "customer"],
+        currency="SEK",
+        contacts=ContactAggregates(),
+        deals=[],
+        emails=[
+            send("hubspot", "bot_filtered"),
+            send("mailchimp", "proxy_excluded"),
+            send("mailchimp", "raw"),
+        ],
+    )
+    bases = {(v.kpi, v.dim.value): v.basis for v in email_kpis(inputs) if v.kpi.startswith("email_")}
+    assert bases["email_open_rate", "all"] == "bot_filtered+proxy_excluded+raw"
+    assert bases["email_click_to_open_rate", "mailchimp"] == "proxy_excluded+raw"
+    assert bases["email_open_rate", "hubspot"] == "bot_filtered"
+    assert bases["email_click_rate", "all"] == ""
