@@ -41,7 +41,7 @@ BATCH = 20_000
 
 
 def build(db: Path, contacts: int, deals: int) -> None:
-    from storage import init_db, make_engine, upsert
+    from storage import make_engine, migrate, upsert
     from storage.models import (
         HubSpotContact,
         HubSpotContactStageDate,
@@ -51,7 +51,7 @@ def build(db: Path, contacts: int, deals: int) -> None:
     )
 
     engine = make_engine(f"sqlite:///{db}")
-    init_db(engine)
+    migrate(engine)
     rng = random.Random(1)
     start = AS_OF - timedelta(days=3 * 365)
     span = (AS_OF - start).total_seconds()

@@ -56,7 +56,7 @@ from kpi.inputs import (
 )
 from kpi.model import UNKNOWN
 from kpi.periods import Period
-from storage.db import UTCDateTime
+from storage.db import UTCDateTime, table_of
 from storage.models import (
     HubSpotCompany,
     HubSpotContact,
@@ -71,7 +71,6 @@ from storage.models import (
     MailchimpReport,
     MarketingSpend,
 )
-from storage.repo import table_of
 
 NO_CURRENCY = "XXX"  # ISO 4217 "no currency": nothing tells us the portal's currency
 

@@ -7,17 +7,22 @@ vendor's daily rate limit (resume later); 4 authentication failed.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from config import ConfigurationError, Settings, load_settings
-from service.exitcodes import EXIT_CONFIG, EXIT_FAILED
+from service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_SCHEMA
 from service.logging import configure_logging
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(
     name="funnelsync",
@@ -55,6 +60,65 @@ def _settings(config: Path | None) -> Settings:
     return settings
 
 
+@contextmanager
+def _database(settings: Settings) -> Iterator[Engine]:
+    """The engine of the configured database, whose schema must be current (else exit 5)."""
+    from storage import make_engine, require_current
+
+    engine = make_engine(settings.db_url)
+    try:
+        with _schema_errors():
+            require_current(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _schema_errors() -> Iterator[None]:
+    from storage import SchemaError
+
+    try:
+        yield
+    except SchemaError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_SCHEMA) from None
+
+
+@app.command()
+def migrate(
+    status: Annotated[
+        bool, typer.Option("--status", help="Only show the database's revision and the one needed.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create the database schema, or upgrade it to this funnelsync's revision (safe to re-run)."""
+    from storage import make_engine, redact_url
+    from storage.schema import migrate as run_migrations
+    from storage.schema import schema_status
+
+    settings = _settings(config)
+    engine = make_engine(settings.db_url)
+    where = redact_url(settings.db_url)
+    try:
+        if status:
+            state = schema_status(engine)
+            current = state.current or ("unversioned" if state.has_tables else "empty")
+            verdict = "up to date" if state.up_to_date else "run `funnelsync migrate`"
+            if not state.known:
+                verdict = "newer than this funnelsync"
+            console.print(f"{where}: revision {current}, needed {state.head} ({verdict})", soft_wrap=True)
+            raise typer.Exit(0 if state.up_to_date else EXIT_SCHEMA)
+        with _schema_errors():
+            before, after = run_migrations(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        console.print(f"{where}: already at revision {after}", soft_wrap=True)
+    else:
+        console.print(f"{where}: {before or 'empty'} → revision {after}", soft_wrap=True)
+
+
 @app.command()
 def sync(
     source: Annotated[str, typer.Option(help="Which platform to sync.")] = "hubspot",
@@ -76,9 +140,10 @@ def sync(
     try:
         if source == "hubspot":
             settings.require_hubspot_auth()
-        outcomes = run_sync_with_progress(
-            settings, streams=stream, full=full, trigger="cli", console=console, source=source
-        )
+        with _schema_errors():
+            outcomes = run_sync_with_progress(
+                settings, streams=stream, full=full, trigger="cli", console=console, source=source
+            )
     except (ConfigurationError, ValueError) as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_CONFIG) from None
@@ -95,18 +160,18 @@ def runs(
     config: ConfigOption = None,
 ) -> None:
     """Show recent sync runs (one row per stream and run)."""
-    from storage import init_db, make_engine, recent_runs
+    from storage import recent_runs
 
     settings = _settings(config)
-    engine = make_engine(settings.db_url)
-    init_db(engine)
     table = Table(title="Recent sync runs")
     for column in ("id", "stream", "mode", "status", "started (UTC)"):
         table.add_column(column, no_wrap=True)
     for column in ("secs", "read", "written", "rej", "quar", "req", "retry"):
         table.add_column(column, justify="right", no_wrap=True)
     failures = []
-    for run in recent_runs(engine, limit=limit, connection=settings.connection):
+    with _database(settings) as engine:
+        recent = recent_runs(engine, limit=limit, connection=settings.connection)
+    for run in recent:
         seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
         style = {"succeeded": "green", "failed": "red", "deferred": "yellow"}.get(run.status, "cyan")
         table.add_row(
@@ -128,7 +193,6 @@ def runs(
     console.print(table)
     for line in failures:
         console.print(f"[red]{line}[/red]")
-    engine.dispose()
 
 
 @app.command()
@@ -295,19 +359,16 @@ def kpis(
     from kpi.periods import PeriodError
     from service.kpis import compute_kpis
     from service.report import kpi_table, snapshot_table
-    from storage import make_engine
 
     settings = _settings(config)
-    engine = make_engine(settings.db_url)
     try:
-        report = compute_kpis(
-            settings, engine, as_of=_parse_as_of(as_of), period=period, first=first, last=last
-        )
+        with _database(settings) as engine:
+            report = compute_kpis(
+                settings, engine, as_of=_parse_as_of(as_of), period=period, first=first, last=last
+            )
     except PeriodError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_CONFIG) from None
-    finally:
-        engine.dispose()
     dim = Dim("source", source) if source else ALL
     if output in ("csv", "json"):
         import csv
@@ -347,17 +408,16 @@ def export(
     """Recompute the KPIs, store them in the history and write the export files."""
     from service.exports import ExportError
     from service.kpis import run_kpis
-    from storage import make_engine
 
     settings = _settings(config)
-    engine = make_engine(settings.db_url)
     try:
-        report = run_kpis(settings, engine, trigger="cli", out_dir=out, formats=formats or ["csv", "json"])
+        with _database(settings) as engine:
+            report = run_kpis(
+                settings, engine, trigger="cli", out_dir=out, formats=formats or ["csv", "json"]
+            )
     except ExportError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_CONFIG) from None
-    finally:
-        engine.dispose()
     target = out or settings.exports_path
     for f in report.files:
         console.print(f"{target / f.name}  {f.rows:,} rows  sha256 {f.sha256[:12]}…")
@@ -371,17 +431,14 @@ def spend_import(
 ) -> None:
     """Import marketing spend; re-importing the same periods and channels replaces them."""
     from service.spend import SpendFileError, import_spend_file
-    from storage import make_engine
 
     settings = _settings(config)
-    engine = make_engine(settings.db_url)
     try:
-        rows = import_spend_file(engine, path, connection=settings.connection, now=datetime.now(UTC))
+        with _database(settings) as engine:
+            rows = import_spend_file(engine, path, connection=settings.connection, now=datetime.now(UTC))
     except SpendFileError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_CONFIG) from None
-    finally:
-        engine.dispose()
     total = sum(r.amount for r in rows)
     console.print(f"Imported {len(rows)} spend row(s) from {path} (total {total:,.2f}).")
 
@@ -389,16 +446,15 @@ def spend_import(
 @spend_app.command("list")
 def spend_list(config: ConfigOption = None) -> None:
     """Show the stored marketing spend."""
-    from storage import init_db, make_engine
     from storage.kpis import list_spend
 
     settings = _settings(config)
-    engine = make_engine(settings.db_url)
-    init_db(engine)
     table = Table(title="Marketing spend")
     for column in ("period_start", "period_end", "channel", "amount", "currency", "file"):
         table.add_column(column, justify="right" if column == "amount" else "left")
-    for row in list_spend(engine, connection=settings.connection):
+    with _database(settings) as engine:
+        spend = list_spend(engine, connection=settings.connection)
+    for row in spend:
         table.add_row(
             str(row.period_start),
             str(row.period_end),
@@ -407,7 +463,6 @@ def spend_list(config: ConfigOption = None) -> None:
             row.currency,
             row.source_file or "",
         )
-    engine.dispose()
     console.print(table)
 
 

@@ -29,7 +29,7 @@ from service.report import print_summary
 from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
 from service.spend import import_spend_file
 from service.sync import StreamOutcome
-from storage import make_engine, row_counts
+from storage import make_engine, migrate, row_counts
 
 
 def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: Console) -> int:
@@ -63,6 +63,7 @@ def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: C
             hubspot={"token": token, "base_url": server.url, "rate_limit_per_10s": 250},
             mailchimp={"api_key": mailchimp_key, "base_url": f"{email.url}/3.0"},
         )
+        _migrate(settings, console)
         console.rule("Full sync")
         outcomes = _sync_both(settings, full=True, console=console)
         if code := exit_code_for(outcomes):
@@ -147,6 +148,15 @@ def _write_demo_spend(directory: Path, *, as_of: datetime, currency: str, months
     path = directory / "spend.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _migrate(settings: Settings, console: Console) -> None:
+    engine = make_engine(settings.db_url)
+    try:
+        _, revision = migrate(engine)
+    finally:
+        engine.dispose()
+    console.print(f"Created the database schema at revision {revision} (funnelsync migrate).")
 
 
 def _import_spend(settings: Settings, path: Path, console: Console) -> None:

@@ -19,7 +19,7 @@ from kpi.model import KpiResult
 from kpi.periods import Period, period_grid
 from kpi.reader import read_inputs
 from service.exports import ExportedFile, write_exports
-from storage import init_db
+from storage import require_current
 from storage.kpis import save_kpi_run
 
 log = logging.getLogger("funnelsync.kpi")
@@ -62,7 +62,7 @@ def compute_kpis(
         period or kpi.period, tz, as_of=as_of, periods_back=kpi.periods_back, first=first, last=last
     )
     started = time.perf_counter()
-    init_db(engine)
+    require_current(engine)
     inputs = read_inputs(
         engine, connection=settings.connection, settings=kpi, periods=periods, as_of=as_of, tz=tz
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from storage import init_db
+from storage import require_current
 from storage.kpis import save_spend
 
 REQUIRED = ("period_start", "period_end", "amount", "currency")
@@ -122,6 +122,6 @@ def spend_records(
 def import_spend_file(engine: Engine, path: Path, *, connection: str, now: datetime) -> list[SpendRow]:
     """Validate the whole file, then store its rows (replacing same period and channel)."""
     rows = parse_spend_csv(path)
-    init_db(engine)
+    require_current(engine)
     save_spend(engine, spend_records(rows, connection=connection, path=path, now=now))
     return rows

@@ -34,8 +34,8 @@ from storage import (
     finish_run,
     get_state,
     has_quarantine,
-    init_db,
     prepare_pages,
+    require_current,
     start_run,
 )
 
@@ -188,14 +188,14 @@ class SourceSync:
         self, streams: Sequence[str] | None, names: Sequence[str]
     ) -> dict[str, dict[str, Any]]:
         """The stored state of each selected stream (all of `names` by default), in run order;
-        creates missing tables first."""
+        refuses a database whose schema is not current."""
         selected = list(streams) if streams else list(names)
         unknown = [s for s in selected if s not in names]
         if unknown:
             raise UnknownStreamError(
                 f"unknown stream(s) {', '.join(unknown)}; choose from {', '.join(names)}"
             )
-        init_db(self.engine)
+        require_current(self.engine)
         return {
             name: get_state(self.engine, connection=self.connection, source=self.source, stream=name)
             for name in names

@@ -13,7 +13,6 @@ from storage.repo import (
     get_run,
     get_state,
     has_quarantine,
-    init_db,
     prepare_pages,
     recent_runs,
     row_counts,
@@ -22,11 +21,13 @@ from storage.repo import (
     store_pages,
     upsert,
 )
+from storage.schema import SchemaError, migrate, require_current
 
 __all__ = [
     "PageInput",
     "PageWrite",
     "PreparedBatch",
+    "SchemaError",
     "UTCDateTime",
     "archived_ids",
     "commit_pages",
@@ -34,11 +35,12 @@ __all__ = [
     "get_run",
     "get_state",
     "has_quarantine",
-    "init_db",
     "make_engine",
+    "migrate",
     "prepare_pages",
     "recent_runs",
     "redact_url",
+    "require_current",
     "row_counts",
     "start_run",
     "store_page",

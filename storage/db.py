@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, String, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, String, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import SQLModel
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -70,6 +71,13 @@ class _SQLiteUTCText(String):
         return "DATETIME"
 
     __visit_name__ = "DATETIME"
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a SQLModel table class."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

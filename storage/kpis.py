@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
 
+from storage.db import table_of
 from storage.models import KpiHistory, KpiRun, MarketingSpend
-from storage.repo import table_of, upsert
+from storage.repo import upsert
 
 
 def save_kpi_run(

@@ -322,6 +322,22 @@ class SyncRun(SQLModel, table=True):
     error: str | None = None
 
 
+class SyncLease(SQLModel, table=True):
+    """Who is syncing a stream right now: one row per (connection, source, stream), taken with
+    an expiry and renewed while the sync runs, so two processes on one database never sync the
+    same stream at once and a crashed holder's lease runs out."""
+
+    __tablename__ = "sync_leases"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    source: str = Field(primary_key=True, max_length=40)
+    stream: str = Field(primary_key=True, max_length=60)
+    holder: str = Field(max_length=200)  # host:pid:random of the process holding it
+    run_id: int | None = None
+    acquired_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class Quarantine(SQLModel, table=True):
     """A value (or whole record, field "*") that could not be parsed, with the reason.
 
@@ -502,6 +518,105 @@ class MailchimpUnsubscribe(SQLModel, table=True):
     email_address: str | None = None
     timestamp: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reason: str | None = None
+
+
+# -- snapshot history (type 2) ---------------------------------------------------------------
+
+
+class VersionBase(SQLModel):
+    """One version of a record's tracked fields, valid from `valid_from` until `valid_to` (None:
+    the current version). Written only when a tracked field changes (see storage.history)."""
+
+    connection: str = Field(primary_key=True, max_length=100)
+    record_id: str = Field(primary_key=True, max_length=80)
+    valid_from: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    valid_to: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When a sync stored the version, and which stream run did.
+    seen_at: datetime = Field(sa_type=UTCDateTime)
+    run_id: int | None = None
+
+
+class HubSpotContactVersion(VersionBase, table=True):
+    __tablename__ = "hubspot_contact_versions"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    lifecyclestage: str | None = None
+    analytics_source: str | None = None
+    latest_source: str | None = None
+    owner_id: str | None = None
+    company_id: str | None = None
+    persona: str | None = None
+    archived: bool = False
+
+
+class HubSpotDealVersion(VersionBase, table=True):
+    __tablename__ = "hubspot_deal_versions"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    pipeline: str | None = None
+    dealstage: str | None = None
+    amount: float | None = None
+    amount_in_home_currency: float | None = None
+    currency: str | None = None
+    closedate: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    is_closed: bool | None = None
+    is_closed_won: bool | None = None
+    owner_id: str | None = None
+    analytics_source: str | None = None
+    latest_source: str | None = None
+    archived: bool = False
+
+
+class HubSpotCompanyVersion(VersionBase, table=True):
+    __tablename__ = "hubspot_company_versions"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    lifecyclestage: str | None = None
+    owner_id: str | None = None
+    industry: str | None = None
+    numberofemployees: int | None = None
+    annualrevenue: float | None = None
+    analytics_source: str | None = None
+    archived: bool = False
+
+
+class MailchimpMemberVersion(VersionBase, table=True):
+    __tablename__ = "mailchimp_member_versions"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    status: str | None = Field(default=None, max_length=20)
+    email_address: str | None = None
+    tags: str | None = None
+    archived: bool = False
+
+
+class RawVersion(SQLModel, table=True):
+    """A superseded raw payload: the record as the API sent it while an older version of its
+    tracked fields was current. `funnelsync prune` deletes these after a configurable age; the
+    typed versions are kept."""
+
+    __tablename__ = "raw_versions"
+    __table_args__ = (
+        Index("ix_raw_versions_valid_to", "valid_to"),
+        {"sqlite_with_rowid": False},
+    )
+
+    connection: str = Field(primary_key=True, max_length=100)
+    stream: str = Field(primary_key=True, max_length=60)
+    record_id: str = Field(primary_key=True, max_length=80)
+    valid_from: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    valid_to: datetime = Field(sa_type=UTCDateTime)
+    run_id: int | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+
+
+# Streams whose records keep type-2 history, with their version table.
+VERSION_TABLES: dict[str, type[VersionBase]] = {
+    "contacts": HubSpotContactVersion,
+    "companies": HubSpotCompanyVersion,
+    "deals": HubSpotDealVersion,
+    "mailchimp_members": MailchimpMemberVersion,
+}
 
 
 ENTITY_TABLES: dict[str, type[SQLModel]] = {

@@ -10,18 +10,19 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Engine, Table, and_, delete, func, null, or_, select, tuple_, update
+from sqlalchemy import JSON, Connection, Engine, and_, delete, func, null, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 
 from connector.records import Issue, Normalized
-from storage.db import UTCDateTime, utc_aware, utc_sqlite_text
+from storage.db import UTCDateTime, table_of, utc_aware, utc_sqlite_text
+from storage.history import Observation, observe, record_versions
 from storage.models import (
     ENTITY_TABLES,
     HubSpotCompany,
@@ -41,19 +42,6 @@ from storage.models import (
 
 # Columns that describe the write, not the record: they change only when the record does.
 _WRITE_META = ("synced_at", "run_id", "deleted_seen_at")
-
-
-def table_of(model: type[SQLModel]) -> Table:
-    table = model.__table__  # type: ignore[attr-defined]
-    assert isinstance(table, Table)
-    return table
-
-
-def init_db(engine: Engine) -> None:
-    """Create missing tables (a fresh database)."""
-    import storage.models  # noqa: F401  (registers the tables)
-
-    SQLModel.metadata.create_all(engine)
 
 
 @dataclass(frozen=True)
@@ -507,6 +495,8 @@ class PreparedPage:
     write: PageWrite
     # Rows other records' tables gain, inserted when missing (links to a restored record).
     additions: tuple[Rows, ...] = ()
+    # Tracked values of streams with snapshot history (see storage.history).
+    versions: list[Observation] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -576,6 +566,7 @@ def prepare_pages(
         )
         prepared.append(
             PreparedPage(
+                versions=observe(stream, normalized.entities),
                 additions=additions,
                 entities=bind_rows(dialect, model, normalized.entities, meta),
                 children=children,
@@ -623,6 +614,10 @@ def commit_pages(engine: Engine, batch: PreparedBatch) -> list[PageWrite]:
             stored = _stored_records(conn, page, observed, connection) if page.children or observed else {}
             if observed is not None and page.observations:
                 _observe_changes(conn, observed, page, stored, connection=connection)
+            if page.versions:
+                record_versions(
+                    conn, batch.stream, page.versions, connection=connection, run_id=batch.run_id, now=now
+                )
             execute_upsert(conn, page.entities)
             for survivor, absorbed in page.merges:
                 _fold_merged(

@@ -27,7 +27,7 @@ from connector.sandbox.server import (
     build_hubspot_state,
     build_mailchimp_state,
 )
-from storage import init_db, make_engine
+from storage import make_engine, migrate
 
 PORTAL_NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 PG_ADMIN_URL = os.environ.get("FUNNELSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -208,7 +208,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
-    init_db(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 

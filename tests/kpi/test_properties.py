@@ -15,9 +15,9 @@ from config import KpiSettings
 from kpi.engine import compute, funnel_steps, step
 from kpi.periods import period_grid
 from kpi.reader import read_inputs
-from storage import init_db, make_engine
+from storage import make_engine, migrate
+from storage.db import table_of
 from storage.models import HubSpotContact, HubSpotContactStageDate, HubSpotDeal
-from storage.repo import table_of
 from tests.kpi.portal import Portal, t
 
 STAGES = ["lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"]
@@ -71,7 +71,7 @@ def _portal(contacts, deals) -> Portal:
 def engine(tmp_path_factory):
     """One database for all examples (hypothesis reruns a test body many times)."""
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('kpi') / 'properties.db'}")
-    init_db(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 

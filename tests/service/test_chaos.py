@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from connector.sandbox.hubspot.data import iso
 from service.sync import HubSpotSync
+from storage.db import table_of
 from storage.models import (
     HubSpotCompany,
     HubSpotContact,
@@ -22,7 +23,6 @@ from storage.models import (
     HubSpotDealAssociation,
     HubSpotDealStageTransition,
 )
-from storage.repo import table_of
 
 INCREMENTALS = 20
 LAG = 60  # seconds the sandbox's search index lags behind changes

@@ -30,7 +30,24 @@ def env(monkeypatch, tmp_path, sandbox):
     monkeypatch.setenv("FUNNELSYNC_HUBSPOT__TOKEN", sandbox.token)
     monkeypatch.setenv("FUNNELSYNC_RETRY__MAX_ATTEMPTS", "2")
     monkeypatch.setenv("FUNNELSYNC_RETRY__INITIAL_WAIT_SECONDS", "0.01")
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 0 and "empty → revision" in result.output, result.output
     return tmp_path
+
+
+def test_commands_refuse_a_database_without_the_current_schema(env, monkeypatch):
+    monkeypatch.setenv("FUNNELSYNC_DATA_DIR", str(env / "fresh"))
+    for command in (["sync"], ["runs"], ["kpis"], ["export"], ["spend", "list"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 5, (command, result.output)
+        assert "run `funnelsync migrate` first" in result.output
+    assert runner.invoke(app, ["migrate", "--status"]).exit_code == 5
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 0 and "already at revision" in result.output
+    result = runner.invoke(app, ["migrate", "--status"])
+    assert result.exit_code == 0 and "up to date" in result.output
+    assert runner.invoke(app, ["runs"]).exit_code == 0
 
 
 def test_sync_then_runs(env, sandbox):

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from config import load_settings
 from service.kpis import compute_kpis
 from service.mailchimp import MailchimpSync
+from storage.db import table_of
 from storage.models import (
     MailchimpCampaign,
     MailchimpMember,
@@ -18,7 +19,7 @@ from storage.models import (
     MailchimpUnsubscribe,
     Quarantine,
 )
-from storage.repo import get_state, table_of
+from storage.repo import get_state
 from tests.conftest import MAILCHIMP_KEY, FakeClock
 
 

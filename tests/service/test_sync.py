@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from config import load_settings
 from service.sync import HubSpotSync
 from storage import get_run, get_state, recent_runs
+from storage.db import table_of
 from storage.models import (
     HubSpotContact,
     HubSpotContactStageDate,
@@ -19,7 +20,6 @@ from storage.models import (
     Quarantine,
     SyncRun,
 )
-from storage.repo import table_of
 from tests.conftest import dump_tables
 
 
@@ -271,13 +271,13 @@ def test_a_database_failure_in_the_writer_process_fails_the_run_and_the_next_run
     from sqlalchemy import text
 
     from service.writer import StorageWriteError
-    from storage import init_db
+    from storage import migrate
 
     settings = make_settings(db_url)
     settings.storage_writer = "process"
     ids = sorted(truth(sandbox, "contacts"), key=int)
     refused = ids[250]
-    init_db(engine)
+    migrate(engine)
     with engine.begin() as conn:
         for statement in REFUSE_SQL[engine.dialect.name]:
             conn.execute(text(statement.format(id=refused)))
@@ -490,7 +490,7 @@ def test_streams_side_by_side_store_what_they_store_one_after_another(
 ):
     """Same portal, same rows, whether the large streams run together or in turn; each run row
     counts its own requests, and together they are every request made."""
-    from storage import make_engine
+    from storage import make_engine, migrate
     from tests.conftest import FakeClock
 
     contents = []
@@ -498,6 +498,7 @@ def test_streams_side_by_side_store_what_they_store_one_after_another(
         sandbox = make_sandbox(contacts=250, seed=5)
         url = db_url if parallel == 4 else f"sqlite:///{tmp_path / 'sequential.db'}"
         engine = make_engine(url)
+        migrate(engine)
         settings = make_settings(url, token=sandbox.token, base_url=sandbox.url, parallel_streams=parallel)
         outcomes = HubSpotSync(settings, engine, clock=FakeClock(sandbox)).run(full=True)
         assert all(o.status == "succeeded" for o in outcomes)

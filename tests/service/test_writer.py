@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, select
 from connector.records import Normalized
 from service.writer import InlineWriter, ProcessWriter, StorageWriteError, open_writer
 from storage import PageInput, get_state, prepare_pages, start_run
+from storage.db import table_of
 from storage.models import HubSpotContact, SyncRun
-from storage.repo import table_of
 from tests.conftest import dump_tables
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -71,10 +71,10 @@ def test_writers_store_every_batch_in_order_and_acknowledge_each_page(engine, ki
 def test_both_writers_leave_identical_tables(tmp_path):
     dumps = []
     for kind in ("inline", "process"):
-        from storage import init_db, make_engine
+        from storage import make_engine, migrate
 
         engine = make_engine(f"sqlite:///{tmp_path / kind}.db")
-        init_db(engine)
+        migrate(engine)
         run_id = new_run(engine)
         with open_writer(engine, kind, large=True) as writer:
             for first in range(1, 10, 3):

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from connector.records import Issue, Normalized
 from storage import get_state, has_quarantine, start_run, store_page, upsert
+from storage.db import table_of
 from storage.models import HubSpotContact, HubSpotContactStageDate, Quarantine, SyncRun
-from storage.repo import table_of
 from tests.conftest import dump_tables
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -1,0 +1,117 @@
+"""Alembic migrations on SQLite (batch mode) and PostgreSQL: upgrades from the first revision end
+at the models' schema, a fresh database matches too, and old, newer or missing schemas are refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from alembic import command
+from sqlalchemy import func, select, text
+
+from storage import SchemaError, make_engine, migrate, require_current
+from storage.db import table_of
+from storage.models import HubSpotContactVersion, HubSpotDealVersion
+from storage.schema import BASELINE, alembic_config, drift, head_revision, schema_status
+
+
+@pytest.fixture
+def bare(db_url):
+    """An empty database (no migrate)."""
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def upgrade(engine, revision: str) -> None:
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), revision)
+
+
+def test_upgrading_from_the_first_revision_ends_at_the_models_schema(bare):
+    upgrade(bare, BASELINE)
+    assert schema_status(bare).current == BASELINE
+    assert migrate(bare) == (BASELINE, head_revision())
+    assert drift(bare) == []
+    require_current(bare)
+
+
+def test_a_fresh_database_is_created_at_head_without_drift(bare):
+    assert migrate(bare) == (None, head_revision())
+    assert drift(bare) == []
+    assert migrate(bare) == (head_revision(), head_revision())  # re-running changes nothing
+
+
+def test_upgrading_keeps_the_data_and_starts_history_from_it(bare):
+    upgrade(bare, BASELINE)
+    modified = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    with bare.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO hubspot_contacts (connection, id, archived, lifecyclestage_known, raw, "
+                "lifecyclestage, lastmodifieddate) VALUES ('c', '1', false, true, '{}', 'lead', :at), "
+                "('c', '2', false, true, '{}', 'customer', NULL)"
+            ),
+            {"at": modified if bare.dialect.name == "postgresql" else "2026-03-01 09:30:00.000000"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO hubspot_deals (connection, id, archived, raw, dealstage, amount) "
+                "VALUES ('c', 'd', false, '{}', 'closedwon', 5.5)"
+            )
+        )
+    migrate(bare)
+    with bare.connect() as conn:
+        versions = table_of(HubSpotContactVersion)
+        rows = conn.execute(
+            select(versions.c.record_id, versions.c.lifecyclestage, versions.c.valid_from).order_by(
+                versions.c.record_id
+            )
+        ).all()
+        deals = conn.execute(select(func.count()).select_from(table_of(HubSpotDealVersion))).scalar_one()
+    assert rows[0] == ("1", "lead", modified)
+    assert rows[1][:2] == ("2", "customer") and rows[1][2] is not None
+    assert deals == 1
+
+
+def test_a_database_made_before_versioning_is_stamped_then_upgraded(bare):
+    upgrade(bare, BASELINE)
+    with bare.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
+    with pytest.raises(SchemaError, match="predates schema versioning"):
+        require_current(bare)
+    assert migrate(bare) == (None, head_revision())
+    assert drift(bare) == []
+
+
+@pytest.mark.parametrize(
+    ("prepare", "message"),
+    [
+        pytest.param(lambda e: None, "no funnelsync schema yet: run `funnelsync migrate` first", id="empty"),
+        pytest.param(
+            lambda e: upgrade(e, BASELINE), f"at revision {BASELINE}, this funnelsync needs", id="older"
+        ),
+    ],
+)
+def test_missing_or_older_schemas_are_refused(bare, prepare, message):
+    prepare(bare)
+    with pytest.raises(SchemaError, match=message):
+        require_current(bare)
+
+
+def test_a_newer_schema_is_refused_and_not_migrated(bare):
+    migrate(bare)
+    with bare.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(SchemaError, match="newer than this funnelsync knows"):
+        require_current(bare)
+    with pytest.raises(SchemaError, match="refusing to migrate"):
+        migrate(bare)
+
+
+def test_the_revisions_form_one_line():
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert len(script.get_heads()) == 1
+    assert [s.revision for s in script.walk_revisions()][-1] == BASELINE
