@@ -202,6 +202,9 @@ class Settings(BaseSettings):
     connection: str = "default"
     # Where a sync commits pages: "auto" uses a writer process for full syncs (see docs/sync.md).
     storage_writer: Literal["auto", "process", "inline"] = "auto"
+    # `funnelsync prune` deletes superseded raw payloads whose version ended this many days ago
+    # (the typed snapshot history is always kept).
+    raw_versions_days: int = Field(default=90, ge=0)
     reporting_timezone: str = "UTC"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False

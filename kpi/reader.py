@@ -5,12 +5,18 @@ contact's first entry per funnel stage into a temporary table, and small GROUP B
 them per reporting period (period boundaries are bound as UTC instants, bucketed with a CASE
 search tree). Deals, customers and spend are few enough to read as facts for the pure formulas
 in `kpi.engine`. Entries dated after `as_of` are ignored, so an earlier as_of sees less.
+
+Snapshots (contacts per current stage, open pipeline) need the values records had at `as_of`:
+when a sync has stored a version after `as_of`, they come from the type-2 history
+(storage.history): the version valid at `as_of`, else (no version reaches back that far) the
+current values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -20,6 +26,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    FromClause,
     Integer,
     MetaData,
     String,
@@ -33,6 +40,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     type_coerce,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -57,19 +65,23 @@ from kpi.inputs import (
 from kpi.model import UNKNOWN
 from kpi.periods import Period
 from storage.db import UTCDateTime, table_of
+from storage.history import latest_seen
 from storage.models import (
     HubSpotCompany,
     HubSpotContact,
     HubSpotContactStageDate,
+    HubSpotContactVersion,
     HubSpotDeal,
     HubSpotDealAssociation,
     HubSpotDealStageDate,
+    HubSpotDealVersion,
     HubSpotMarketingEmail,
     HubSpotPipelineStage,
     MailchimpList,
     MailchimpMember,
     MailchimpReport,
     MarketingSpend,
+    VersionBase,
 )
 
 NO_CURRENCY = "XXX"  # ISO 4217 "no currency": nothing tells us the portal's currency
@@ -217,25 +229,71 @@ def middle_contact_id(conn: Connection, *, connection: str, split_above: int) ->
     return conn.execute(query).scalar_one_or_none()
 
 
-def read_stage_counts(conn: Connection, *, connection: str, as_of: datetime) -> list[StageCell]:
-    """Live contacts per current lifecycle stage, original source and latest source.
+@dataclass(frozen=True)
+class _AsOf:
+    """A record table seen as of an instant through its version table (see the module doc)."""
 
-    Grouped on the bare columns (missing values are named here), read from the covering index.
+    source: FromClause
+    pick: Callable[[str], ColumnElement[Any]]
+    live: ColumnElement[bool]
+
+
+def _as_of_view(records: Table, versions: Table, as_of: datetime) -> _AsOf:
+    bound = _bound(as_of)
+    covering = and_(
+        versions.c.connection == records.c.connection,
+        versions.c.record_id == records.c.id,
+        versions.c.valid_from <= bound,
+        or_(versions.c.valid_to.is_(None), versions.c.valid_to > bound),
+    )
+    has = versions.c.record_id.is_not(None)
+
+    def pick(name: str) -> ColumnElement[Any]:
+        return case((has, versions.c[name]), else_=records.c[name])
+
+    # Deleted after as_of: still live then.
+    live = case(
+        (has, versions.c.archived == false()),
+        else_=or_(records.c.archived == false(), records.c.archived_at > bound),
+    )
+    return _AsOf(records.outerjoin(versions, covering), pick, live == true())
+
+
+def history_applies(conn: Connection, model: type[VersionBase], *, connection: str, as_of: datetime) -> bool:
+    """Whether a sync stored a version after `as_of` (before that, current values are as-of values)."""
+    seen = latest_seen(conn, model, connection=connection)
+    return seen is not None and as_of < seen
+
+
+def read_stage_counts(conn: Connection, *, connection: str, as_of: datetime) -> list[StageCell]:
+    """Live contacts per lifecycle stage, original source and latest source, as of `as_of`.
+
+    Grouped on the bare columns (missing values are named here), read from the covering index;
+    through the history when `as_of` is in the past.
     """
-    c = table_of(HubSpotContact).c
+    contacts = table_of(HubSpotContact)
+    c = contacts.c
+    columns: list[ColumnElement[Any]] = [c.lifecyclestage, c.analytics_source, c.latest_source]
+    source: FromClause = contacts
+    live: ColumnElement[bool] = c.archived == false()
+    if history_applies(conn, HubSpotContactVersion, connection=connection, as_of=as_of):
+        view = _as_of_view(contacts, table_of(HubSpotContactVersion), as_of)
+        columns = [view.pick(name) for name in ("lifecyclestage", "analytics_source", "latest_source")]
+        source, live = view.source, view.live
     query = (
-        select(c.lifecyclestage, c.analytics_source, c.latest_source, func.count())
+        select(*columns, func.count())
+        .select_from(source)
         .where(
             c.connection == connection,
-            c.archived == false(),
+            live,
             c.merged_into.is_(None),
             or_(c.createdate.is_(None), c.createdate <= _bound(as_of)),
         )
-        .group_by(c.lifecyclestage, c.analytics_source, c.latest_source)
+        .group_by(*columns)
     )
     return [
-        StageCell(stage or UNKNOWN, source or UNKNOWN, latest or source or UNKNOWN, int(n))
-        for stage, source, latest, n in conn.execute(query)
+        StageCell(row[0] or UNKNOWN, row[1] or UNKNOWN, row[2] or row[1] or UNKNOWN, int(row[3]))
+        for row in conn.execute(query)
     ]
 
 
@@ -742,38 +800,46 @@ def read_deals(
         .group_by(links.c.deal_id)
     ):
         company_of[deal_id] = company_id
+    # In the past: pipeline, stage, money, close date and flags as the history has them then.
+    source: FromClause = deals
+    live: ColumnElement[bool] = deals.c.archived == false()
+    relevant = _relevant_deals(deals, stages, since)
+    pick: Callable[[str], ColumnElement[Any]] = deals.c.__getitem__
+    if history_applies(conn, HubSpotDealVersion, connection=connection, as_of=as_of):
+        view = _as_of_view(deals, table_of(HubSpotDealVersion), as_of)
+        source, live, pick, relevant = view.source, view.live, view.pick, []
     query = (
         select(
             deals.c.id,
-            deals.c.pipeline,
-            deals.c.dealstage,
-            func.coalesce(deals.c.amount_in_home_currency, deals.c.amount),
+            pick("pipeline"),
+            pick("dealstage"),
+            func.coalesce(pick("amount_in_home_currency"), pick("amount")),
             _raw(deals.c.createdate),
-            _raw(deals.c.closedate),
-            deals.c.is_closed,
-            deals.c.is_closed_won,
+            _raw(pick("closedate")),
+            pick("is_closed"),
+            pick("is_closed_won"),
             stages.c.probability,
             stages.c.is_closed,
             stages.c.is_won,
-            deals.c.analytics_source,
-            deals.c.latest_source,
-            deals.c.owner_id,
+            pick("analytics_source"),
+            pick("latest_source"),
+            pick("owner_id"),
         )
         .select_from(
-            deals.outerjoin(
+            source.outerjoin(
                 stages,
                 and_(
                     stages.c.connection == deals.c.connection,
-                    stages.c.pipeline_id == deals.c.pipeline,
-                    stages.c.stage_id == deals.c.dealstage,
+                    stages.c.pipeline_id == pick("pipeline"),
+                    stages.c.stage_id == pick("dealstage"),
                 ),
             )
         )
         .where(
             deals.c.connection == connection,
-            deals.c.archived == false(),
+            live,
             deals.c.merged_into.is_(None),
-            *_relevant_deals(deals, stages, since),
+            *relevant,
             or_(deals.c.createdate.is_(None), deals.c.createdate <= _bound(as_of)),
         )
     )

@@ -398,6 +398,40 @@ def kpis(
 
 
 @app.command()
+def prune(
+    older_than: Annotated[
+        int | None,
+        typer.Option("--older-than", help="Days (default: raw_versions_days from the settings)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would go.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Delete superseded raw payload versions older than the retention; typed history stays."""
+    from datetime import timedelta
+
+    from storage.history import prune_raw_versions
+
+    settings = _settings(config)
+    days = settings.raw_versions_days if older_than is None else older_than
+    if days < 0:
+        err_console.print("[red]error:[/red] --older-than must be 0 or more days")
+        raise typer.Exit(EXIT_CONFIG)
+    with _database(settings) as engine:
+        result = prune_raw_versions(
+            engine,
+            older_than=timedelta(days=days),
+            now=datetime.now(UTC),
+            connection=settings.connection,
+            dry_run=dry_run,
+        )
+    verb = "would delete" if dry_run else "deleted"
+    console.print(
+        f"{verb} {result.raw_versions:,} raw payload version(s) that ended before "
+        f"{result.cutoff:%Y-%m-%d %H:%M} UTC ({days} days); the typed snapshot history is kept"
+    )
+
+
+@app.command()
 def export(
     out: Annotated[Path | None, typer.Option("--out", help="Directory (default: export_dir).")] = None,
     formats: Annotated[

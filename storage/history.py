@@ -21,8 +21,10 @@ from storage.db import table_of
 from storage.models import ENTITY_TABLES, VERSION_TABLES, RawVersion, VersionBase
 
 _VERSION_META = frozenset(VersionBase.model_fields)
-# The record's own last-change time, per stream (where a version starts).
-_CHANGED_AT = {"mailchimp_members": "last_changed"}
+# The record's own last-change times, per stream: a version starts at the latest of them. (A
+# deletion sets HubSpot's archivedAt and updatedAt but not the last-modified property.)
+_CRM_CHANGED_AT = ("lastmodifieddate", "updated_at", "archived_at")
+_CHANGED_AT = {"mailchimp_members": ("last_changed",)}
 _TICK = timedelta(microseconds=1)
 
 
@@ -49,11 +51,12 @@ def observe(stream: str, rows: Sequence[dict[str, Any]]) -> list[Observation]:
     fields = tracked_fields(stream)
     model = VERSION_TABLES[stream]
     defaults = {name: info.default for name, info in model.model_fields.items() if name in fields}
-    changed = _CHANGED_AT.get(stream, "lastmodifieddate")
+    changed = _CHANGED_AT.get(stream, _CRM_CHANGED_AT)
     latest: dict[str, Observation] = {}
     for row in rows:
         values = tuple(row.get(name, defaults[name]) for name in fields)
-        latest[row["id"]] = Observation(row["id"], values, row.get(changed))
+        times = [t for name in changed if isinstance(t := row.get(name), datetime)]
+        latest[row["id"]] = Observation(row["id"], values, max(times) if times else None)
     return list(latest.values())
 
 

@@ -156,6 +156,31 @@ def test_kpis_export_and_spend(env, sandbox):
     assert runner.invoke(app, ["kpis", "--from", "2026-13"]).exit_code == 2
 
 
+def test_kpis_as_of_and_prune(env, sandbox):
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    before = runner.invoke(app, ["kpis", "--as-of", "2026-06-01T12:00:00", "--output", "json"])
+    assert before.exit_code == 0, before.output
+    sandbox.admin("POST", "/_sandbox/simulate", json={"days": 2, "stage_changes": 40, "deals_won": 5})
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    again = runner.invoke(app, ["kpis", "--as-of", "2026-06-01T12:00:00", "--output", "json"])
+
+    def stage_counts(output: str) -> dict[str, float]:
+        return {
+            r["stage"]: r["value"]
+            for r in json.loads(output)
+            if r["kpi"] == "stage_count" and r["dimension"] == "all"
+        }
+
+    assert stage_counts(again.output) == stage_counts(before.output)
+    result = runner.invoke(app, ["prune", "--older-than", "0", "--dry-run"])
+    planned = re.search(r"would delete (\d+) raw payload version", result.output)
+    assert result.exit_code == 0 and planned and int(planned[1]) >= 45, result.output  # 40 contacts, 5 deals…
+    result = runner.invoke(app, ["prune", "--older-than", "0"])
+    assert f"deleted {planned[1]} raw payload version(s)" in result.output
+    assert "deleted 0 " in runner.invoke(app, ["prune"]).output
+    assert runner.invoke(app, ["prune", "--older-than", "-1"]).exit_code == 2
+
+
 def test_bad_spend_file_lists_every_problem_with_its_line(env):
     bad = env / "bad.csv"
     bad.write_text(
