@@ -12,7 +12,7 @@ from service.sync import HubSpotSync
 SNAPSHOT = ("stage_count", "open_deals", "open_pipeline", "weighted_pipeline", "deals_missing_amount")
 
 
-def snapshot(report) -> dict[tuple, float | None]:
+def snapshot(report):
     return {
         (r["kpi"], r["stage"], r["dimension"], r["dimension_value"]): r["value"]
         for r in report.rows()
