@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     # `funnelsync prune` deletes superseded raw payloads whose version ended this many days ago
     # (the typed snapshot history is always kept).
     raw_versions_days: int = Field(default=90, ge=0)
+    # A stream being synced is leased for this long and renewed every third of it; a crashed
+    # holder elsewhere blocks the stream at most this long (one on this host: not at all).
+    lease_seconds: int = Field(default=300, ge=10)
     reporting_timezone: str = "UTC"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False

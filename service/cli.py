@@ -1,7 +1,8 @@
 """The `funnelsync` command line: thin commands over the library.
 
 Exit codes: 0 success; 1 a stream failed; 2 bad usage or configuration; 3 deferred by the
-vendor's daily rate limit (resume later); 4 authentication failed.
+vendor's daily rate limit (resume later); 4 authentication failed; 5 the database schema needs
+`funnelsync migrate`; 6 another process was already syncing a selected stream.
 """
 
 from __future__ import annotations
@@ -173,7 +174,9 @@ def runs(
         recent = recent_runs(engine, limit=limit, connection=settings.connection)
     for run in recent:
         seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
-        style = {"succeeded": "green", "failed": "red", "deferred": "yellow"}.get(run.status, "cyan")
+        style = {"succeeded": "green", "failed": "red", "deferred": "yellow", "skipped": "yellow"}.get(
+            run.status, "cyan"
+        )
         table.add_row(
             str(run.id),
             f"{run.source}/{run.stream}",

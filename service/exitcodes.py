@@ -7,6 +7,5 @@ EXIT_FAILED = 1  # a stream failed after retries, or the database is unreachable
 EXIT_CONFIG = 2  # bad usage or configuration
 EXIT_DEFERRED = 3  # the vendor's daily limit is spent; resume later
 EXIT_AUTH = 4  # authentication failed
-EXIT_SCHEMA = (
-    5  # the database schema is missing, older or newer than this funnelsync: see `funnelsync migrate`
-)
+EXIT_SCHEMA = 5  # the schema is missing, older or newer than this funnelsync (`funnelsync migrate`)
+EXIT_BUSY = 6  # another process is syncing a selected stream (it was skipped)

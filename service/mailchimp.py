@@ -3,7 +3,7 @@ stream, all streams side by side within the account's connection limit."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 from connector.errors import ConnectorError
 from connector.mailchimp.client import MailchimpClient, resolve_base_url
@@ -22,11 +22,9 @@ class MailchimpSync(SourceSync):
 
     source = SOURCE
 
-    def run(
-        self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli"
-    ) -> list[StreamOutcome]:
-        """Sync the selected streams (all by default); failures are recorded, not raised, per stream."""
-        states = self._selected_states(streams, STREAM_NAMES)
+    stream_names = STREAM_NAMES
+
+    def _run(self, states: dict[str, dict[str, Any]], *, full: bool, trigger: str) -> list[StreamOutcome]:
         settings = self.settings.mailchimp
         try:
             base_url, auth = resolve_base_url(settings, transport=self.transport)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from config import Settings
 from connector.clock import Clock
-from service.exitcodes import EXIT_AUTH, EXIT_DEFERRED, EXIT_FAILED, EXIT_OK
+from service.exitcodes import EXIT_AUTH, EXIT_BUSY, EXIT_DEFERRED, EXIT_FAILED, EXIT_OK
 from service.kpis import KpiReport, run_kpis
 from service.mailchimp import MailchimpSync
 from service.sync import HubSpotSync, StreamOutcome
@@ -68,6 +68,8 @@ def exit_code_for(outcomes: Sequence[StreamOutcome]) -> int:
         return EXIT_FAILED
     if any(o.status == "deferred" for o in outcomes):
         return EXIT_DEFERRED
+    if any(o.status == "skipped" for o in outcomes):
+        return EXIT_BUSY
     return EXIT_OK
 
 
@@ -78,7 +80,9 @@ def print_outcomes(outcomes: Sequence[StreamOutcome], console: Console) -> None:
     for column in ("pages", "read", "written", "rejected", "quarantined", "run"):
         table.add_column(column, justify="right")
     for o in outcomes:
-        style = {"succeeded": "green", "failed": "red", "deferred": "yellow"}.get(o.status, "white")
+        style = {"succeeded": "green", "failed": "red", "deferred": "yellow", "skipped": "yellow"}.get(
+            o.status, "white"
+        )
         table.add_row(
             o.stream,
             o.mode,

@@ -8,6 +8,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -38,6 +39,7 @@ from storage import (
     require_current,
     start_run,
 )
+from storage.leases import Busy, leased, note_run
 
 log = logging.getLogger("funnelsync.sync")
 
@@ -157,10 +159,11 @@ def _parsed(
 
 
 class SourceSync:
-    """What syncing any source shares: run rows, groups of streams side by side through one
-    writer, outcomes. Subclasses set `source` and the settings' secrets, and drive `run`."""
+    """What syncing any source shares: stream leases, run rows, groups of streams side by side
+    through one writer, outcomes. Subclasses set `source` and `stream_names` and implement `_run`."""
 
     source = ""
+    stream_names: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -177,6 +180,58 @@ class SourceSync:
         self.transport = transport
         self.progress = progress
         self.connection = settings.connection
+        self._holder: str | None = None
+
+    def run(
+        self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli"
+    ) -> list[StreamOutcome]:
+        """Sync the selected streams (all by default); failures are recorded, not raised, per stream.
+
+        Each stream is leased first: one another process is syncing (on the same database) is
+        skipped with an "already running" outcome and its run row, and the others go on.
+        """
+        states = self._selected_states(streams, self.stream_names)
+        with leased(
+            self.engine,
+            connection=self.connection,
+            source=self.source,
+            streams=list(states),
+            now=self.clock.now,
+            ttl=timedelta(seconds=self.settings.lease_seconds),
+        ) as (holder, held, busy):
+            self._holder = holder
+            skipped = [self._record_busy(b, states[b.stream], full, trigger) for b in busy]
+            try:
+                outcomes = (
+                    self._run({name: states[name] for name in held}, full=full, trigger=trigger)
+                    if held
+                    else []
+                )
+            finally:
+                self._holder = None
+        order = list(states)
+        return sorted([*skipped, *outcomes], key=lambda o: order.index(o.stream))
+
+    def _run(self, states: dict[str, dict[str, Any]], *, full: bool, trigger: str) -> list[StreamOutcome]:
+        raise NotImplementedError
+
+    def _record_busy(self, busy: Busy, state: dict[str, Any], full: bool, trigger: str) -> StreamOutcome:
+        mode = _mode(busy.stream, state, full)
+        run_id = start_run(
+            self.engine,
+            connection=self.connection,
+            source=self.source,
+            stream=busy.stream,
+            mode=mode,
+            trigger=trigger,
+            now=self.clock.now(),
+        )
+        message = busy.message()
+        finish_run(self.engine, run_id=run_id, status="skipped", now=self.clock.now(), error=message)
+        log.warning(
+            "sync %s skipped: %s", busy.stream, message, extra={"run_id": run_id, "stream": busy.stream}
+        )
+        return StreamOutcome(busy.stream, run_id, mode, "skipped", error=message)
 
     def _secrets(self) -> list[str]:
         return self.settings.secret_values()
@@ -203,7 +258,7 @@ class SourceSync:
         }
 
     def _start_run(self, stream: str, mode: str, trigger: str) -> int:
-        return start_run(
+        run_id = start_run(
             self.engine,
             connection=self.connection,
             source=self.source,
@@ -212,6 +267,16 @@ class SourceSync:
             trigger=trigger,
             now=self.clock.now(),
         )
+        if self._holder is not None:
+            note_run(
+                self.engine,
+                connection=self.connection,
+                source=self.source,
+                stream=stream,
+                holder=self._holder,
+                run_id=run_id,
+            )
+        return run_id
 
     def _record_failure(
         self, stream: str, mode: str, status: str, error: BaseException, trigger: str
@@ -362,6 +427,7 @@ class HubSpotSync(SourceSync):
     """Runs HubSpot streams into storage. Build one per run; it owns the run's HTTP client."""
 
     source = SOURCE
+    stream_names = STREAM_NAMES
 
     def __init__(
         self,
@@ -378,11 +444,7 @@ class HubSpotSync(SourceSync):
     def _secrets(self) -> list[str]:
         return [*self.settings.secret_values(), *getattr(self._auth, "secrets", [])]
 
-    def run(
-        self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli"
-    ) -> list[StreamOutcome]:
-        """Sync the selected streams (all by default); failures are recorded, not raised, per stream."""
-        states = self._selected_states(streams, STREAM_NAMES)
+    def _run(self, states: dict[str, dict[str, Any]], *, full: bool, trigger: str) -> list[StreamOutcome]:
         hub = self.settings.hubspot
         outcomes: list[StreamOutcome] = []
         # A run that lists every record of a large stream stores in a writer process, started

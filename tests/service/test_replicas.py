@@ -1,0 +1,75 @@
+"""Two funnelsync processes on one database never sync the same stream at the same time: the
+second reports "already running" and moves on (real processes, real sandbox, SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from storage.db import table_of
+from storage.models import SyncRun
+
+
+def funnelsync(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("funnelsync")), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def process_env(tmp_path: Path, db_url: str, sandbox) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELSYNC_")}
+    env.update(
+        FUNNELSYNC_DATABASE_URL=db_url,
+        FUNNELSYNC_DATA_DIR=str(tmp_path / "data"),
+        FUNNELSYNC_HUBSPOT__BASE_URL=sandbox.url,
+        FUNNELSYNC_HUBSPOT__TOKEN=sandbox.token,
+        COLUMNS="200",
+    )
+    return env
+
+
+def test_a_second_process_skips_streams_the_first_is_syncing(make_sandbox, engine, db_url, tmp_path):
+    sandbox = make_sandbox(contacts=600)
+    env = process_env(tmp_path, db_url, sandbox)
+    # Throttled to 20 requests per 10 s, the first sync stays busy for about ten seconds.
+    first = funnelsync(
+        {**env, "FUNNELSYNC_HUBSPOT__RATE_LIMIT_PER_10S": "20"}, "sync", "-s", "contacts", "-s", "deals"
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not _running(engine):
+        time.sleep(0.05)
+    assert _running(engine), "the first sync never started"
+    second = funnelsync(env, "sync", "-s", "contacts", "-s", "deals")
+    second_out, _ = second.communicate(timeout=120)
+    first_out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, first_out
+    assert second.returncode == 6, second_out
+    assert "already running" in second_out and "skipped" in second_out
+    with engine.connect() as conn:
+        runs = table_of(SyncRun)
+        rows = conn.execute(select(runs).order_by(runs.c.id)).all()
+    worked = {r.stream: r for r in rows if r.status == "succeeded"}
+    skipped = {r.stream: r for r in rows if r.status == "skipped"}
+    assert sorted(worked) == sorted(skipped) == ["contacts", "deals"] and len(rows) == 4
+    for stream, row in skipped.items():
+        assert f"(run {worked[stream].id}) holds {stream}" in row.error  # who held it, and which run
+    # The lease is gone with its holder: the next process syncs.
+    third = funnelsync(env, "sync", "--stream", "contacts")
+    out, _ = third.communicate(timeout=120)
+    assert third.returncode == 0, out
+
+
+def _running(engine) -> bool:
+    runs = table_of(SyncRun)
+    with engine.connect() as conn:
+        return conn.execute(select(runs.c.id).where(runs.c.status == "running")).first() is not None
