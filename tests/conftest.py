@@ -6,6 +6,7 @@ import base64
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,11 +189,17 @@ def postgres_ok() -> bool:
     return available
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, isolated database: a SQLite file, or a throwaway PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'funnelsync.db'}"
+DIALECTS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def fresh_database(
+    request: pytest.FixtureRequest, kind: str, directory: Path, name: str = "funnelsync.db"
+) -> Iterator[str]:
+    """A fresh, isolated database: a SQLite file in `directory`, or a throwaway PostgreSQL schema
+    (skipped when PostgreSQL is unreachable, except in CI where that fails)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / name}"
         return
     if not request.getfixturevalue("postgres_ok"):
         pytest.skip("PostgreSQL not reachable")
@@ -200,9 +207,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     base = PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    yield f"{base}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    """Which database a test runs on (every database test runs on both)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, dialect: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, isolated database of the test's dialect."""
+    with fresh_database(request, dialect, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from kpi.reader import read_inputs
 from storage import make_engine, migrate
 from storage.db import table_of
 from storage.models import HubSpotContact, HubSpotContactStageDate, HubSpotDeal
+from tests.conftest import DIALECTS, fresh_database
 from tests.kpi.portal import Portal, t
 
 STAGES = ["lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"]
@@ -67,13 +68,14 @@ def _portal(contacts, deals) -> Portal:
     return p
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    """One database for all examples (hypothesis reruns a test body many times)."""
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('kpi') / 'properties.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
+@pytest.fixture(scope="module", params=DIALECTS)
+def engine(request, tmp_path_factory):
+    """One database per dialect for all examples (hypothesis reruns a test body many times)."""
+    with fresh_database(request, request.param, tmp_path_factory.mktemp("kpi")) as url:
+        engine = make_engine(url)
+        migrate(engine)
+        yield engine
+        engine.dispose()
 
 
 def _compute(engine, contacts, deals, mode):

@@ -21,7 +21,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path, sandbox):
+def bare_env(monkeypatch, tmp_path, sandbox, db_url):
+    """The environment of a user with a sandbox portal and an empty database (on both dialects)."""
     for name in list(__import__("os").environ):
         if name.startswith("FUNNELSYNC_"):
             monkeypatch.delenv(name)
@@ -30,13 +31,19 @@ def env(monkeypatch, tmp_path, sandbox):
     monkeypatch.setenv("FUNNELSYNC_HUBSPOT__TOKEN", sandbox.token)
     monkeypatch.setenv("FUNNELSYNC_RETRY__MAX_ATTEMPTS", "2")
     monkeypatch.setenv("FUNNELSYNC_RETRY__INITIAL_WAIT_SECONDS", "0.01")
-    result = runner.invoke(app, ["migrate"])
-    assert result.exit_code == 0 and "empty → revision" in result.output, result.output
+    if db_url.startswith("postgresql"):
+        monkeypatch.setenv("FUNNELSYNC_DATABASE_URL", db_url)
     return tmp_path
 
 
-def test_commands_refuse_a_database_without_the_current_schema(env, monkeypatch):
-    monkeypatch.setenv("FUNNELSYNC_DATA_DIR", str(env / "fresh"))
+@pytest.fixture
+def env(bare_env):
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 0 and "empty → revision" in result.output, result.output
+    return bare_env
+
+
+def test_commands_refuse_a_database_without_the_current_schema(bare_env):
     for command in (["sync"], ["runs"], ["kpis"], ["export"], ["spend", "list"]):
         result = runner.invoke(app, command)
         assert result.exit_code == 5, (command, result.output)
@@ -50,7 +57,7 @@ def test_commands_refuse_a_database_without_the_current_schema(env, monkeypatch)
     assert runner.invoke(app, ["runs"]).exit_code == 0
 
 
-def test_sync_then_runs(env, sandbox):
+def test_sync_then_runs(env, sandbox, dialect):
     result = runner.invoke(app, ["sync"])
     assert result.exit_code == 0, result.output
     assert "succeeded" in result.output
@@ -61,7 +68,7 @@ def test_sync_then_runs(env, sandbox):
     assert re.search(r"contacts\s+│\s+incremental", result.output)
     result = runner.invoke(app, ["runs", "--limit", "3"])
     assert result.exit_code == 0 and "hubspot/contacts" in result.output
-    assert (env / "data" / "funnelsync.db").is_file()
+    assert (env / "data" / "funnelsync.db").is_file() == (dialect == "sqlite")
 
 
 def test_missing_token_exits_2_with_the_variable_name(env, monkeypatch):

@@ -68,20 +68,22 @@ def test_writers_store_every_batch_in_order_and_acknowledge_each_page(engine, ki
     assert (run["pages"], run["records_written"], run["requests"]) == (30, 30, 30)
 
 
-def test_both_writers_leave_identical_tables(tmp_path):
+def test_both_writers_leave_identical_tables(request, dialect, tmp_path):
+    from storage import make_engine, migrate
+    from tests.conftest import fresh_database
+
     dumps = []
     for kind in ("inline", "process"):
-        from storage import make_engine, migrate
-
-        engine = make_engine(f"sqlite:///{tmp_path / kind}.db")
-        migrate(engine)
-        run_id = new_run(engine)
-        with open_writer(engine, kind, large=True) as writer:
-            for first in range(1, 10, 3):
-                writer.write(batch(engine, run_id, first))
-            writer.drain()
-        dumps.append(dump_tables(engine))
-        engine.dispose()
+        with fresh_database(request, dialect, tmp_path, name=f"{kind}.db") as url:
+            engine = make_engine(url)
+            migrate(engine)
+            run_id = new_run(engine)
+            with open_writer(engine, kind, large=True) as writer:
+                for first in range(1, 10, 3):
+                    writer.write(batch(engine, run_id, first))
+                writer.drain()
+            dumps.append(dump_tables(engine))
+            engine.dispose()
     assert dumps[0] == dumps[1]
 
 
