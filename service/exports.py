@@ -11,12 +11,15 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from storage.leases import process_gone
 
 EXPORT_SCHEMA_VERSION = 1
 COLUMNS = (
@@ -39,6 +42,23 @@ COLUMNS = (
 FORMATS = ("csv", "json", "parquet")
 
 
+TEMP_SUFFIX = ".tmp"
+
+
+def sweep_stale_temp_files(out_dir: Path) -> list[str]:
+    """Remove temp files whose writer is gone (killed mid-write); returns their names."""
+    removed: list[str] = []
+    if not out_dir.is_dir():
+        return removed
+    for path in out_dir.glob(f".*{TEMP_SUFFIX}"):
+        found = re.search(r"\.pid(\d+)\.", path.name)
+        pid = int(found[1]) if found else None
+        if pid is not None and pid != os.getpid() and process_gone(pid):
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
 class ExportError(RuntimeError):
     """An export that cannot be written (e.g. Parquet without pyarrow)."""
 
@@ -52,9 +72,10 @@ class ExportedFile:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never half of one."""
+    """Readers see the old file or the new one, never half of one. The temp file carries the
+    writer's pid, so one left by a killed writer can be told from one being written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.pid{os.getpid()}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -120,6 +141,7 @@ def write_exports(
         files.append(("kpis.json", json.dumps(document, indent=1).encode(), len(rows)))
     if "parquet" in formats:
         files.append(("kpis.parquet", _parquet_bytes(rows), len(rows)))
+    sweep_stale_temp_files(out_dir)
     exported: list[ExportedFile] = []
     for name, data, count in files:
         _atomic_write(out_dir / name, data)

@@ -35,6 +35,7 @@ from storage import (
     finish_run,
     get_state,
     has_quarantine,
+    interrupt_stale_runs,
     prepare_pages,
     require_current,
     start_run,
@@ -200,6 +201,14 @@ class SourceSync:
             ttl=timedelta(seconds=self.settings.lease_seconds),
         ) as (holder, held, busy):
             self._holder = holder
+            if held:
+                interrupt_stale_runs(
+                    self.engine,
+                    connection=self.connection,
+                    source=self.source,
+                    streams=held,
+                    now=self.clock.now(),
+                )
             skipped = [self._record_busy(b, states[b.stream], full, trigger) for b in busy]
             try:
                 outcomes = (

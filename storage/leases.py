@@ -32,15 +32,8 @@ def this_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def _dead_local_holder(holder: str) -> bool:
-    """Whether `holder` names a process on this host that is gone."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
+def process_gone(pid: int) -> bool:
+    """Whether no process `pid` exists on this host (one we may not signal still exists)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -48,6 +41,15 @@ def _dead_local_holder(holder: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _dead_local_holder(holder: str) -> bool:
+    """Whether `holder` names a process on this host that is gone."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    return process_gone(int(pid_text))
 
 
 @dataclass(frozen=True)

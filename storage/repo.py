@@ -832,6 +832,29 @@ def finish_run(
         )
 
 
+INTERRUPTED = "the process running it stopped (killed or crashed) before it finished"
+
+
+def interrupt_stale_runs(
+    engine: Engine, *, connection: str, source: str, streams: Sequence[str], now: datetime
+) -> int:
+    """Close runs still marked running for streams whose lease the caller now holds: whoever ran
+    them is gone (a holder that lives keeps its lease). Returns how many."""
+    runs = table_of(SyncRun)
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(runs)
+            .where(
+                runs.c.connection == connection,
+                runs.c.source == source,
+                runs.c.stream.in_(list(streams)),
+                runs.c.status == "running",
+            )
+            .values(status="interrupted", finished_at=now, error=INTERRUPTED)
+        )
+    return int(result.rowcount)
+
+
 def get_run(engine: Engine, run_id: int) -> SyncRun | None:
     runs = table_of(SyncRun)
     with engine.connect() as conn:

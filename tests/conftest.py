@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select
 
 from config import Settings, load_settings
 from connector.sandbox.hubspot.app import SandboxState, create_app
@@ -253,10 +253,20 @@ def make_settings(tmp_path: Path, sandbox: Sandbox) -> Callable[..., Settings]:
     return build
 
 
+# Columns that say when and by which run a row was written, not what the data is.
+WRITE_COLUMNS = ("synced_at", "run_id", "deleted_seen_at", "seen_at", "detected_at")
+# Tables about the runs themselves.
+RUN_TABLES = ("sync_runs", "sync_state", "sync_leases", "kpi_runs", "kpi_values")
+
+
 def dump_tables(
-    engine: Engine, *, exclude: tuple[str, ...] = ("sync_runs", "sync_state")
+    engine: Engine,
+    *,
+    exclude: tuple[str, ...] = ("sync_runs", "sync_state"),
+    skip_columns: tuple[str, ...] = (),
 ) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every funnelsync table, sorted, for exact comparisons."""
+    """Every row of every funnelsync table (but `exclude`), sorted, for exact comparisons;
+    `skip_columns` leaves those columns out (e.g. WRITE_COLUMNS to compare two syncs' data)."""
     from sqlmodel import SQLModel
 
     out: dict[str, list[tuple[Any, ...]]] = {}
@@ -264,6 +274,6 @@ def dump_tables(
         for name, table in SQLModel.metadata.tables.items():
             if name in exclude:
                 continue
-            rows = conn.execute(text(f'SELECT * FROM "{table.name}"')).all()
+            rows = conn.execute(select(*(c for c in table.c if c.name not in skip_columns))).all()
             out[name] = sorted((tuple(r) for r in rows), key=repr)
     return out

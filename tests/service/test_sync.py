@@ -20,7 +20,7 @@ from storage.models import (
     Quarantine,
     SyncRun,
 )
-from tests.conftest import dump_tables
+from tests.conftest import RUN_TABLES, WRITE_COLUMNS, dump_tables
 
 
 def truth(sandbox, object_type):
@@ -470,21 +470,6 @@ def test_contact_company_associations_follow_hubspot(sandbox, clock, make_settin
     assert links == expected - {(first, company_a), (second, company_b)}
 
 
-def _content(engine):
-    """Every funnelsync table without the columns that say when and by which run a row was written."""
-    from sqlmodel import SQLModel
-
-    skip = {"synced_at", "run_id", "deleted_seen_at"}
-    out = {}
-    with engine.connect() as conn:
-        for name, table in SQLModel.metadata.tables.items():
-            if name in ("sync_runs", "sync_state"):
-                continue
-            columns = [c for c in table.c if c.name not in skip]
-            out[name] = sorted((tuple(r) for r in conn.execute(select(*columns))), key=repr)
-    return out
-
-
 def test_streams_side_by_side_store_what_they_store_one_after_another(
     make_sandbox, make_settings, db_url, tmp_path
 ):
@@ -506,7 +491,7 @@ def test_streams_side_by_side_store_what_they_store_one_after_another(
             counted = conn.execute(select(func.sum(table_of(SyncRun).c.requests))).scalar()
         discovery = 4  # the properties of three object types and the deal pipelines, before any stream
         assert (counted or 0) + discovery == sandbox.stats()["requests"]
-        contents.append(_content(engine))
+        contents.append(dump_tables(engine, exclude=RUN_TABLES, skip_columns=WRITE_COLUMNS))
         engine.dispose()
     assert contents[0] == contents[1]
 
