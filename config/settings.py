@@ -183,6 +183,17 @@ class KpiSettings(BaseModel):
         return value.upper() if value else None
 
 
+class ConnectionSettings(BaseModel):
+    """One named connection: a HubSpot portal and/or a Mailchimp account synced side by side
+    into the same database, keyed by the connection's name (see docs/configuration.md)."""
+
+    hubspot: HubSpotSettings | None = None
+    mailchimp: MailchimpSettings | None = None
+
+
+_CONNECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
 class Settings(BaseSettings):
     """All of funnelsync's configuration."""
 
@@ -213,6 +224,9 @@ class Settings(BaseSettings):
     log_json: bool = False
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     mailchimp: MailchimpSettings = Field(default_factory=MailchimpSettings)
+    # Several portals and accounts: `[connections.<name>.hubspot]`, `[connections.<name>.mailchimp]`.
+    # Empty: one connection named `connection`, from the `hubspot` and `mailchimp` sections.
+    connections: dict[str, ConnectionSettings] = Field(default_factory=dict)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
 
@@ -224,6 +238,55 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("connections")
+    @classmethod
+    def _connection_names(cls, value: dict[str, ConnectionSettings]) -> dict[str, ConnectionSettings]:
+        import re
+
+        bad = [name for name in value if not re.match(_CONNECTION_NAME, name)]
+        if bad:
+            raise ValueError(
+                f"connection name(s) {', '.join(map(repr, bad))}: use letters, digits, '_', '.', '-' (max 100)"
+            )
+        return value
+
+    def connection_names(self) -> list[str]:
+        """Every connection this instance syncs, in configuration order."""
+        return list(self.connections) or [self.connection]
+
+    def for_connection(self, name: str | None = None) -> Settings:
+        """The settings of one connection (default: the only one): its name, its HubSpot and
+        Mailchimp sections, its own export directory when there are several; the rest shared."""
+        names = self.connection_names()
+        if name is None:
+            if len(names) > 1:
+                raise ConfigurationError(
+                    f"several connections are configured ({', '.join(names)}): choose one with --connection"
+                )
+            name = names[0]
+        if name not in names:
+            raise ConfigurationError(f"unknown connection {name!r}; configured: {', '.join(names)}")
+        if not self.connections:
+            return self
+        chosen = self.connections[name]
+        return self.model_copy(
+            update={
+                "connection": name,
+                "hubspot": chosen.hubspot or HubSpotSettings(),
+                "mailchimp": chosen.mailchimp or MailchimpSettings(),
+                "export_dir": self.exports_path / name,
+                "connections": {},
+            }
+        )
+
+    def has_source(self, source: str) -> bool:
+        """Whether this (single-connection) settings object has credentials for `source`."""
+        if source == "mailchimp":
+            m = self.mailchimp
+            return m.api_key is not None or m.access_token is not None
+        h = self.hubspot
+        return h.token is not None or h.refresh_token is not None
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
@@ -247,10 +310,20 @@ class Settings(BaseSettings):
         return self.export_dir
 
     def secret_values(self) -> list[str]:
-        """Every configured secret, for the log filter and error messages."""
-        hub = self.hubspot
-        values = [v.get_secret_value() for v in (hub.token, hub.client_secret, hub.refresh_token) if v]
-        return [v for v in values if v]
+        """Every configured secret (of every connection), for the log filter and error messages."""
+        sections: list[HubSpotSettings | MailchimpSettings | None] = [self.hubspot, self.mailchimp]
+        for named in self.connections.values():
+            sections += [named.hubspot, named.mailchimp]
+        values: list[str] = []
+        for section in sections:
+            if isinstance(section, HubSpotSettings):
+                secrets = [section.token, section.client_secret, section.refresh_token]
+            elif isinstance(section, MailchimpSettings):
+                secrets = [section.api_key, section.access_token]
+            else:
+                continue
+            values += [v.get_secret_value() for v in secrets if v is not None and v.get_secret_value()]
+        return values
 
     def require_hubspot_auth(self) -> Literal["private_app", "oauth"]:
         """Which HubSpot credentials are configured, or a one-line error naming what to set."""

@@ -41,7 +41,7 @@ app.add_typer(spend_app, name="spend")
 
 # Piped output (files, CI logs) gets room for whole tables; a terminal keeps its own width.
 console = Console(width=None if sys.stdout.isatty() else 140)
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -120,50 +120,103 @@ def migrate(
         console.print(f"{where}: {before or 'empty'} → revision {after}", soft_wrap=True)
 
 
+SOURCES = ("hubspot", "mailchimp")
+
+
+def _connections(settings: Settings, name: str | None, *, every: bool) -> list[Settings]:
+    """The per-connection settings a command works on: `name`'s, else every connection's (or,
+    for commands about one connection, the only one); exit 2 on an unknown or missing name."""
+    try:
+        if name is None and every:
+            return [settings.for_connection(n) for n in settings.connection_names()]
+        return [settings.for_connection(name)]
+    except ConfigurationError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _sources(settings: Settings, source: str | None, streams: list[str] | None) -> list[str]:
+    """Which sources a sync runs: the chosen one; those the streams belong to; else every source
+    with credentials (HubSpot when none has: its error names what to set)."""
+    if source is not None:
+        return [source]
+    if streams:
+        return [
+            s
+            for s in SOURCES
+            if any((name.startswith("mailchimp_")) == (s == "mailchimp") for name in streams)
+        ]
+    return [s for s in SOURCES if settings.has_source(s)] or ["hubspot"]
+
+
+ConnectionOption = Annotated[
+    str | None, typer.Option("--connection", help="Only this named connection (default: every one).")
+]
+
+
 @app.command()
 def sync(
-    source: Annotated[str, typer.Option(help="Which platform to sync.")] = "hubspot",
+    source: Annotated[
+        str | None, typer.Option(help="hubspot or mailchimp (default: every source with credentials).")
+    ] = None,
     stream: Annotated[
         list[str] | None, typer.Option("--stream", "-s", help="Only these streams (repeatable).")
     ] = None,
     full: Annotated[
         bool, typer.Option("--full", help="Re-read everything instead of changes since the last sync.")
     ] = False,
+    connection: ConnectionOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Sync a source into the local database (incremental unless --full)."""
+    """Sync the configured sources into the local database (incremental unless --full)."""
     from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
+    from service.sync import StreamOutcome
 
     settings = _settings(config)
-    if source not in ("hubspot", "mailchimp"):
+    if source is not None and source not in SOURCES:
         err_console.print(f"[red]error:[/red] unknown source {source!r}; available: hubspot, mailchimp")
         raise typer.Exit(EXIT_CONFIG)
-    try:
-        if source == "hubspot":
-            settings.require_hubspot_auth()
-        with _schema_errors():
-            outcomes = run_sync_with_progress(
-                settings, streams=stream, full=full, trigger="cli", console=console, source=source
-            )
-    except (ConfigurationError, ValueError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_CONFIG) from None
-    print_outcomes(outcomes, console)
-    code = exit_code_for(outcomes)
-    if code == 0:
-        kpis_after_sync(settings, outcomes, console, trigger="cli")
-    raise typer.Exit(code)
+    chosen = _connections(settings, connection, every=True)
+    codes: list[int] = []
+    for one in chosen:
+        if len(chosen) > 1:
+            console.rule(f"connection {one.connection}")
+        outcomes: list[StreamOutcome] = []
+        for name in _sources(one, source, stream):
+            streams = [s for s in stream or [] if s.startswith("mailchimp_") == (name == "mailchimp")]
+            try:
+                if name == "hubspot":
+                    one.require_hubspot_auth()
+                with _schema_errors():
+                    done = run_sync_with_progress(
+                        one, streams=streams or None, full=full, trigger="cli", console=console, source=name
+                    )
+            except (ConfigurationError, ValueError) as exc:
+                err_console.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(EXIT_CONFIG) from None
+            print_outcomes(done, console)
+            outcomes += done
+        code = exit_code_for(outcomes)
+        if code == 0:
+            kpis_after_sync(one, outcomes, console, trigger="cli")
+        codes.append(code)
+    raise typer.Exit(next((c for c in codes if c), 0))
 
 
 @app.command()
 def runs(
     limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20,
+    connection: ConnectionOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Show recent sync runs (one row per stream and run)."""
     from storage import recent_runs
 
     settings = _settings(config)
+    several = connection is None and len(settings.connection_names()) > 1
+    if connection is not None:
+        _connections(settings, connection, every=False)
+    only = None if several else (connection or settings.connection_names()[0])
     table = Table(title="Recent sync runs")
     for column in ("id", "stream", "mode", "status", "started (UTC)"):
         table.add_column(column, no_wrap=True)
@@ -171,7 +224,7 @@ def runs(
         table.add_column(column, justify="right", no_wrap=True)
     failures = []
     with _database(settings) as engine:
-        recent = recent_runs(engine, limit=limit, connection=settings.connection)
+        recent = recent_runs(engine, limit=limit, connection=only)
     for run in recent:
         seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
         style = {"succeeded": "green", "failed": "red", "deferred": "yellow", "skipped": "yellow"}.get(
@@ -179,7 +232,7 @@ def runs(
         )
         table.add_row(
             str(run.id),
-            f"{run.source}/{run.stream}",
+            f"{run.connection}/{run.source}/{run.stream}" if several else f"{run.source}/{run.stream}",
             f"{run.mode}/{run.trigger}",
             f"[{style}]{run.status}[/{style}]",
             run.started_at.strftime("%m-%d %H:%M:%S"),
@@ -355,6 +408,7 @@ def kpis(
     output: Annotated[
         str, typer.Option("--output", "-o", help="table, csv or json (long format, all values).")
     ] = "table",
+    connection: ConnectionOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Compute the KPIs from the local snapshot and print them (nothing is stored)."""
@@ -363,7 +417,7 @@ def kpis(
     from service.kpis import compute_kpis
     from service.report import kpi_table, snapshot_table
 
-    settings = _settings(config)
+    settings = _connections(_settings(config), connection, every=False)[0]
     try:
         with _database(settings) as engine:
             report = compute_kpis(
@@ -407,6 +461,7 @@ def prune(
         typer.Option("--older-than", help="Days (default: raw_versions_days from the settings)."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would go.")] = False,
+    connection: ConnectionOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Delete superseded raw payload versions older than the retention; typed history stays."""
@@ -424,7 +479,7 @@ def prune(
             engine,
             older_than=timedelta(days=days),
             now=datetime.now(UTC),
-            connection=settings.connection,
+            connection=_connections(settings, connection, every=False)[0].connection if connection else None,
             dry_run=dry_run,
         )
     verb = "would delete" if dry_run else "deleted"
@@ -440,36 +495,40 @@ def export(
     formats: Annotated[
         list[str] | None, typer.Option("--format", "-f", help="csv, json, parquet (repeatable).")
     ] = None,
+    connection: ConnectionOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Recompute the KPIs, store them in the history and write the export files."""
+    """Recompute the KPIs, store them in the history and write the export files (per connection)."""
     from service.exports import ExportError
     from service.kpis import run_kpis
 
-    settings = _settings(config)
-    try:
-        with _database(settings) as engine:
-            report = run_kpis(
-                settings, engine, trigger="cli", out_dir=out, formats=formats or ["csv", "json"]
-            )
-    except ExportError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_CONFIG) from None
-    target = out or settings.exports_path
-    for f in report.files:
-        console.print(f"{target / f.name}  {f.rows:,} rows  sha256 {f.sha256[:12]}…")
-    console.print(f"{target / 'manifest.json'}  (kpi run {report.run_id})")
+    chosen = _connections(_settings(config), connection, every=True)
+    for settings in chosen:
+        # Several connections into one --out: a directory each.
+        target = (out / settings.connection if len(chosen) > 1 else out) if out else settings.exports_path
+        try:
+            with _database(settings) as engine:
+                report = run_kpis(
+                    settings, engine, trigger="cli", out_dir=target, formats=formats or ["csv", "json"]
+                )
+        except ExportError as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(EXIT_CONFIG) from None
+        for f in report.files:
+            console.print(f"{target / f.name}  {f.rows:,} rows  sha256 {f.sha256[:12]}…")
+        console.print(f"{target / 'manifest.json'}  (kpi run {report.run_id})")
 
 
 @spend_app.command("import")
 def spend_import(
     path: Annotated[Path, typer.Argument(help="CSV: period_start, period_end, channel, amount, currency.")],
+    connection: ConnectionOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Import marketing spend; re-importing the same periods and channels replaces them."""
     from service.spend import SpendFileError, import_spend_file
 
-    settings = _settings(config)
+    settings = _connections(_settings(config), connection, every=False)[0]
     try:
         with _database(settings) as engine:
             rows = import_spend_file(engine, path, connection=settings.connection, now=datetime.now(UTC))
@@ -481,11 +540,11 @@ def spend_import(
 
 
 @spend_app.command("list")
-def spend_list(config: ConfigOption = None) -> None:
+def spend_list(connection: ConnectionOption = None, config: ConfigOption = None) -> None:
     """Show the stored marketing spend."""
     from storage.kpis import list_spend
 
-    settings = _settings(config)
+    settings = _connections(_settings(config), connection, every=False)[0]
     table = Table(title="Marketing spend")
     for column in ("period_start", "period_end", "channel", "amount", "currency", "file"):
         table.add_column(column, justify="right" if column == "amount" else "left")

@@ -78,3 +78,32 @@ def test_missing_config_file_is_reported(monkeypatch):
     monkeypatch.setenv("FUNNELSYNC_CONFIG", "/nowhere/funnelsync.toml")
     with pytest.raises(ConfigurationError, match="FUNNELSYNC_CONFIG"):
         load_settings()
+
+
+def test_named_connections_split_into_one_settings_each_and_share_the_rest(tmp_path):
+    from config import ConfigurationError, load_settings
+
+    settings = load_settings(
+        data_dir=tmp_path,
+        connections={
+            "acme": {"hubspot": {"token": "pat-acme"}, "mailchimp": {"api_key": "k-us6"}},
+            "beta": {"hubspot": {"token": "pat-beta", "rate_limit_per_10s": 100}},
+        },
+        retry={"max_attempts": 3},
+    )
+    assert settings.connection_names() == ["acme", "beta"]
+    beta = settings.for_connection("beta")
+    assert (beta.connection, beta.hubspot.rate_limit_per_10s, beta.retry.max_attempts) == ("beta", 100, 3)
+    assert beta.exports_path == tmp_path / "exports" / "beta" and beta.db_url == settings.db_url
+    assert beta.has_source("hubspot") and not beta.has_source("mailchimp")
+    assert settings.for_connection("acme").has_source("mailchimp")
+    # Every secret of every connection is known to the log filter.
+    assert set(settings.secret_values()) == {"pat-acme", "k-us6", "pat-beta"}
+    with pytest.raises(ConfigurationError, match="choose one with --connection"):
+        settings.for_connection()
+    with pytest.raises(ConfigurationError, match="unknown connection 'gamma'"):
+        settings.for_connection("gamma")
+    with pytest.raises(ConfigurationError, match="connection name"):
+        load_settings(connections={"bad name": {}})
+    single = load_settings(data_dir=tmp_path, mailchimp={"access_token": "oauth-secret"})
+    assert single.for_connection() is single and "oauth-secret" in single.secret_values()

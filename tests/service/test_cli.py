@@ -212,3 +212,49 @@ def test_every_command_is_documented():
     names += [g.name for g in app.registered_groups]
     for name in names:
         assert f"funnelsync {name}" in readme + operations, name
+
+
+def test_several_named_connections_sync_into_one_database_keyed_by_connection(
+    bare_env, make_sandbox, monkeypatch, db_url
+):
+    from sqlalchemy import func, select
+
+    from storage.db import table_of
+    from storage.models import HubSpotContact
+
+    acme, beta = make_sandbox(contacts=120, seed=1), make_sandbox(contacts=80, seed=2)
+    for name in ("FUNNELSYNC_HUBSPOT__BASE_URL", "FUNNELSYNC_HUBSPOT__TOKEN"):
+        monkeypatch.delenv(name)
+    (bare_env / "funnelsync.toml").write_text(
+        f'[connections.acme.hubspot]\nbase_url = "{acme.url}"\ntoken = "{acme.token}"\n'
+        f'[connections.beta.hubspot]\nbase_url = "{beta.url}"\n'
+    )
+    monkeypatch.setenv("FUNNELSYNC_CONNECTIONS__BETA__HUBSPOT__TOKEN", beta.token)  # env fills in the file
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 0, result.output
+    assert "connection acme" in result.output and "connection beta" in result.output
+    engine = make_engine(
+        db_url if db_url.startswith("postgresql") else f"sqlite:///{bare_env / 'data' / 'funnelsync.db'}"
+    )
+    contacts = table_of(HubSpotContact)
+    with engine.connect() as conn:
+        counts = dict(
+            conn.execute(select(contacts.c.connection, func.count()).group_by(contacts.c.connection)).all()
+        )
+    engine.dispose()
+    assert counts == {
+        "acme": len(acme.store.objects["contacts"]),
+        "beta": len(beta.store.objects["contacts"]),
+    }
+    for name in ("acme", "beta"):
+        assert (bare_env / "data" / "exports" / name / "manifest.json").is_file()
+    # One connection at a time where a command is about one.
+    result = runner.invoke(app, ["kpis"])
+    assert result.exit_code == 2 and "choose one with --connection" in result.output
+    assert runner.invoke(app, ["kpis", "--connection", "beta"]).exit_code == 0
+    assert runner.invoke(app, ["kpis", "--connection", "gamma"]).exit_code == 2
+    result = runner.invoke(app, ["runs", "--limit", "50"])
+    assert "acme/hubspot/contacts" in result.output and "beta/hubspot/contacts" in result.output
+    result = runner.invoke(app, ["sync", "--connection", "beta", "-s", "contacts"])
+    assert result.exit_code == 0 and "connection acme" not in result.output
