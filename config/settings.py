@@ -247,7 +247,8 @@ class Settings(BaseSettings):
         bad = [name for name in value if not re.match(_CONNECTION_NAME, name)]
         if bad:
             raise ValueError(
-                f"connection name(s) {', '.join(map(repr, bad))}: use letters, digits, '_', '.', '-' (max 100)"
+                f"connection name(s) {', '.join(map(repr, bad))}: "
+                "use letters, digits, '_', '.', '-' (at most 100)"
             )
         return value
 
