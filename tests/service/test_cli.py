@@ -239,7 +239,7 @@ def test_several_named_connections_sync_into_one_database_keyed_by_connection(
     )
     contacts = table_of(HubSpotContact)
     with engine.connect() as conn:
-        counts = dict(
+        counts: dict[str, int] = dict(
             conn.execute(select(contacts.c.connection, func.count()).group_by(contacts.c.connection)).all()
         )
     engine.dispose()
