@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, String, Table, create_engine, event
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    String,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -78,6 +91,14 @@ def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
     return table
+
+
+def id_in(conn: Connection, column: ColumnElement[Any], ids: Sequence[str]) -> ColumnElement[bool]:
+    """`column` is one of `ids`: one array parameter on PostgreSQL (one prepared statement for
+    any number of ids), an IN list elsewhere."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(String())))
+    return column.in_(list(ids))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, select
 from sqlmodel import SQLModel
 
-from storage.db import table_of
-from storage.models import ENTITY_TABLES, VERSION_TABLES, RawVersion, VersionBase
+from storage.db import id_in, table_of
+from storage.models import VERSION_TABLES, RawVersion, VersionBase
 
 _VERSION_META = frozenset(VersionBase.model_fields)
 # The record's own last-change times, per stream: a version starts at the latest of them. (A
@@ -60,34 +60,35 @@ def observe(stream: str, rows: Sequence[dict[str, Any]]) -> list[Observation]:
     return list(latest.values())
 
 
-def record_versions(
-    conn: Connection,
-    stream: str,
+def current_versions(
+    conn: Connection, stream: str, ids: Sequence[str], *, connection: str
+) -> dict[str, tuple[datetime, tuple[Any, ...]]]:
+    """The current version (start, tracked values) of each of `ids` that has one."""
+    table = table_of(VERSION_TABLES[stream])
+    query = select(
+        table.c.record_id, table.c.valid_from, *(table.c[f] for f in tracked_fields(stream))
+    ).where(table.c.connection == connection, id_in(conn, table.c.record_id, ids), table.c.valid_to.is_(None))
+    return {row[0]: (row[1], tuple(row[2:])) for row in conn.execute(query)}
+
+
+@dataclass(frozen=True)
+class VersionPlan:
+    """What a page changes in the history: versions to start and current versions to end."""
+
+    starts: list[tuple[Observation, datetime]]
+    ends: list[tuple[str, datetime, datetime]]  # (record id, its valid_from, its new valid_to)
+
+
+def plan_versions(
     observations: Sequence[Observation],
+    current: dict[str, tuple[datetime, tuple[Any, ...]]],
     *,
-    connection: str,
-    run_id: int | None,
     now: datetime,
-) -> int:
-    """Write a version for each observed record whose tracked values differ from its current
-    version (or that has none); returns how many. Runs in the page's transaction, before the
-    page overwrites the records (the superseded raw payload is read from them)."""
-    if not observations:
-        return 0
-    model = VERSION_TABLES[stream]
-    table = table_of(model)
-    fields = tracked_fields(stream)
-    ids = [o.record_id for o in observations]
-    current = {
-        row[0]: (row[1], tuple(row[2:]))
-        for row in conn.execute(
-            select(table.c.record_id, table.c.valid_from, *(table.c[f] for f in fields)).where(
-                table.c.connection == connection, table.c.record_id.in_(ids), table.c.valid_to.is_(None)
-            )
-        )
-    }
-    inserts: list[dict[str, Any]] = []
-    closes: list[dict[str, Any]] = []
+) -> VersionPlan:
+    """A new version for each record whose tracked values differ from its current version (or
+    that has none), starting at its last change, kept after the version it ends and not after `now`."""
+    starts: list[tuple[Observation, datetime]] = []
+    ends: list[tuple[str, datetime, datetime]] = []
     for obs in observations:
         stored = current.get(obs.record_id)
         if stored is not None and stored[1] == obs.values:
@@ -96,63 +97,9 @@ def record_versions(
         start = min(obs.changed_at or now, now)
         if stored is not None:
             start = max(start, stored[0] + _TICK)
-            closes.append({"rid": obs.record_id, "vf": stored[0], "vt": start})
-        inserts.append(
-            {
-                "connection": connection,
-                "record_id": obs.record_id,
-                "valid_from": start,
-                "valid_to": None,
-                "seen_at": now,
-                "run_id": run_id,
-                **dict(zip(fields, obs.values, strict=True)),
-            }
-        )
-    if closes:
-        _keep_superseded_raw(conn, stream, closes, connection=connection, run_id=run_id)
-        conn.execute(
-            update(table)
-            .where(
-                table.c.connection == connection,
-                table.c.record_id == bindparam("rid"),
-                table.c.valid_from == bindparam("vf"),
-            )
-            .values(valid_to=bindparam("vt")),
-            closes,
-        )
-    if inserts:
-        conn.execute(table.insert(), inserts)
-    return len(inserts)
-
-
-def _keep_superseded_raw(
-    conn: Connection, stream: str, closes: list[dict[str, Any]], *, connection: str, run_id: int | None
-) -> None:
-    """Keep the stored raw payload of records about to get a new version: the last payload seen
-    while the closing version was current."""
-    entity = table_of(ENTITY_TABLES[stream])
-    raws = dict(
-        conn.execute(
-            select(entity.c.id, entity.c.raw).where(
-                entity.c.connection == connection, entity.c.id.in_([c["rid"] for c in closes])
-            )
-        ).all()
-    )
-    rows = [
-        {
-            "connection": connection,
-            "stream": stream,
-            "record_id": c["rid"],
-            "valid_from": c["vf"],
-            "valid_to": c["vt"],
-            "run_id": run_id,
-            "raw": raws[c["rid"]],
-        }
-        for c in closes
-        if c["rid"] in raws
-    ]
-    if rows:
-        conn.execute(table_of(RawVersion).insert(), rows)
+            ends.append((obs.record_id, stored[0], start))
+        starts.append((obs, start))
+    return VersionPlan(starts, ends)
 
 
 def versions_of(engine: Engine, stream: str, record_id: str, *, connection: str) -> list[dict[str, Any]]:

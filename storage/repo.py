@@ -15,16 +15,33 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Engine, and_, delete, func, null, or_, select, tuple_, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    null,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 
 from connector.records import Issue, Normalized
-from storage.db import UTCDateTime, table_of, utc_aware, utc_sqlite_text
-from storage.history import Observation, observe, record_versions
+from storage.db import UTCDateTime, id_in, table_of, utc_aware, utc_sqlite_text
+from storage.history import Observation, current_versions, observe, plan_versions, tracked_fields
 from storage.models import (
     ENTITY_TABLES,
+    VERSION_TABLES,
     HubSpotCompany,
     HubSpotContact,
     HubSpotContactAssociation,
@@ -36,6 +53,7 @@ from storage.models import (
     HubSpotPipelineStage,
     MailchimpUnsubscribe,
     Quarantine,
+    RawVersion,
     SyncRun,
     SyncState,
 )
@@ -213,6 +231,92 @@ def _delete_children(conn: Connection, children: Children, owners: list[str], *,
     conn.execute(delete(table).where(*where))
 
 
+def _write_versions(
+    conn: Connection,
+    stream: str,
+    observations: Sequence[Observation],
+    *,
+    connection: str,
+    run_id: int,
+    now: datetime,
+) -> int:
+    """Record the page's changes in the snapshot history (storage.history), before the page
+    overwrites the records: the raw payload each ended version leaves behind is copied from them.
+    Returns how many versions started."""
+    current = current_versions(conn, stream, [o.record_id for o in observations], connection=connection)
+    plan = plan_versions(observations, current, now=now)
+    model = VERSION_TABLES[stream]
+    dialect = conn.dialect
+    if plan.ends:
+        stamp = _row_plan(dialect.name, model, ()).stamp
+        ends = [
+            {"c": connection, "s": stream, "rid": rid, "vf": stamp(start), "vt": stamp(end), "run": run_id}
+            for rid, start, end in plan.ends
+        ]
+        conn.exec_driver_sql(_keep_raw_sql(dialect, stream), ends)
+        conn.exec_driver_sql(_end_version_sql(dialect, model), ends)
+    if plan.starts:
+        fields = tracked_fields(stream)
+        rows = [
+            {
+                "connection": connection,
+                "record_id": obs.record_id,
+                "valid_from": start,
+                "valid_to": None,
+                "seen_at": now,
+                "run_id": run_id,
+                **dict(zip(fields, obs.values, strict=True)),
+            }
+            for obs, start in plan.starts
+        ]
+        bound = bind_rows(dialect.name, model, rows)
+        conn.exec_driver_sql(_insert_sql(dialect, model, bound.columns), bound.params)
+    return len(plan.starts)
+
+
+_VERSION_PARAMS = ("c", "s", "rid", "vf", "vt", "run")
+
+
+@functools.lru_cache(maxsize=16)
+def _keep_raw_sql(dialect: Dialect, stream: str) -> str:
+    """Copy a record's stored raw payload into raw_versions as the one its ending version had."""
+    entity = table_of(ENTITY_TABLES[stream])
+    raw = table_of(RawVersion)
+    chosen = select(
+        bindparam("c", type_=String()),
+        bindparam("s", type_=String()),
+        entity.c.id,
+        bindparam("vf", type_=raw.c.valid_from.type),
+        bindparam("vt", type_=raw.c.valid_to.type),
+        bindparam("run", type_=Integer()),
+        entity.c.raw,
+    ).where(entity.c.connection == bindparam("c"), entity.c.id == bindparam("rid"))
+    statement = raw.insert().from_select(
+        ["connection", "stream", "record_id", "valid_from", "valid_to", "run_id", "raw"], chosen
+    )
+    return str(_compile_named(statement, dialect, _VERSION_PARAMS))
+
+
+@functools.lru_cache(maxsize=16)
+def _end_version_sql(dialect: Dialect, model: type[SQLModel]) -> str:
+    table = table_of(model)
+    statement = (
+        update(table)
+        .where(
+            table.c.connection == bindparam("c"),
+            table.c.record_id == bindparam("rid"),
+            table.c.valid_from == bindparam("vf"),
+        )
+        .values(valid_to=bindparam("vt"))
+    )
+    return str(_compile_named(statement, dialect, _VERSION_PARAMS))
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_sql(dialect: Dialect, model: type[SQLModel], columns: tuple[str, ...]) -> str:
+    return str(_compile_named(table_of(model).insert(), dialect, columns))
+
+
 def _stored_records(
     conn: Connection, page: PreparedPage, observed: _Observed | None, connection: str
 ) -> dict[str, Any]:
@@ -222,7 +326,7 @@ def _stored_records(
         return {}
     stage = entity.c[observed.stage_column] if observed is not None else null()
     query = select(entity.c.id, stage).where(
-        entity.c.connection == connection, entity.c.id.in_(page.record_ids)
+        entity.c.connection == connection, id_in(conn, entity.c.id, page.record_ids)
     )
     return dict(conn.execute(query).all())
 
@@ -615,7 +719,7 @@ def commit_pages(engine: Engine, batch: PreparedBatch) -> list[PageWrite]:
             if observed is not None and page.observations:
                 _observe_changes(conn, observed, page, stored, connection=connection)
             if page.versions:
-                record_versions(
+                _write_versions(
                     conn, batch.stream, page.versions, connection=connection, run_id=batch.run_id, now=now
                 )
             execute_upsert(conn, page.entities)
@@ -666,7 +770,41 @@ def commit_pages(engine: Engine, batch: PreparedBatch) -> list[PageWrite]:
                 rate_limited=runs.c.rate_limited + int(delta.get("rate_limited", 0)),
             )
         )
+    if engine.dialect.name == "postgresql":
+        _refresh_statistics(engine, batch.stream)
     return [page.write for page in batch.pages]
+
+
+def _stream_tables(stream: str) -> list[str]:
+    models: list[type[SQLModel]] = [ENTITY_TABLES[stream]]
+    models += [spec.model for spec in _CHILD_TABLES.get(stream, ())]
+    if stream in VERSION_TABLES:
+        models.append(VERSION_TABLES[stream])
+    return sorted({table_of(m).name for m in models})
+
+
+def _refresh_statistics(engine: Engine, stream: str) -> None:
+    """ANALYZE a stream's tables on PostgreSQL once they have grown past what the planner last saw.
+
+    A large first sync fills empty tables faster than autovacuum looks at them; planned with the
+    empty table's statistics, each page's lookup by id becomes a scan of every row stored so far
+    (quadratic in the sync). Re-analysing whenever the changes since the last ANALYZE outnumber
+    the rows it saw keeps the plans right at a logarithmic number of ANALYZEs per load.
+    """
+    with engine.begin() as conn:
+        stale = [
+            name
+            for name, changed, live in conn.execute(
+                text(
+                    "SELECT relname, n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables "
+                    "WHERE schemaname = current_schema() AND relname = ANY(:names)"
+                ),
+                {"names": _stream_tables(stream)},
+            )
+            if changed >= 2_000 and changed > max(live - changed, 0)
+        ]
+        for name in stale:
+            conn.exec_driver_sql(f'ANALYZE "{name}"')
 
 
 def store_pages(
