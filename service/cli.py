@@ -380,10 +380,18 @@ PeriodOption = Annotated[
 ]
 
 
-def _parse_as_of(value: str | None) -> datetime | None:
+def _parse_as_of(value: str | None, timezone: str) -> datetime | None:
+    """An ISO timestamp (UTC unless it says otherwise), or a date: the end of that day in the
+    reporting time zone ("as of 2025-09-30" includes the 30th)."""
+    from datetime import date, time, timedelta
+    from zoneinfo import ZoneInfo
+
     if value is None:
         return None
     try:
+        if len(value) == 10:
+            day = date.fromisoformat(value) + timedelta(days=1)
+            return datetime.combine(day, time(), ZoneInfo(timezone)) - timedelta(microseconds=1)
         parsed = datetime.fromisoformat(value)
     except ValueError:
         err_console.print(f"[red]error:[/red] --as-of {value!r} is not an ISO date or timestamp")
@@ -402,7 +410,11 @@ def kpis(
         str | None, typer.Option("--source", help="Only this original source, e.g. ORGANIC_SEARCH.")
     ] = None,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Compute as of this instant (ISO; default now).")
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="As of this instant (ISO timestamp) or the end of this day (2025-09-30); default now.",
+        ),
     ] = None,
     columns: Annotated[int, typer.Option(help="How many periods to show side by side.")] = 6,
     output: Annotated[
@@ -421,7 +433,12 @@ def kpis(
     try:
         with _database(settings) as engine:
             report = compute_kpis(
-                settings, engine, as_of=_parse_as_of(as_of), period=period, first=first, last=last
+                settings,
+                engine,
+                as_of=_parse_as_of(as_of, settings.reporting_timezone),
+                period=period,
+                first=first,
+                last=last,
             )
     except PeriodError as exc:
         err_console.print(f"[red]error:[/red] {exc}")

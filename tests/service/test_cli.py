@@ -179,6 +179,10 @@ def test_kpis_as_of_and_prune(env, sandbox):
         }
 
     assert stage_counts(again.output) == stage_counts(before.output)
+    # A date means the end of that day in the reporting time zone.
+    day = runner.invoke(app, ["kpis", "--as-of", "2026-05-31", "--output", "json"])
+    ends = {r["period_end"] for r in json.loads(day.output) if r["kpi"] == "stage_count"}
+    assert ends == {"2026-05-31T23:59:59.999999+00:00"}  # a snapshot is dated as of its instant
     result = runner.invoke(app, ["prune", "--older-than", "0", "--dry-run"])
     planned = re.search(r"would delete (\d+) raw payload version", result.output)
     assert result.exit_code == 0 and planned and int(planned[1]) >= 45, result.output  # 40 contacts, 5 deals…
