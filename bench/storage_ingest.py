@@ -43,7 +43,8 @@ EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """HubSpot's timestamp text (the generator's hottest call: C formatting, no strftime)."""
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def contact(i: int, version: int) -> dict[str, Any]:
@@ -116,6 +117,8 @@ def ingest(url: str, contacts: int) -> dict[str, Any]:
             now=now,
         )
         started = time.perf_counter()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_before = usage.ru_utime + usage.ru_stime
         records = 0
 
         def prepared(batch: list[PageInput], run_id: int = run_id, now: datetime = now) -> PreparedBatch:
@@ -145,6 +148,8 @@ def ingest(url: str, contacts: int) -> dict[str, Any]:
             writer.drain()
         seconds = time.perf_counter() - started
         results[name] = {"records": records, "seconds": round(seconds, 2), "per_s": round(records / seconds)}
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
+        results[name]["ingest_cpu_s"] = round(cpu.ru_utime + cpu.ru_stime - cpu_before, 1)
     with engine.connect() as conn:
         from sqlalchemy import func, select
 
@@ -226,6 +231,7 @@ def main() -> None:
         for name in ("full ingest", "change pass 1", "change pass 2", "1 % changed"):
             r = result[name]
             figures = f"{r['records']:>10,} records  {r['seconds']:>8.1f} s  {r['per_s']:>8,} records/s"
+            figures += f"  (parsing process busy {r['ingest_cpu_s'] / r['seconds']:.0%})"
             print(f"  {name:<14} {figures}")
         print(
             f"  three passes   {total_records:>10,} records  {total_seconds:>8.1f} s  "

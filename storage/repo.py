@@ -236,14 +236,17 @@ def _write_versions(
     stream: str,
     observations: Sequence[Observation],
     *,
+    stored: Collection[str],
     connection: str,
     run_id: int,
     now: datetime,
 ) -> int:
     """Record the page's changes in the snapshot history (storage.history), before the page
     overwrites the records: the raw payload each ended version leaves behind is copied from them.
-    Returns how many versions started."""
-    current = current_versions(conn, stream, [o.record_id for o in observations], connection=connection)
+    Returns how many versions started. `stored`: the page's records already stored (only they
+    can have versions; a first load reads none)."""
+    known = [o.record_id for o in observations if o.record_id in stored]
+    current = current_versions(conn, stream, known, connection=connection) if known else {}
     plan = plan_versions(observations, current, now=now)
     model = VERSION_TABLES[stream]
     dialect = conn.dialect
@@ -714,13 +717,20 @@ def commit_pages(engine: Engine, batch: PreparedBatch) -> list[PageWrite]:
         observed = _OBSERVED.get(batch.stream)
         for page in batch.pages:
             # What is stored already for the page's records: stage changes are observed against
-            # it, and records seen for the first time have no child rows to replace.
-            stored = _stored_records(conn, page, observed, connection) if page.children or observed else {}
+            # it, records seen for the first time have no child rows to replace and no version.
+            needs_stored = page.children or observed or page.versions
+            stored = _stored_records(conn, page, observed, connection) if needs_stored else {}
             if observed is not None and page.observations:
                 _observe_changes(conn, observed, page, stored, connection=connection)
             if page.versions:
                 _write_versions(
-                    conn, batch.stream, page.versions, connection=connection, run_id=batch.run_id, now=now
+                    conn,
+                    batch.stream,
+                    page.versions,
+                    stored=stored.keys(),
+                    connection=connection,
+                    run_id=batch.run_id,
+                    now=now,
                 )
             execute_upsert(conn, page.entities)
             for survivor, absorbed in page.merges:
