@@ -7,7 +7,7 @@ search tree). Deals, customers and spend are few enough to read as facts for the
 in `kpi.engine`. Entries dated after `as_of` are ignored, so an earlier as_of sees less.
 
 Snapshots (contacts per current stage, open pipeline) need the values records had at `as_of`:
-when a sync has stored a version after `as_of`, they come from the type-2 history
+when a sync of the stream ended after `as_of`, they come from the type-2 history
 (storage.history): the version valid at `as_of`, else (no version reaches back that far) the
 current values.
 """
@@ -65,7 +65,6 @@ from kpi.inputs import (
 from kpi.model import UNKNOWN
 from kpi.periods import Period
 from storage.db import UTCDateTime, table_of
-from storage.history import latest_seen
 from storage.models import (
     HubSpotCompany,
     HubSpotContact,
@@ -81,7 +80,7 @@ from storage.models import (
     MailchimpMember,
     MailchimpReport,
     MarketingSpend,
-    VersionBase,
+    SyncRun,
 )
 
 NO_CURRENCY = "XXX"  # ISO 4217 "no currency": nothing tells us the portal's currency
@@ -259,10 +258,18 @@ def _as_of_view(records: Table, versions: Table, as_of: datetime) -> _AsOf:
     return _AsOf(records.outerjoin(versions, covering), pick, live == true())
 
 
-def history_applies(conn: Connection, model: type[VersionBase], *, connection: str, as_of: datetime) -> bool:
-    """Whether a sync stored a version after `as_of` (before that, current values are as-of values)."""
-    seen = latest_seen(conn, model, connection=connection)
-    return seen is not None and as_of < seen
+def history_applies(conn: Connection, stream: str, *, connection: str, as_of: datetime) -> bool:
+    """Whether a sync of `stream` may have stored a version after `as_of`: one that ended after
+    it or has not ended (if none did, the current values are the values at `as_of`). Asked of
+    the runs table, by its index, not of the versions (millions of rows)."""
+    runs = table_of(SyncRun)
+    later = select(runs.c.id).where(
+        runs.c.connection == connection,
+        runs.c.source == "hubspot",
+        runs.c.stream == stream,
+        or_(runs.c.finished_at.is_(None), runs.c.finished_at > _bound(as_of)),
+    )
+    return conn.execute(later.limit(1)).first() is not None
 
 
 def read_stage_counts(conn: Connection, *, connection: str, as_of: datetime) -> list[StageCell]:
@@ -276,7 +283,7 @@ def read_stage_counts(conn: Connection, *, connection: str, as_of: datetime) -> 
     columns: list[ColumnElement[Any]] = [c.lifecyclestage, c.analytics_source, c.latest_source]
     source: FromClause = contacts
     live: ColumnElement[bool] = c.archived == false()
-    if history_applies(conn, HubSpotContactVersion, connection=connection, as_of=as_of):
+    if history_applies(conn, "contacts", connection=connection, as_of=as_of):
         view = _as_of_view(contacts, table_of(HubSpotContactVersion), as_of)
         columns = [view.pick(name) for name in ("lifecyclestage", "analytics_source", "latest_source")]
         source, live = view.source, view.live
@@ -805,7 +812,7 @@ def read_deals(
     live: ColumnElement[bool] = deals.c.archived == false()
     relevant = _relevant_deals(deals, stages, since)
     pick: Callable[[str], ColumnElement[Any]] = deals.c.__getitem__
-    if history_applies(conn, HubSpotDealVersion, connection=connection, as_of=as_of):
+    if history_applies(conn, "deals", connection=connection, as_of=as_of):
         view = _as_of_view(deals, table_of(HubSpotDealVersion), as_of)
         source, live, pick, relevant = view.source, view.live, view.pick, []
     query = (

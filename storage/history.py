@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, select
-from sqlmodel import SQLModel
 
 from storage.db import id_in, table_of
 from storage.models import VERSION_TABLES, RawVersion, VersionBase
@@ -112,13 +111,6 @@ def versions_of(engine: Engine, stream: str, record_id: str, *, connection: str)
             .order_by(table.c.valid_from)
         )
         return [dict(r._mapping) for r in rows]
-
-
-def latest_seen(conn: Connection, model: type[SQLModel], *, connection: str) -> datetime | None:
-    """When a sync last stored a version of `model`'s records (None: no history)."""
-    table = table_of(model)
-    value = conn.execute(select(func.max(table.c.seen_at)).where(table.c.connection == connection)).scalar()
-    return value if isinstance(value, datetime) else None
 
 
 @dataclass(frozen=True)
