@@ -226,17 +226,8 @@ class SourceSync:
 
     def _record_busy(self, busy: Busy, state: dict[str, Any], full: bool, trigger: str) -> StreamOutcome:
         mode = _mode(busy.stream, state, full)
-        run_id = start_run(
-            self.engine,
-            connection=self.connection,
-            source=self.source,
-            stream=busy.stream,
-            mode=mode,
-            trigger=trigger,
-            now=self.clock.now(),
-        )
         message = busy.message()
-        finish_run(self.engine, run_id=run_id, status="skipped", now=self.clock.now(), error=message)
+        run_id = self._ended_run(busy.stream, mode, "skipped", message, trigger)
         log.warning(
             "sync %s skipped: %s", busy.stream, message, extra={"run_id": run_id, "stream": busy.stream}
         )
@@ -266,8 +257,8 @@ class SourceSync:
             if name in selected
         }
 
-    def _start_run(self, stream: str, mode: str, trigger: str) -> int:
-        run_id = start_run(
+    def _new_run(self, stream: str, mode: str, trigger: str) -> int:
+        return start_run(
             self.engine,
             connection=self.connection,
             source=self.source,
@@ -276,6 +267,17 @@ class SourceSync:
             trigger=trigger,
             now=self.clock.now(),
         )
+
+    def _ended_run(self, stream: str, mode: str, status: str, message: str, trigger: str) -> int:
+        """A run row for a stream that did not sync (failed before starting, or skipped)."""
+        now = self.clock.now()
+        run_id = self._new_run(stream, mode, trigger)
+        finish_run(self.engine, run_id=run_id, status=status, now=now, error=message)
+        return run_id
+
+    def _start_run(self, stream: str, mode: str, trigger: str) -> int:
+        """A run row for a stream about to sync, named on the stream's lease."""
+        run_id = self._new_run(stream, mode, trigger)
         if self._holder is not None:
             note_run(
                 self.engine,
@@ -290,10 +292,8 @@ class SourceSync:
     def _record_failure(
         self, stream: str, mode: str, status: str, error: BaseException, trigger: str
     ) -> StreamOutcome:
-        now = self.clock.now()
-        run_id = self._start_run(stream, mode, trigger)
         message = self._safe(error)
-        finish_run(self.engine, run_id=run_id, status=status, now=now, error=message)
+        run_id = self._ended_run(stream, mode, status, message, trigger)
         return StreamOutcome(
             stream, run_id, mode, status, error=message, stops_run=isinstance(error, AuthenticationError)
         )
