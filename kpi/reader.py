@@ -43,7 +43,6 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import NullType
 
 from config import KpiSettings
@@ -64,7 +63,7 @@ from kpi.inputs import (
 )
 from kpi.model import UNKNOWN
 from kpi.periods import Period
-from storage.db import UTCDateTime, table_of
+from storage.db import UTCDateTime, table_of, upsert_insert
 from storage.models import (
     HubSpotCompany,
     HubSpotContact,
@@ -475,7 +474,7 @@ def _fold_merged_entries(
         .group_by(survivor)
     )
     columns = [c.name for c in first_entries.columns]
-    statement = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(first_entries)
+    statement = upsert_insert(conn.dialect.name, first_entries)
     upsert = statement.from_select(columns, absorbed)
     earliest = {
         f"e{i}": case(

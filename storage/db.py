@@ -20,6 +20,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.url import make_url
@@ -91,6 +92,11 @@ def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
     return table
+
+
+def upsert_insert(dialect: str, table: Table) -> Any:
+    """INSERT of `table` with ON CONFLICT clauses: both supported dialects have them."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def id_in(conn: Connection, column: ColumnElement[Any], ids: Sequence[str]) -> ColumnElement[bool]:

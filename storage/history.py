@@ -102,7 +102,7 @@ def plan_versions(
 
 
 def versions_of(engine: Engine, stream: str, record_id: str, *, connection: str) -> list[dict[str, Any]]:
-    """Every version of one record, oldest first (for `funnelsync history` and tests)."""
+    """Every version of one record, oldest first (for inspection and tests)."""
     table = table_of(VERSION_TABLES[stream])
     with engine.connect() as conn:
         rows = conn.execute(

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.db import table_of
+from storage.db import table_of, upsert_insert
 from storage.models import SyncLease
 
 DEFAULT_TTL = timedelta(minutes=5)
@@ -87,8 +86,7 @@ def acquire(
         current = conn.execute(select(table.c.holder).where(key)).scalar_one_or_none()
         # A dead local holder's lease is free now; checked outside the upsert (it needs the OS).
         takeover = current is not None and current != holder and _dead_local_holder(current)
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(table).values(
+        stmt = upsert_insert(conn.dialect.name, table).values(
             connection=connection,
             source=source,
             stream=stream,

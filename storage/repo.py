@@ -32,12 +32,12 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 
 from connector.records import Issue, Normalized
-from storage.db import UTCDateTime, id_in, table_of, utc_aware, utc_sqlite_text
+from storage.db import UTCDateTime, id_in, table_of, upsert_insert, utc_aware, utc_sqlite_text
 from storage.history import Observation, current_versions, observe, plan_versions, tracked_fields
 from storage.models import (
     ENTITY_TABLES,
@@ -192,8 +192,7 @@ def _upsert_statement(dialect: str, model: type[SQLModel], given: frozenset[str]
     """ON CONFLICT upsert of the given columns (compiled and cached by `_upsert_sql`)."""
     table = table_of(model)
     keys = [c.name for c in table.primary_key.columns]
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table)
+    stmt = upsert_insert(dialect, table)
     columns = [c.name for c in table.columns if c.name not in keys and c.name in given]
     if not columns:
         return stmt.on_conflict_do_nothing(index_elements=keys)
@@ -372,8 +371,7 @@ def _observe_changes(
 def _insert_missing_sql(dialect: Dialect, model: type[SQLModel], columns: tuple[str, ...]) -> str:
     """INSERT that leaves existing keys alone, compiled with named parameters."""
     table = table_of(model)
-    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    return str(_compile_named(insert(table).on_conflict_do_nothing(), dialect, columns))
+    return str(_compile_named(upsert_insert(dialect.name, table).on_conflict_do_nothing(), dialect, columns))
 
 
 def _compile_named(statement: Any, dialect: Dialect, columns: tuple[str, ...]) -> Any:
