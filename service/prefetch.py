@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -87,14 +87,20 @@ def prefetch_batches(
 
 
 def merge_batches(
-    sources: Mapping[str, Iterable[T]], *, depth: int = 2, batch: int = 1, name: str = "fetch"
+    sources: Mapping[str, Iterable[T]],
+    *,
+    depth: int = 2,
+    batch: int = 1,
+    name: str = "fetch",
+    stop_when: Callable[[], bool] | None = None,
 ) -> Generator[tuple[str, list[T] | BaseException | None], None, None]:
     """Run several sources at once, each in its own thread at most `depth` items ahead, and
     interleave what they produce: `(key, items)` for up to `batch` waiting items of one source
     (in its order), then `(key, error)` if it failed or `(key, None)` when it ended.
 
     Sources take turns, so a fast one cannot starve a slow one. Closing the generator stops
-    every source.
+    every source; so does `stop_when()` turning true (checked at least every 0.2 s), after
+    which the generator ends without waiting for requests in flight.
     """
     events: queue.Queue[tuple[str, object]] = queue.Queue()
     slots = {key: threading.Semaphore(depth) for key in sources}
@@ -128,10 +134,17 @@ def merge_batches(
     pending: dict[str, deque[object]] = {key: deque() for key in sources}
     turn: deque[str] = deque(sources)
     live = set(sources)
+    stopped = False
     try:
         while live:
+            if stop_when is not None and stop_when():
+                stopped = True
+                return
             if not any(pending.values()):
-                key, item = events.get()
+                try:
+                    key, item = events.get(timeout=None if stop_when is None else 0.2)
+                except queue.Empty:
+                    continue
                 pending[key].append(item)
             while True:
                 try:
@@ -162,4 +175,5 @@ def merge_batches(
     finally:
         stop.set()
         for worker in workers:
-            worker.join(timeout=30)
+            # A stopped merge does not wait out a request in flight: its thread ends on its own.
+            worker.join(timeout=1 if stopped else 30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from connector.hubspot.normalize import normalize_records
 from connector.hubspot.streams import STREAM_NAMES, build_streams, cached_schema, discover_schema
 from connector.pagination import Page, PaginationLoopError
 from connector.records import Normalized
+from service.control import Stop, StopSignal
 from service.logging import redact
 from service.prefetch import merge_batches
 from service.tokens import FileTokenStore
@@ -41,6 +43,7 @@ from storage import (
     start_run,
 )
 from storage.leases import Busy, leased, note_run
+from storage.runs import cancel_requested, claim_run, get_run
 
 log = logging.getLogger("funnelsync.sync")
 
@@ -66,7 +69,7 @@ class StreamOutcome:
     stream: str
     run_id: int
     mode: str
-    status: str  # succeeded | failed | deferred
+    status: str  # succeeded | failed | deferred | skipped | interrupted | cancelled
     pages: int = 0
     read: int = 0
     written: int = 0
@@ -174,23 +177,40 @@ class SourceSync:
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
         progress: ProgressCallback | None = None,
+        stop: StopSignal | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.clock = clock or SystemClock()
         self.transport = transport
         self.progress = progress
+        self.stop = stop
         self.connection = settings.connection
         self._holder: str | None = None
+        self._queued: dict[str, int] = {}
+        self._stopped: Stop | None = None
+        self._polled = 0.0
 
     def run(
-        self, *, streams: Sequence[str] | None = None, full: bool = False, trigger: str = "cli"
+        self,
+        *,
+        streams: Sequence[str] | None = None,
+        full: bool = False,
+        trigger: str = "cli",
+        queued: dict[str, int] | None = None,
     ) -> list[StreamOutcome]:
         """Sync the selected streams (all by default); failures are recorded, not raised, per stream.
 
         Each stream is leased first: one another process is syncing (on the same database) is
         skipped with an "already running" outcome and its run row, and the others go on.
+        `queued`: run rows made when the sync was asked for (stream → run id), used instead of
+        new ones; a stream whose queued run was cancelled meanwhile is left out.
         """
+        if queued:
+            self._queued = {s: i for s, i in queued.items() if _still_queued(self.engine, i)}
+            if not self._queued:
+                return []
+            streams = list(self._queued)
         states = self._selected_states(streams, self.stream_names)
         with leased(
             self.engine,
@@ -218,8 +238,30 @@ class SourceSync:
                 )
             finally:
                 self._holder = None
+        # Streams asked for but never started (a stop, or an earlier stream's fatal error).
+        unstarted = [self._close_unstarted(name, states[name], full, trigger) for name in list(self._queued)]
         order = list(states)
-        return sorted([*skipped, *outcomes], key=lambda o: order.index(o.stream))
+        return sorted([*skipped, *outcomes, *unstarted], key=lambda o: order.index(o.stream))
+
+    def _close_unstarted(self, stream: str, state: dict[str, Any], full: bool, trigger: str) -> StreamOutcome:
+        stop = self._stopped
+        status, message = (
+            (stop.status, stop.reason) if stop else ("skipped", "not run: an earlier stream ended the sync")
+        )
+        mode = _mode(stream, state, full)
+        return StreamOutcome(
+            stream, self._ended_run(stream, mode, status, message, trigger), mode, status, error=message
+        )
+
+    def _stopping(self, run_ids: Sequence[int]) -> bool:
+        """Whether to stop now: the stop signal, or (polled once a second) an admin's cancel."""
+        if self._stopped is None and self.stop is not None:
+            self._stopped = self.stop.check()
+        if self._stopped is None and run_ids and time.monotonic() - self._polled >= 1.0:
+            self._polled = time.monotonic()
+            if cancel_requested(self.engine, run_ids):
+                self._stopped = Stop("cancelled", "cancelled by an admin")
+        return self._stopped is not None
 
     def _run(self, states: dict[str, dict[str, Any]], *, full: bool, trigger: str) -> list[StreamOutcome]:
         raise NotImplementedError
@@ -258,6 +300,13 @@ class SourceSync:
         }
 
     def _new_run(self, stream: str, mode: str, trigger: str) -> int:
+        """The stream's run row: the one queued for it when there is one, else a new one."""
+        now = self.clock.now()
+        queued = self._queued.pop(stream, None)
+        if queued is not None and claim_run(
+            self.engine, run_id=queued, mode=mode, holder=self._holder, now=now
+        ):
+            return queued
         return start_run(
             self.engine,
             connection=self.connection,
@@ -265,7 +314,8 @@ class SourceSync:
             stream=stream,
             mode=mode,
             trigger=trigger,
-            now=self.clock.now(),
+            now=now,
+            holder=self._holder,
         )
 
     def _ended_run(self, stream: str, mode: str, status: str, message: str, trigger: str) -> int:
@@ -339,8 +389,13 @@ class SourceSync:
                     in_flight.popleft()
 
         try:
+            run_ids = [run.outcome.run_id for run in runs.values()]
             for name, item in merge_batches(
-                sources, depth=PREFETCH_DEPTH, batch=MAX_PAGES_PER_COMMIT, name="fetch"
+                sources,
+                depth=PREFETCH_DEPTH,
+                batch=MAX_PAGES_PER_COMMIT,
+                name="fetch",
+                stop_when=lambda: self._stopping(run_ids),
             ):
                 run = runs[name]
                 if item is None:
@@ -364,8 +419,13 @@ class SourceSync:
                     run.last = stats
                     in_flight.append([name, len(item)])
                     settle(writer.write(prepared))
-            # Pages fetched before a stream failed are committed before its run is closed.
+            # Pages fetched before a stream failed (or the sync was stopped) are committed
+            # before its run is closed, so its checkpoint is where its data is.
             settle(writer.drain())
+            if self._stopped is not None:
+                for run in runs.values():
+                    if run.outcome.status == "running":
+                        run.outcome.status, run.outcome.error = self._stopped.status, self._stopped.reason
         except Exception as exc:
             # A storage failure or a bug: every run still open is closed as failed, then it surfaces.
             with contextlib.suppress(StorageWriteError):
@@ -432,6 +492,11 @@ class SourceSync:
                 self.progress(outcome.stream, outcome.mode, write)
 
 
+def _still_queued(engine: Engine, run_id: int) -> bool:
+    run = get_run(engine, run_id)
+    return run is not None and run.status == "queued"
+
+
 class HubSpotSync(SourceSync):
     """Runs HubSpot streams into storage. Build one per run; it owns the run's HTTP client."""
 
@@ -446,8 +511,9 @@ class HubSpotSync(SourceSync):
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
         progress: ProgressCallback | None = None,
+        stop: StopSignal | None = None,
     ) -> None:
-        super().__init__(settings, engine, clock=clock, transport=transport, progress=progress)
+        super().__init__(settings, engine, clock=clock, transport=transport, progress=progress, stop=stop)
         self._auth, self._auth_hint = build_hubspot_auth(settings, self.clock)
 
     def _secrets(self) -> list[str]:
@@ -502,7 +568,7 @@ class HubSpotSync(SourceSync):
                     client, writer, group, available, states, normalize, full=full, trigger=trigger
                 )
                 outcomes.extend(results)
-                if any(o.status == "deferred" or o.stops_run for o in results):
+                if self._stopped or any(o.status == "deferred" or o.stops_run for o in results):
                     break
         return outcomes
 

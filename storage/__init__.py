@@ -9,19 +9,15 @@ from storage.repo import (
     PreparedBatch,
     archived_ids,
     commit_pages,
-    finish_run,
-    get_run,
     get_state,
     has_quarantine,
-    interrupt_stale_runs,
     prepare_pages,
-    recent_runs,
     row_counts,
-    start_run,
     store_page,
     store_pages,
     upsert,
 )
+from storage.runs import finish_run, get_run, interrupt_stale_runs, recent_runs, start_run
 from storage.schema import SchemaError, migrate, require_current
 
 __all__ = [

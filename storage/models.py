@@ -308,7 +308,9 @@ class SyncRun(SQLModel, table=True):
     stream: str = Field(max_length=60)
     mode: str = Field(max_length=20)  # full | incremental
     trigger: str = Field(max_length=20)  # cli | schedule | admin | demo
-    status: str = Field(default="running", max_length=20)  # running | succeeded | failed | deferred
+    # queued | running | cancelling | succeeded | failed | deferred | skipped | interrupted |
+    # cancelled | missed (see storage/runs.py)
+    status: str = Field(default="running", max_length=20)
     started_at: datetime = Field(sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     pages: int = 0
@@ -320,6 +322,8 @@ class SyncRun(SQLModel, table=True):
     retries: int = 0
     rate_limited: int = 0
     error: str | None = None
+    # host:pid:random of the process that queued or runs it (see storage/leases.py).
+    holder: str | None = Field(default=None, max_length=200)
 
 
 class SyncLease(SQLModel, table=True):
