@@ -183,6 +183,67 @@ class KpiSettings(BaseModel):
         return value.upper() if value else None
 
 
+def _valid_cron(value: str | None) -> str | None:
+    """A five-field crontab expression (minute hour day month weekday), checked by APScheduler."""
+    if value is None or not value.strip():
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a crontab expression: {exc}") from None
+    return value.strip()
+
+
+class ServiceSettings(BaseModel):
+    """`funnelsync serve`: the scheduler, the admin and read APIs, metrics, the status page."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8400, ge=1, le=65535)
+    # Bearer token of the admin routes (/admin/*); unset: they answer 403, they are never open.
+    admin_token: SecretStr | None = None
+    # Bearer token of the read API (/api/*), which the admin token opens too; with neither
+    # set it answers 403. `read_open` opens it (and /metrics) without a token.
+    api_token: SecretStr | None = None
+    read_open: bool = False
+    # /metrics without a token (Prometheus scrapes usually carry none); false: the read API's rule.
+    metrics_open: bool = True
+    # The status page at / (run states and headline KPIs, no record data).
+    status_page: bool = True
+    # Where `funnelsync resync` finds the running service (default http://<host>:<port>).
+    url: str | None = None
+    # Incremental sync of every connection: every `sync_interval_minutes`, or on `sync_cron`
+    # (crontab, UTC) when set; each start shifted by up to `jitter_seconds`. 0 and no cron: none.
+    sync_interval_minutes: int = Field(default=30, ge=0)
+    sync_cron: str | None = None
+    jitter_seconds: int = Field(default=60, ge=0)
+    sync_on_start: bool = True
+    # The full reconcile (everything listed again; records gone from the vendor are marked
+    # deleted), crontab in UTC; default Sundays 03:00. Empty: none.
+    reconcile_cron: str | None = "0 3 * * 0"
+    # A scheduled run later than this (the process was busy or down) is recorded as missed.
+    misfire_grace_seconds: int = Field(default=900, ge=1)
+    # A sync still going after this long is stopped (its pages so far are kept; the next resumes).
+    sync_timeout_minutes: int = Field(default=240, ge=1)
+    # /readyz answers 503 when a stream's last run failed and it has not succeeded for this long.
+    ready_failed_minutes: int = Field(default=180, ge=1)
+    # On SIGTERM/SIGINT: how long the page in flight may take to commit before the process exits.
+    shutdown_seconds: float = Field(default=8.0, gt=0, le=60)
+
+    @field_validator("sync_cron", "reconcile_cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return _valid_cron(value)
+
+    def service_url(self) -> str:
+        """The URL a client on this host reaches the service at."""
+        if self.url:
+            return self.url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
 class ConnectionSettings(BaseModel):
     """One named connection: a HubSpot portal and/or a Mailchimp account synced side by side
     into the same database, keyed by the connection's name (see docs/configuration.md)."""
@@ -229,6 +290,7 @@ class Settings(BaseSettings):
     connections: dict[str, ConnectionSettings] = Field(default_factory=dict)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     @field_validator("reporting_timezone")
     @classmethod
@@ -324,6 +386,8 @@ class Settings(BaseSettings):
             else:
                 continue
             values += [v.get_secret_value() for v in secrets if v is not None and v.get_secret_value()]
+        tokens = [self.service.admin_token, self.service.api_token]
+        values += [v.get_secret_value() for v in tokens if v is not None and v.get_secret_value()]
         return values
 
     def require_hubspot_auth(self) -> Literal["private_app", "oauth"]:

@@ -120,9 +120,6 @@ def migrate(
         console.print(f"{where}: {before or 'empty'} → revision {after}", soft_wrap=True)
 
 
-SOURCES = ("hubspot", "mailchimp")
-
-
 def _connections(settings: Settings, name: str | None, *, every: bool) -> list[Settings]:
     """The per-connection settings a command works on: `name`'s, else every connection's (or,
     for commands about one connection, the only one); exit 2 on an unknown or missing name."""
@@ -133,20 +130,6 @@ def _connections(settings: Settings, name: str | None, *, every: bool) -> list[S
     except ConfigurationError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_CONFIG) from None
-
-
-def _sources(settings: Settings, source: str | None, streams: list[str] | None) -> list[str]:
-    """Which sources a sync runs: the chosen one; those the streams belong to; else every source
-    with credentials (HubSpot when none has: its error names what to set)."""
-    if source is not None:
-        return [source]
-    if streams:
-        return [
-            s
-            for s in SOURCES
-            if any((name.startswith("mailchimp_")) == (s == "mailchimp") for name in streams)
-        ]
-    return [s for s in SOURCES if settings.has_source(s)] or ["hubspot"]
 
 
 ConnectionOption = Annotated[
@@ -169,27 +152,43 @@ def sync(
     config: ConfigOption = None,
 ) -> None:
     """Sync the configured sources into the local database (incremental unless --full)."""
-    from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
-    from service.sync import StreamOutcome
+    from service.jobs import SOURCES
 
     settings = _settings(config)
     if source is not None and source not in SOURCES:
         err_console.print(f"[red]error:[/red] unknown source {source!r}; available: hubspot, mailchimp")
         raise typer.Exit(EXIT_CONFIG)
+    raise typer.Exit(_sync_here(settings, connection, source, stream, full=full, trigger="cli"))
+
+
+def _sync_here(
+    settings: Settings,
+    connection: str | None,
+    source: str | None,
+    stream: list[str] | None,
+    *,
+    full: bool,
+    trigger: str,
+) -> int:
+    """Sync in this process with live progress, then the KPIs; returns the exit code."""
+    from service.jobs import sources_for
+    from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
+    from service.sync import StreamOutcome
+
     chosen = _connections(settings, connection, every=True)
     codes: list[int] = []
     for one in chosen:
         if len(chosen) > 1:
             console.rule(f"connection {one.connection}")
         outcomes: list[StreamOutcome] = []
-        for name in _sources(one, source, stream):
+        for name in sources_for(one, source, stream):
             streams = [s for s in stream or [] if s.startswith("mailchimp_") == (name == "mailchimp")]
             try:
                 if name == "hubspot":
                     one.require_hubspot_auth()
                 with _schema_errors():
                     done = run_sync_with_progress(
-                        one, streams=streams or None, full=full, trigger="cli", console=console, source=name
+                        one, streams=streams or None, full=full, trigger=trigger, console=console, source=name
                     )
             except (ConfigurationError, ValueError) as exc:
                 err_console.print(f"[red]error:[/red] {exc}")
@@ -198,9 +197,9 @@ def sync(
             outcomes += done
         code = exit_code_for(outcomes)
         if code == 0:
-            kpis_after_sync(one, outcomes, console, trigger="cli")
+            kpis_after_sync(one, outcomes, console, trigger=trigger)
         codes.append(code)
-    raise typer.Exit(next((c for c in codes if c), 0))
+    return next((c for c in codes if c), 0)
 
 
 @app.command()
@@ -593,6 +592,55 @@ def demo(
 
     configure_logging("WARNING", json_lines=False)
     code = run_demo(contacts=contacts, directory=directory, days=days, seed=seed, console=console)
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: service.host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: service.port, 8400).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the service: scheduled syncs, KPIs and exports, the admin and read API, /metrics, a
+    status page. Stops gracefully on SIGTERM/SIGINT."""
+    from service.serve import serve as run_service
+
+    settings = _settings(config)
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    if overrides:
+        settings = settings.model_copy(update={"service": settings.service.model_copy(update=overrides)})
+    with _schema_errors():
+        code = run_service(settings)
+    raise typer.Exit(code)
+
+
+@app.command()
+def resync(
+    connection: ConnectionOption = None,
+    stream: Annotated[
+        list[str] | None, typer.Option("--stream", "-s", help="Only these streams (repeatable).")
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Re-read everything.")] = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Run in this process (when no service runs) instead of asking it.")
+    ] = False,
+    follow: Annotated[bool, typer.Option(help="Follow the runs until they end.")] = True,
+    config: ConfigOption = None,
+) -> None:
+    """Ask the running service to sync now (admin API; URL and token from the settings) and
+    follow its progress; --local runs the sync here instead."""
+    from service.remote import RemoteError, request_resync
+
+    settings = _settings(config)
+    if local:
+        raise typer.Exit(_sync_here(settings, connection, None, stream, full=full, trigger="admin"))
+    try:
+        code = request_resync(
+            settings, connection=connection, streams=stream, full=full, follow=follow, console=console
+        )
+    except RemoteError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(exc.exit_code) from None
     raise typer.Exit(code)
 
 

@@ -43,6 +43,7 @@ from storage import (
     start_run,
 )
 from storage.leases import Busy, leased, note_run
+from storage.reconcile import Census
 from storage.runs import cancel_requested, claim_run, get_run
 
 log = logging.getLogger("funnelsync.sync")
@@ -178,9 +179,11 @@ class SourceSync:
         transport: httpx.BaseTransport | None = None,
         progress: ProgressCallback | None = None,
         stop: StopSignal | None = None,
+        census: Census | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
+        self.census = census
         self.clock = clock or SystemClock()
         self.transport = transport
         self.progress = progress
@@ -320,9 +323,8 @@ class SourceSync:
 
     def _ended_run(self, stream: str, mode: str, status: str, message: str, trigger: str) -> int:
         """A run row for a stream that did not sync (failed before starting, or skipped)."""
-        now = self.clock.now()
         run_id = self._new_run(stream, mode, trigger)
-        finish_run(self.engine, run_id=run_id, status=status, now=now, error=message)
+        finish_run(self.engine, run_id=run_id, status=status, now=self.clock.now(), error=message)
         return run_id
 
     def _start_run(self, stream: str, mode: str, trigger: str) -> int:
@@ -379,6 +381,13 @@ class SourceSync:
             log.info("sync %s: %s (run %d)", name, mode, run_id, extra={"run_id": run_id, "stream": name})
             sources[name] = _parsed(client, run.stats, name, available[name], states[name], full, normalize)
         in_flight: deque[list[Any]] = deque()  # [stream, pages not yet confirmed] per batch
+        # Streams whose whole listing this run reads, for the reconcile (a resumed half-done
+        # full sync read its first part in an earlier run: it cannot say what is gone).
+        counted = {
+            name
+            for name, run in runs.items()
+            if self.census is not None and run.outcome.mode == "full" and not states[name].get("full")
+        }
 
         def settle(writes: list[PageWrite]) -> None:
             for write in writes:
@@ -416,6 +425,10 @@ class SourceSync:
                         quarantine_empty=run.quarantine_empty,
                     )
                     run.quarantine_empty = run.quarantine_empty and not any(n.issues for _, n in item)
+                    if self.census is not None and name in counted:
+                        for _, n in item:
+                            self.census.add(name, n.entity_ids)
+                            self.census.add(name, (i.record_id for i in n.issues if i.field == "*"))
                     run.last = stats
                     in_flight.append([name, len(item)])
                     settle(writer.write(prepared))
@@ -440,6 +453,8 @@ class SourceSync:
             raise
         for run in runs.values():
             outcome = run.outcome
+            if self.census is not None and outcome.stream in counted and outcome.status == "succeeded":
+                self.census.finish(outcome.stream)
             if outcome.error:
                 log.error(
                     "sync %s %s: %s",
@@ -512,8 +527,11 @@ class HubSpotSync(SourceSync):
         transport: httpx.BaseTransport | None = None,
         progress: ProgressCallback | None = None,
         stop: StopSignal | None = None,
+        census: Census | None = None,
     ) -> None:
-        super().__init__(settings, engine, clock=clock, transport=transport, progress=progress, stop=stop)
+        super().__init__(
+            settings, engine, clock=clock, transport=transport, progress=progress, stop=stop, census=census
+        )
         self._auth, self._auth_hint = build_hubspot_auth(settings, self.clock)
 
     def _secrets(self) -> list[str]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, or_, select
 
 from storage.db import table_of
 from storage.models import KpiHistory, KpiRun, MarketingSpend
@@ -96,3 +97,31 @@ __all__ = [
     "save_kpi_run",
     "save_spend",
 ]
+
+
+def kpi_rows(
+    engine: Engine,
+    *,
+    run_id: int,
+    kpi: str | None = None,
+    dimension: str | None = None,
+    dimension_value: str | None = None,
+    start_from: datetime | None = None,
+    start_before: datetime | None = None,
+) -> list[KpiHistory]:
+    """One computation's values, filtered in the database; period bounds apply to period KPIs
+    (snapshot values, which have no period, are kept)."""
+    history = table_of(KpiHistory)
+    query = select(history).where(history.c.run_id == run_id).order_by(history.c.id)
+    if kpi is not None:
+        query = query.where(history.c.kpi == kpi)
+    if dimension is not None:
+        query = query.where(history.c.dimension == dimension)
+    if dimension_value is not None:
+        query = query.where(history.c.dimension_value == dimension_value)
+    if start_from is not None:
+        query = query.where(or_(history.c.period_start.is_(None), history.c.period_start >= start_from))
+    if start_before is not None:
+        query = query.where(or_(history.c.period_start.is_(None), history.c.period_start < start_before))
+    with engine.connect() as conn:
+        return [KpiHistory.model_validate(r._mapping) for r in conn.execute(query)]

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, or_, select, update
 
 from storage.db import table_of
 from storage.leases import _dead_local_holder
@@ -182,12 +182,16 @@ def active_runs(
             )
             .order_by(runs.c.id)
         ).all()
+        # A lease whose run has ended is being released (its holder is finishing up).
         held = conn.execute(
-            select(leases.c.stream, leases.c.run_id, leases.c.holder).where(
+            select(leases.c.stream, leases.c.run_id, leases.c.holder)
+            .select_from(leases.outerjoin(runs, runs.c.id == leases.c.run_id))
+            .where(
                 leases.c.connection == connection,
                 leases.c.source == source,
                 leases.c.stream.in_(list(streams)),
                 leases.c.expires_at >= now,
+                or_(runs.c.id.is_(None), runs.c.status.in_(ACTIVE)),
             )
         ).all()
     for row in queued:
