@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
-import pytest
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from connector.sandbox.server import SandboxServer
@@ -194,7 +194,7 @@ def test_cancel_a_queued_run_before_it_starts(client, service, engine):
 
 
 @pytest.fixture
-def synced(client, engine, service) -> httpx.Client:
+def synced(client, engine, service):
     body = resync(client).json()
     runs = wait_for(client, [r["id"] for r in body["runs"]], timeout=120)
     assert all(r["status"] == "succeeded" for r in runs), runs
@@ -281,10 +281,8 @@ def test_metrics_match_the_database(synced, engine):
                 runs.c.stream == "contacts", runs.c.source == "hubspot"
             )
         ).scalar_one()
-    assert (
-        f'funnelsync_sync_records_read_total{{connection="default",source="hubspot",stream="contacts"}} {float(read)}'
-        in text
-    )
+    labels = 'connection="default",source="hubspot",stream="contacts"'
+    assert f"funnelsync_sync_records_read_total{{{labels}}} {float(read)}" in text
     run = latest_kpi_run(engine, connection="default")
     assert run is not None and run.id is not None
     stage_counts = {
