@@ -27,14 +27,14 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from config import ConfigurationError, Settings
 from kpi.headline import Headline, headline
 from service.exports import COLUMNS
-from service.jobs import AlreadyRunning, Jobs
+from service.jobs import SOURCES, STREAMS, AlreadyRunning, Jobs
 from service.metrics import metrics_text
 from service.scheduler import Scheduler
 from service.status import render_status
@@ -219,16 +219,10 @@ def _cached(request: Request, etag: str, modified: datetime, build: Callable[[],
     return response
 
 
+# Run ids are INTEGER columns (PostgreSQL: 4 bytes); larger values cannot name a run.
+MAX_ID = 2**31 - 1
+
 _EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
-
-
-def _day(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _problem(422, f"{name} must be a date (YYYY-MM-DD), not {value!r}") from None
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
@@ -256,15 +250,42 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         _check_token(creds, [service.admin_token], "admin routes")
 
     def reader(creds: Credentials) -> None:
-        if not service.read_open:
-            _check_token(creds, [service.api_token, service.admin_token], "the read API")
-
-    def metrics_reader(creds: Credentials) -> None:
-        if not service.metrics_open:
-            reader(creds)
+        _check_token(creds, [service.api_token, service.admin_token], "the read API")
 
     Admin = Depends(admin)
-    Reader = Depends(reader)
+    # Open routes carry no auth dependency, so the OpenAPI document says they need none.
+    readers = [] if service.read_open else [Depends(reader)]
+    metrics_readers = readers if not service.metrics_open else []
+
+    # The document names the configured connections and the streams they can sync, so a
+    # client (and schemathesis) knows the valid values before asking.
+    names = tuple(settings.connection_names())
+    configured = [settings.for_connection(n) for n in names]
+    sources = [s for s in SOURCES if any(c.has_source(s) for c in configured)] or ["hubspot"]
+    connection_type: Any = Literal[names]
+    stream_type: Any = Literal[tuple(name for s in sources for name in STREAMS[s])]
+    resync_body = create_model(
+        "ResyncRequest",
+        __base__=ResyncRequest,
+        connection=(
+            connection_type | None,
+            Field(default=None, description="Named connection (default: the only one)."),
+        ),
+        streams=(
+            list[stream_type] | None,
+            Field(default=None, max_length=20, description="Only these streams (default: every one)."),
+        ),
+    )
+
+    def typed(**annotations: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Give a route's parameters the types built above (this module's annotations are
+        strings, resolved at import time, which cannot name per-app types)."""
+
+        def apply(route: Callable[..., Any]) -> Callable[..., Any]:
+            route.__annotations__.update(annotations)
+            return route
+
+        return apply
 
     def one_connection(name: str | None) -> Settings:
         try:
@@ -300,6 +321,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         dependencies=[Admin],
         response_model=ResyncAccepted,
         responses={
+            400: {"model": Problem, "description": "The body is not JSON"},
             401: {"model": Problem},
             403: {"model": Problem},
             409: {"model": Conflict},
@@ -308,6 +330,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         },
         summary="Queue a sync of one connection; it runs in the scheduler, not in the request.",
     )
+    @typed(body=resync_body)
     def resync(body: ResyncRequest) -> Any:
         scheduler = ctx.scheduler
         if scheduler is None or not scheduler.scheduler.running or ctx.jobs.shutdown.check() is not None:
@@ -336,7 +359,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         tags=["admin"],
         dependencies=[Admin],
         response_model=list[RunOut],
-        responses={401: {"model": Problem}, 403: {"model": Problem}},
+        responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
         summary="Sync runs, newest first.",
     )
     def list_runs(
@@ -344,7 +367,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         status: str | None = Query(default=None, max_length=20),
         stream: str | None = Query(default=None, max_length=60),
         before: int | None = Query(
-            default=None, ge=1, le=2**62, description="Only runs with a smaller id (paging)."
+            default=None, ge=1, le=MAX_ID, description="Only runs with a smaller id (paging)."
         ),
         limit: int = Query(default=50, ge=1, le=500),
     ) -> list[RunOut]:
@@ -359,10 +382,15 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         tags=["admin"],
         dependencies=[Admin],
         response_model=RunOut,
-        responses={401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}},
+        responses={
+            401: {"model": Problem},
+            403: {"model": Problem},
+            404: {"model": Problem},
+            422: {"model": Problem},
+        },
         summary="One run: status, counts so far, error.",
     )
-    def one_run(run_id: Annotated[int, PathParam(ge=1, le=2**62)]) -> RunOut:
+    def one_run(run_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> RunOut:
         run = get_run(ctx.engine, run_id)
         if run is None:
             raise _problem(404, f"no run {run_id}")
@@ -379,10 +407,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             403: {"model": Problem},
             404: {"model": Problem},
             409: {"model": Problem},
+            422: {"model": Problem},
         },
         summary="Cancel a queued run, or stop a running one after the pages in flight commit.",
     )
-    def cancel(run_id: Annotated[int, PathParam(ge=1, le=2**62)]) -> RunOut:
+    def cancel(run_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> RunOut:
         run = get_run(ctx.engine, run_id)
         if run is None:
             raise _problem(404, f"no run {run_id}")
@@ -459,21 +488,22 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     @app.get(
         "/api/kpis",
         tags=["read"],
-        dependencies=[Reader],
+        dependencies=readers,
         response_model=KpiPage,
         responses=read_responses,
         summary="KPI values of the latest computation, filtered (JSON, or CSV with format=csv).",
     )
+    @typed(connection=connection_type | None)
     def api_kpis(
         request: Request,
         kpi: str | None = Query(default=None, max_length=60),
         period: Literal["week", "month", "quarter", "year"] | None = Query(
             default=None, description="Only if the latest computation used this period grid (else 404)."
         ),
-        first: str | None = Query(
+        first: date | None = Query(
             default=None, alias="from", description="Periods starting on or after (YYYY-MM-DD)."
         ),
-        last: str | None = Query(
+        last: date | None = Query(
             default=None, alias="to", description="Periods starting on or before (YYYY-MM-DD)."
         ),
         dimension: str | None = Query(default=None, max_length=20),
@@ -487,7 +517,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
                 404, f"the latest computation is on a {run.period} grid, not {period} (kpi.period)"
             )
         tz = ZoneInfo(run.timezone)
-        start, end = _day(first, "from"), _day(last, "to")
+        start, end = first, last
         rows = kpi_rows(
             ctx.engine,
             run_id=run.id or 0,
@@ -502,11 +532,12 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     @app.get(
         "/api/kpis/latest",
         tags=["read"],
-        dependencies=[Reader],
+        dependencies=readers,
         response_model=KpiPage,
         responses=read_responses,
         summary="Each KPI's newest value: the current period's, and the snapshot values.",
     )
+    @typed(connection=connection_type | None)
     def api_latest(
         request: Request,
         connection: str | None = Query(default=None, max_length=100),
@@ -526,10 +557,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     @app.get(
         "/api/exports/{name}",
         tags=["read"],
-        dependencies=[Reader],
+        dependencies=readers,
         responses={200: {"content": {"application/octet-stream": {}}}, **read_responses},
         summary="One export file of a connection (kpis.csv, kpis.json, manifest.json, …).",
     )
+    @typed(connection=connection_type | None)
     def api_export(
         request: Request,
         name: Annotated[str, PathParam(max_length=121)],
@@ -549,7 +581,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     @app.get(
         "/metrics",
         tags=["metrics"],
-        dependencies=[Depends(metrics_reader)],
+        dependencies=metrics_readers,
         response_class=PlainTextResponse,
         summary="Prometheus metrics: sync counters per stream, headline KPIs per connection.",
     )

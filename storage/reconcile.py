@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 from connector.records import Normalized
 from storage.db import table_of
 from storage.models import ENTITY_TABLES
-from storage.repo import get_state, store_page
+from storage.repo import get_state, store_page, stored_children
 
 # Streams whose full listing is complete: every record the vendor has, archived ones included.
 RECONCILED = (
@@ -131,12 +131,18 @@ def mark_deleted(
             if "archived_at" in table.c:
                 row["archived_at"] = now
             entities.append(row)
+        # The records' child rows (stage dates, a report's unsubscribes) stay as they are.
+        normalized = Normalized(entities=entities)
+        for rows_of, children in stored_children(
+            engine, stream=stream, connection=connection, owner_ids=chunk
+        ).items():
+            setattr(normalized, rows_of, children)
         store_page(
             engine,
             connection=connection,
             source=source,
             stream=stream,
-            normalized=Normalized(entities=entities),
+            normalized=normalized,
             records_read=0,
             checkpoint=state,
             run_id=run_id,

@@ -528,6 +528,30 @@ _CHILD_TABLES: dict[str, tuple[_ChildSpec, ...]] = {
 }
 
 
+def stored_children(
+    engine: Engine, *, stream: str, connection: str, owner_ids: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The child rows a page of `stream` would state for these records, as stored (Normalized
+    attribute → rows): a page that rewrites records without their children carries these."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    with engine.connect() as conn:
+        for spec in _CHILD_TABLES.get(stream, ()):
+            if spec.owners_of != "entity_ids":
+                continue
+            table = table_of(spec.model)
+            query = select(table).where(
+                table.c.connection == connection, table.c[spec.owner_column].in_(owner_ids)
+            )
+            if spec.scope is not None:
+                inside = table.c[spec.scope.column].in_(spec.scope.values)
+                query = query.where(inside if spec.scope.inside else ~inside)
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+            for row in rows:
+                row.pop("connection", None)
+            out.setdefault(spec.rows_of, []).extend(rows)
+    return out
+
+
 # Rows a stream's pages add to other records' tables (insert if missing, never replace): deal
 # links to contacts read back after a restore (the deals themselves do not change).
 _ADDITIONS: dict[str, tuple[tuple[type[SQLModel], str], ...]] = {

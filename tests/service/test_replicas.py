@@ -3,39 +3,13 @@ second reports "already running" and moves on (real processes, real sandbox, SQL
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from sqlalchemy import select
 
 from storage.db import table_of
 from storage.models import SyncRun
-
-
-def funnelsync(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(Path(sys.executable).with_name("funnelsync")), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-
-
-def process_env(tmp_path: Path, db_url: str, sandbox) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELSYNC_")}
-    env.update(
-        FUNNELSYNC_DATABASE_URL=db_url,
-        FUNNELSYNC_DATA_DIR=str(tmp_path / "data"),
-        FUNNELSYNC_HUBSPOT__BASE_URL=sandbox.url,
-        FUNNELSYNC_HUBSPOT__TOKEN=sandbox.token,
-        COLUMNS="200",
-    )
-    return env
+from tests.service.procs import funnelsync, process_env
 
 
 def test_a_second_process_skips_streams_the_first_is_syncing(make_sandbox, engine, db_url, tmp_path):

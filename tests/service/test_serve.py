@@ -1,0 +1,187 @@
+"""`funnelsync serve` as a real process against the sandbox: scheduled syncs, admin resyncs over
+HTTP, 409 on a double resync, SIGTERM mid-sync then a restart that resumes, metrics and KPIs
+that match the database, auth failures; and two replicas on one PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from connector.sandbox.server import free_port
+from storage.db import table_of
+from storage.kpis import latest_kpi_run
+from storage.models import HubSpotContact, SyncRun
+from tests.conftest import fresh_database
+from tests.service.procs import funnelsync, process_env, run_funnelsync, wait_until_serving
+
+ADMIN = "serve-admin-token-42"
+FINISHED = ("succeeded", "failed", "deferred", "skipped", "interrupted", "cancelled")
+
+
+class Service:
+    """One `funnelsync serve` process and an admin client for it."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self._out = log.open("a")
+        self.process = funnelsync(
+            {**env, "FUNNELSYNC_SERVICE__PORT": str(self.port)}, "serve", output=self._out
+        )
+        wait_until_serving(self.url, self.process)
+        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
+
+    def runs(self, **params: Any) -> list[dict[str, Any]]:
+        response = self.http.get("/admin/runs", params={"limit": 200, **params})
+        response.raise_for_status()
+        return list(response.json())
+
+    def wait(self, predicate: Any, timeout: float = 120, what: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = predicate()
+            if found:
+                return found
+            assert self.process.poll() is None, f"serve exited: {self.log.read_text()}"
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}: {self.log.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, float]:
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=30)
+        self.http.close()
+        self._out.close()
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.http.close()
+        self._out.close()
+
+
+def serve_env(tmp_path: Path, db_url: str, sandbox: Any, **extra: str) -> dict[str, str]:
+    return process_env(
+        tmp_path,
+        db_url,
+        sandbox,
+        service__admin_token=ADMIN,
+        service__sync_interval_minutes="600",
+        service__jitter_seconds="0",
+        service__reconcile_cron="",
+        log_json="true",
+        **extra,
+    )
+
+
+def succeeded(service: Service, stream: str, trigger: str) -> list[dict[str, Any]]:
+    return [r for r in service.runs(stream=stream) if r["status"] == "succeeded" and r["trigger"] == trigger]
+
+
+def test_serve_syncs_takes_resyncs_stops_on_sigterm_and_resumes(make_sandbox, engine, db_url, tmp_path):
+    sandbox = make_sandbox(contacts=2500, latency_ms=25)
+    env = serve_env(tmp_path, db_url, sandbox)
+    log = tmp_path / "serve.log"
+    service = Service(env, log)
+    try:
+        # The scheduled sync at start.
+        service.wait(lambda: succeeded(service, "contacts", "schedule"), what="the scheduled sync")
+        kpi_run = service.wait(lambda: latest_kpi_run(engine, connection="default"), what="the KPIs")
+        # Auth failures.
+        with httpx.Client(base_url=service.url, timeout=10) as anonymous:
+            assert anonymous.post("/admin/resync", json={}).status_code == 401
+            wrong = {"Authorization": "Bearer not-the-token"}
+            assert anonymous.get("/admin/runs", headers=wrong).status_code == 403
+        # The read API (admin token) and /metrics say what the database says.
+        latest = service.wait(
+            lambda: (r := service.http.get("/api/kpis/latest")).status_code == 200 and r.json(), what="KPIs"
+        )
+        assert latest["run_id"] == kpi_run.id
+        runs = table_of(SyncRun)
+        with engine.connect() as conn:
+            read = conn.execute(
+                select(func.sum(runs.c.records_read)).where(runs.c.stream == "contacts")
+            ).scalar_one()
+        metrics = service.http.get("/metrics").text
+        assert f'stream="contacts"}} {float(read)}' in metrics
+
+        # An admin resync, then the same again while it runs: 409 naming the running run.
+        accepted = service.http.post("/admin/resync", json={"streams": ["contacts"], "full": True})
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["run_id"]
+        again = service.http.post("/admin/resync", json={"streams": ["contacts"]})
+        assert again.status_code == 409 and again.json()["run_id"] == run_id
+        service.wait(lambda: service.http.get(f"/admin/runs/{run_id}").json()["pages"] >= 3, what="pages")
+
+        # SIGTERM mid-sync: the pages in flight commit, the run is closed, the process exits fast.
+        code, seconds = service.stop()
+        assert code == 0 and seconds < 10, (code, seconds, log.read_text()[-2000:])
+        with engine.connect() as conn:
+            run = conn.execute(select(runs).where(runs.c.id == run_id)).one()
+            stored = conn.execute(select(func.count()).select_from(table_of(HubSpotContact))).scalar_one()
+        assert run.status == "interrupted" and run.finished_at is not None
+        assert 0 < run.records_read < 2500
+        assert stored == 2500  # the first sync's rows, untouched by the stop
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        assert any(line.get("run_id") == run_id for line in lines) and ADMIN not in log.read_text()
+        assert sandbox.token not in log.read_text()
+
+        # A restart resumes the half-done full sync from its checkpoint.
+        service = Service(env, log)
+        resumed = service.wait(
+            lambda: [r for r in succeeded(service, "contacts", "schedule") if r["id"] > run_id],
+            what="the resumed sync",
+        )
+        assert resumed[0]["mode"] == "full" and resumed[0]["records_read"] == 2500 - run.records_read
+        code, seconds = service.stop(signal.SIGINT)
+        assert code == 0 and seconds < 10
+    finally:
+        service.kill()
+
+
+@pytest.mark.postgres
+def test_two_serve_processes_never_sync_the_same_stream_at_once(make_sandbox, request, tmp_path):
+    sandbox = make_sandbox(contacts=1500, latency_ms=30)
+    with fresh_database(request, "postgres", tmp_path) as db_url:
+        migrate = run_funnelsync(process_env(tmp_path, db_url, sandbox), "migrate")
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+        env = serve_env(tmp_path, db_url, sandbox)
+        first = Service(env, tmp_path / "first.log")
+        second = Service(env, tmp_path / "second.log")
+        try:
+
+            def settled() -> list[dict[str, Any]]:
+                rows = first.runs()
+                contacts = [r for r in rows if r["stream"] == "contacts"]
+                done = len(contacts) >= 2 and all(r["status"] in FINISHED for r in rows)
+                return rows if done else []
+
+            rows = first.wait(settled, what="both processes' first round")
+            by_stream: dict[str, list[dict[str, Any]]] = {}
+            for row in rows:
+                by_stream.setdefault(row["stream"], []).append(row)
+            skipped = [r for r in rows if r["status"] == "skipped"]
+            assert skipped, "the second process never found a stream busy"
+            assert all("already running" in r["error"] for r in skipped)
+            for stream, runs in by_stream.items():
+                worked = sorted((r for r in runs if r["status"] != "skipped"), key=lambda r: r["started_at"])
+                for before, after in itertools.pairwise(worked):
+                    assert before["finished_at"] <= after["started_at"], f"{stream} synced twice at once"
+            # Both processes live on and take the next jobs.
+            assert first.http.get("/healthz").status_code == second.http.get("/healthz").status_code == 200
+            with httpx.Client(base_url=second.url, timeout=10) as plain:
+                assert plain.get("/readyz").status_code == 200
+        finally:
+            first.kill()
+            second.kill()
