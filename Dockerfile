@@ -11,6 +11,7 @@ COPY service ./service
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 # Runtime stage: only the installed wheels, a non-root user, data on a volume.
+# tests/test_container.py runs this stage's ENTRYPOINT + CMD with its ENV against PostgreSQL.
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 funnelsync \
     && mkdir -p /data && chown funnelsync:funnelsync /data
@@ -18,8 +19,12 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER funnelsync
 WORKDIR /data
-ENV FUNNELSYNC_DATA_DIR=/data
+ENV FUNNELSYNC_DATA_DIR=/data \
+    FUNNELSYNC_SERVICE__HOST=0.0.0.0 \
+    FUNNELSYNC_SERVICE__PORT=8400 \
+    FUNNELSYNC_LOG_JSON=true
 VOLUME ["/data"]
-HEALTHCHECK --interval=60s --timeout=10s --start-period=20s --retries=3 CMD ["funnelsync", "check"]
+EXPOSE 8400
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["funnelsync", "check", "--service"]
 ENTRYPOINT ["funnelsync"]
-CMD ["sync"]
+CMD ["serve"]

@@ -251,14 +251,36 @@ def runs(
 
 
 @app.command()
-def check(config: ConfigOption = None) -> None:
-    """Check the configuration and that the database answers (the container's HEALTHCHECK)."""
+def check(
+    service: Annotated[
+        bool,
+        typer.Option("--service", help="Only check that the running service answers /healthz (HEALTHCHECK)."),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Check the configuration and that the database answers; with --service, that the running
+    service answers (the container's HEALTHCHECK)."""
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
     from storage import make_engine, redact_url
 
     settings = _settings(config)
+    if service:
+        import httpx
+
+        url = settings.service.service_url()
+        try:
+            with httpx.Client(base_url=url, timeout=5.0) as client:
+                answer = client.get("/healthz")
+        except httpx.TransportError as exc:
+            err_console.print(f"[red]service unreachable:[/red] {url} ({type(exc).__name__})")
+            raise typer.Exit(EXIT_FAILED) from None
+        if answer.status_code != 200:
+            err_console.print(f"[red]service unhealthy:[/red] {url}/healthz answered {answer.status_code}")
+            raise typer.Exit(EXIT_FAILED)
+        console.print(f"ok: the service at {url} answers")
+        return
     engine = make_engine(settings.db_url)
     try:
         with engine.connect() as conn:

@@ -126,6 +126,6 @@ def run_kpis(
         len(result.values),
         report.seconds,
         report.run_id,
-        extra={"run_id": report.run_id},
+        extra={"run_id": report.run_id, "connection": settings.connection},
     )
     return report

@@ -273,13 +273,15 @@ class SourceSync:
         mode = _mode(busy.stream, state, full)
         message = busy.message()
         run_id = self._ended_run(busy.stream, mode, "skipped", message, trigger)
-        log.warning(
-            "sync %s skipped: %s", busy.stream, message, extra={"run_id": run_id, "stream": busy.stream}
-        )
+        log.warning("sync %s skipped: %s", busy.stream, message, extra=self._context(run_id, busy.stream))
         return StreamOutcome(busy.stream, run_id, mode, "skipped", error=message)
 
     def _secrets(self) -> list[str]:
         return self.settings.secret_values()
+
+    def _context(self, run_id: int, stream: str) -> dict[str, Any]:
+        """The fields a JSON log line carries (service/logging.py)."""
+        return {"run_id": run_id, "connection": self.connection, "stream": stream}
 
     def _safe(self, error: BaseException) -> str:
         return redact(str(error) or type(error).__name__, self._secrets())
@@ -378,7 +380,7 @@ class SourceSync:
                 ),
             )
             runs[name] = run
-            log.info("sync %s: %s (run %d)", name, mode, run_id, extra={"run_id": run_id, "stream": name})
+            log.info("sync %s: %s (run %d)", name, mode, run_id, extra=self._context(run_id, name))
             sources[name] = _parsed(client, run.stats, name, available[name], states[name], full, normalize)
         in_flight: deque[list[Any]] = deque()  # [stream, pages not yet confirmed] per batch
         # Streams whose whole listing this run reads, for the reconcile (a resumed half-done
@@ -461,7 +463,7 @@ class SourceSync:
                     outcome.stream,
                     outcome.status,
                     outcome.error,
-                    extra={"run_id": outcome.run_id, "stream": outcome.stream},
+                    extra=self._context(outcome.run_id, outcome.stream),
                 )
             self._finish(
                 outcome.run_id, outcome.status, outcome.error, _delta(run.stats.snapshot(), run.last)
