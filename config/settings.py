@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -267,6 +267,9 @@ class Settings(BaseSettings):
     )
     # Set per instance by `load_settings`; a ClassVar so pydantic never treats it as a field.
     _toml_path: ClassVar[Path | None] = None
+    # Where this object's HubSpot section comes from (env prefix, TOML table), for error messages;
+    # `for_connection` points it at the named connection's.
+    _hubspot_names: tuple[str, str] = PrivateAttr(default=("FUNNELSYNC_HUBSPOT__", "hubspot"))
 
     data_dir: Path = Path("data")
     database_url: str | None = None
@@ -333,7 +336,7 @@ class Settings(BaseSettings):
         if not self.connections:
             return self
         chosen = self.connections[name]
-        return self.model_copy(
+        one = self.model_copy(
             update={
                 "connection": name,
                 "hubspot": chosen.hubspot or HubSpotSettings(),
@@ -342,6 +345,11 @@ class Settings(BaseSettings):
                 "connections": {},
             }
         )
+        one._hubspot_names = (
+            f"FUNNELSYNC_CONNECTIONS__{name.upper()}__HUBSPOT__",
+            f"connections.{name}.hubspot",
+        )
+        return one
 
     def has_source(self, source: str) -> bool:
         """Whether this (single-connection) settings object has credentials for `source`."""
@@ -393,10 +401,11 @@ class Settings(BaseSettings):
     def require_hubspot_auth(self) -> Literal["private_app", "oauth"]:
         """Which HubSpot credentials are configured, or a one-line error naming what to set."""
         hub = self.hubspot
+        env, section = self._hubspot_names
         oauth = {
-            "FUNNELSYNC_HUBSPOT__CLIENT_ID": hub.client_id,
-            "FUNNELSYNC_HUBSPOT__CLIENT_SECRET": hub.client_secret and hub.client_secret.get_secret_value(),
-            "FUNNELSYNC_HUBSPOT__REFRESH_TOKEN": hub.refresh_token and hub.refresh_token.get_secret_value(),
+            f"{env}CLIENT_ID": hub.client_id,
+            f"{env}CLIENT_SECRET": hub.client_secret and hub.client_secret.get_secret_value(),
+            f"{env}REFRESH_TOKEN": hub.refresh_token and hub.refresh_token.get_secret_value(),
         }
         has_token = hub.token is not None and bool(hub.token.get_secret_value())
         if any(oauth.values()):
@@ -410,9 +419,9 @@ class Settings(BaseSettings):
             return "oauth"
         if not has_token:
             raise ConfigurationError(
-                "No HubSpot credentials configured: set FUNNELSYNC_HUBSPOT__TOKEN "
-                "(or [hubspot] token in funnelsync.toml) to a private-app access token, or "
-                "FUNNELSYNC_HUBSPOT__CLIENT_ID, __CLIENT_SECRET and __REFRESH_TOKEN for OAuth."
+                f"No HubSpot credentials configured: set {env}TOKEN "
+                f"(or [{section}] token in funnelsync.toml) to a private-app access token, or "
+                f"{env}CLIENT_ID, __CLIENT_SECRET and __REFRESH_TOKEN for OAuth."
             )
         return "private_app"
 
