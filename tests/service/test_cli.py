@@ -44,7 +44,7 @@ def env(bare_env):
 
 
 def test_commands_refuse_a_database_without_the_current_schema(bare_env):
-    for command in (["sync"], ["runs"], ["kpis"], ["export"], ["spend", "list"]):
+    for command in (["sync"], ["serve"], ["runs"], ["kpis"], ["export"], ["spend", "list"]):
         result = runner.invoke(app, command)
         assert result.exit_code == 5, (command, result.output)
         assert "run `funnelsync migrate` first" in result.output

@@ -13,7 +13,7 @@ from connector.sandbox.server import SandboxServer
 from service.api import create_app
 from tests.service.conftest import ADMIN
 
-EXAMPLES = 25
+EXAMPLES = 20
 
 
 @pytest.mark.parametrize("mode", list(schemathesis.GenerationMode), ids=lambda m: m.value)
