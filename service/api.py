@@ -12,7 +12,6 @@ import csv
 import hashlib
 import hmac
 import io
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
@@ -39,7 +39,7 @@ from service.metrics import metrics_text
 from service.scheduler import Scheduler
 from service.status import render_status
 from storage.kpis import kpi_rows, latest_kpi_run
-from storage.models import KpiHistory, KpiRun, SyncRun
+from storage.models import KpiRun, SyncRun
 from storage.runs import ACTIVE, get_run, last_success, latest_runs, recent_runs, request_cancel
 from storage.schema import schema_status
 
@@ -431,50 +431,41 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             raise _problem(404, f"no KPIs computed yet for connection {chosen.connection!r}")
         return chosen, run
 
-    def _page(chosen: Settings, run: KpiRun, rows: list[KpiHistory]) -> KpiPage:
-        tz = ZoneInfo(run.timezone)
-        out = []
-        for r in rows:
-            start = r.period_start.astimezone(tz).isoformat() if r.period_start is not None else None
-            end = (
-                r.period_end.astimezone(tz).isoformat()
-                if r.period_start is not None
-                else r.period_end.isoformat()
-            )
-            out.append(
-                KpiRowOut(
-                    **r.model_dump(exclude={"id", "connection", "period_start", "period_end", "computed_at"}),
-                    period_start=start,
-                    period_end=end,
-                    computed_at=r.computed_at.isoformat(),
-                )
-            )
-        return KpiPage(
-            connection=chosen.connection,
-            run_id=run.id or 0,
-            as_of=run.as_of,
-            computed_at=run.computed_at,
-            currency=run.currency,
-            timezone=run.timezone,
-            period=run.period,
-            values=out,
-        )
-
-    def _respond(request: Request, page: KpiPage, fmt: str, tag: str) -> Response:
-        etag = f'W/"kpis-{page.run_id}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"'
+    def _respond(
+        request: Request,
+        chosen: Settings,
+        run: KpiRun,
+        fmt: str,
+        tag: str,
+        load: Callable[[], list[dict[str, Any]]],
+    ) -> Response:
+        """The page of one computation's values; a client holding it gets a 304 before any row
+        is read (the ETag is the computation plus the query)."""
+        etag = f'W/"kpis-{run.id}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"'
 
         def build() -> Response:
+            values = _export_rows(load(), ZoneInfo(run.timezone))
             if fmt == "csv":
                 buffer = io.StringIO()
                 writer = csv.DictWriter(
                     buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n"
                 )
                 writer.writeheader()
-                writer.writerows(v.model_dump() for v in page.values)
+                writer.writerows(values)
                 return PlainTextResponse(buffer.getvalue(), media_type="text/csv; charset=utf-8")
-            return JSONResponse(json.loads(page.model_dump_json()))
+            page = {
+                "connection": chosen.connection,
+                "run_id": run.id,
+                "as_of": run.as_of.isoformat(),
+                "computed_at": run.computed_at.isoformat(),
+                "currency": run.currency,
+                "timezone": run.timezone,
+                "period": run.period,
+                "values": values,
+            }
+            return Response(orjson.dumps(page), media_type="application/json")
 
-        return _cached(request, etag, page.computed_at, build)
+        return _cached(request, etag, run.computed_at, build)
 
     read_responses: dict[int | str, dict[str, Any]] = {
         200: {"content": {"text/csv": {}}},
@@ -518,16 +509,19 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             )
         tz = ZoneInfo(run.timezone)
         start, end = first, last
-        rows = kpi_rows(
-            ctx.engine,
-            run_id=run.id or 0,
-            kpi=kpi,
-            dimension=dimension,
-            dimension_value=dimension_value,
-            start_from=datetime.combine(start, time(), tz) if start else None,
-            start_before=datetime.combine(end + timedelta(days=1), time(), tz) if end else None,
-        )
-        return _respond(request, _page(chosen, run, rows), format, str(sorted(request.query_params.items())))
+
+        def load() -> list[dict[str, Any]]:
+            return kpi_rows(
+                ctx.engine,
+                run_id=run.id or 0,
+                kpi=kpi,
+                dimension=dimension,
+                dimension_value=dimension_value,
+                start_from=datetime.combine(start, time(), tz) if start else None,
+                start_before=datetime.combine(end + timedelta(days=1), time(), tz) if end else None,
+            )
+
+        return _respond(request, chosen, run, format, str(sorted(request.query_params.items())), load)
 
     @app.get(
         "/api/kpis/latest",
@@ -544,15 +538,21 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         format: Literal["json", "csv"] = Query(default="json"),
     ) -> Response:
         chosen, run = _latest(connection)
-        newest: dict[tuple[str, str, str, str], KpiHistory] = {}
-        for row in kpi_rows(ctx.engine, run_id=run.id or 0):
-            key = (row.kpi, row.stage, row.dimension, row.dimension_value)
-            held = newest.get(key)
-            if held is None or (
-                row.period_start and held.period_start and row.period_start > held.period_start
-            ):
-                newest[key] = row
-        return _respond(request, _page(chosen, run, list(newest.values())), format, f"latest-{format}")
+
+        def load() -> list[dict[str, Any]]:
+            newest: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+            for row in kpi_rows(ctx.engine, run_id=run.id or 0):
+                key = (row["kpi"], row["stage"], row["dimension"], row["dimension_value"])
+                held = newest.get(key)
+                if held is None or (
+                    row["period_start"]
+                    and held["period_start"]
+                    and row["period_start"] > held["period_start"]
+                ):
+                    newest[key] = row
+            return list(newest.values())
+
+        return _respond(request, chosen, run, format, f"latest-{format}", load)
 
     @app.get(
         "/api/exports/{name}",
@@ -600,7 +600,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             if run is None or run.id is None:
                 summaries.append((name, None, "", None))
                 continue
-            rows = [r.model_dump() for r in kpi_rows(ctx.engine, run_id=run.id)]
+            rows = kpi_rows(ctx.engine, run_id=run.id)
             summaries.append((name, headline(rows, settings.kpi.funnel_stages), run.currency, run.as_of))
         page = render_status(
             runs=latest_runs(ctx.engine),
@@ -612,6 +612,23 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return HTMLResponse(page)
 
     return app
+
+
+def _export_rows(rows: list[dict[str, Any]], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Stored values as export rows (docs/exports.md): period times in the reporting zone."""
+    out = []
+    for r in rows:
+        start = r["period_start"]
+        end = r["period_end"]
+        out.append(
+            {
+                **{k: r[k] for k in COLUMNS if k not in ("period_start", "period_end", "computed_at")},
+                "period_start": start.astimezone(tz).isoformat() if start is not None else None,
+                "period_end": end.astimezone(tz).isoformat() if start is not None else end.isoformat(),
+                "computed_at": r["computed_at"].isoformat(),
+            }
+        )
+    return out
 
 
 def _file(request: Request, path: Path) -> Response:

@@ -129,7 +129,7 @@ class FunnelsyncCollector(Collector):
             run = latest_kpi_run(self.engine, connection=name)
             if run is None or run.id is None:
                 continue
-            rows = [r.model_dump() for r in kpi_rows(self.engine, run_id=run.id, dimension=None)]
+            rows = kpi_rows(self.engine, run_id=run.id)
             top = headline(rows, self.settings.kpi.funnel_stages)
             for stage, contacts in top.stage_counts.items():
                 stage_count.add_metric([name, stage], contacts)

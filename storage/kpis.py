@@ -108,9 +108,10 @@ def kpi_rows(
     dimension_value: str | None = None,
     start_from: datetime | None = None,
     start_before: datetime | None = None,
-) -> list[KpiHistory]:
-    """One computation's values, filtered in the database; period bounds apply to period KPIs
-    (snapshot values, which have no period, are kept)."""
+) -> list[dict[str, Any]]:
+    """One computation's values as plain rows (column → value; thousands per request, so no
+    model validation), filtered in the database; period bounds apply to period KPIs (snapshot
+    values, which have no period, are kept)."""
     history = table_of(KpiHistory)
     query = select(history).where(history.c.run_id == run_id).order_by(history.c.id)
     if kpi is not None:
@@ -124,4 +125,4 @@ def kpi_rows(
     if start_before is not None:
         query = query.where(or_(history.c.period_start.is_(None), history.c.period_start < start_before))
     with engine.connect() as conn:
-        return [KpiHistory.model_validate(r._mapping) for r in conn.execute(query)]
+        return [dict(r) for r in conn.execute(query).mappings()]
