@@ -42,7 +42,7 @@ from storage import (
     require_current,
     start_run,
 )
-from storage.leases import Busy, leased, note_run
+from storage.leases import Busy, leased, note_run, release
 from storage.reconcile import Census
 from storage.runs import cancel_requested, claim_run, get_run
 
@@ -327,6 +327,7 @@ class SourceSync:
         """A run row for a stream that did not sync (failed before starting, or skipped)."""
         run_id = self._new_run(stream, mode, trigger)
         finish_run(self.engine, run_id=run_id, status=status, now=self.clock.now(), error=message)
+        self._release(stream)
         return run_id
 
     def _start_run(self, stream: str, mode: str, trigger: str) -> int:
@@ -449,9 +450,7 @@ class SourceSync:
             for run in runs.values():
                 if run.outcome.status in ("running", "succeeded"):
                     run.outcome.status, run.outcome.error = "failed", message
-                self._finish(
-                    run.outcome.run_id, "failed", run.outcome.error, _delta(run.stats.snapshot(), run.last)
-                )
+                self._finish(run.outcome, "failed", _delta(run.stats.snapshot(), run.last))
             raise
         for run in runs.values():
             outcome = run.outcome
@@ -465,14 +464,8 @@ class SourceSync:
                     outcome.error,
                     extra=self._context(outcome.run_id, outcome.stream),
                 )
-            self._finish(
-                outcome.run_id, outcome.status, outcome.error, _delta(run.stats.snapshot(), run.last)
-            )
+            self._finish(outcome, outcome.status, _delta(run.stats.snapshot(), run.last))
         return [runs[name].outcome for name in group]
-
-    def _close(self, run: _StreamRun, status: str) -> None:
-        delta = _delta(run.stats.snapshot(), run.last)
-        self._finish(run.outcome.run_id, status, run.outcome.error, delta)
 
     def _classify(self, outcome: StreamOutcome, error: BaseException) -> None:
         """Record how a stream's fetching failed; errors that are not the API's surface."""
@@ -487,15 +480,28 @@ class SourceSync:
             outcome.status = "failed"
             raise error
 
-    def _finish(self, run_id: int, status: str, error: str | None, request_delta: dict[str, float]) -> None:
+    def _finish(self, outcome: StreamOutcome, status: str, request_delta: dict[str, float]) -> None:
         finish_run(
             self.engine,
-            run_id=run_id,
+            run_id=outcome.run_id,
             status=status,
             now=self.clock.now(),
-            error=error,
+            error=outcome.error,
             request_delta=request_delta,
         )
+        self._release(outcome.stream)
+
+    def _release(self, stream: str) -> None:
+        """Free a stream's lease once its run is closed, not when the whole sync ends: a resync
+        asked for meanwhile must find it free (its run says it ended)."""
+        if self._holder is not None:
+            release(
+                self.engine,
+                connection=self.connection,
+                source=self.source,
+                holder=self._holder,
+                stream=stream,
+            )
 
     def _count(self, outcome: StreamOutcome, writes: list[PageWrite]) -> None:
         """Add committed pages to the outcome and report them."""

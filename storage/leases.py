@@ -146,14 +146,14 @@ def note_run(engine: Engine, *, connection: str, source: str, stream: str, holde
         )
 
 
-def release(engine: Engine, *, connection: str, source: str, holder: str) -> None:
+def release(engine: Engine, *, connection: str, source: str, holder: str, stream: str | None = None) -> None:
+    """Give up `holder`'s leases of the source (only `stream`'s when given)."""
     table = table_of(SyncLease)
+    where = [table.c.connection == connection, table.c.source == source, table.c.holder == holder]
+    if stream is not None:
+        where.append(table.c.stream == stream)
     with engine.begin() as conn:
-        conn.execute(
-            delete(table).where(
-                table.c.connection == connection, table.c.source == source, table.c.holder == holder
-            )
-        )
+        conn.execute(delete(table).where(*where))
 
 
 @contextmanager

@@ -144,6 +144,19 @@ def test_serve_syncs_takes_resyncs_stops_on_sigterm_and_resumes(make_sandbox, en
             what="the resumed sync",
         )
         assert resumed[0]["mode"] == "full" and resumed[0]["records_read"] == 2500 - run.records_read
+        # An admin resync over HTTP runs to its end and is listed with the runs.
+        again = service.http.post("/admin/resync", json={"streams": ["owners", "deals"]})
+        assert again.status_code == 202, again.text
+        ids = sorted(r["id"] for r in again.json()["runs"])
+
+        def ended() -> list[dict[str, Any]]:
+            mine = [r for r in service.runs() if r["id"] in ids]
+            return mine if all(r["status"] in FINISHED for r in mine) else []
+
+        done = service.wait(ended, what="the admin resync")
+        assert sorted((r["id"], r["status"], r["trigger"]) for r in done) == [
+            (i, "succeeded", "admin") for i in ids
+        ]
         code, seconds = service.stop(signal.SIGINT)
         assert code == 0 and seconds < 10
     finally:
