@@ -28,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from config import ConfigurationError, Settings
@@ -57,7 +57,7 @@ class ServiceContext:
     started_at: datetime
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         return self.jobs.engine
 
 

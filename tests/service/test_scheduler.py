@@ -79,7 +79,8 @@ def test_a_failing_job_is_logged_and_written_to_the_runs(engine, tmp_path):
         scheduler.shutdown(wait=True)
     (run,) = runs
     assert (run.source, run.stream, run.status, run.trigger) == ("scheduler", "sync", "failed", "schedule")
-    assert "ConfigurationError" in run.error and "FUNNELSYNC_CONNECTIONS__EMPTY__HUBSPOT__TOKEN" in run.error
+    error = run.error or ""
+    assert "ConfigurationError" in error and "FUNNELSYNC_CONNECTIONS__EMPTY__HUBSPOT__TOKEN" in error
 
 
 @pytest.mark.parametrize(
@@ -90,8 +91,8 @@ def test_a_failing_job_is_logged_and_written_to_the_runs(engine, tmp_path):
 def test_missed_and_overlapping_starts_are_written_to_the_runs(engine, tmp_path, code, status, needle):
     scheduler = build(engine, tmp_path)
     event = JobEvent(code, "reconcile:south", "default")
-    event.scheduled_run_time = datetime(2026, 1, 4, 3, 0, tzinfo=UTC)  # type: ignore[attr-defined]
-    scheduler._on_event(event)  # type: ignore[arg-type]
+    event.scheduled_run_time = datetime(2026, 1, 4, 3, 0, tzinfo=UTC)
+    scheduler._on_event(event)
     (run,) = recent_runs(engine)
     assert (run.connection, run.stream, run.mode, run.status) == ("south", "reconcile", "full", status)
-    assert needle in run.error and run.finished_at is not None
+    assert needle in (run.error or "") and run.finished_at is not None

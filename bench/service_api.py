@@ -5,7 +5,7 @@ middle of a full sync, and how much a restart has left to do.
 The HubSpot sandbox (HubSpot's 190 requests / 10 s, `--latency-ms` per answer) and the service
 each run in their own process; the database is a fresh SQLite file (or `--database-url`).
 
-    python bench/service.py [--contacts 20000] [--latency-ms 100] [--requests 300]
+    python bench/service_api.py [--contacts 20000] [--latency-ms 100] [--requests 300]
 """
 
 from __future__ import annotations
