@@ -222,6 +222,13 @@ def _cached(request: Request, etag: str, modified: datetime, build: Callable[[],
 # Run ids are INTEGER columns (PostgreSQL: 4 bytes); larger values cannot name a run.
 MAX_ID = 2**31 - 1
 
+RunId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem},
+    403: {"model": Problem},
+    422: {"model": Problem},
+}
+
 _EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 
 
@@ -359,7 +366,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         tags=["admin"],
         dependencies=[Admin],
         response_model=list[RunOut],
-        responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
+        responses=ADMIN_ERRORS,
         summary="Sync runs, newest first.",
     )
     def list_runs(
@@ -377,24 +384,22 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         )
         return [RunOut.of(r, now) for r in found]
 
+    def stored_run(run_id: int) -> SyncRun:
+        run = get_run(ctx.engine, run_id)
+        if run is None:
+            raise _problem(404, f"no run {run_id}")
+        return run
+
     @app.get(
         "/admin/runs/{run_id}",
         tags=["admin"],
         dependencies=[Admin],
         response_model=RunOut,
-        responses={
-            401: {"model": Problem},
-            403: {"model": Problem},
-            404: {"model": Problem},
-            422: {"model": Problem},
-        },
+        responses={**ADMIN_ERRORS, 404: {"model": Problem}},
         summary="One run: status, counts so far, error.",
     )
-    def one_run(run_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> RunOut:
-        run = get_run(ctx.engine, run_id)
-        if run is None:
-            raise _problem(404, f"no run {run_id}")
-        return RunOut.of(run, datetime.now(UTC))
+    def one_run(run_id: RunId) -> RunOut:
+        return RunOut.of(stored_run(run_id), datetime.now(UTC))
 
     @app.post(
         "/admin/runs/{run_id}/cancel",
@@ -402,19 +407,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         status_code=202,
         dependencies=[Admin],
         response_model=RunOut,
-        responses={
-            401: {"model": Problem},
-            403: {"model": Problem},
-            404: {"model": Problem},
-            409: {"model": Problem},
-            422: {"model": Problem},
-        },
+        responses={**ADMIN_ERRORS, 404: {"model": Problem}, 409: {"model": Problem}},
         summary="Cancel a queued run, or stop a running one after the pages in flight commit.",
     )
-    def cancel(run_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> RunOut:
-        run = get_run(ctx.engine, run_id)
-        if run is None:
-            raise _problem(404, f"no run {run_id}")
+    def cancel(run_id: RunId) -> RunOut:
+        run = stored_run(run_id)
         if run.status not in ACTIVE:
             raise _problem(409, f"run {run_id} already ended ({run.status})")
         now = datetime.now(UTC)

@@ -11,6 +11,7 @@ from datetime import datetime
 from html import escape
 
 from kpi.headline import FunnelStep, Headline
+from service.report import fmt
 from storage.models import SyncRun
 
 STATUS_COLOURS = {
@@ -25,16 +26,6 @@ STATUS_COLOURS = {
     "queued": "#0969da",
     "cancelling": "#0969da",
 }
-
-
-def _num(value: float | None, unit: str = "count") -> str:
-    if value is None:
-        return "–"
-    if unit == "ratio":
-        return f"{value * 100:.1f} %"
-    if unit == "days":
-        return f"{value:,.1f} d"
-    return f"{value:,.0f}"
 
 
 def funnel_svg(steps: Sequence[FunnelStep], *, width: int = 640) -> str:
@@ -56,13 +47,13 @@ def funnel_svg(steps: Sequence[FunnelStep], *, width: int = 640) -> str:
             f"{escape(s.stage)}</text>"
             f'<rect class="stage" data-stage="{escape(s.stage)}" x="{x:.1f}" y="{y}" width="{span:.1f}" '
             f'height="{bar_h}" rx="4" fill="#0969da" fill-opacity="{1 - i * 0.12:.2f}"/>'
-            f'<text x="{width - 80}" y="{y + bar_h / 2 + 5}" font-size="14">{_num(s.entered)}</text>'
+            f'<text x="{width - 80}" y="{y + bar_h / 2 + 5}" font-size="14">{fmt(s.entered, "count")}</text>'
         )
         if s.next_stage is not None:
             parts.append(
                 f'<text x="{label_w + (width - label_w - 90) / 2}" y="{y + bar_h + gap / 2 + 5}" '
                 f'text-anchor="middle" font-size="12" fill="#57606a">'
-                f"↓ {_num(s.conversion_rate, 'ratio')}</text>"
+                f"↓ {fmt(s.conversion_rate, 'ratio')}</text>"
             )
     parts.append("</svg>")
     return "".join(parts)
@@ -102,16 +93,16 @@ def _kpi_section(name: str, top: Headline | None, currency: str, as_of: datetime
             "<p>No KPIs computed yet: they follow the first successful sync.</p></section>"
         )
     sources = "".join(
-        f"<tr><td>{escape(s.source)}</td><td class=n>{_num(s.new_contacts)}</td>"
-        f"<td class=n>{_num(s.new_customers)}</td><td class=n>{_num(s.won_revenue)}</td></tr>"
+        f"<tr><td>{escape(s.source)}</td><td class=n>{fmt(s.new_contacts, 'count')}</td>"
+        f"<td class=n>{fmt(s.new_customers, 'count')}</td><td class=n>{fmt(s.won_revenue, 'count')}</td></tr>"
         for s in top.sources[:10]
     )
     tiles = [
-        ("Open pipeline", f"{_num(top.open_pipeline)} {escape(currency)}"),
-        ("Open deals", _num(top.open_deals)),
-        ("Win rate", _num(top.win_rate, "ratio")),
-        ("Days to close (mean)", _num(top.days_to_close_mean, "days")),
-        ("Lead → customer", _num(top.lead_to_customer_rate, "ratio")),
+        ("Open pipeline", f"{fmt(top.open_pipeline, 'count')} {escape(currency)}"),
+        ("Open deals", fmt(top.open_deals, "count")),
+        ("Win rate", fmt(top.win_rate, "ratio")),
+        ("Days to close (mean)", fmt(top.days_to_close_mean, "days")),
+        ("Lead → customer", fmt(top.lead_to_customer_rate, "ratio")),
     ]
     tile_html = "".join(f'<div class="tile"><div>{label}</div><b>{value}</b></div>' for label, value in tiles)
     stamp = f" (as of {as_of:%Y-%m-%d %H:%M} UTC)" if as_of else ""
