@@ -505,7 +505,6 @@ def create_app(ctx: ServiceContext) -> FastAPI:
                 404, f"the latest computation is on a {run.period} grid, not {period} (kpi.period)"
             )
         tz = ZoneInfo(run.timezone)
-        start, end = first, last
 
         def load() -> list[dict[str, Any]]:
             return kpi_rows(
@@ -514,8 +513,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
                 kpi=kpi,
                 dimension=dimension,
                 dimension_value=dimension_value,
-                start_from=datetime.combine(start, time(), tz) if start else None,
-                start_before=datetime.combine(end + timedelta(days=1), time(), tz) if end else None,
+                start_from=datetime.combine(first, time(), tz) if first else None,
+                start_before=datetime.combine(last + timedelta(days=1), time(), tz) if last else None,
             )
 
         return _respond(request, chosen, run, format, str(sorted(request.query_params.items())), load)

@@ -19,7 +19,7 @@ from kpi.headline import headline
 from storage.db import table_of
 from storage.kpis import kpi_rows, latest_kpi_run
 from storage.models import SyncRun
-from storage.runs import last_success, latest_runs
+from storage.runs import ACTIVE, last_success, latest_runs
 
 STREAM_LABELS = ["connection", "source", "stream"]
 
@@ -91,7 +91,7 @@ class FunnelsyncCollector(Collector):
             labels = [run.connection, run.source, run.stream]
             if run.finished_at is not None:
                 duration.add_metric(labels, (run.finished_at - run.started_at).total_seconds())
-            running.add_metric(labels, 1.0 if run.status in ("queued", "running", "cancelling") else 0.0)
+            running.add_metric(labels, 1.0 if run.status in ACTIVE else 0.0)
             failed.add_metric(labels, 1.0 if run.status == "failed" else 0.0)
         success = GaugeMetricFamily(
             "funnelsync_sync_last_success_timestamp_seconds",

@@ -12,8 +12,7 @@ from rich.table import Table
 
 from config import Settings
 from service.exitcodes import EXIT_AUTH, EXIT_BUSY, EXIT_CONFIG, EXIT_DEFERRED, EXIT_FAILED, EXIT_OK
-
-FINISHED = ("succeeded", "failed", "deferred", "skipped", "interrupted", "cancelled", "missed")
+from storage.runs import FINISHED
 
 
 class RemoteError(Exception):

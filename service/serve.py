@@ -33,7 +33,7 @@ from service.scheduler import Scheduler
 from storage import make_engine, require_current
 from storage.db import table_of
 from storage.models import SyncLease, SyncRun
-from storage.runs import interrupt_orphaned_queue
+from storage.runs import ACTIVE, interrupt_orphaned_queue
 
 log = logging.getLogger("funnelsync.serve")
 
@@ -73,7 +73,7 @@ def _close_own_runs(engine: Engine, now: datetime) -> int:
     with engine.begin() as conn:
         closed = conn.execute(
             update(runs)
-            .where(runs.c.holder.startswith(prefix), runs.c.status.in_(("queued", "running", "cancelling")))
+            .where(runs.c.holder.startswith(prefix), runs.c.status.in_(ACTIVE))
             .values(status="interrupted", finished_at=now, error=SHUTDOWN_REASON)
         ).rowcount
         conn.execute(delete(leases).where(leases.c.holder.startswith(prefix)))
