@@ -102,6 +102,12 @@ class HubSpotSettings(BaseModel):
     # are read again: on incremental syncs at most this often, for emails sent in the last days.
     email_stats_minutes: int = Field(default=60, ge=0)
     email_stats_days: int = Field(default=30, ge=0)
+    # Web analytics (Reporting API v2, scope `business-intelligence`): daily rows from
+    # `analytics_days` back on a full sync; incremental syncs read again from the last day read
+    # minus `analytics_lookback_days`, because HubSpot revises the newest days.
+    web_analytics: bool = True
+    analytics_days: int = Field(default=730, ge=1, le=3650)
+    analytics_lookback_days: int = Field(default=3, ge=0, le=60)
     # Longest comma-joined `properties` value per list request; longer lists are split (HubSpot answers 414).
     max_properties_chars: int = Field(default=3000, ge=200)
     extra_contact_properties: list[str] = Field(default_factory=list)
@@ -169,6 +175,11 @@ class KpiSettings(BaseModel):
     # Mailchimp opens: `proxy_excluded` leaves out Apple MPP machine opens where Mailchimp reports
     # them (sends from 2024-06-22), `raw` counts every open. HubSpot's are always bot-filtered.
     email_open_basis: Literal["proxy_excluded", "raw"] = "proxy_excluded"
+    # Personas (`hs_persona` values) the marketing team targets first; their share of new
+    # contacts is a KPI. Empty: the share is not computed.
+    priority_personas: list[str] = Field(default_factory=list)
+    # Landing pages with fewer views in a period are left out of its best and worst page.
+    landing_page_min_views: int = Field(default=50, ge=0)
 
     @field_validator("funnel_stages")
     @classmethod

@@ -416,6 +416,51 @@ class HubSpotMarketingEmail(SQLModel, table=True):
     run_id: int | None = None
 
 
+class HubSpotAnalyticsDay(SQLModel, table=True):
+    """One day of one web-analytics report (Reporting API v2): its rows are stated completely
+    each time the day is read, so a breakdown that is gone from a revised day is gone here too."""
+
+    __tablename__ = "hubspot_analytics_days"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    id: str = Field(primary_key=True, max_length=60)  # <report>|<YYYY-MM-DD>
+    report: str = Field(max_length=40)
+    day: date
+    breakdowns: int = 0
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None
+
+
+class HubSpotAnalyticsRow(SQLModel, table=True):
+    """A breakdown's counters on one day: a traffic source, a drill-down value (social network,
+    search engine), a UTM campaign or a page (id, with its URL in `meta`). Counters HubSpot did not
+    send, or sent malformed (quarantined), are None; the row as sent is in `raw`."""
+
+    __tablename__ = "hubspot_analytics_rows"
+    __table_args__ = (Index("ix_hubspot_analytics_rows_report_day", "connection", "report", "day"),)
+
+    connection: str = Field(primary_key=True, max_length=100)
+    day_id: str = Field(primary_key=True, max_length=60)
+    breakdown: str = Field(primary_key=True, max_length=500)
+    report: str = Field(max_length=40)
+    day: date
+    meta: str | None = None
+    visits: int | None = None
+    visitors: int | None = None
+    raw_views: int | None = None
+    contacts: int | None = None
+    subscribers: int | None = None
+    leads: int | None = None
+    marketing_qualified_leads: int | None = None
+    sales_qualified_leads: int | None = None
+    opportunities: int | None = None
+    customers: int | None = None
+    submissions: int | None = None
+    entrances: int | None = None
+    exits: int | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+
+
 class MailchimpList(SQLModel, table=True):
     """A Mailchimp audience with its statistics."""
 
@@ -631,6 +676,7 @@ ENTITY_TABLES: dict[str, type[SQLModel]] = {
     "owners": HubSpotOwner,
     "pipelines": HubSpotPipeline,
     "marketing_emails": HubSpotMarketingEmail,
+    "web_analytics": HubSpotAnalyticsDay,
     "mailchimp_lists": MailchimpList,
     "mailchimp_members": MailchimpMember,
     "mailchimp_campaigns": MailchimpCampaign,

@@ -42,6 +42,7 @@ from storage.history import Observation, current_versions, observe, plan_version
 from storage.models import (
     ENTITY_TABLES,
     VERSION_TABLES,
+    HubSpotAnalyticsRow,
     HubSpotCompany,
     HubSpotContact,
     HubSpotContactAssociation,
@@ -524,6 +525,7 @@ _CHILD_TABLES: dict[str, tuple[_ChildSpec, ...]] = {
         _ChildSpec(HubSpotDealAssociation, "deal_id", "associations", "association_owner_ids"),
     ),
     "pipelines": (_ChildSpec(HubSpotPipelineStage, "pipeline_id", "children", "entity_ids"),),
+    "web_analytics": (_ChildSpec(HubSpotAnalyticsRow, "day_id", "children", "entity_ids"),),
     "mailchimp_reports": (_ChildSpec(MailchimpUnsubscribe, "campaign_id", "children", "entity_ids"),),
 }
 

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from connector.sandbox.clock import DateHeaderMiddleware
 from connector.sandbox.faults import Fault, pick_fault
+from connector.sandbox.hubspot.analytics import DEFAULT_LIMIT, WebAnalytics
 from connector.sandbox.hubspot.data import iso
 from connector.sandbox.hubspot.store import (
     ASSOCIATION_TYPE_IDS,
@@ -91,6 +92,7 @@ ALL_SCOPES = (
     "crm.schemas.companies.read",
     "crm.schemas.deals.read",
     "content",
+    "business-intelligence",
 )
 
 
@@ -107,6 +109,8 @@ def required_scope(path: str) -> str | None:
         return f"crm.schemas.{OBJECT_TYPES.get(parts[3], parts[3])}.read"
     if parts[:1] == ["marketing"]:
         return "content"
+    if parts[:1] == ["analytics"]:
+        return "business-intelligence"
     return None
 
 
@@ -244,6 +248,7 @@ def _object_type(request: Request) -> str:
 
 def create_app(state: SandboxState) -> DateHeaderMiddleware:
     store = state.store
+    analytics = WebAnalytics(store)
 
     # -- gatekeeping: auth, URL length, rate limits, faults ----------------------------------
 
@@ -888,6 +893,21 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                 return JSONResponse(store.render_email(item, stats=stats))
         raise SandboxError(404, "OBJECT_NOT_FOUND", f"No email with id {email_id}", {"id": [email_id]})
 
+    @api()
+    async def analytics_report(request: Request) -> Response:
+        """`GET /analytics/v2/reports/{breakdown_by}/{time_period}` (Reporting API v2)."""
+        query = request.query_params
+        body = analytics.report(
+            request.path_params["breakdown_by"],
+            request.path_params["time_period"],
+            start=query.get("start"),
+            end=query.get("end"),
+            d1=query.get("d1"),
+            limit=_int_param(request, "limit", DEFAULT_LIMIT),
+            offset=_int_param(request, "offset", 0),
+        )
+        return JSONResponse(body)
+
     async def oauth_token(request: Request) -> Response:
         """`POST /oauth/{v1,v3,<date>}/token`: a refresh token for a new access token (form body)."""
         state.counts["oauth:token"] += 1
@@ -946,6 +966,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         Route("/crm/v3/properties/{object_type}/{name}", properties, methods=["GET"]),
         Route("/marketing/v3/emails", list_emails, methods=["GET"]),
         Route("/marketing/v3/emails/{email_id}", get_email, methods=["GET"]),
+        Route("/analytics/v2/reports/{breakdown_by}/{time_period:path}", analytics_report, methods=["GET"]),
         Route("/oauth/{version}/token", oauth_token, methods=["POST"]),
         Route("/_sandbox/health", health, methods=["GET"]),
         Route("/_sandbox/clock", admin_clock, methods=["GET", "POST"]),

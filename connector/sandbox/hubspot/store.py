@@ -197,6 +197,8 @@ class PortalStore:
         self.merged: dict[str, dict[int, int]] = {t: {} for t in self.objects}
         self._catalogue: dict[str, set[str]] = {}
         self._rebuild_catalogue()
+        # Bumped by every write, so views derived from the records (web analytics) know to rebuild.
+        self.generation = 0
 
     # -- catalogue ---------------------------------------------------------------------------
 
@@ -614,6 +616,7 @@ class PortalStore:
     # -- writes ------------------------------------------------------------------------------
 
     def _stamp(self, object_type: str, record: Record, at: datetime) -> None:
+        self.generation += 1
         record["updatedAt"] = at
         record["properties"][MODIFIED[object_type]] = iso(at)
         if object_type == "contacts":
@@ -693,6 +696,7 @@ class PortalStore:
                     {"id": [str(record_id)]},
                 )
             at = at or self.clock.now()
+            self.generation += 1
             record["archived"] = True
             record["archivedAt"] = at
             record["updatedAt"] = at
@@ -777,6 +781,7 @@ class PortalStore:
             record = self.objects[object_type].get(record_id)
             if record is None or not record["archived"]:
                 raise SandboxError(404, "OBJECT_NOT_FOUND", "No archived object with that id.", {})
+            self.generation += 1
             record["archived"] = False
             record.pop("archivedAt", None)
             record["updatedAt"] = at or self.clock.now()
@@ -787,6 +792,7 @@ class PortalStore:
         with self.lock:
             if self.objects[object_type].pop(record_id, None) is None:
                 raise SandboxError(404, "OBJECT_NOT_FOUND", "Object not found.", {})
+            self.generation += 1
             self.ids[object_type].remove(record_id)
 
     def touch(self, object_type: str, record_ids: list[int], *, at: datetime) -> int:

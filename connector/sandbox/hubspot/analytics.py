@@ -1,0 +1,475 @@
+"""Web analytics of a sandbox portal, served the way HubSpot's Reporting API v2 answers
+`GET /analytics/v2/reports/{breakdown_by}/{time_period}`.
+
+Everything is derived from the portal's live contacts, so the figures agree with the CRM: a
+day's `contacts` for a source are the contacts created that day (UTC, the sandbox portal's time
+zone) whose original source (`hs_analytics_source`) it is, and `leads` … `customers` count the
+contacts whose stage-entry property (`hs_v2_date_entered_<stage>`) falls on that day. Sessions,
+visitors and page views are modelled around those contacts with a fixed pseudo-random noise per
+(day, breakdown), so a report read twice gives the same numbers. Like HubSpot, the newest days
+are revised: today's sessions show about 60 % and yesterday's about 90 % of their final count.
+Offline sources have contacts but no sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from connector.sandbox.hubspot.store import PortalStore, SandboxError
+
+# HubSpot answers 413 RESULT_POINT_LIMIT_EXCEEDED above this many time points.
+MAX_TIME_POINTS = 500
+DEFAULT_LIMIT = 100
+# The sandbox's own cap on `limit` (HubSpot's is not documented).
+MAX_LIMIT = 1000
+
+BREAKDOWNS = ("totals", "sources", "utm-campaigns", "landing-pages", "standard-pages", "blog-posts")
+CONTENT_TYPES = ("landing-pages", "standard-pages", "blog-posts")
+TIME_PERIODS = ("total", "daily", "weekly", "monthly")
+STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer")
+STAGE_COUNTERS = {
+    "subscriber": "subscribers",
+    "lead": "leads",
+    "marketingqualifiedlead": "marketingQualifiedLeads",
+    "salesqualifiedlead": "salesQualifiedLeads",
+    "opportunity": "opportunities",
+    "customer": "customers",
+}
+# Sessions that became a contact, per original source (offline sources have no sessions).
+SESSION_TO_CONTACT = {
+    "ORGANIC_SEARCH": 0.018,
+    "PAID_SEARCH": 0.030,
+    "EMAIL_MARKETING": 0.045,
+    "SOCIAL_MEDIA": 0.012,
+    "PAID_SOCIAL": 0.015,
+    "REFERRALS": 0.028,
+    "DIRECT_TRAFFIC": 0.020,
+    "OTHER_CAMPAIGNS": 0.025,
+    "AI_REFERRALS": 0.030,
+}
+# Sources whose first drill-down value is a UTM campaign.
+CAMPAIGN_SOURCES = ("PAID_SEARCH", "PAID_SOCIAL", "EMAIL_MARKETING", "OTHER_CAMPAIGNS")
+# How far HubSpot's numbers for a day are from final, by the day's age in days.
+SETTLING = {0: 0.6, 1: 0.9}
+
+
+@dataclass(frozen=True)
+class SitePage:
+    """A page of the sandbox website: where sessions enter, and how often its form converts."""
+
+    id: int
+    kind: str  # landing-pages | standard-pages | blog-posts
+    url: str
+    weight: float  # share of the site's entrances
+    views_per_entrance: float
+    form_rate: float | None  # submissions / views of its form; None: no form
+
+
+SITE: tuple[SitePage, ...] = (
+    SitePage(5100000001, "landing-pages", "/lp/ebook-b2b-marketing-kpis", 0.004, 1.3, 0.48),
+    SitePage(5100000002, "landing-pages", "/lp/checklist-lead-scoring", 0.003, 1.2, 0.42),
+    SitePage(5100000003, "landing-pages", "/lp/book-a-demo", 0.02, 1.4, 0.12),
+    SitePage(5100000004, "landing-pages", "/lp/webinar-pipeline-velocity", 0.003, 1.2, 0.35),
+    SitePage(5100000005, "landing-pages", "/lp/guide-sales-and-marketing-alignment", 0.002, 1.3, 0.55),
+    SitePage(5100000006, "landing-pages", "/lp/price-list", 0.006, 1.5, 0.22),
+    SitePage(5100000007, "landing-pages", "/lp/spring-campaign-teaser", 0.004, 1.1, None),
+    SitePage(5200000001, "standard-pages", "/", 0.30, 2.6, None),
+    SitePage(5200000002, "standard-pages", "/pricing", 0.07, 1.8, None),
+    SitePage(5200000003, "standard-pages", "/product", 0.08, 2.1, None),
+    SitePage(5200000004, "standard-pages", "/contact", 0.03, 1.3, 0.09),
+    SitePage(5200000005, "standard-pages", "/about", 0.03, 1.4, None),
+    SitePage(5200000006, "standard-pages", "/integrations", 0.03, 1.6, None),
+    SitePage(5300000001, "blog-posts", "/blog/what-is-an-mql", 0.09, 1.5, None),
+    SitePage(5300000002, "blog-posts", "/blog/pipeline-velocity-formula", 0.07, 1.4, None),
+    SitePage(5300000003, "blog-posts", "/blog/cac-vs-clv", 0.06, 1.4, None),
+    SitePage(5300000004, "blog-posts", "/blog/lead-to-customer-conversion", 0.04, 1.3, None),
+    SitePage(5300000005, "blog-posts", "/blog/organic-traffic-checklist", 0.03, 1.2, None),
+    SitePage(5300000006, "blog-posts", "/blog/linkedin-for-b2b", 0.03, 1.2, None),
+)
+FORM_PAGES = tuple(p for p in SITE if p.form_rate)
+
+
+def slug(value: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")
+
+
+def _unit(*keys: Any) -> float:
+    """A fixed pseudo-random number in [0, 1) for these keys."""
+    digest = hashlib.blake2b("|".join(map(str, keys)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _split(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """`total` shared out in proportion to `weights`, whole numbers that add up (largest remainder)."""
+    mass = sum(weights.values())
+    if total <= 0 or mass <= 0:
+        return dict.fromkeys(weights, 0)
+    exact = {k: total * w / mass for k, w in weights.items()}
+    out = {k: math.floor(v) for k, v in exact.items()}
+    rest = total - sum(out.values())
+    for k in sorted(exact, key=lambda k: (out[k] - exact[k], k))[:rest]:
+        out[k] += 1
+    return out
+
+
+def _form_page(unit: float) -> SitePage:
+    """The form a contact converted on: a fixed pick, weighted by each form's pull."""
+    weights = [p.weight * (p.form_rate or 0.0) for p in FORM_PAGES]
+    pick = unit * sum(weights)
+    for page, weight in zip(FORM_PAGES, weights, strict=True):
+        pick -= weight
+        if pick < 0:
+            return page
+    return FORM_PAGES[-1]
+
+
+def _day(value: Any) -> date | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC).date()
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Facts:
+    """What the CRM says happened each day, per breakdown: contacts created and stage entries."""
+
+    # day -> breakdown key -> counter name -> n. Keys: ("sources", SOURCE),
+    # ("sources:SOURCE", drill value), ("utm-campaigns", campaign), ("page", page id).
+    cells: dict[date, dict[tuple[str, str], Counter[str]]]
+    # Contacts created per source over the whole history (the baseline of each day's traffic).
+    per_source: Counter[str]
+    first_day: date | None
+    # Every value each drill-down has ever had (so a quiet day still lists it), by key kind.
+    values: dict[str, set[str]]
+
+
+class WebAnalytics:
+    """Reports of one sandbox portal (rebuilt from the contacts whenever they change)."""
+
+    def __init__(self, store: PortalStore, *, seed: int = 1) -> None:
+        self.store = store
+        self.seed = seed
+        self._facts: _Facts | None = None
+        self._generation = -1
+
+    # -- what the CRM says -------------------------------------------------------------------
+
+    def facts(self) -> _Facts:
+        with self.store.lock:
+            if self._facts is None or self._generation != self.store.generation:
+                self._facts = self._build()
+                self._generation = self.store.generation
+            return self._facts
+
+    def _build(self) -> _Facts:
+        cells: dict[date, dict[tuple[str, str], Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        per_source: Counter[str] = Counter()
+        values: dict[str, set[str]] = defaultdict(set)
+        first: date | None = None
+        for record in self.store.objects["contacts"].values():
+            if record.get("archived"):
+                continue
+            props = record["properties"]
+            source = str(props.get("hs_analytics_source") or "OFFLINE")
+            drill = props.get("hs_analytics_source_data_1")
+            keys = [("sources", source)]
+            if drill:
+                keys.append((f"sources:{source}", str(drill)))
+                if source in CAMPAIGN_SOURCES:
+                    keys.append(("utm-campaigns", slug(str(drill))))
+            created = _day(props.get("createdate")) or record["createdAt"].astimezone(UTC).date()
+            per_source[source] += 1
+            first = created if first is None or created < first else first
+            day_cells = cells[created]
+            for kind, value in keys:
+                day_cells[kind, value]["contacts"] += 1
+                values[kind].add(value)
+            if source in SESSION_TO_CONTACT and FORM_PAGES:
+                page = _form_page(_unit(self.seed, "form", record["id"]))
+                day_cells[("page", str(page.id))]["contacts"] += 1
+            for stage, counter in STAGE_COUNTERS.items():
+                entered = _day(props.get(f"hs_v2_date_entered_{stage}"))
+                if entered is not None:
+                    for key in keys:
+                        cells[entered][key][counter] += 1
+        return _Facts(cells=cells, per_source=per_source, first_day=first, values=values)
+
+    # -- one day's rows ----------------------------------------------------------------------
+
+    def _settled(self, day: date) -> float:
+        age = (self.store.clock.now().astimezone(UTC).date() - day).days
+        return SETTLING.get(age, 1.0)
+
+    def source_rows(self, day: date, facts: _Facts) -> dict[str, dict[str, Any]]:
+        """The sources report's rows for one day, keyed by source."""
+        cells = facts.cells.get(day, {})
+        span = max(1, (self.store.clock.now().astimezone(UTC).date() - (facts.first_day or day)).days + 1)
+        settled = self._settled(day)
+        rows: dict[str, dict[str, Any]] = {}
+        for source in sorted(set(SESSION_TO_CONTACT) | set(facts.per_source)):
+            counts = cells.get(("sources", source), Counter())
+            rate = SESSION_TO_CONTACT.get(source)
+            visits = 0
+            if rate is not None:
+                expected = facts.per_source.get(source, 0) / span
+                base = max(counts["contacts"], 0.5 * (counts["contacts"] + expected))
+                visits = round(base / rate * (0.85 + 0.3 * _unit(self.seed, day, source)) * settled)
+                visits = max(visits, counts["contacts"])
+            if visits == 0 and not counts:
+                continue
+            rows[source] = self._traffic_row(source, visits, counts, day)
+        return rows
+
+    def _traffic_row(self, key: str, visits: int, counts: Counter[str], day: date) -> dict[str, Any]:
+        noise = _unit(self.seed, "shape", day, key)
+        visitors = min(visits, round(visits * (0.72 + 0.1 * noise)))
+        per_session = 1.6 + 1.4 * noise
+        row: dict[str, Any] = {
+            "breakdown": key,
+            "visits": visits,
+            "visitors": visitors,
+            "rawViews": round(visits * per_session),
+            "contacts": counts["contacts"],
+            **{name: counts[name] for name in STAGE_COUNTERS.values()},
+            "returningVisits": visits - round(visits * (0.6 + 0.3 * noise)),
+            "pageviewsPerSession": round(per_session, 4) if visits else 0.0,
+            "bounceRate": round(0.35 + 0.3 * noise, 4) if visits else 0.0,
+            "timePerSession": round(40 + 200 * noise, 2) if visits else 0.0,
+            "newVisitorSessionRate": round(0.6 + 0.3 * noise, 4) if visits else 0.0,
+        }
+        return _with_rates(row)
+
+    def drill_rows(self, day: date, source: str, facts: _Facts) -> dict[str, dict[str, Any]]:
+        """A source's first drill-down (social networks, search engines, …) for one day: the
+        source's sessions shared among its values in proportion to their contacts."""
+        parent = self.source_rows(day, facts).get(source)
+        if parent is None:
+            return {}
+        cells = facts.cells.get(day, {})
+        prefix = f"sources:{source}"
+        values = sorted(facts.values.get(prefix, ()))
+        if not values:
+            return {}
+        weights = {v: 1.0 + 4.0 * cells.get((prefix, v), Counter())["contacts"] for v in values}
+        visits = _split(int(parent["visits"]), weights)
+        rows = {}
+        for value in values:
+            counts = cells.get((prefix, value), Counter())
+            share = max(visits[value], counts["contacts"])
+            if share or counts:
+                rows[value] = self._traffic_row(value, share, counts, day)
+        return rows
+
+    def campaign_rows(self, day: date, facts: _Facts) -> dict[str, dict[str, Any]]:
+        """UTM campaigns: the campaign sources' sessions shared among their campaigns."""
+        rows: dict[str, dict[str, Any]] = {}
+        for source in CAMPAIGN_SOURCES:
+            for value, row in self.drill_rows(day, source, facts).items():
+                key = slug(value)
+                row = {**row, "breakdown": key}
+                rows[key] = _sum_rows([rows[key], row], key) if key in rows else row
+        return rows
+
+    def page_rows(self, day: date, kind: str, facts: _Facts) -> dict[str, dict[str, Any]]:
+        """Content of one type for one day: entrances are the day's sessions shared by page weight;
+        form pages get the day's converting contacts as submissions."""
+        site_visits = sum(int(r["visits"]) for r in self.source_rows(day, facts).values())
+        weights = {str(p.id): p.weight * (0.8 + 0.4 * _unit(self.seed, "w", day, p.id)) for p in SITE}
+        entrances = _split(site_visits, weights)
+        cells = facts.cells.get(day, {})
+        rows = {}
+        for page in SITE:
+            if page.kind != kind:
+                continue
+            pid = str(page.id)
+            noise = _unit(self.seed, "page", day, pid)
+            contacts = cells.get(("page", pid), Counter())["contacts"]
+            submissions = contacts + round(contacts * 0.3 * noise) if page.form_rate else 0
+            views = round(entrances[pid] * page.views_per_entrance + site_visits * page.weight * 0.2 * noise)
+            if page.form_rate and submissions:
+                views = max(views, math.ceil(submissions / (page.form_rate * (0.8 + 0.4 * noise))))
+            if views == 0:
+                continue
+            exits = min(views, round(entrances[pid] * (0.7 + 0.3 * noise)))
+            rows[pid] = {
+                "breakdown": pid,
+                "meta": page.url,
+                "rawViews": views,
+                "entrances": entrances[pid],
+                "exits": exits,
+                "submissions": submissions,
+                "contacts": contacts,
+                "leads": contacts,
+                "ctaViews": round(views * 0.4 * noise),
+                "timePerPageview": round(20 + 90 * noise, 2),
+                "pageBounceRate": round(0.3 + 0.4 * noise, 4),
+                "exitsPerPageview": round(exits / views, 4),
+            }
+        return rows
+
+    def rows(self, breakdown_by: str, d1: str | None, day: date) -> list[dict[str, Any]]:
+        """One day's rows of a report, largest first (sessions, or views for content)."""
+        facts = self.facts()
+        if breakdown_by in CONTENT_TYPES:
+            found = self.page_rows(day, breakdown_by, facts)
+            return sorted(found.values(), key=lambda r: (-r["rawViews"], r["breakdown"]))
+        if breakdown_by == "utm-campaigns":
+            found = self.campaign_rows(day, facts)
+        elif breakdown_by == "sources" and d1:
+            found = self.drill_rows(day, _source_name(d1), facts)
+        else:
+            found = self.source_rows(day, facts)
+            if breakdown_by == "totals":
+                return [_sum_rows(found.values(), "totals")] if found else []
+        return sorted(found.values(), key=lambda r: (-r["visits"], r["breakdown"]))
+
+    # -- the endpoint ------------------------------------------------------------------------
+
+    def report(
+        self,
+        breakdown_by: str,
+        time_period: str,
+        *,
+        start: str | None,
+        end: str | None,
+        d1: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+    ) -> Any:
+        if breakdown_by not in BREAKDOWNS:
+            raise SandboxError(
+                400,
+                "VALIDATION_ERROR",
+                f"Invalid breakdown: {breakdown_by} (the sandbox serves {BREAKDOWNS})",
+            )
+        summarize = time_period.startswith("summarize/")
+        period = time_period.removeprefix("summarize/")
+        if period not in TIME_PERIODS or (summarize and period == "total"):
+            raise SandboxError(400, "VALIDATION_ERROR", f"Invalid time period: {time_period}")
+        first, last = _date_param("start", start), _date_param("end", end)
+        if last < first:
+            raise SandboxError(400, "VALIDATION_ERROR", "end must not be before start")
+        if limit < 1 or offset < 0:
+            raise SandboxError(400, "VALIDATION_ERROR", "limit must be positive and offset not negative")
+        limit = min(limit, MAX_LIMIT)
+        today = self.store.clock.now().astimezone(UTC).date()
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        if period == "total":
+            return self._total(breakdown_by, d1, [d for d in days if d <= today], limit, offset)
+        buckets = _buckets(days, period)
+        if len(buckets) > MAX_TIME_POINTS:
+            raise SandboxError(
+                413,
+                "RESULT_POINT_LIMIT_EXCEEDED",
+                f"Too many time points ({len(buckets)} > {MAX_TIME_POINTS}); narrow the range or use a "
+                "wider time period",
+            )
+        body: dict[str, list[dict[str, Any]]] = {}
+        for key, members in buckets.items():
+            found = self._aggregate(breakdown_by, d1, [d for d in members if d <= today])
+            if summarize or breakdown_by == "totals":
+                body[key.isoformat()] = [_sum_rows(found, "")] if found else []
+            else:
+                body[key.isoformat()] = found[offset : offset + limit]
+        return body
+
+    def _aggregate(self, breakdown_by: str, d1: str | None, days: Iterable[date]) -> list[dict[str, Any]]:
+        by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for day in days:
+            for row in self.rows(breakdown_by, d1, day):
+                by_key[row["breakdown"]].append(row)
+        rows = [_sum_rows(parts, key) for key, parts in by_key.items()]
+        size = "rawViews" if breakdown_by in CONTENT_TYPES else "visits"
+        return sorted(rows, key=lambda r: (-r.get(size, 0), r["breakdown"]))
+
+    def _total(
+        self, breakdown_by: str, d1: str | None, days: list[date], limit: int, offset: int
+    ) -> dict[str, Any]:
+        rows = self._aggregate(breakdown_by, d1, days)
+        page = rows[offset : offset + limit]
+        return {
+            "breakdowns": page,
+            "offset": offset + len(page),
+            "total": len(rows),
+            "totals": {k: v for k, v in _sum_rows(rows, "").items() if k not in ("breakdown", "meta")},
+        }
+
+
+def _source_name(d1: str) -> str:
+    """HubSpot's drill-down names a source by its report value; the docs also write `organic`."""
+    value = d1.strip().upper()
+    aliases = {
+        "ORGANIC": "ORGANIC_SEARCH",
+        "SOCIAL": "SOCIAL_MEDIA",
+        "PAID": "PAID_SEARCH",
+        "EMAIL": "EMAIL_MARKETING",
+    }
+    return aliases.get(value, value)
+
+
+def _date_param(name: str, raw: str | None) -> date:
+    if not raw:
+        raise SandboxError(400, "VALIDATION_ERROR", f"Missing required parameter '{name}' (YYYYMMDD)")
+    try:
+        return datetime.strptime(raw, "%Y%m%d").date()
+    except ValueError:
+        raise SandboxError(400, "VALIDATION_ERROR", f"Invalid {name}: {raw!r}, expected YYYYMMDD") from None
+
+
+def _buckets(days: list[date], period: str) -> dict[date, list[date]]:
+    """Days grouped by the time point they report under (the day, its Monday, its month's 1st)."""
+    out: dict[date, list[date]] = {}
+    for day in days:
+        if period == "weekly":
+            key = day - timedelta(days=day.weekday())
+        elif period == "monthly":
+            key = day.replace(day=1)
+        else:
+            key = day
+        out.setdefault(key, []).append(day)
+    return out
+
+
+_RATE_FIELDS = ("pageviewsPerSession", "bounceRate", "timePerSession", "newVisitorSessionRate")
+
+
+def _with_rates(row: dict[str, Any]) -> dict[str, Any]:
+    visits, contacts = row.get("visits", 0), row.get("contacts", 0)
+    row["sessionToContactRate"] = round(contacts / visits, 6) if visits else 0.0
+    row["contactToCustomerRate"] = round(row.get("customers", 0) / contacts, 6) if contacts else 0.0
+    return row
+
+
+def _sum_rows(rows: Iterable[dict[str, Any]], key: str) -> dict[str, Any]:
+    """Rows of one breakdown summed: counters add, averages are weighted by sessions or views."""
+    rows = list(rows)
+    out: dict[str, Any] = {"breakdown": key} if key else {}
+    if rows and "meta" in rows[0]:
+        out["meta"] = rows[0]["meta"]
+    for row in rows:
+        for name, value in row.items():
+            if name in ("breakdown", "meta") or isinstance(value, float):
+                continue
+            out[name] = out.get(name, 0) + value
+    visits = out.get("visits", 0)
+    views = out.get("rawViews", 0)
+    for name in {n for r in rows for n, v in r.items() if isinstance(v, float)}:
+        weight = "visits" if name in _RATE_FIELDS else "rawViews"
+        total = visits if weight == "visits" else views
+        mixed = sum(r.get(name, 0.0) * r.get(weight, 0) for r in rows)
+        out[name] = round(mixed / total, 6) if total else 0.0
+    if "visits" in out:
+        _with_rates(out)
+    if "exits" in out and views:
+        out["exitsPerPageview"] = round(out["exits"] / views, 6)
+    return out
