@@ -184,6 +184,7 @@ def _counts(settings: Settings, console: Console) -> None:
         "owners",
         "pipelines",
         "marketing_emails",
+        "web_analytics",
         "mailchimp_members",
         "mailchimp_campaigns",
         "quarantine",

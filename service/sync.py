@@ -93,6 +93,8 @@ def _mode(stream: str, state: dict[str, Any], full: bool) -> str:
         return "incremental" if state.get("checked_at") else "full"
     if stream == "mailchimp_members":
         return "incremental" if state.get("lists") else "full"
+    if stream == "web_analytics":
+        return "incremental" if state.get("through") else "full"
     if stream == "mailchimp_reports":
         return "incremental" if state.get("all_read_at") else "full"
     return (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from connector.hubspot.constants import (
@@ -407,6 +407,87 @@ def normalize_marketing_emails(records: Iterable[Any]) -> Normalized:
     return out
 
 
+# Reporting API v2 counters → columns of hubspot_analytics_rows.
+ANALYTICS_COUNTERS = {
+    "visits": "visits",
+    "visitors": "visitors",
+    "rawViews": "raw_views",
+    "contacts": "contacts",
+    "subscribers": "subscribers",
+    "leads": "leads",
+    "marketingQualifiedLeads": "marketing_qualified_leads",
+    "salesQualifiedLeads": "sales_qualified_leads",
+    "opportunities": "opportunities",
+    "customers": "customers",
+    "submissions": "submissions",
+    "entrances": "entrances",
+    "exits": "exits",
+}
+# Summarized reports (totals) have no `breakdown`: their one row is stored under this name.
+TOTAL_BREAKDOWN = "total"
+
+
+def _day_of(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10]) if value is not None else None
+    except ValueError:
+        return None
+
+
+def normalize_web_analytics(records: Iterable[Any]) -> Normalized:
+    """Report days (`{"report", "day", "rows"}`, see connector.hubspot.analytics) into one entity per
+    day and one child row per breakdown. A day whose date or rows cannot be read is rejected
+    whole; a row without a breakdown is quarantined and left out; a counter that is not a whole
+    number >= 0 is quarantined and stored as None (the rest of the row is kept)."""
+    out = Normalized()
+    for record in records:
+        report = record.get("report") if isinstance(record, dict) else None
+        day = _day_of(record.get("day")) if isinstance(record, dict) else None
+        rows = record.get("rows") if isinstance(record, dict) else None
+        if not isinstance(report, str) or day is None or not isinstance(rows, list):
+            reason = "analytics day without a report name, a YYYY-MM-DD date or a list of rows"
+            out.issues.append(Issue(record_key(record), "*", raw_text(record), reason))
+            out.rejected += 1
+            continue
+        f = Fields(f"{report}|{day.isoformat()}", out.issues)
+        kept: dict[str, dict[str, Any]] = {}
+        for position, row in enumerate(rows):
+            if not isinstance(row, dict):
+                f.flag(f"rows[{position}]", row, "row is not a JSON object")
+                continue
+            raw_key = row.get("breakdown", TOTAL_BREAKDOWN if len(rows) == 1 else None)
+            if raw_key is None or str(raw_key).strip() == "":
+                f.flag(f"rows[{position}]", raw_text(row), "row has no breakdown")
+                continue
+            key = str(raw_key)[:500]
+            child: dict[str, Any] = {
+                "day_id": f.record_id,
+                "breakdown": key,
+                "report": report,
+                "day": day,
+                "meta": None if row.get("meta") is None else str(row["meta"]),
+                "raw": row,
+            }
+            for name, column in ANALYTICS_COUNTERS.items():
+                value = row.get(name)
+                if value is None:
+                    child[column] = None
+                elif (
+                    isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                    and value >= 0
+                    and value == int(value)
+                ):
+                    child[column] = int(value)
+                else:
+                    f.flag(f"{key[:150]}.{name}", value, "counter is not a whole number >= 0")
+                    child[column] = None
+            kept.setdefault(key, child)  # a breakdown repeated by overlapping pages counts once
+        out.entities.append({"id": f.record_id, "report": report, "day": day, "breakdowns": len(kept)})
+        out.children.extend(kept.values())
+    return out
+
+
 def _flag(record: dict[str, Any], name: str) -> bool | None:
     value = record.get(name)
     return value if isinstance(value, bool) else None
@@ -472,4 +553,6 @@ def normalize_records(
         return normalize_marketing_emails(records)
     if stream == "properties":
         return normalize_properties(records)
+    if stream == "web_analytics":
+        return normalize_web_analytics(records)
     raise ValueError(f"unknown HubSpot stream {stream!r}")

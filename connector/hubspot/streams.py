@@ -17,6 +17,7 @@ from typing import Any
 
 from config import DEFAULT_LIFECYCLE_STAGES, HubSpotSettings
 from connector.errors import FatalAPIError, MalformedResponseError, PermissionDeniedError
+from connector.hubspot.analytics import WebAnalyticsStream
 from connector.hubspot.client import HubSpotClient
 from connector.hubspot.constants import (
     ASSOCIATIONS_BATCH_MAX,
@@ -735,7 +736,17 @@ def build_streams(
             archived_of("deals"),
         ),
         "marketing_emails": MarketingEmailsStream(settings),
+        "web_analytics": WebAnalyticsStream(settings),
     }
 
 
-STREAM_NAMES = ("properties", "owners", "pipelines", "companies", "contacts", "deals", "marketing_emails")
+STREAM_NAMES = (
+    "properties",
+    "owners",
+    "pipelines",
+    "companies",
+    "contacts",
+    "deals",
+    "marketing_emails",
+    "web_analytics",
+)
