@@ -104,8 +104,10 @@ class HubSpotSettings(BaseModel):
     email_stats_days: int = Field(default=30, ge=0)
     # Web analytics (Reporting API v2, scope `business-intelligence`): daily rows from
     # `analytics_days` back on a full sync; incremental syncs read again from the last day read
-    # minus `analytics_lookback_days`, because HubSpot revises the newest days.
+    # minus `analytics_lookback_days` (HubSpot revises the newest days), at most every
+    # `analytics_minutes`.
     web_analytics: bool = True
+    analytics_minutes: int = Field(default=60, ge=0)
     analytics_days: int = Field(default=730, ge=1, le=3650)
     analytics_lookback_days: int = Field(default=3, ge=0, le=60)
     # Longest comma-joined `properties` value per list request; longer lists are split (HubSpot answers 414).

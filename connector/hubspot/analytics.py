@@ -8,8 +8,8 @@ points may be asked for at once (413 RESULT_POINT_LIMIT_EXCEEDED), so the days a
 windows of `WINDOW_DAYS`.
 
 HubSpot revises the newest days, so an incremental sync reads again from the last day it read
-minus `analytics_lookback_days`. Each page is every day of one report in one window, stated
-completely (storage replaces the day's rows). A portal without the `business-intelligence` scope
+minus `analytics_lookback_days`, at most every `analytics_minutes`. Each page is every day of one
+report in one window, stated completely (storage replaces the day's rows). A portal without the `business-intelligence` scope
 (or without the Marketing Hub tier the API needs) syncs no analytics instead of failing the run.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from config import HubSpotSettings
@@ -74,13 +74,16 @@ class WebAnalyticsStream:
         self.page_size = page_size
 
     def pages(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
-        if not self.settings.web_analytics:
-            yield Page(self.name, [], dict(state), final=True)
-            return
         window = state.get("window")
         through = state.get("through")
+        if not self.settings.web_analytics or not (
+            isinstance(window, dict) or self.due(client, state, full=full)
+        ):
+            yield Page(self.name, [], dict(state), final=True)
+            return
+        now = client.server_now()
         if not isinstance(window, dict):
-            today = client.server_now().date()
+            today = now.date()
             if full or not through:
                 start = today - timedelta(days=self.settings.analytics_days - 1)
             else:
@@ -109,10 +112,11 @@ class WebAnalyticsStream:
                         checkpoint: dict[str, Any] = {
                             "through": window["end"],
                             "window": None,
+                            "read_at": now.isoformat(),
                             "unavailable": None,
                         }
                     else:
-                        checkpoint = {"through": through, "window": nxt, "unavailable": None}
+                        checkpoint = {**state, "through": through, "window": nxt, "unavailable": None}
                     yield Page(self.name, records, checkpoint, final=last)
                 report_index = 0
                 at = upto + timedelta(days=1)
@@ -121,6 +125,15 @@ class WebAnalyticsStream:
             yield Page(
                 self.name, [], {"through": through, "window": None, "unavailable": exc.detail}, final=True
             )
+
+    def due(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> bool:
+        """A full sync always reads; an incremental one at most every `analytics_minutes` (HubSpot
+        processes analytics in batches: reading them every few minutes buys nothing)."""
+        read_at = state.get("read_at")
+        if full or not read_at:
+            return True
+        age = client.now_estimate() - datetime.fromisoformat(read_at)
+        return age >= timedelta(minutes=self.settings.analytics_minutes)
 
     def _read(self, client: HubSpotClient, report: Report, first: date, last: date) -> list[dict[str, Any]]:
         """Every row of every day of `report` in [first, last]: one record per day."""

@@ -40,7 +40,7 @@ def stored(engine, model, *columns):
 def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_url):
     settings = make_settings(db_url)
     outcomes = HubSpotSync(settings, engine, clock=clock).run(full=True)
-    assert [o.status for o in outcomes] == ["succeeded"] * 7
+    assert [o.status for o in outcomes] == ["succeeded"] * 8
     for object_type, model in (("contacts", HubSpotContact), ("companies", None), ("deals", HubSpotDeal)):
         if model is None:
             continue
@@ -245,7 +245,7 @@ def test_bad_token_fails_every_stream_without_leaking_it(
     secret = "pat-na1-abcdef-0123456789-topsecret"
     settings = make_settings(db_url, token=secret)
     outcomes = HubSpotSync(settings, engine, clock=clock).run()
-    assert {o.status for o in outcomes} == {"failed"} and len(outcomes) == 7
+    assert {o.status for o in outcomes} == {"failed"} and len(outcomes) == 8
     for run in recent_runs(engine, limit=10):
         assert run.error and secret not in run.error and "401" in run.error
     assert secret not in caplog.text

@@ -37,7 +37,12 @@ def test_full_read_covers_every_report_and_day_in_windows_of_at_most_500_points(
     # One page per report and window; every checkpoint but the last says where to go on.
     assert len(checkpoints) == len(REPORTS) * 3
     assert all(c["window"] and c["through"] is None for c in checkpoints[:-1])
-    assert checkpoints[-1] == {"through": TODAY.isoformat(), "window": None, "unavailable": None}
+    assert checkpoints[-1] == {
+        "through": TODAY.isoformat(),
+        "window": None,
+        "read_at": PORTAL_NOW.isoformat(),
+        "unavailable": None,
+    }
 
 
 def test_a_days_new_contacts_per_source_are_the_contacts_created_that_day_with_that_source(sandbox, clock):
@@ -113,6 +118,18 @@ def test_offset_paging_gives_the_same_rows_as_one_page(sandbox, clock):
         requests = sandbox.stats()["requests"] - before
     assert by_report_day(paged) == by_report_day(whole)
     assert requests > len(REPORTS) * 2  # sources have ten rows a day: five offsets of two
+
+
+def test_incremental_reads_wait_for_analytics_minutes(sandbox, clock):
+    stream = stream_for(sandbox, analytics_days=5, analytics_minutes=60)
+    with client_for(sandbox, clock) as client:
+        _, checkpoints = collect(stream.pages(client, {}, full=True))
+        before = sandbox.stats()["requests"]
+        records, again = collect(stream.pages(client, checkpoints[-1], full=False))
+        assert records == [] and again == [checkpoints[-1]] and sandbox.stats()["requests"] == before
+        sandbox.store.clock.advance(3601)
+        records, _ = collect(stream.pages(client, checkpoints[-1], full=False))
+    assert records
 
 
 def test_incremental_reads_again_from_the_last_day_minus_the_lookback_and_sees_revisions(sandbox, clock):
