@@ -28,6 +28,7 @@ from kpi.model import (
 )
 from kpi.periods import Bucketer, Period
 from kpi.stats import mean, median, quantile
+from kpi.traffic import persona_kpis, traffic_kpis
 
 DAY_SECONDS = 86_400.0
 # CLV (and the CAC beside it) look back this far from as_of, whatever the grid.
@@ -60,6 +61,8 @@ def compute(inputs: KpiInputs) -> KpiResult:
     result.extend(audience_kpis(inputs))
     result.extend(spend_kpis(inputs))
     result.extend(clv_kpis(inputs))
+    result.extend(traffic_kpis(inputs))
+    result.extend(persona_kpis(inputs))
     return result
 
 

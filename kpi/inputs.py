@@ -168,6 +168,36 @@ class SpendFact:
     currency: str
 
 
+@dataclass(frozen=True, slots=True)
+class TrafficRow:
+    """One day of one web-analytics breakdown (HubSpot's Reporting API v2). `report` is `totals`,
+    `sources`, `sources:<SOURCE>` (a source's drill-down: social networks, search engines),
+    `utm-campaigns` or a content type (`landing-pages`, `standard-pages`, `blog-posts`); `day` is a
+    date of the portal's calendar. Counters HubSpot did not send are 0."""
+
+    report: str
+    day: date
+    breakdown: str
+    visits: int = 0
+    visitors: int = 0
+    contacts: int = 0
+    leads: int = 0
+    customers: int = 0
+    raw_views: int = 0
+    submissions: int = 0
+    entrances: int = 0
+    meta: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaCell:
+    """Contacts created in grid period `period` with persona `persona` (`unknown`: none)."""
+
+    period: int
+    persona: str
+    n: int
+
+
 @dataclass
 class KpiInputs:
     as_of: datetime
@@ -188,3 +218,9 @@ class KpiInputs:
     clv_orders_per_year: float | None = None
     clv_years_retained: float = 3.0
     gross_margin: float | None = None
+    traffic: list[TrafficRow] = field(default_factory=list)
+    persona_created: list[PersonaCell] = field(default_factory=list)
+    # Persona values the portal defines (`hs_persona` options, in display order).
+    personas: list[str] = field(default_factory=list)
+    priority_personas: list[str] = field(default_factory=list)
+    landing_page_min_views: int = 50

@@ -37,7 +37,26 @@ _family(
     "stage_dates_missing",
     "leads_per_customer",
 )
-_family("sources", "contacts_created", "contact_to_customer_rate")
+_family("sources", "contacts_created", "contact_to_customer_rate", "priority_persona_share")
+_family(
+    "web",
+    "web_visits",
+    "web_visitors",
+    "web_new_contacts",
+    "web_leads",
+    "web_customers",
+    "visit_to_contact_rate",
+    "visitor_to_lead_rate",
+    "web_contact_to_customer_rate",
+    "visitors_per_customer",
+    "traffic_share",
+    "organic_traffic_share",
+    "landing_page_views",
+    "landing_page_submissions",
+    "landing_page_conversion_rate",
+    "entry_page_entrances",
+    "entry_page_conversion_rate",
+)
 _family(
     "pipeline",
     "deals_created",

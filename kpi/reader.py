@@ -14,10 +14,11 @@ current values.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -57,14 +58,17 @@ from kpi.inputs import (
     KpiInputs,
     MemberFact,
     PeriodCell,
+    PersonaCell,
     PipelineStage,
     SpendFact,
     StageCell,
+    TrafficRow,
 )
 from kpi.model import UNKNOWN
 from kpi.periods import Period
 from storage.db import UTCDateTime, table_of, upsert_insert
 from storage.models import (
+    HubSpotAnalyticsRow,
     HubSpotCompany,
     HubSpotContact,
     HubSpotContactStageDate,
@@ -75,6 +79,7 @@ from storage.models import (
     HubSpotDealVersion,
     HubSpotMarketingEmail,
     HubSpotPipelineStage,
+    HubSpotProperty,
     MailchimpList,
     MailchimpMember,
     MailchimpReport,
@@ -154,6 +159,14 @@ def read_inputs(
         )
         return money(conn), deal_stages(conn), emails, audience
 
+    def web(conn: Connection) -> tuple[list[TrafficRow], list[PersonaCell], list[str]]:
+        first = periods[0].start.date() if periods else as_of.date()
+        return (
+            read_traffic(conn, connection=connection, since=first, until=as_of.astimezone(tz).date()),
+            read_persona_created(conn, connection=connection, periods=periods, as_of=as_of),
+            read_personas(conn, connection=connection),
+        )
+
     middle = _on_connection(
         engine, lambda conn: middle_contact_id(conn, connection=connection, split_above=split_above)
     )
@@ -162,11 +175,13 @@ def read_inputs(
         funnel_jobs = [pool.submit(_on_connection, engine, funnel(half)) for half in halves]
         counts_job = pool.submit(_on_connection, engine, counts)
         money_job = pool.submit(_on_connection, engine, deals_then_stages)
+        web_job = pool.submit(_on_connection, engine, web)
         contacts = ContactAggregates()
         for job in funnel_jobs:
             contacts.add(job.result())
         contacts.stage_counts = counts_job.result()
         (deals, currency, spend), (pipeline_stages, deal_stage_entries), emails, audience = money_job.result()
+        traffic, persona_created, personas = web_job.result()
     spend += [
         SpendFact(s.period_start, s.period_end, s.channel, s.amount, s.currency) for s in settings.spend
     ]
@@ -189,6 +204,11 @@ def read_inputs(
         clv_orders_per_year=settings.clv_orders_per_year,
         clv_years_retained=settings.clv_years_retained,
         gross_margin=settings.gross_margin,
+        traffic=traffic,
+        persona_created=persona_created,
+        personas=personas,
+        priority_personas=list(settings.priority_personas),
+        landing_page_min_views=settings.landing_page_min_views,
     )
 
 
@@ -903,3 +923,82 @@ def read_spend(conn: Connection, *, connection: str) -> list[SpendFact]:
         .order_by(spend.c.period_start, spend.c.channel)
     )
     return [SpendFact(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+# -- web analytics and personas --------------------------------------------------------------
+
+
+def read_traffic(conn: Connection, *, connection: str, since: date, until: date) -> list[TrafficRow]:
+    """Web-analytics rows of the days in [since, until] (counters HubSpot did not send as 0)."""
+    rows = table_of(HubSpotAnalyticsRow)
+    c = rows.c
+    counters = (
+        c.visits,
+        c.visitors,
+        c.contacts,
+        c.leads,
+        c.customers,
+        c.raw_views,
+        c.submissions,
+        c.entrances,
+    )
+    query = select(c.report, c.day, c.breakdown, c.meta, *counters).where(
+        c.connection == connection, c.day >= since, c.day <= until
+    )
+    return [
+        TrafficRow(
+            report=r[0],
+            day=r[1] if isinstance(r[1], date) else date.fromisoformat(str(r[1])),
+            breakdown=r[2],
+            meta=r[3],
+            visits=r[4] or 0,
+            visitors=r[5] or 0,
+            contacts=r[6] or 0,
+            leads=r[7] or 0,
+            customers=r[8] or 0,
+            raw_views=r[9] or 0,
+            submissions=r[10] or 0,
+            entrances=r[11] or 0,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def read_persona_created(
+    conn: Connection, *, connection: str, periods: Sequence[Period], as_of: datetime
+) -> list[PersonaCell]:
+    """Live contacts created in each grid period, by their current persona (`unknown`: none)."""
+    if not periods:
+        return []
+    contacts = table_of(HubSpotContact)
+    c = contacts.c
+    bucket = period_index(c.createdate, periods).label("p")
+    persona = func.coalesce(func.nullif(c.persona, ""), UNKNOWN).label("persona")
+    query = (
+        select(bucket, persona, func.count())
+        .where(
+            c.connection == connection,
+            c.archived == false(),
+            c.merged_into.is_(None),
+            c.createdate <= _bound(as_of),
+        )
+        .group_by(bucket, persona)
+    )
+    return [PersonaCell(int(r[0]), str(r[1]), int(r[2])) for r in conn.execute(query) if r[0] is not None]
+
+
+def read_personas(conn: Connection, *, connection: str) -> list[str]:
+    """The persona values the portal defines (`hs_persona` options from the properties API, in
+    display order; hidden options left out)."""
+    props = table_of(HubSpotProperty)
+    raw = conn.execute(
+        select(props.c.raw).where(props.c.connection == connection, props.c.id == "contacts/hs_persona")
+    ).scalar()
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    options = raw.get("options") if isinstance(raw, dict) else None
+    if not isinstance(options, list):
+        return []
+    shown = [o for o in options if isinstance(o, dict) and o.get("value") and not o.get("hidden")]
+    shown.sort(key=lambda o: (o.get("displayOrder") is None, o.get("displayOrder") or 0))
+    return [str(o["value"]) for o in shown]

@@ -9,8 +9,9 @@ windows of `WINDOW_DAYS`.
 
 HubSpot revises the newest days, so an incremental sync reads again from the last day it read
 minus `analytics_lookback_days`, at most every `analytics_minutes`. Each page is every day of one
-report in one window, stated completely (storage replaces the day's rows). A portal without the `business-intelligence` scope
-(or without the Marketing Hub tier the API needs) syncs no analytics instead of failing the run.
+report in one window, stated completely (storage replaces the day's rows). A portal without the
+`business-intelligence` scope (or the Marketing Hub tier the API needs) syncs no analytics
+instead of failing the run.
 """
 
 from __future__ import annotations

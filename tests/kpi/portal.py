@@ -48,6 +48,7 @@ class Portal:
         latest: str | None = None,
         archived: bool = False,
         merged_into: str | None = None,
+        persona: str | None = None,
         **entered: str | list[str],
     ) -> None:
         self.contacts.append(
@@ -60,6 +61,7 @@ class Portal:
                 "latest_source": latest,
                 "archived": archived,
                 "merged_into": merged_into,
+                "persona": persona,
                 "raw": {},
             }
         )

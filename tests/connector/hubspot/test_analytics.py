@@ -61,8 +61,8 @@ def test_a_days_new_contacts_per_source_are_the_contacts_created_that_day_with_t
         entered = props.get("hs_v2_date_entered_customer")
         if entered and date.fromisoformat(entered[:10]) >= TODAY - timedelta(days=399):
             customers[entered[:10], source] += 1
-    got = Counter()
-    got_customers = Counter()
+    got: Counter[tuple[str, str]] = Counter()
+    got_customers: Counter[tuple[str, str]] = Counter()
     for (report, day), rows in by_report_day(records).items():
         if report == "sources":
             for row in rows:
