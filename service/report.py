@@ -207,6 +207,8 @@ def print_summary(report: KpiReport, console: Console) -> None:
         )
     console.print(table)
 
+    print_web(report, console, revenue={k: v["revenue"] for k, v in sources.items()})
+
     won, closed = _sum(values, "win_rate")
     revenue, n_won = _sum(values, "average_won_deal_size")
     day_sum = sum(
@@ -271,3 +273,101 @@ def print_summary(report: KpiReport, console: Console) -> None:
             rates = [_rate(*_sum(values, kpi, dim=d)) for d in dims]
             email.add_row(label, *(fmt(r, "ratio") for r in rates), marker(kpi, rates[0]))
         console.print(email)
+
+
+def print_web(report: KpiReport, console: Console, *, revenue: dict[str, float]) -> None:
+    """Sales from marketing (visits → new contacts → customers → won revenue per source), then
+    the website: visitor → lead, organic share, landing pages, entry pages, social networks,
+    personas. Nothing when the portal has no web analytics."""
+    values = report.result.values
+    if not any(v.family == "web" for v in values):
+        return
+    cur = report.result.currency
+    span = f"{report.periods[0].label} … {report.periods[-1].label}"
+    chain = Table(title=f"Sales from marketing, {span} (web analytics + won deals, first touch)")
+    for column in (
+        "source",
+        "visits",
+        "new contacts",
+        "visit → contact",
+        "customers",
+        "contact → customer",
+        "won revenue",
+    ):
+        chain.add_column(column, justify="left" if column == "source" else "right")
+    names = sorted(
+        {v.dim.value for v in values if v.kpi == "web_visits" and v.dim.name == "source"},
+        key=lambda n: -_total(values, "web_visits", dim=Dim("source", n)),
+    )
+    for name, dim in [*((n, Dim("source", n)) for n in names), ("all", ALL)]:
+        chain.add_row(
+            name,
+            fmt(_total(values, "web_visits", dim=dim), "count"),
+            fmt(_total(values, "web_new_contacts", dim=dim), "count"),
+            fmt(_rate(*_sum(values, "visit_to_contact_rate", dim=dim)), "ratio"),
+            fmt(_total(values, "web_customers", dim=dim), "count"),
+            fmt(_rate(*_sum(values, "web_contact_to_customer_rate", dim=dim)), "ratio"),
+            fmt(sum(revenue.values()) if dim == ALL else revenue.get(name, 0.0), f"currency:{cur}"),
+        )
+    console.print(chain)
+
+    last = report.periods[-2] if len(report.periods) > 1 else report.periods[-1]
+    web = Table(title=f"Website, {span} (per-page figures: {last.label})")
+    web.add_column("kpi")
+    web.add_column("value", justify="right")
+    web.add_column("rule of thumb (source articles, not truth)")
+    visitors, customers = _total(values, "web_visitors"), _total(values, "web_customers")
+    web.add_row(
+        "visitor → lead (new contacts / visitors)",
+        fmt(_rate(*_sum(values, "visitor_to_lead_rate")), "ratio"),
+        "",
+    )
+    web.add_row("visitors per new customer", fmt(_rate(visitors, customers), "count"), "")
+    web.add_row(
+        "organic search share of visits", fmt(_rate(*_sum(values, "organic_traffic_share")), "ratio"), ""
+    )
+    lp_rate = _rate(*_sum(values, "landing_page_conversion_rate"))
+    web.add_row(
+        "landing pages (submissions / views)",
+        fmt(lp_rate, "ratio"),
+        marker("landing_page_conversion_rate", lp_rate),
+    )
+    in_last = [v for v in values if v.period == last]
+    for stage in ("best", "worst"):
+        found = next(
+            (v for v in in_last if v.kpi == "landing_page_conversion_rate" and v.stage == stage), None
+        )
+        if found is not None:
+            web.add_row(f"{stage} landing page: {found.dim.value}", fmt(found.value, "ratio"), "")
+    entries = sorted((v for v in in_last if v.kpi == "entry_page_entrances"), key=lambda v: v.stage)
+    rates = {v.stage: v for v in in_last if v.kpi == "entry_page_conversion_rate"}
+    for v in entries:
+        rate = rates.get(v.stage)
+        web.add_row(
+            f"entry page #{v.stage}: {v.dim.value}",
+            f"{fmt(v.value, 'count')} entrances, {fmt(rate.value if rate else None, 'ratio')} convert",
+            "",
+        )
+    for name in sorted(
+        {v.dim.value for v in values if v.kpi == "web_visits" and v.dim.name == "social_network"}
+    ):
+        dim = Dim("social_network", name)
+        web.add_row(
+            f"social: {name}",
+            f"{fmt(_total(values, 'web_visits', dim=dim), 'count')} visits, "
+            f"{fmt(_total(values, 'web_leads', dim=dim), 'count')} leads, "
+            f"{fmt(_total(values, 'web_customers', dim=dim), 'count')} customers, "
+            f"{fmt(_rate(*_sum(values, 'traffic_share', dim=dim)), 'ratio')} of visits",
+            "",
+        )
+    personas = [v for v in values if v.kpi == "contacts_created" and v.dim.name == "persona"]
+    for name in dict.fromkeys(v.dim.value for v in personas):
+        web.add_row(
+            f"new contacts, persona {name}",
+            fmt(_total(values, "contacts_created", dim=Dim("persona", name)), "count"),
+            "",
+        )
+    share = _rate(*_sum(values, "priority_persona_share"))
+    if any(v.kpi == "priority_persona_share" for v in values):
+        web.add_row("new contacts matching the priority personas", fmt(share, "ratio"), "")
+    console.print(web)

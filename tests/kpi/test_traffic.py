@@ -25,7 +25,7 @@ APR_DAY = date(2025, 4, 3)
 COUNTERS = ("visits", "visitors", "raw_views", "contacts", "leads", "customers", "submissions", "entrances")
 
 
-def row(report: str, day: str, breakdown: str, meta: str | None = None, **counters: int) -> dict:
+def row(report: str, day: str, breakdown: str, meta: str | None = None, **counters: int) -> dict[str, object]:
     """A stored analytics row; counters not given are None (HubSpot did not send them)."""
     return {
         **dict.fromkeys(COUNTERS),

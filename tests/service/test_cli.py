@@ -116,6 +116,16 @@ def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
         "win rate",
         "CAC",
         "lead → customer",
+        # The seeds' sales from marketing: visits → new contacts → customers → won revenue.
+        "Sales from marketing",
+        "visit → contact",
+        "contact → customer",
+        "won revenue",
+        "visitor → lead",
+        "landing pages (submissions / views)",
+        "entry page #1",
+        "social: LinkedIn",
+        "persona",
     ):
         assert heading in result.output, heading
     manifest = json.loads((demo / "exports" / "manifest.json").read_text())
@@ -136,6 +146,8 @@ def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
         match = by_key[row["kpi"], row["stage"], row["dimension"], row["dimension_value"], end]
         assert (float(row["value"]) if row["value"] else None) == match.value
     assert not [p for p in (demo / "exports").iterdir() if p.name.startswith(".")]  # no temp files left
+    web = list(csv.DictReader((demo / "exports" / "kpis_web.csv").read_text().splitlines()))
+    assert {"web_visits", "visit_to_contact_rate", "landing_page_conversion_rate"} <= {r["kpi"] for r in web}
 
 
 def test_kpis_export_and_spend(env, sandbox):

@@ -119,15 +119,15 @@ def _split(total: int, weights: dict[str, float]) -> dict[str, int]:
     return out
 
 
-def _form_page(unit: float) -> SitePage:
-    """The form a contact converted on: a fixed pick, weighted by each form's pull."""
-    weights = [p.weight * (p.form_rate or 0.0) for p in FORM_PAGES]
+def _pick(pages: tuple[SitePage, ...], weights: list[float], unit: float) -> SitePage:
+    """A fixed weighted pick (`unit` in [0, 1)): the form a contact converted on, or the page its
+    first session entered on."""
     pick = unit * sum(weights)
-    for page, weight in zip(FORM_PAGES, weights, strict=True):
+    for page, weight in zip(pages, weights, strict=True):
         pick -= weight
         if pick < 0:
             return page
-    return FORM_PAGES[-1]
+    return pages[-1]
 
 
 def _day(value: Any) -> date | None:
@@ -144,7 +144,8 @@ class _Facts:
     """What the CRM says happened each day, per breakdown: contacts created and stage entries."""
 
     # day -> breakdown key -> counter name -> n. Keys: ("sources", SOURCE),
-    # ("sources:SOURCE", drill value), ("utm-campaigns", campaign), ("page", page id).
+    # ("sources:SOURCE", drill value), ("utm-campaigns", campaign), ("form", page id): the form
+    # the contact converted on, ("entry", page id): the page its first session entered on.
     cells: dict[date, dict[tuple[str, str], Counter[str]]]
     # Contacts created per source over the whole history (the baseline of each day's traffic).
     per_source: Counter[str]
@@ -194,9 +195,15 @@ class WebAnalytics:
             for kind, value in keys:
                 day_cells[kind, value]["contacts"] += 1
                 values[kind].add(value)
-            if source in SESSION_TO_CONTACT and FORM_PAGES:
-                page = _form_page(_unit(self.seed, "form", record["id"]))
-                day_cells[("page", str(page.id))]["contacts"] += 1
+            if source in SESSION_TO_CONTACT:
+                form = _pick(
+                    FORM_PAGES,
+                    [p.weight * (p.form_rate or 0.0) for p in FORM_PAGES],
+                    _unit(self.seed, "form", record["id"]),
+                )
+                day_cells[("form", str(form.id))]["contacts"] += 1
+                entry = _pick(SITE, [p.weight for p in SITE], _unit(self.seed, "entry", record["id"]))
+                day_cells[("entry", str(entry.id))]["contacts"] += 1
             for stage, counter in STAGE_COUNTERS.items():
                 entered = _day(props.get(f"hs_v2_date_entered_{stage}"))
                 if entered is not None:
@@ -293,8 +300,9 @@ class WebAnalytics:
                 continue
             pid = str(page.id)
             noise = _unit(self.seed, "page", day, pid)
-            contacts = cells.get(("page", pid), Counter())["contacts"]
-            submissions = contacts + round(contacts * 0.3 * noise) if page.form_rate else 0
+            contacts = cells.get(("entry", pid), Counter())["contacts"]
+            converted = cells.get(("form", pid), Counter())["contacts"]
+            submissions = converted + round(converted * 0.3 * noise) if page.form_rate else 0
             views = round(entrances[pid] * page.views_per_entrance + site_visits * page.weight * 0.2 * noise)
             if page.form_rate and submissions:
                 views = max(views, math.ceil(submissions / (page.form_rate * (0.8 + 0.4 * noise))))
@@ -308,6 +316,8 @@ class WebAnalytics:
                 "entrances": entrances[pid],
                 "exits": exits,
                 "submissions": submissions,
+                # New contacts whose first session entered here (a page's contacts in HubSpot's
+                # content reports), whether or not they converted on this page.
                 "contacts": contacts,
                 "leads": contacts,
                 "ctaViews": round(views * 0.4 * noise),
