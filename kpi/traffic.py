@@ -42,7 +42,7 @@ class _Sums:
     submissions: int = 0
     entrances: int = 0
 
-    def add(self, row: TrafficRow) -> None:
+    def add(self, row: TrafficRow | _Sums) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(row, f.name))
 
@@ -90,17 +90,8 @@ def traffic_kpis(inputs: KpiInputs) -> list[KpiValue]:
         reports = by_period.get(i, {})
         sources = {k: v[0] for k, v in reports.get("sources", {}).items()}
         site = _Sums()
-        if has_totals:
-            for sums, _ in reports.get("totals", {}).values():
-                site.visits += sums.visits
-                site.visitors += sums.visitors
-                site.contacts += sums.contacts
-                site.leads += sums.leads
-                site.customers += sums.customers
-        else:
-            for sums in sources.values():
-                for f in fields(site):
-                    setattr(site, f.name, getattr(site, f.name) + getattr(sums, f.name))
+        for sums, _ in reports.get("totals" if has_totals else "sources", {}).values():
+            site.add(sums)
         out.extend(_chain(period, ALL, site, site_visits=None))
         for source, sums in sorted(sources.items()):
             out.extend(_chain(period, Dim("source", source), sums, site_visits=site.visits))
