@@ -11,7 +11,7 @@ import threading
 import urllib.parse
 import uuid
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from connector.sandbox.clock import DateHeaderMiddleware
 from connector.sandbox.faults import Fault, pick_fault
 from connector.sandbox.hubspot.analytics import DEFAULT_LIMIT, WebAnalytics
 from connector.sandbox.hubspot.data import iso
+from connector.sandbox.hubspot.legacy import Handler, association_type, legacy_routes
 from connector.sandbox.hubspot.store import (
     ASSOCIATION_TYPE_IDS,
     OBJECT_TYPES,
@@ -34,8 +35,6 @@ from connector.sandbox.hubspot.store import (
     PortalStore,
     SandboxError,
 )
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 PAGE_MAX = 100
 EMAILS_PAGE_MAX = 300
@@ -77,6 +76,7 @@ OPTION_KEYS = (
     "search_id_order",
     "oauth_token_lifetime",
     "oauth_scopes",
+    "token_scopes",
     "email_stats_omit_every",
     "latency_ms",
 )
@@ -97,18 +97,33 @@ ALL_SCOPES = (
 
 
 def required_scope(path: str) -> str | None:
-    """The scope HubSpot asks of an OAuth token for a path (None: no particular one)."""
+    """The scope HubSpot asks of a token for a path (None: no particular one)."""
     parts = path.strip("/").split("/")
-    if len(parts) >= 4 and parts[:3] in (["crm", "v3", "objects"], ["crm", "v4", "associations"]):
-        return f"crm.objects.{OBJECT_TYPES.get(parts[3], parts[3])}.read"
+    if "tickets" in parts[2:4]:
+        return "tickets"  # the portal has no Service Hub: no token carries it
+    if parts[:3] == ["crm", "v3", "schemas"]:
+        return "crm.schemas.custom.read"
+    # An object type the portal does not know is a 400 (unknown type), not a missing scope.
+    known = OBJECT_TYPES.get(parts[3]) if len(parts) >= 4 else None
+    if known and parts[:3] in (["crm", "v3", "objects"], ["crm", "v4", "associations"]):
+        return f"crm.objects.{known}.read"
     if parts[:3] == ["crm", "v3", "pipelines"]:
         return "crm.objects.deals.read"
     if parts[:3] == ["crm", "v3", "owners"]:
         return "crm.objects.owners.read"
-    if len(parts) >= 4 and parts[:3] == ["crm", "v3", "properties"]:
-        return f"crm.schemas.{OBJECT_TYPES.get(parts[3], parts[3])}.read"
+    if known and parts[:3] == ["crm", "v3", "properties"]:
+        return f"crm.schemas.{known}.read"
     if parts[:1] == ["marketing"]:
         return "content"
+    # Legacy paths (connector/sandbox/hubspot/legacy.py).
+    if parts[:2] == ["companies", "v2"]:
+        return "crm.schemas.companies.read" if parts[2:3] == ["properties"] else "crm.objects.companies.read"
+    if parts[:2] == ["deals", "v1"]:
+        return "crm.objects.deals.read"
+    if parts[:3] == ["properties", "v1", "deals"]:
+        return "crm.schemas.deals.read"
+    if len(parts) >= 4 and parts[:3] == ["crm", "v3", "associations"] and association_type(parts[3]):
+        return f"crm.objects.{association_type(parts[3])}.read"
     if parts[:1] == ["analytics"]:
         return "business-intelligence"
     return None
@@ -134,6 +149,8 @@ class SandboxOptions:
     oauth_refresh_tokens: set[str] = field(default_factory=lambda: {"sandbox-refresh"})
     oauth_token_lifetime: int = 1800
     oauth_scopes: list[str] = field(default_factory=lambda: list(ALL_SCOPES))
+    # The scopes of the private apps' tokens (`tokens`).
+    token_scopes: list[str] = field(default_factory=lambda: list(ALL_SCOPES))
     # HubSpot's known bug: with includeStats=true some emails are missing from the listing. N > 0
     # leaves out every N-th email of such listings (0: off).
     email_stats_omit_every: int = 0
@@ -252,6 +269,17 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
 
     # -- gatekeeping: auth, URL length, rate limits, faults ----------------------------------
 
+    def missing_scope(request: Request, granted: list[str]) -> Response | None:
+        scope = required_scope(request.url.path)
+        if scope is None or scope in granted:
+            return None
+        return _error(
+            403,
+            "One or more of the following scopes are required.",
+            "MISSING_SCOPES",
+            context={"requiredGranularScopes": [scope], "links": ["https://developers.hubspot.com/scopes"]},
+        )
+
     def check_auth(request: Request) -> tuple[Response | None, str]:
         """(refusal, the key the request's rate limits are counted under)."""
         header = request.headers.get("authorization", "")
@@ -259,7 +287,8 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         options = state.options
         if token is not None and "hapikey" not in request.query_params:
             if token in options.tokens:
-                return None, token
+                # A private app's token carries the scopes its app was given.
+                return missing_scope(request, options.token_scopes), token
             expires = state.oauth_tokens.get(token)
             if expires is not None:
                 now = store.clock.now()
@@ -272,17 +301,9 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
                         headers={"x-hubspot-auth-failure": "401 Unauthorized"},
                         context={"expire time": [iso(expires)]},
                     ), token
-                scope = required_scope(request.url.path)
-                if scope is not None and scope not in options.oauth_scopes:
-                    return _error(
-                        403,
-                        "One or more of the following scopes are required.",
-                        "MISSING_SCOPES",
-                        context={
-                            "requiredGranularScopes": [scope],
-                            "links": ["https://developers.hubspot.com/scopes"],
-                        },
-                    ), token
+                refused = missing_scope(request, options.oauth_scopes)
+                if refused is not None:
+                    return refused, token
                 # Limits of an OAuth app count per app and portal, not per access token.
                 return None, f"oauth:{options.oauth_client_id}"
         return _error(
@@ -719,6 +740,10 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         return JSONResponse(body)
 
     @api()
+    async def custom_schemas(_request: Request) -> Response:
+        return JSONResponse({"results": []})  # the portal defines no custom objects
+
+    @api()
     async def properties(request: Request) -> Response:
         object_type = _object_type(request)
         with store.lock:
@@ -963,11 +988,13 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         Route("/crm/v3/owners", owners, methods=["GET"]),
         Route("/crm/v3/owners/", owners, methods=["GET"]),
         Route("/crm/v3/properties/{object_type}", properties, methods=["GET"]),
+        Route("/crm/v3/schemas", custom_schemas, methods=["GET"]),
         Route("/crm/v3/properties/{object_type}/{name}", properties, methods=["GET"]),
         Route("/marketing/v3/emails", list_emails, methods=["GET"]),
         Route("/marketing/v3/emails/{email_id}", get_email, methods=["GET"]),
         Route("/analytics/v2/reports/{breakdown_by}/{time_period:path}", analytics_report, methods=["GET"]),
         Route("/oauth/{version}/token", oauth_token, methods=["POST"]),
+        *legacy_routes(store, api, _json),
         Route("/_sandbox/health", health, methods=["GET"]),
         Route("/_sandbox/clock", admin_clock, methods=["GET", "POST"]),
         Route("/_sandbox/faults", admin_faults, methods=["GET", "POST", "DELETE"]),
