@@ -418,7 +418,12 @@ class PortalStore:
         for prop, value in props.items():
             if prop.startswith("hs_v2_date_entered_") and value:
                 stage = prop[len("hs_v2_date_entered_") :]
-                when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                try:
+                    when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                except ValueError:
+                    continue  # a planted bad value (malformed mode) is no step of the history
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=UTC)
                 entries.append((stage, when, _STAGE_SOURCE_TYPE.get(stage, "CRM_UI")))
         entries.sort(key=lambda e: e[1])
         current = props.get(name)

@@ -348,3 +348,34 @@ def test_marketing_emails_listing_pages_with_total_and_optional_statistics(sandb
         assert one.status_code == 200 and one.json()["stats"] == published[0]["stats"]
         missing = api.get("/marketing/v3/emails/1")
         assert missing.status_code == 404 and missing.json()["category"] == "OBJECT_NOT_FOUND"
+
+
+def test_malformed_mode_values_never_break_an_answer(make_sandbox):
+    """Planted bad values (stage-entry dates like "next tuesday" included) are served as they are;
+    the history derived from stage-entry dates skips what is no date."""
+    sandbox = make_sandbox(contacts=200, malformed=40)
+    planted = [
+        r
+        for r in sandbox.store.objects["contacts"].values()
+        if r["properties"].get("hs_v2_date_entered_lead") == "next tuesday"
+    ]
+    assert planted
+    with sandbox.api() as api:
+        after, seen = "0", []
+        while after is not None:
+            page = api.get(
+                "/crm/v3/objects/contacts",
+                params={
+                    "limit": 50,
+                    "after": after,
+                    "propertiesWithHistory": "lifecyclestage",
+                    "properties": "hs_v2_date_entered_lead",
+                },
+            )
+            assert page.status_code == 200
+            body = page.json()
+            seen += body["results"]
+            after = body.get("paging", {}).get("next", {}).get("after")
+    served = {r["id"]: r for r in seen}
+    for record in planted:
+        assert served[str(record["id"])]["properties"]["hs_v2_date_entered_lead"] == "next tuesday"
