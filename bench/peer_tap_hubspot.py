@@ -19,7 +19,8 @@ Scenarios, each on a fresh sandbox process (seed 1):
 In the first two, each tool makes a full sync, then the sandbox changes about 1 % of the records
 (stage moves, won and lost deals, one day later) and each tool syncs again from its own state.
 Requests and 429 answers are counted by the sandbox (its /_sandbox/stats before and after each
-run); peak memory is the largest resident set of the tool's processes (os.wait4). Completeness is
+run); peak memory is each process's own high-water mark (VmHWM, sampled: bench/measure.py), the
+largest process and all of the tool's processes (funnelsync: sync + writer). Completeness is
 checked against the sandbox's ground truth: ids missing, ids duplicated, and contacts whose
 lifecycle stage or deals whose stage differ from the truth after the sync.
 
@@ -38,7 +39,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import venv
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from measure import Measured, run_measured
 from sandboxes import start_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,8 +87,10 @@ class Run:
     seconds: float
     records: int
     requests: int
-    throttled: int
-    peak_mb: float
+    throttled: int  # 429 answers: the limit's and injected ones
+    spoiled: int  # answers replaced by an injected fault (429s and 502s)
+    peak_mb: float  # the largest process
+    total_mb: float  # all its processes (funnelsync: the sync and its writer)
     per_stream: dict[str, int] = field(default_factory=dict)
     error: str = ""
     check: dict[str, int] = field(default_factory=dict)
@@ -109,7 +112,10 @@ class Sandbox:
         self.http = httpx.Client(base_url=self.url, timeout=120)
 
     def stats(self) -> Counter[str]:
-        return Counter(self.http.get("/_sandbox/stats").json())
+        counts = Counter(self.http.get("/_sandbox/stats").json())
+        counts["429"] += counts["fault:rate_limit"]
+        counts["spoiled"] = sum(v for k, v in counts.items() if k.startswith("fault:"))
+        return counts
 
     def fresh_window(self) -> None:
         """Each tool starts with an empty rate-limit window, not the one the other used up."""
@@ -152,14 +158,34 @@ class Sandbox:
         self.proc.wait(timeout=30)
 
 
-def timed(command: list[str], *, stdout: Any = subprocess.DEVNULL, log: Path) -> tuple[int, float, float]:
-    """Run a tool to its end: (exit code, wall seconds, peak RSS in MB of its largest process)."""
-    started = time.perf_counter()
+def timed(command: list[str], *, stdout: Any = subprocess.DEVNULL, log: Path) -> Measured:
+    """Run a tool to its end: exit code, wall seconds, peak memory of its processes."""
     with log.open("w") as err:
-        proc = subprocess.Popen(command, stdout=stdout, stderr=err, cwd=ROOT)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024
+        return run_measured(command, stdout=stdout, stderr=err, cwd=ROOT)
+
+
+def make_run(
+    ok: bool,
+    measured: Measured,
+    records: int,
+    before: Counter[str],
+    after: Counter[str],
+    per_stream: dict[str, int],
+    error: str,
+) -> Run:
+    """A run's figures: the tool's own, and the sandbox's counts over its time."""
+    return Run(
+        ok=ok,
+        seconds=measured.seconds,
+        records=records,
+        requests=after["requests"] - before["requests"],
+        throttled=after["429"] - before["429"],
+        spoiled=after["spoiled"] - before["spoiled"],
+        peak_mb=measured.largest_mb,
+        total_mb=measured.total_mb,
+        per_stream=per_stream,
+        error=error,
+    )
 
 
 def last_lines(path: Path, n: int = 3) -> str:
@@ -216,9 +242,7 @@ class Tap:
         args = ["--properties", str(catalog)] + (["--state", str(state)] if state else [])
         before = sandbox.stats()
         with output.open("w") as out:
-            code, seconds, peak = timed(
-                self.command(sandbox.url, *args), stdout=out, log=self.work / f"tap_{name}.log"
-            )
+            measured = timed(self.command(sandbox.url, *args), stdout=out, log=self.work / f"tap_{name}.log")
         after = sandbox.stats()
         per_stream: Counter[str] = Counter()
         ids: dict[str, list[str]] = {s: [] for s in TAP_IDS}
@@ -238,16 +262,10 @@ class Tap:
                     last_state = message["value"]
         state_path = self.work / f"tap_state_{name}.json"
         state_path.write_text(json.dumps(last_state or {}))
-        run = Run(
-            ok=code == 0,
-            seconds=seconds,
-            records=sum(per_stream.get(name, 0) for name in COMMON.values()),
-            requests=after["requests"] - before["requests"],
-            throttled=after["429"] - before["429"],
-            peak_mb=peak,
-            per_stream=dict(per_stream),
-            error="" if code == 0 else last_lines(self.work / f"tap_{name}.log"),
-        )
+        ok = measured.returncode == 0
+        error = "" if ok else last_lines(self.work / f"tap_{name}.log")
+        records = sum(per_stream.get(name, 0) for name in COMMON.values())
+        run = make_run(ok, measured, records, before, after, dict(per_stream), error)
         return run, state_path, (ids, values)
 
 
@@ -307,25 +325,18 @@ def funnelsync_sync(sandbox: Sandbox, work: Path, name: str, full: bool, limited
             "full" if full else "incremental",
             "limited" if limited else "free",
         ]
-        code, seconds, peak = timed(
+        measured = timed(
             [sys.executable, __file__, "--funnelsync-child", *args],
             stdout=out,
             log=work / f"funnelsync_{name}.log",
         )
+    code = measured.returncode
     after = sandbox.stats()
     lines = output.read_text().strip().splitlines()
     result: dict[str, Any] = json.loads(lines[-1]) if code == 0 and lines else {"ok": False, "per_stream": {}}
     error = str(result.get("error") or ("" if code == 0 else last_lines(work / f"funnelsync_{name}.log")))
-    return Run(
-        ok=bool(result["ok"]),
-        seconds=seconds,
-        records=sum(result["per_stream"].get(name, 0) for name in COMMON),
-        requests=after["requests"] - before["requests"],
-        throttled=after["429"] - before["429"],
-        peak_mb=peak,
-        per_stream=result["per_stream"],
-        error=error,
-    )
+    records = sum(result["per_stream"].get(name, 0) for name in COMMON)
+    return make_run(bool(result["ok"]), measured, records, before, after, result["per_stream"], error)
 
 
 def funnelsync_stored(work: Path) -> Seen:
@@ -417,14 +428,18 @@ def report(name: str, runs: dict[str, Run], args: argparse.Namespace) -> None:
         f"answered 429 and {args.faults_5xx:.0%} 502, at random",
     }
     print(f"\n## {name}: {titles[name]}\n")
-    print("| run | tool | completed | wall s | CRM records | records/s | requests | 429s | peak MB |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| run | tool | completed | wall s | CRM records | records/s | requests | 429s | faults hit "
+        "| peak MB (largest process / all) |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for key, run in runs.items():
         tool, kind = key.split(" ", 1)
         rate = run.records / run.seconds if run.seconds else 0
         print(
             f"| {kind} | {tool} | {'yes' if run.ok else 'NO'} | {run.seconds:.1f} | {run.records:,} | "
-            f"{rate:,.0f} | {run.requests:,} | {run.throttled:,} | {run.peak_mb:.0f} |"
+            f"{rate:,.0f} | {run.requests:,} | {run.throttled:,} | {run.spoiled:,} | "
+            f"{run.peak_mb:.0f} / {run.total_mb:.0f} |"
         )
     for kind in ("full", "incremental"):
         ours, theirs = runs.get(f"funnelsync {kind}"), runs.get(f"tap {kind}")
@@ -433,7 +448,7 @@ def report(name: str, runs: dict[str, Run], args: argparse.Namespace) -> None:
                 f"\nfunnelsync / tap-hubspot, {kind}: wall time {ratio(ours.seconds, theirs.seconds)}, "
                 f"records/s {ratio(ours.records / ours.seconds, theirs.records / theirs.seconds)}, "
                 f"requests {ratio(ours.requests, theirs.requests)}, "
-                f"peak memory {ratio(ours.peak_mb, theirs.peak_mb)}"
+                f"peak memory (all processes) {ratio(ours.total_mb, theirs.total_mb)}"
             )
     print("\nagainst the sandbox's truth after the last sync (contacts, companies, deals):")
     for key, run in runs.items():

@@ -3,11 +3,12 @@
 For each size the HubSpot sandbox runs in its own process without rate limits (deals at 20 % of
 contacts, companies at 25 %, seed 1), and funnelsync makes a full sync of every HubSpot stream
 with its default settings (stage history on, 4 streams side by side, web analytics included),
-then computes every KPI, in a fresh child process per database so the peak memory printed is that
-run's own (the sync process and its writer process). Printed per run: sync seconds, records/s,
-KPI seconds, peak memory, database size; then the growth ratios between consecutive sizes: how
-much more time (and memory) each tenfold of data costs. Linear cost is a time ratio of 10 per
-tenfold (cost per record ratio 1.0); below that is better than linear.
+then computes every KPI, in a fresh child process per database; peak memory is each process's
+own high-water mark (bench/measure.py): the largest process, and the sync with its writer
+process. Printed per run: sync seconds, records/s, KPI seconds, peak memory, database size;
+then the growth ratios between consecutive sizes: how much more time (and memory) each tenfold
+of data costs. Linear cost is a time ratio of 10 per tenfold (cost per record ratio 1.0); below
+that is better than linear.
 
     python bench/scale.py [--sizes 10000,100000,1000000] [--db sqlite,postgres]
                           [--pg postgresql://postgres@127.0.0.1:5432/postgres]
@@ -19,8 +20,6 @@ import argparse
 import itertools
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from measure import run_measured
 from sandboxes import start_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,8 +71,6 @@ def child(base_url: str, db_url: str, data_dir: str) -> dict[str, Any]:
         "sync_seconds": sync_seconds,
         "kpi_seconds": kpi_seconds,
         "kpi_values": len(report.result.values),
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "writer_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
 
@@ -103,15 +101,18 @@ def run_one(kind: str, base_url: str, pg: str) -> dict[str, Any]:
                 pg.replace("postgresql://", "postgresql+psycopg://", 1) + f"?options=-csearch_path%3D{schema}"
             )
         try:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", base_url, db_url, tmp],
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-            )
-            if out.returncode != 0:
-                raise RuntimeError(f"{kind} run failed: {out.stderr[-1500:]}")
-            result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+            out, err = Path(tmp, "out.json"), Path(tmp, "err.log")
+            with out.open("w") as stdout, err.open("w") as stderr:
+                measured = run_measured(
+                    [sys.executable, __file__, "--child", base_url, db_url, tmp],
+                    stdout=stdout,
+                    stderr=stderr,
+                    cwd=ROOT,
+                )
+            if measured.returncode != 0:
+                raise RuntimeError(f"{kind} run failed: {err.read_text()[-1500:]}")
+            result: dict[str, Any] = json.loads(out.read_text().strip().splitlines()[-1])
+            result["peak_mb"], result["total_mb"] = measured.largest_mb, measured.total_mb
             if kind == "sqlite":
                 result["db_bytes"] = sum(p.stat().st_size for p in Path(tmp).glob("funnelsync.db*"))
             else:
@@ -178,7 +179,7 @@ def main() -> None:
                     f"  {kind:<9} sync {result['sync_seconds']:>7.1f} s  {result['records']:>10,} records  "
                     f"{result['records'] / result['sync_seconds']:>7,.0f} records/s  "
                     f"KPIs {result['kpi_seconds']:>6.1f} s ({result['kpi_values']:,} values)  "
-                    f"peak {result['peak_mb']:>5.0f} MB (writer {result['writer_mb']:.0f} MB)  "
+                    f"peak {result['peak_mb']:>5.0f} MB (all processes {result['total_mb']:.0f} MB)  "
                     f"database {result['db_bytes'] / 1e6:>7,.0f} MB"
                 )
         finally:
@@ -198,7 +199,7 @@ def main() -> None:
             sync = b["sync_seconds"] / a["sync_seconds"]
             print(
                 f"| {kind} | {small:,} → {large:,} | {records:.1f} | {sync:.1f} | {sync / records:.2f} | "
-                f"{b['kpi_seconds'] / a['kpi_seconds']:.1f} | {b['peak_mb'] / a['peak_mb']:.2f} | "
+                f"{b['kpi_seconds'] / a['kpi_seconds']:.1f} | {b['total_mb'] / a['total_mb']:.2f} | "
                 f"{b['db_bytes'] / a['db_bytes']:.1f} |"
             )
 
