@@ -28,6 +28,7 @@ from connector.sandbox.faults import Fault, pick_fault
 from connector.sandbox.hubspot.analytics import DEFAULT_LIMIT, WebAnalytics
 from connector.sandbox.hubspot.data import iso
 from connector.sandbox.hubspot.legacy import Handler, association_type, legacy_routes
+from connector.sandbox.hubspot.params import int_param, list_param
 from connector.sandbox.hubspot.store import (
     ASSOCIATION_TYPE_IDS,
     OBJECT_TYPES,
@@ -203,25 +204,6 @@ def _error(
     body.update(extra)
     hdrs = {"X-HubSpot-Correlation-Id": body["correlationId"], **(headers or {})}
     return JSONResponse(body, status_code=status, headers=hdrs)
-
-
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SandboxError(
-            400, "VALIDATION_ERROR", f"Unable to convert parameter '{name}' to an integer: {raw!r}"
-        ) from None
-
-
-def _list_param(request: Request, name: str) -> list[str] | None:
-    values = request.query_params.getlist(name)
-    if not values:
-        return None
-    return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
 async def _page_signature(request: Request) -> tuple[str, str]:
@@ -490,15 +472,15 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
     @api()
     async def list_objects(request: Request) -> Response:
         object_type = _object_type(request)
-        history = _list_param(request, "propertiesWithHistory")
+        history = list_param(request, "propertiesWithHistory")
         cap = PAGE_MAX_WITH_HISTORY if history else PAGE_MAX
-        limit = max(1, min(_int_param(request, "limit", 10), cap))
+        limit = max(1, min(int_param(request, "limit", 10), cap))
         after_raw = request.query_params.get("after") or "0"
         if not after_raw.isdigit():
             raise SandboxError(400, "VALIDATION_ERROR", f"Invalid after: {after_raw}")
         archived = request.query_params.get("archived", "false").lower() == "true"
-        properties = _list_param(request, "properties")
-        associations = _list_param(request, "associations")
+        properties = list_param(request, "properties")
+        associations = list_param(request, "associations")
         page = store.list_page(object_type, after=int(after_raw), limit=limit, archived=archived)
         body: dict[str, Any] = {
             "results": [store.render(object_type, r, properties, associations, history) for r in page.records]
@@ -528,9 +510,9 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
             store.render(
                 object_type,
                 record,
-                _list_param(request, "properties"),
-                _list_param(request, "associations"),
-                _list_param(request, "propertiesWithHistory"),
+                list_param(request, "properties"),
+                list_param(request, "associations"),
+                list_param(request, "propertiesWithHistory"),
             )
         )
 
@@ -711,7 +693,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
 
     @api()
     async def owners(request: Request) -> Response:
-        limit = max(1, min(_int_param(request, "limit", 100), OWNERS_PAGE_MAX))
+        limit = max(1, min(int_param(request, "limit", 100), OWNERS_PAGE_MAX))
         archived = request.query_params.get("archived", "false").lower() == "true"
         email_filter = request.query_params.get("email")
         items = [
@@ -872,7 +854,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
     @api()
     async def list_emails(request: Request) -> Response:
         """`GET /marketing/v3/emails`: id order, offset cursor, `total`, exclusive time bounds."""
-        limit = max(1, min(_int_param(request, "limit", 10), EMAILS_PAGE_MAX))
+        limit = max(1, min(int_param(request, "limit", 10), EMAILS_PAGE_MAX))
         after_raw = request.query_params.get("after") or "0"
         if not after_raw.isdigit():
             raise SandboxError(400, "VALIDATION_ERROR", f"Invalid after: {after_raw}")
@@ -928,8 +910,8 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
             start=query.get("start"),
             end=query.get("end"),
             d1=query.get("d1"),
-            limit=_int_param(request, "limit", DEFAULT_LIMIT),
-            offset=_int_param(request, "offset", 0),
+            limit=int_param(request, "limit", DEFAULT_LIMIT),
+            offset=int_param(request, "offset", 0),
         )
         return JSONResponse(body)
 

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connector.sandbox.hubspot.data import Record, iso
+from connector.sandbox.hubspot.params import int_param, list_param
 from connector.sandbox.hubspot.store import OBJECT_TYPES, SINGULAR, PortalStore, SandboxError, property_type
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -52,21 +53,6 @@ def legacy_text(name: str, value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SandboxError(400, "VALIDATION_ERROR", f"Invalid {name}: {raw}") from None
-
-
-def _names(request: Request, name: str) -> list[str]:
-    """Legacy property lists come as repeated parameters (`properties=a&properties=b`)."""
-    return [p.strip() for v in request.query_params.getlist(name) for p in v.split(",") if p.strip()]
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -236,8 +222,8 @@ class LegacyViews:
 
     def page(self, object_type: str, request: Request) -> tuple[list[Record], bool, int]:
         """A legacy page: records after `offset` (an id), whether more follow, the next offset."""
-        limit = max(1, min(_int_param(request, "limit", LEGACY_PAGE_DEFAULT), LEGACY_PAGE_MAX))
-        offset = _int_param(request, "offset", 0)
+        limit = max(1, min(int_param(request, "limit", LEGACY_PAGE_DEFAULT), LEGACY_PAGE_MAX))
+        offset = int_param(request, "offset", 0)
         result = self.store.list_page(object_type, after=offset + 1, limit=limit, archived=False)
         next_offset = result.records[-1]["id"] if result.records else offset
         return result.records, result.next_after is not None, next_offset
@@ -265,7 +251,8 @@ def legacy_routes(
     async def companies_paged(request: Request) -> Response:
         with store.lock:
             records, more, offset = views.page("companies", request)
-            names, history = _names(request, "properties"), _names(request, "propertiesWithHistory")
+            names = list_param(request, "properties") or []
+            history = list_param(request, "propertiesWithHistory") or []
             body = {
                 "companies": [views.render("companies", r, names, history=history) for r in records],
                 "has-more": more,
@@ -287,8 +274,8 @@ def legacy_routes(
     async def deals_paged(request: Request) -> Response:
         with store.lock:
             records, more, offset = views.page("deals", request)
-            history = _names(request, "propertiesWithHistory")
-            names: list[str] | None = _names(request, "properties")
+            history = list_param(request, "propertiesWithHistory") or []
+            names: list[str] | None = list_param(request, "properties") or []
             if _flag(request, "includeAllProperties"):
                 names = None
             deals = [
