@@ -603,57 +603,16 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
     async def associations_batch(request: Request) -> Response:
         from_type = OBJECT_TYPES.get(request.path_params["from_type"])
         to_type = OBJECT_TYPES.get(request.path_params["to_type"])
-        if from_type is None or to_type is None:
-            raise SandboxError(400, "VALIDATION_ERROR", "Unknown object type")
-        body = await _json(request)
-        inputs = body.get("inputs") if isinstance(body, dict) else None
-        if not isinstance(inputs, list) or len(inputs) > ASSOCIATION_BATCH_MAX:
-            raise SandboxError(
-                400, "VALIDATION_ERROR", f"inputs must be a list of at most {ASSOCIATION_BATCH_MAX}"
-            )
-        type_id = ASSOCIATION_TYPE_IDS.get((from_type, to_type), 0)
-        results, errors = [], []
-        with store.lock:
-            for item in inputs:
-                raw_id = str((item or {}).get("id", ""))
-                ids = store.associated(from_type, int(raw_id), to_type) if raw_id.isdigit() else []
-                if ids:
-                    results.append(
-                        {
-                            "from": {"id": raw_id},
-                            "to": [
-                                {
-                                    "toObjectId": i,
-                                    "associationTypes": [
-                                        {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}
-                                    ],
-                                }
-                                for i in ids
-                            ],
-                        }
-                    )
-                else:
-                    errors.append(
-                        {
-                            "status": "error",
-                            "category": "OBJECT_NOT_FOUND",
-                            "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
-                            "message": f"No {SINGULAR[to_type]} is associated with "
-                            f"{SINGULAR[from_type]} {raw_id}.",
-                            "context": {
-                                "fromObjectId": [raw_id],
-                                "fromObjectType": [SINGULAR[from_type]],
-                                "toObjectType": [SINGULAR[to_type]],
-                            },
-                        }
-                    )
-        now = iso(store.clock.now())
-        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
-        if errors:
-            out["errors"] = errors
-            out["numErrors"] = len(errors)
-            return JSONResponse(out, status_code=207)
-        return JSONResponse(out)
+        type_id = ASSOCIATION_TYPE_IDS.get((from_type or "", to_type or ""), 0)
+        labels = [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]
+        out, status = store.association_batch(
+            from_type,
+            to_type,
+            await _json(request),
+            ASSOCIATION_BATCH_MAX,
+            lambda i: {"toObjectId": i, "associationTypes": labels},
+        )
+        return JSONResponse(out, status_code=status)
 
     @api()
     async def pipelines(request: Request) -> Response:

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connector.sandbox.hubspot.data import Record, iso
+from connector.sandbox.hubspot.data import Record
 from connector.sandbox.hubspot.params import int_param, list_param
 from connector.sandbox.hubspot.store import OBJECT_TYPES, SINGULAR, PortalStore, SandboxError, property_type
 
@@ -299,40 +299,15 @@ def legacy_routes(
     async def associations_v3(request: Request) -> Response:
         from_type = association_type(request.path_params["from_type"])
         to_type = association_type(request.path_params["to_type"])
-        if from_type is None or to_type is None:
-            raise SandboxError(400, "VALIDATION_ERROR", "Unknown object type")
-        body = await json_body(request)
-        inputs = body.get("inputs") if isinstance(body, dict) else None
-        if not isinstance(inputs, list) or len(inputs) > V3_ASSOCIATION_BATCH_MAX:
-            raise SandboxError(
-                400, "VALIDATION_ERROR", f"inputs must be a list of at most {V3_ASSOCIATION_BATCH_MAX}"
-            )
-        label = f"{SINGULAR[from_type]}_to_{SINGULAR[to_type]}"
-        results, errors = [], []
-        with store.lock:
-            for item in inputs:
-                raw = str((item or {}).get("id", ""))
-                ids = store.associated(from_type, int(raw), to_type) if raw.isdigit() else []
-                if ids:
-                    results.append({"from": {"id": raw}, "to": [{"id": str(i), "type": label} for i in ids]})
-                else:
-                    errors.append(
-                        {
-                            "status": "error",
-                            "category": "OBJECT_NOT_FOUND",
-                            "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
-                            "message": f"No {SINGULAR[to_type]} is associated with "
-                            f"{SINGULAR[from_type]} {raw}.",
-                            "context": {"fromObjectId": [raw]},
-                        }
-                    )
-        now = iso(store.clock.now())
-        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
-        if errors:
-            out["errors"] = errors
-            out["numErrors"] = len(errors)
-            return JSONResponse(out, status_code=207)
-        return JSONResponse(out)
+        label = f"{SINGULAR.get(from_type or '')}_to_{SINGULAR.get(to_type or '')}"
+        out, status = store.association_batch(
+            from_type,
+            to_type,
+            await json_body(request),
+            V3_ASSOCIATION_BATCH_MAX,
+            lambda i: {"id": str(i), "type": label},
+        )
+        return JSONResponse(out, status_code=status)
 
     return [
         Route("/companies/v2/properties", company_properties, methods=["GET"]),

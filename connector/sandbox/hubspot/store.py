@@ -7,7 +7,7 @@ import bisect
 import functools
 import random
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -346,6 +346,50 @@ class PortalStore:
         ids = self.assoc.get((from_type, to_type), {}).get(from_id, set())
         live = self.objects[to_type]
         return sorted(i for i in ids if i in live and not live[i]["archived"])
+
+    def association_batch(
+        self,
+        from_type: str | None,
+        to_type: str | None,
+        body: Any,
+        cap: int,
+        to_item: Callable[[int], dict[str, Any]],
+    ) -> tuple[dict[str, Any], int]:
+        """A batch read of associations (v3 and v4 differ in how a target looks: `to_item`):
+        HubSpot's body, and 207 when some inputs have none (`NO_ASSOCIATIONS_FOUND`)."""
+        if from_type is None or to_type is None:
+            raise SandboxError(400, "VALIDATION_ERROR", "Unknown object type")
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or len(inputs) > cap:
+            raise SandboxError(400, "VALIDATION_ERROR", f"inputs must be a list of at most {cap}")
+        results, errors = [], []
+        with self.lock:
+            for item in inputs:
+                raw = str((item or {}).get("id", "")) if isinstance(item, dict) else ""
+                ids = self.associated(from_type, int(raw), to_type) if raw.isdigit() else []
+                if ids:
+                    results.append({"from": {"id": raw}, "to": [to_item(i) for i in ids]})
+                    continue
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                        "message": f"No {SINGULAR[to_type]} is associated with {SINGULAR[from_type]} {raw}.",
+                        "context": {
+                            "fromObjectId": [raw],
+                            "fromObjectType": [SINGULAR[from_type]],
+                            "toObjectType": [SINGULAR[to_type]],
+                        },
+                    }
+                )
+        now = iso(self.clock.now())
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
+        if not errors:
+            return out, 200
+        out["errors"] = errors
+        out["numErrors"] = len(errors)
+        return out, 207
 
     # -- rendering ---------------------------------------------------------------------------
 
