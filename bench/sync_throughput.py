@@ -14,7 +14,8 @@ The sandbox runs in its own process (as a real API would), the sync in this one.
 runs in a fresh child process so its peak memory is its own. `--latency-ms` makes every sandbox
 answer take that much longer (HubSpot's round trips take 100–500 ms); `--parallel` is
 `hubspot.parallel_streams` (1: the large streams one after another). After the full sync, an
-incremental sync with nothing changed shows what an idle sync costs.
+incremental sync with nothing changed shows what an idle sync costs, and one after about 1 % of
+the records changed (stage moves, won and lost deals, a day later) what a day's changes cost.
 
     python bench/sync_throughput.py [--contacts 50000] [--deals 10000] [--scenario a|b|both]
                                     [--history off|on|both] [--latency-ms 0] [--parallel 4]
@@ -108,6 +109,22 @@ def run_scenario(
             idle = HubSpotSync(settings, engine).run(trigger="bench")
             idle_seconds = time.perf_counter() - idle_started
             idle_requests = sandbox_requests(port) - before
+            # About 1 % of the records change (a day of CRM activity): what does that sync cost?
+            with httpx.Client(timeout=60) as admin:
+                admin.post(
+                    f"http://127.0.0.1:{port}/_sandbox/simulate",
+                    json={
+                        "days": 1,
+                        "stage_changes": contacts // 100,
+                        "deals_won": deals // 200,
+                        "deals_lost": deals // 200,
+                    },
+                ).raise_for_status()
+            before = sandbox_requests(port)
+            changed_started = time.perf_counter()
+            changed = HubSpotSync(settings, engine).run(trigger="bench")
+            changed_seconds = time.perf_counter() - changed_started
+            changed_requests = sandbox_requests(port) - before
             engine.dispose()
     finally:
         sandbox.terminate()
@@ -129,6 +146,9 @@ def run_scenario(
         "idle_requests": idle_requests,
         "idle_seconds": idle_seconds,
         "idle_modes": {o.stream: o.mode for o in idle if o.status == "succeeded"},  # type: ignore[dict-item]
+        "changed_records": sum(o.read for o in changed),
+        "changed_requests": changed_requests,
+        "changed_seconds": changed_seconds,
     }
 
 
@@ -200,6 +220,12 @@ def main() -> None:
             print(f"  request budget used {per_s / 19:>12.3f}   (of 19 requests/s)")
         idle = f"{result['idle_requests']:,} requests in {result['idle_seconds']:.2f} s"
         print(f"  incremental, idle   {idle:>24}   {result['idle_modes']}")
+        changed = (
+            f"{result['changed_records']:,} records, {result['changed_requests']:,} requests in "
+            f"{result['changed_seconds']:.2f} s = {result['changed_seconds'] / result['seconds']:.1%} of the "
+            f"full sync's time, {result['changed_requests'] / result['requests']:.1%} of its requests"
+        )
+        print(f"  incremental, 1 % changed   {changed}")
 
 
 if __name__ == "__main__":
