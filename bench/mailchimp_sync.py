@@ -31,7 +31,7 @@ def run(contacts: int, campaigns: int) -> dict[str, object]:
     from config import load_settings
     from connector.sandbox.server import free_port
     from service.mailchimp import MailchimpSync
-    from storage import make_engine, recent_runs
+    from storage import make_engine, migrate, recent_runs
 
     port = free_port()
     started_sandbox = time.perf_counter()
@@ -45,6 +45,7 @@ def run(contacts: int, campaigns: int) -> dict[str, object]:
                 mailchimp={"api_key": KEY, "base_url": f"http://127.0.0.1:{port}/3.0"},
             )
             engine = make_engine(settings.db_url)
+            migrate(engine)
             started = time.perf_counter()
             outcomes = MailchimpSync(settings, engine).run(full=True, trigger="bench")
             seconds = time.perf_counter() - started

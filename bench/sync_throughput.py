@@ -78,7 +78,7 @@ def run_scenario(
     from config import load_settings
     from connector.sandbox.server import free_port
     from service.sync import HubSpotSync
-    from storage import make_engine, recent_runs
+    from storage import make_engine, migrate, recent_runs
 
     limited = name == "a"
     port = free_port()
@@ -97,6 +97,7 @@ def run_scenario(
                 },
             )
             engine = make_engine(settings.db_url)
+            migrate(engine)
             started = time.perf_counter()
             outcomes = HubSpotSync(settings, engine).run(full=True, trigger="bench")
             seconds = time.perf_counter() - started
