@@ -19,7 +19,7 @@ reason and lose no record. Then a fuzzer (hypothesis) feeds every record parser 
 streams, 4 Mailchimp streams) and the storage preparation after it with real records mutated at
 random and arbitrary JSON, for a fixed time: inputs tried and crashes (any exception).
 
-    python bench/reliability.py [--contacts 2000] [--db sqlite|postgres] [--fuzz-seconds 60]
+    python bench/reliability.py [--contacts 3000] [--db sqlite|postgres] [--fuzz-seconds 60]
                                 [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
@@ -51,16 +51,16 @@ LAG = 60
 MAX_RUNS = 10
 OBJECTS = "/crm/v3/objects"
 FAULT_KINDS: dict[str, list[dict[str, Any]]] = {
-    "429": [{"kind": "rate_limit", "probability": 0.05, "retry_after": 1}],
+    "429": [{"kind": "rate_limit", "probability": 0.10, "retry_after": 1}],
     "5xx": [
-        {"kind": "status", "status": 500, "probability": 0.02},
-        {"kind": "status", "status": 502, "body": "html", "probability": 0.02},
-        {"kind": "status", "status": 503, "probability": 0.02},
+        {"kind": "status", "status": 500, "probability": 0.04},
+        {"kind": "status", "status": 502, "body": "html", "probability": 0.04},
+        {"kind": "status", "status": 503, "probability": 0.04},
     ],
-    "timeout": [{"kind": "delay", "delay": 0.6, "probability": 0.02}],  # the client waits 0.3 s
-    "truncated": [{"kind": "truncate", "probability": 0.03}],
-    "malformed body": [{"kind": "malformed", "probability": 0.02}],
-    "duplicate page": [{"kind": "duplicate", "records": 3, "probability": 0.10, "path_prefix": OBJECTS}],
+    "timeout": [{"kind": "delay", "delay": 0.6, "probability": 0.05}],  # the client waits 0.3 s
+    "truncated": [{"kind": "truncate", "probability": 0.08}],
+    "malformed body": [{"kind": "malformed", "probability": 0.08}],
+    "duplicate page": [{"kind": "duplicate", "records": 3, "probability": 0.25, "path_prefix": OBJECTS}],
 }
 
 
@@ -586,7 +586,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--contacts", type=int, default=2_000)
+    parser.add_argument("--contacts", type=int, default=3_000)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument(
         "--pg", default=os.environ.get("FUNNELSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
