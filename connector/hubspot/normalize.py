@@ -153,14 +153,21 @@ def _history(fields: Fields, record: dict[str, Any], name: str, owner_key: str, 
     out.history_owner_ids.append(fields.record_id)
 
 
-def _association_ids(record: dict[str, Any], to_type: str, stated: tuple[str, ...] = ()) -> list[str] | None:
+def _association_ids(
+    record: dict[str, Any], to_type: str, stated: tuple[str, ...] = (), f: Fields | None = None
+) -> list[str] | None:
     """Distinct associated ids of `to_type` (v3 inline shape), or None when the record says nothing
-    (a type in `stated` was asked for, so its absence means none)."""
+    (a type in `stated` was asked for, so its absence means none). A block that cannot be read
+    says nothing either (stored associations stay) and is flagged on `f`."""
     block = record.get("associations")
     if not isinstance(block, dict) or to_type not in block:
         return [] if to_type in stated else None
     entry = block.get(to_type) or {}
     results = entry.get("results", []) if isinstance(entry, dict) else []
+    if not isinstance(results, list):
+        if f is not None:
+            f.flag(f"associations.{to_type}", entry, "associations block without a list of results")
+        return None
     seen: dict[str, None] = {}
     for item in results:
         if isinstance(item, dict) and item.get("id") is not None:
@@ -202,7 +209,7 @@ def normalize_contacts(
         out.entities.append(row)
         out.stage_dates.extend(_stage_dates(f, props, "contact_id"))
         _history(f, record, "lifecyclestage", "contact_id", out)
-        companies = _association_ids(record, "companies", stated)
+        companies = _association_ids(record, "companies", stated, f)
         if companies is not None:
             out.associations.extend(
                 {"contact_id": record_id, "to_type": "company", "to_id": i} for i in companies
@@ -210,7 +217,7 @@ def normalize_contacts(
             out.association_owner_ids.append(record_id)
         out.held_links.extend(
             {"deal_id": i, "to_type": "contact", "to_id": record_id}
-            for i in _association_ids(record, "deals") or []
+            for i in _association_ids(record, "deals", (), f) or []
         )
     return out
 
@@ -269,7 +276,7 @@ def normalize_deals(records: Iterable[Any], stated: tuple[str, ...] = ()) -> Nor
         _history(f, record, "dealstage", "deal_id", out)
         says_any = False
         for to_type, singular in (("contacts", "contact"), ("companies", "company")):
-            ids = _association_ids(record, to_type, stated)
+            ids = _association_ids(record, to_type, stated, f)
             if ids is None:
                 continue
             says_any = True

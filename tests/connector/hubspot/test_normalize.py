@@ -238,3 +238,15 @@ def test_property_history_becomes_transitions_and_first_entries():
     }
     # Without a history block a record states nothing about its history.
     assert normalize_contacts([{"id": "9", "properties": {}}], set()).history_owner_ids == []
+
+
+@pytest.mark.parametrize("block", [{"results": None}, {"results": "1,2"}, {"results": {"id": "1"}}])
+@pytest.mark.parametrize("stream", ["contacts", "deals"])
+def test_an_unreadable_associations_block_is_flagged_and_says_nothing(stream, block):
+    """Found by bench/reliability.py's fuzzer: `"results": null` used to raise."""
+    record = deal("9", dealname="x") if stream == "deals" else deal("9", lifecyclestage="lead")
+    record["associations"] = {"companies": block}
+    out = normalize_records(stream, [record], known_stages={"lead"}, stated=("companies",))
+    assert [e["id"] for e in out.entities] == ["9"]
+    assert out.association_owner_ids == []  # stored associations are left as they are
+    assert any(i.field == "associations.companies" for i in out.issues)
