@@ -100,7 +100,7 @@ ALL_SCOPES = (
 def required_scope(path: str) -> str | None:
     """The scope HubSpot asks of a token for a path (None: no particular one)."""
     parts = path.strip("/").split("/")
-    if "tickets" in parts[2:4]:
+    if parts[:1] == ["crm"] and parts[3:4] == ["tickets"]:
         return "tickets"  # the portal has no Service Hub: no token carries it
     if parts[:3] == ["crm", "v3", "schemas"]:
         return "crm.schemas.custom.read"

@@ -32,9 +32,12 @@ PORTAL_ID = 1234567
 V3_ASSOCIATION_BATCH_MAX = 1000
 
 
+_PLURAL = {singular: plural for plural, singular in SINGULAR.items()}
+
+
 def association_type(name: str) -> str | None:
     """Associations v3 names object types in the singular (`company`) or by id; v4 in the plural."""
-    return OBJECT_TYPES.get(name) or {singular: plural for plural, singular in SINGULAR.items()}.get(name)
+    return OBJECT_TYPES.get(name) or _PLURAL.get(name)
 
 
 def epoch_ms(when: datetime) -> int:
