@@ -58,6 +58,8 @@ SESSION_TO_CONTACT = {
 CAMPAIGN_SOURCES = ("PAID_SEARCH", "PAID_SOCIAL", "EMAIL_MARKETING", "OTHER_CAMPAIGNS")
 # How far HubSpot's numbers for a day are from final, by the day's age in days.
 SETTLING = {0: 0.6, 1: 0.9}
+# Days of new contacts that set a day's baseline traffic per source.
+BASELINE_DAYS = 28
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ class _Facts:
     # ("sources:SOURCE", drill value), ("utm-campaigns", campaign), ("form", page id): the form
     # the contact converted on, ("entry", page id): the page its first session entered on.
     cells: dict[date, dict[tuple[str, str], Counter[str]]]
-    # Contacts created per source over the whole history (the baseline of each day's traffic).
+    # Contacts created per source over the whole history (which sources the reports list).
     per_source: Counter[str]
     first_day: date | None
     # Every value each drill-down has ever had (so a quiet day still lists it), by key kind.
@@ -220,7 +222,6 @@ class WebAnalytics:
     def source_rows(self, day: date, facts: _Facts) -> dict[str, dict[str, Any]]:
         """The sources report's rows for one day, keyed by source."""
         cells = facts.cells.get(day, {})
-        span = max(1, (self.store.clock.now().astimezone(UTC).date() - (facts.first_day or day)).days + 1)
         settled = self._settled(day)
         rows: dict[str, dict[str, Any]] = {}
         for source in sorted(set(SESSION_TO_CONTACT) | set(facts.per_source)):
@@ -228,7 +229,15 @@ class WebAnalytics:
             rate = SESSION_TO_CONTACT.get(source)
             visits = 0
             if rate is not None:
-                expected = facts.per_source.get(source, 0) / span
+                # The day's baseline: the source's new contacts over the days up to it, so a past
+                # day keeps its figures when the portal grows (as HubSpot's do).
+                window = (day - timedelta(days=n) for n in range(BASELINE_DAYS))
+                expected = (
+                    sum(
+                        facts.cells.get(d, {}).get(("sources", source), Counter())["contacts"] for d in window
+                    )
+                    / BASELINE_DAYS
+                )
                 base = max(counts["contacts"], 0.5 * (counts["contacts"] + expected))
                 visits = round(base / rate * (0.85 + 0.3 * _unit(self.seed, day, source)) * settled)
                 visits = max(visits, counts["contacts"])

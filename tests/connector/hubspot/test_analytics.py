@@ -207,6 +207,19 @@ def test_total_and_summarized_periods_have_hubspots_shapes(sandbox):
     assert monthly["2026-05-01"][0]["visits"] == total["totals"]["visits"]
 
 
+def test_past_days_keep_their_traffic_when_the_portal_grows(sandbox):
+    """A day's sessions follow its source's new contacts over the days up to it, not the portal's
+    totals or today's date: new contacts and the passing of time leave settled days as they were."""
+    params = {"start": "20260301", "end": "20260525"}  # ends a week before the portal's today
+    with sandbox.api() as api:
+        before = api.get("/analytics/v2/reports/sources/daily", params=params).json()
+        sandbox.admin("POST", "/_sandbox/simulate", json={"days": 3, "new_contacts": 60, "stage_changes": 20})
+        after = api.get("/analytics/v2/reports/sources/daily", params=params).json()
+    visits = {day: {r["breakdown"]: r["visits"] for r in rows} for day, rows in before.items()}
+    assert sum(v for day in visits.values() for v in day.values()) > 0
+    assert {day: {r["breakdown"]: r["visits"] for r in rows} for day, rows in after.items()} == visits
+
+
 def test_the_parser_quarantines_bad_counters_and_rejects_unreadable_days():
     records = [
         {
