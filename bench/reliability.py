@@ -123,7 +123,7 @@ class Portal:
     def clear(self) -> None:
         self.admin("DELETE", "/_sandbox/faults")
 
-    def change(self, rng: random.Random) -> None:
+    def change(self) -> None:
         """A slice of CRM activity between syncs (72 portal minutes)."""
         self.admin(
             "POST",
@@ -352,7 +352,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, work: Path) -> Ro
 
             for step in range(4):  # the full sync, then three incrementals after portal changes
                 if step:
-                    portal.change(rng)
+                    portal.change()
                 if step == 3 and scenario.lag:
                     portal.store.clock.advance(2 * LAG)  # the newest changes reach the search index
                 portal.clear()
