@@ -8,6 +8,7 @@ COPY connector ./connector
 COPY storage ./storage
 COPY kpi ./kpi
 COPY service ./service
+COPY sandbox ./sandbox
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 # Runtime stage: only the installed wheels, a non-root user, data on a volume.

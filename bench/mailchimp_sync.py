@@ -29,7 +29,7 @@ KEY = "0123456789abcdef0123456789abcdef-us6"
 
 def run(contacts: int, campaigns: int) -> dict[str, object]:
     from config import load_settings
-    from connector.sandbox.server import free_port
+    from sandbox.server import free_port
     from service.mailchimp import MailchimpSync
     from storage import make_engine, migrate, recent_runs
 

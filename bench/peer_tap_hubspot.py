@@ -101,7 +101,7 @@ class Run:
 
 class Sandbox:
     def __init__(self, contacts: int, deals: int, rate_limit: int) -> None:
-        from connector.sandbox.server import free_port
+        from sandbox.server import free_port
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

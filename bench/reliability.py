@@ -89,8 +89,8 @@ class Portal:
     """An in-process HubSpot sandbox (frozen clock, no rate limit: faults decide what fails)."""
 
     def __init__(self, contacts: int, seed: int, malformed: int = 0) -> None:
-        from connector.sandbox.hubspot.app import create_app
-        from connector.sandbox.server import HubSpotSandboxConfig, SandboxServer, build_hubspot_state
+        from sandbox.hubspot.app import create_app
+        from sandbox.server import HubSpotSandboxConfig, SandboxServer, build_hubspot_state
 
         config = HubSpotSandboxConfig(
             contacts=contacts,
@@ -422,8 +422,8 @@ def seed_records(contacts: int) -> dict[str, list[Any]]:
     """Real records as each parser receives them: the sandboxes' own answers."""
     import httpx
 
-    from connector.sandbox.mailchimp.app import create_app as mailchimp_app
-    from connector.sandbox.server import MailchimpSandboxConfig, SandboxServer, build_mailchimp_state
+    from sandbox.mailchimp.app import create_app as mailchimp_app
+    from sandbox.server import MailchimpSandboxConfig, SandboxServer, build_mailchimp_state
 
     portal = Portal(min(contacts, 300), seed=7)
     seeds: dict[str, list[Any]] = {}

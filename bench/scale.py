@@ -151,7 +151,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(*args.child)))
         return
-    from connector.sandbox.server import free_port
+    from sandbox.server import free_port
 
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = args.db.split(",")

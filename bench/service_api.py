@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
 
-    from connector.sandbox.server import free_port
+    from sandbox.server import free_port
 
     sandbox_port, port = free_port(), free_port()
     sandbox = start_sandbox(

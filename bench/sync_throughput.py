@@ -76,7 +76,7 @@ def run_scenario(
     name: str, contacts: int, deals: int, history: bool, latency_ms: int, parallel: int
 ) -> dict[str, float]:
     from config import load_settings
-    from connector.sandbox.server import free_port
+    from sandbox.server import free_port
     from service.sync import HubSpotSync
     from storage import make_engine, migrate, recent_runs
 

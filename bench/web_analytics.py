@@ -27,7 +27,7 @@ from connector.clock import SystemClock  # noqa: E402
 from connector.hubspot.analytics import WebAnalyticsStream  # noqa: E402
 from connector.hubspot.auth import PrivateAppAuth  # noqa: E402
 from connector.hubspot.client import HubSpotClient  # noqa: E402
-from connector.sandbox.server import free_port  # noqa: E402
+from sandbox.server import free_port  # noqa: E402
 
 
 def read(

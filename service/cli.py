@@ -320,8 +320,8 @@ def sandbox_hubspot(
     ] = 0,
 ) -> None:
     """Serve a HubSpot API sandbox with a generated (or fixture) portal until interrupted."""
-    from connector.sandbox.hubspot.app import create_app
-    from connector.sandbox.server import HubSpotSandboxConfig, build_hubspot_state, serve_forever
+    from sandbox.hubspot.app import create_app
+    from sandbox.server import HubSpotSandboxConfig, build_hubspot_state, serve_forever
 
     start = datetime.fromisoformat(now) if now else None
     if fixture is not None and not fixture.is_file():
@@ -372,8 +372,8 @@ def sandbox_mailchimp(
     ] = None,
 ) -> None:
     """Serve a Mailchimp Marketing API sandbox whose audience overlaps the HubSpot sandbox's contacts."""
-    from connector.sandbox.mailchimp.app import create_app
-    from connector.sandbox.server import MailchimpSandboxConfig, build_mailchimp_state, serve_forever
+    from sandbox.mailchimp.app import create_app
+    from sandbox.server import MailchimpSandboxConfig, build_mailchimp_state, serve_forever
 
     state = build_mailchimp_state(
         MailchimpSandboxConfig(

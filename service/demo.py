@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.table import Table
 
 from config import Settings, load_settings
-from connector.sandbox.hubspot.app import create_app
-from connector.sandbox.mailchimp.app import create_app as create_mailchimp_app
-from connector.sandbox.mailchimp.app import simulate as simulate_mailchimp
-from connector.sandbox.server import (
+from sandbox.hubspot.app import create_app
+from sandbox.mailchimp.app import create_app as create_mailchimp_app
+from sandbox.mailchimp.app import simulate as simulate_mailchimp
+from sandbox.server import (
     HubSpotSandboxConfig,
     MailchimpSandboxConfig,
     SandboxServer,

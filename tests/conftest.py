@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from config import Settings, load_settings
-from connector.sandbox.hubspot.app import SandboxState, create_app
-from connector.sandbox.mailchimp.app import MailchimpState
-from connector.sandbox.mailchimp.app import create_app as create_mailchimp_app
-from connector.sandbox.server import (
+from sandbox.hubspot.app import SandboxState, create_app
+from sandbox.mailchimp.app import MailchimpState
+from sandbox.mailchimp.app import create_app as create_mailchimp_app
+from sandbox.server import (
     HubSpotSandboxConfig,
     MailchimpSandboxConfig,
     SandboxServer,

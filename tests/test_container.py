@@ -19,7 +19,7 @@ import httpx
 import pytest
 import yaml
 
-from connector.sandbox.server import free_port
+from sandbox.server import free_port
 from tests.conftest import fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connector.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 from service.api import create_app
 from service.serve import build_service
 

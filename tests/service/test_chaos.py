@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from connector.sandbox.hubspot.data import iso
+from sandbox.hubspot.data import iso
 from service.sync import HubSpotSync
 from storage.db import table_of
 from storage.models import (

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from connector.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 from service.api import create_app
 from tests.service.conftest import ADMIN
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from rich.console import Console
 
-from connector.sandbox.server import SandboxServer, free_port
+from sandbox.server import SandboxServer, free_port
 from service.api import create_app
 from service.exitcodes import EXIT_AUTH, EXIT_BUSY, EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from service.remote import RemoteError, request_resync

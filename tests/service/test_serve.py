@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from connector.sandbox.server import free_port
+from sandbox.server import free_port
 from storage.db import table_of
 from storage.kpis import latest_kpi_run
 from storage.models import HubSpotContact, SyncRun

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from connector.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 from service.api import create_app
 from storage.kpis import latest_kpi_run
 

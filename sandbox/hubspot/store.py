@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.sandbox.clock import SandboxClock
-from connector.sandbox.hubspot.data import (
+from sandbox.clock import SandboxClock
+from sandbox.hubspot.data import (
     DEFAULT_PIPELINE,
     DEFAULT_STAGES,
     FIRST,

@@ -12,12 +12,12 @@ from typing import Any
 
 import uvicorn
 
-from connector.sandbox.clock import SandboxClock
-from connector.sandbox.hubspot.app import SandboxOptions, SandboxState
-from connector.sandbox.hubspot.data import GeneratorOptions, PortalData, generate_portal, load_fixture
-from connector.sandbox.hubspot.store import PortalStore
-from connector.sandbox.mailchimp.app import MailchimpOptions, MailchimpState
-from connector.sandbox.mailchimp.data import generate_account, people_from_contacts
+from sandbox.clock import SandboxClock
+from sandbox.hubspot.app import SandboxOptions, SandboxState
+from sandbox.hubspot.data import GeneratorOptions, PortalData, generate_portal, load_fixture
+from sandbox.hubspot.store import PortalStore
+from sandbox.mailchimp.app import MailchimpOptions, MailchimpState
+from sandbox.mailchimp.data import generate_account, people_from_contacts
 
 
 @dataclass

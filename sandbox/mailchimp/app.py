@@ -23,9 +23,9 @@ from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connector.sandbox.clock import DateHeaderMiddleware, SandboxClock
-from connector.sandbox.faults import HTML_502, Fault, pick_fault
-from connector.sandbox.mailchimp.data import (
+from sandbox.clock import DateHeaderMiddleware, SandboxClock
+from sandbox.faults import HTML_502, Fault, pick_fault
+from sandbox.mailchimp.data import (
     Account,
     HexIds,
     Person,

@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connector.sandbox.hubspot.data import Record
-from connector.sandbox.hubspot.params import int_param, list_param
-from connector.sandbox.hubspot.store import OBJECT_TYPES, SINGULAR, PortalStore, SandboxError, property_type
+from sandbox.hubspot.data import Record
+from sandbox.hubspot.params import int_param, list_param
+from sandbox.hubspot.store import OBJECT_TYPES, SINGULAR, PortalStore, SandboxError, property_type
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -236,7 +236,7 @@ def legacy_routes(
     store: PortalStore, api: Callable[[], Callable[[Handler], Handler]], json_body: Callable[[Request], Any]
 ) -> list[Route]:
     """The legacy routes, each wrapped by the app's `api()` (auth, limits, faults, counts)."""
-    from connector.sandbox.hubspot.app import JSONResponse
+    from sandbox.hubspot.app import JSONResponse
 
     views = LegacyViews(store)
 

@@ -23,13 +23,13 @@ from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connector.sandbox.clock import DateHeaderMiddleware
-from connector.sandbox.faults import Fault, pick_fault
-from connector.sandbox.hubspot.analytics import DEFAULT_LIMIT, WebAnalytics
-from connector.sandbox.hubspot.data import iso
-from connector.sandbox.hubspot.legacy import Handler, association_type, legacy_routes
-from connector.sandbox.hubspot.params import int_param, list_param
-from connector.sandbox.hubspot.store import (
+from sandbox.clock import DateHeaderMiddleware
+from sandbox.faults import Fault, pick_fault
+from sandbox.hubspot.analytics import DEFAULT_LIMIT, WebAnalytics
+from sandbox.hubspot.data import iso
+from sandbox.hubspot.legacy import Handler, association_type, legacy_routes
+from sandbox.hubspot.params import int_param, list_param
+from sandbox.hubspot.store import (
     ASSOCIATION_TYPE_IDS,
     OBJECT_TYPES,
     SINGULAR,
@@ -116,7 +116,7 @@ def required_scope(path: str) -> str | None:
         return f"crm.schemas.{known}.read"
     if parts[:1] == ["marketing"]:
         return "content"
-    # Legacy paths (connector/sandbox/hubspot/legacy.py).
+    # Legacy paths (sandbox/hubspot/legacy.py).
     if parts[:2] == ["companies", "v2"]:
         return "crm.schemas.companies.read" if parts[2:3] == ["properties"] else "crm.objects.companies.read"
     if parts[:2] == ["deals", "v1"]:

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from connector.sandbox.hubspot.data import GeneratorOptions, generate_portal
-from connector.sandbox.mailchimp.data import MPP_EXCLUSION_START, subscriber_hash
+from sandbox.hubspot.data import GeneratorOptions, generate_portal
+from sandbox.mailchimp.data import MPP_EXCLUSION_START, subscriber_hash
 from tests.conftest import PORTAL_NOW
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from connector.sandbox.hubspot.data import GeneratorOptions, generate_portal, iso
+from sandbox.hubspot.data import GeneratorOptions, generate_portal, iso
 from tests.conftest import PORTAL_NOW
 
 

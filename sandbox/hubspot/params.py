@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from connector.sandbox.hubspot.store import SandboxError
+from sandbox.hubspot.store import SandboxError
 
 
 def int_param(request: Request, name: str, default: int) -> int:
