@@ -30,7 +30,7 @@ KEY = "0123456789abcdef0123456789abcdef-us6"
 def run(contacts: int, campaigns: int) -> dict[str, object]:
     from config import load_settings
     from sandbox.server import free_port
-    from service.mailchimp import MailchimpSync
+    from service.sync import build_sync
     from storage import make_engine, migrate, recent_runs
 
     port = free_port()
@@ -47,12 +47,12 @@ def run(contacts: int, campaigns: int) -> dict[str, object]:
             engine = make_engine(settings.db_url)
             migrate(engine)
             started = time.perf_counter()
-            outcomes = MailchimpSync(settings, engine).run(full=True, trigger="bench")
+            outcomes = build_sync("mailchimp", settings, engine).run(full=True, trigger="bench")
             seconds = time.perf_counter() - started
             writer_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             runs = recent_runs(engine, limit=len(outcomes))
             idle_started = time.perf_counter()
-            idle = MailchimpSync(settings, engine).run(trigger="bench")
+            idle = build_sync("mailchimp", settings, engine).run(trigger="bench")
             idle_seconds = time.perf_counter() - idle_started
             engine.dispose()
     finally:

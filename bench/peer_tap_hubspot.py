@@ -286,7 +286,7 @@ def _tap_value(stream: str, record: dict[str, Any]) -> Any:
 def funnelsync_child(base_url: str, data_dir: str, full: bool, limited: bool) -> None:
     """Runs in a child process (so its memory is its own): one sync, results as JSON."""
     from config import load_settings
-    from service.sync import HubSpotSync
+    from service.sync import build_sync
     from storage import make_engine, migrate
 
     settings = load_settings(
@@ -300,7 +300,9 @@ def funnelsync_child(base_url: str, data_dir: str, full: bool, limited: bool) ->
     )
     engine = make_engine(settings.db_url)
     migrate(engine)
-    outcomes = HubSpotSync(settings, engine).run(full=full, trigger="bench", streams=list(FUNNELSYNC_STREAMS))
+    outcomes = build_sync("hubspot", settings, engine).run(
+        full=full, trigger="bench", streams=list(FUNNELSYNC_STREAMS)
+    )
     engine.dispose()
     print(
         json.dumps(

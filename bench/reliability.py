@@ -197,9 +197,9 @@ def settings_for(portal: Portal, db_url: str, data_dir: Path) -> Any:
 
 
 def sync_inline(portal: Portal, settings: Any, engine: Any) -> bool:
-    from service.sync import HubSpotSync
+    from service.sync import build_sync
 
-    outcomes = HubSpotSync(settings, engine, clock=PortalClock(portal)).run(trigger="bench")
+    outcomes = build_sync("hubspot", settings, engine, clock=PortalClock(portal)).run(trigger="bench")
     return all(o.status == "succeeded" for o in outcomes)
 
 
@@ -477,17 +477,45 @@ def seed_records(contacts: int) -> dict[str, list[Any]]:
     return seeds
 
 
+def every_parser(known: set[str]) -> dict[str, tuple[str, Any]]:
+    """Stream name → (source, the stream's own `parse`), for every stream of every source."""
+    from config import HubSpotSettings, MailchimpSettings
+    from connector.hubspot.analytics import WebAnalyticsStream
+    from connector.hubspot.catalogue import OwnersStream, PipelinesStream, PropertiesStream
+    from connector.hubspot.crm import CompaniesStream, ContactsStream, DealsStream
+    from connector.hubspot.emails import MarketingEmailsStream
+    from connector.hubspot.schema import PortalSchema
+    from connector.mailchimp.source import MailchimpSource
+
+    hub, schema = HubSpotSettings(), PortalSchema(lifecycle_stages=sorted(known))
+    hubspot = [
+        PropertiesStream(schema),
+        OwnersStream(hub),
+        PipelinesStream(hub),
+        CompaniesStream(hub, schema),
+        ContactsStream(hub, schema),
+        DealsStream(hub, schema),
+        MarketingEmailsStream(hub),
+        WebAnalyticsStream(hub),
+    ]
+    mailchimp = [t(MailchimpSettings()) for t in MailchimpSource.stream_types]
+    return {
+        **{s.name: ("hubspot", s.parse) for s in hubspot},
+        **{s.name: ("mailchimp", s.parse) for s in mailchimp},
+    }
+
+
 def fuzz(seconds: float, contacts: int) -> dict[str, Any]:
     """Mutated real records and arbitrary JSON through every parser and the storage preparation."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from connector.hubspot.normalize import normalize_records
-    from connector.mailchimp.normalize import normalize_mailchimp
+    from connector.stream import Page
     from storage import PageInput, prepare_pages
 
     seeds = seed_records(contacts)
     known = {"subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"}
+    parsers = every_parser(known)
     scalars = (
         st.none()
         | st.booleans()
@@ -552,12 +580,8 @@ def fuzz(seconds: float, contacts: int) -> dict[str, Any]:
             page = data.draw(st.lists(json_values, max_size=4))
         tried += 1
         try:
-            if stream.startswith("mailchimp_"):
-                normalized = normalize_mailchimp(stream, page)
-                source = "mailchimp"
-            else:
-                normalized = normalize_records(stream, page, known_stages=known)
-                source = "hubspot"
+            source, parse = parsers[stream]
+            normalized = parse(Page(stream, page, {}))
             for dialect in ("sqlite", "postgresql"):
                 prepare_pages(
                     dialect,

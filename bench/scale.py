@@ -40,7 +40,7 @@ def child(base_url: str, db_url: str, data_dir: str) -> dict[str, Any]:
     """One full sync and one KPI computation, in this (child) process."""
     from config import load_settings
     from service.kpis import compute_kpis
-    from service.sync import HubSpotSync
+    from service.sync import build_sync
     from storage import make_engine, migrate
 
     settings = load_settings(
@@ -56,7 +56,7 @@ def child(base_url: str, db_url: str, data_dir: str) -> dict[str, Any]:
     engine = make_engine(settings.db_url)
     migrate(engine)
     started = time.perf_counter()
-    outcomes = HubSpotSync(settings, engine).run(full=True, trigger="bench")
+    outcomes = build_sync("hubspot", settings, engine).run(full=True, trigger="bench")
     sync_seconds = time.perf_counter() - started
     sync_mb = own_peak_mb()
     failed = [f"{o.stream}: {o.error}" for o in outcomes if o.status != "succeeded"]

@@ -92,7 +92,7 @@ def pages(ids: Iterator[int], version: int) -> Iterator[list[dict[str, Any]]]:
 
 def ingest(url: str, contacts: int) -> dict[str, Any]:
     """One database's passes, in this (child) process."""
-    from connector.hubspot.normalize import normalize_records
+    from connector.hubspot.normalize import normalize_contacts
     from service.writer import open_writer
     from storage import PageInput, PreparedBatch, make_engine, migrate, prepare_pages, start_run
 
@@ -140,7 +140,7 @@ def ingest(url: str, contacts: int) -> dict[str, Any]:
         with open_writer(engine, "auto", large=full) as writer:
             batch: list[PageInput] = []
             for number, page in enumerate(pages(iter(ids), version)):
-                normalized = normalize_records("contacts", page, known_stages=known)
+                normalized = normalize_contacts(page, known)
                 batch.append(PageInput(normalized, len(page), {"full": {"after": str(number)}}))
                 records += len(page)
                 if len(batch) == PAGES_PER_COMMIT:  # a commit per 8 pages, as the sync does

@@ -77,7 +77,7 @@ def run_scenario(
 ) -> dict[str, float]:
     from config import load_settings
     from sandbox.server import free_port
-    from service.sync import HubSpotSync
+    from service.sync import build_sync
     from storage import make_engine, migrate, recent_runs
 
     limited = name == "a"
@@ -99,7 +99,7 @@ def run_scenario(
             engine = make_engine(settings.db_url)
             migrate(engine)
             started = time.perf_counter()
-            outcomes = HubSpotSync(settings, engine).run(full=True, trigger="bench")
+            outcomes = build_sync("hubspot", settings, engine).run(full=True, trigger="bench")
             seconds = time.perf_counter() - started
             # The writer process has exited and been waited for; the sandbox has not (yet).
             writer_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -107,7 +107,7 @@ def run_scenario(
             # Nothing changed since: what does an incremental sync cost?
             before = sandbox_requests(port)
             idle_started = time.perf_counter()
-            idle = HubSpotSync(settings, engine).run(trigger="bench")
+            idle = build_sync("hubspot", settings, engine).run(trigger="bench")
             idle_seconds = time.perf_counter() - idle_started
             idle_requests = sandbox_requests(port) - before
             # About 1 % of the records change (a day of CRM activity): what does that sync cost?
@@ -123,7 +123,7 @@ def run_scenario(
                 ).raise_for_status()
             before = sandbox_requests(port)
             changed_started = time.perf_counter()
-            changed = HubSpotSync(settings, engine).run(trigger="bench")
+            changed = build_sync("hubspot", settings, engine).run(trigger="bench")
             changed_seconds = time.perf_counter() - changed_started
             changed_requests = sandbox_requests(port) - before
             engine.dispose()

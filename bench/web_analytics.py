@@ -23,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 from sandboxes import start_sandbox  # noqa: E402
 
 from config import HubSpotSettings, RetrySettings  # noqa: E402
+from connector.auth import BearerAuth  # noqa: E402
 from connector.clock import SystemClock  # noqa: E402
 from connector.hubspot.analytics import WebAnalyticsStream  # noqa: E402
-from connector.hubspot.auth import PrivateAppAuth  # noqa: E402
 from connector.hubspot.client import HubSpotClient  # noqa: E402
 from sandbox.server import free_port  # noqa: E402
 
@@ -70,7 +70,7 @@ def main() -> None:
             rate_limit_per_10s=max(args.rate_limit, 1),
         )
         stream = WebAnalyticsStream(settings)
-        auth = PrivateAppAuth(SecretStr("sandbox-token"))
+        auth = BearerAuth(SecretStr("sandbox-token"))
         with HubSpotClient(settings, auth=auth, retry=RetrySettings(), clock=SystemClock()) as client:
             full, state = read(stream, client, {}, full=True)
             again, _ = read(stream, client, state, full=False)

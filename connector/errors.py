@@ -1,7 +1,9 @@
 """Connector exceptions, grouped by what the caller should do.
 
+    ConfigurationError            settings are wrong: fix the configuration, do not retry
+                                  (config's one class: settings validation raises it too)
     ConnectorError
-    ├── ConfigError               settings are wrong: fix the configuration, do not retry
+    ├── PaginationLoopError       the API handed back a cursor already followed: stop, do not loop
     ├── FatalAPIError             the API refused the request (4xx other than 429): do not retry
     │   ├── AuthenticationError   401: the token is wrong, expired or revoked
     │   └── PermissionDeniedError 403: the token lacks scopes
@@ -19,13 +21,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from config import ConfigurationError
+
 
 class ConnectorError(Exception):
-    """Base class of every error the connectors raise."""
+    """Base class of every error the connectors raise about an API (bad settings raise
+    `ConfigurationError`)."""
 
 
-class ConfigError(ConnectorError):
-    """The connector cannot start with the settings it was given."""
+class PaginationLoopError(ConnectorError):
+    """The API handed back a cursor we already followed: stop instead of looping forever."""
 
 
 class APIError(ConnectorError):
@@ -103,10 +108,11 @@ class RateLimitDeferredError(APIError):
 __all__ = [
     "APIError",
     "AuthenticationError",
-    "ConfigError",
+    "ConfigurationError",
     "ConnectorError",
     "FatalAPIError",
     "MalformedResponseError",
+    "PaginationLoopError",
     "PermissionDeniedError",
     "RateLimitDeferredError",
     "RateLimitedError",

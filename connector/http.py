@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import threading
@@ -10,9 +11,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
+import orjson
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from config import RetrySettings
@@ -44,6 +46,28 @@ def build_client(
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         follow_redirects=False,
     )
+
+
+def decode_json(content: bytes) -> Any:
+    """A JSON body as Python values: orjson (several times faster than json on record pages),
+    with the standard parser as the fallback so odd but valid JSON (NaN) still parses. orjson
+    reads integers beyond 64 bits as floats; HubSpot sends property values as strings.
+
+    Raises json.JSONDecodeError (or UnicodeDecodeError) when the body is not JSON.
+    """
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
+
+
+def error_body(response: httpx.Response) -> dict[str, Any]:
+    """An error answer's JSON object, or {} when its body is not one (an HTML proxy page)."""
+    try:
+        body = decode_json(response.content)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

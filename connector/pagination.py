@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Page:
-    """One page of raw records and the stream state that is true once the page is stored."""
-
-    stream: str
-    records: list[dict[str, Any]]
-    checkpoint: dict[str, Any]
-    final: bool = False
-    mode: str = "full"
-    # Association types the page's request asked for (HubSpot; see `normalize_records`).
-    associations: tuple[str, ...] = ()
-
-
-class PaginationLoopError(RuntimeError):
-    """The API handed back a cursor we already followed: stop instead of looping forever."""
+from connector.errors import PaginationLoopError
 
 
 class CursorPaginator:

@@ -32,9 +32,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from config import ConfigurationError, Settings
+from connector.sources import SOURCES
 from kpi.headline import Headline, headline
 from service.exports import COLUMNS
-from service.jobs import SOURCES, STREAMS, AlreadyRunning, Jobs
+from service.jobs import AlreadyRunning, Jobs
 from service.metrics import metrics_text
 from service.scheduler import Scheduler
 from service.status import render_status
@@ -270,7 +271,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     configured = [settings.for_connection(n) for n in names]
     sources = [s for s in SOURCES if any(c.has_source(s) for c in configured)] or ["hubspot"]
     connection_type: Any = Literal[names]
-    stream_type: Any = Literal[tuple(name for s in sources for name in STREAMS[s])]
+    stream_type: Any = Literal[tuple(name for s in sources for name in SOURCES[s].stream_names())]
     resync_body = create_model(
         "ResyncRequest",
         __base__=ResyncRequest,

@@ -152,7 +152,7 @@ def sync(
     config: ConfigOption = None,
 ) -> None:
     """Sync the configured sources into the local database (incremental unless --full)."""
-    from service.jobs import SOURCES
+    from connector.sources import SOURCES
 
     settings = _settings(config)
     if source is not None and source not in SOURCES:
@@ -172,8 +172,8 @@ def _sync_here(
 ) -> int:
     """Sync in this process with live progress, then the KPIs; returns the exit code."""
     from service.jobs import sources_for
+    from service.runbook import StreamOutcome
     from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
-    from service.sync import StreamOutcome
 
     chosen = _connections(settings, connection, every=True)
     codes: list[int] = []

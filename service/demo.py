@@ -26,9 +26,9 @@ from sandbox.server import (
 )
 from service.exitcodes import EXIT_FAILED
 from service.report import print_summary
+from service.runbook import StreamOutcome
 from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
 from service.spend import import_spend_file
-from service.sync import StreamOutcome
 from storage import make_engine, migrate, row_counts
 
 

@@ -14,11 +14,11 @@ from sqlalchemy import Engine
 
 from config import ConfigurationError, Settings
 from connector.clock import Clock, SystemClock
-from connector.hubspot.streams import STREAM_NAMES as HUBSPOT_STREAMS
-from connector.mailchimp.streams import STREAM_NAMES as MAILCHIMP_STREAMS
+from connector.sources import SOURCES
 from service.control import StopSignal
 from service.kpis import run_kpis
-from service.sync import StreamOutcome, _mode
+from service.runbook import StreamOutcome
+from service.sync import build_sync
 from storage import get_state
 from storage.leases import this_holder
 from storage.reconcile import Census, mark_deleted, missing_ids
@@ -26,12 +26,11 @@ from storage.runs import active_runs, finish_run, start_run
 
 log = logging.getLogger("funnelsync.service")
 
-SOURCES = ("hubspot", "mailchimp")
-STREAMS = {"hubspot": HUBSPOT_STREAMS, "mailchimp": MAILCHIMP_STREAMS}
-
 
 def source_of(stream: str) -> str:
-    return "mailchimp" if stream.startswith("mailchimp_") else "hubspot"
+    """The source a stream belongs to (HubSpot for a name no source has: its error names the
+    streams there are)."""
+    return next((name for name, s in SOURCES.items() if stream in s.stream_names()), "hubspot")
 
 
 def sources_for(settings: Settings, source: str | None, streams: Sequence[str] | None) -> list[str]:
@@ -94,7 +93,7 @@ class Jobs:
         sources = [s for s in SOURCES if settings.has_source(s)]
         if not sources:
             raise ConfigurationError(f"connection {settings.connection!r} has no credentials configured")
-        known = [name for s in sources for name in STREAMS[s]]
+        known = [name for s in sources for name in SOURCES[s].stream_names()]
         if not streams:
             return known
         unknown = [s for s in streams if s not in known]
@@ -134,7 +133,7 @@ class Jobs:
                     connection=settings.connection,
                     source=source,
                     stream=stream,
-                    mode=_mode(stream, state, full),
+                    mode=SOURCES[source].stream_type(stream).mode(state, full=full),
                     trigger=trigger,
                     now=now,
                     status="queued",
@@ -156,9 +155,6 @@ class Jobs:
         every stream succeeded. Stops early, keeping what was committed, on shutdown or after
         `service.sync_timeout_minutes`. With a `census`, records gone from the vendor's complete
         listings are marked deleted before the KPIs are computed."""
-        from service.mailchimp import MailchimpSync
-        from service.sync import HubSpotSync
-
         settings = self.connection(connection)
         result = SyncResult(settings.connection)
         stop = StopSignal(
@@ -167,8 +163,7 @@ class Jobs:
         wanted = list(queued) if queued else list(streams or [])
         for source in sources_for(settings, None, wanted or None):
             mine = [s for s in wanted if source_of(s) == source] or None
-            sync_class = MailchimpSync if source == "mailchimp" else HubSpotSync
-            runner = sync_class(settings, self.engine, clock=self.clock, stop=stop, census=census)
+            runner = build_sync(source, settings, self.engine, clock=self.clock, stop=stop, census=census)
             result.outcomes += runner.run(
                 streams=mine,
                 full=full,

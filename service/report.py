@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.table import Table
 
-from kpi.engine import funnel_steps, step
+from kpi.definitions import funnel_steps, step
 from kpi.health import marker
 from kpi.model import ALL, FAMILIES, Dim, KpiValue
 from service.kpis import KpiReport

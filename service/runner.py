@@ -13,8 +13,8 @@ from config import Settings
 from connector.clock import Clock
 from service.exitcodes import EXIT_AUTH, EXIT_BUSY, EXIT_DEFERRED, EXIT_FAILED, EXIT_OK
 from service.kpis import KpiReport, run_kpis
-from service.mailchimp import MailchimpSync
-from service.sync import HubSpotSync, StreamOutcome
+from service.runbook import StreamOutcome
+from service.sync import build_sync
 from storage import PageWrite, make_engine
 
 
@@ -52,9 +52,8 @@ def run_sync_with_progress(
         )
 
     try:
-        sync_class = MailchimpSync if source == "mailchimp" else HubSpotSync
         with progress:
-            return sync_class(settings, engine, clock=clock, progress=on_page).run(
+            return build_sync(source, settings, engine, clock=clock, progress=on_page).run(
                 streams=streams, full=full, trigger=trigger
             )
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from connector.hubspot.auth import OAuthToken
+from connector.auth import OAuthToken
 
 
 def _fingerprint(value: SecretStr) -> str:

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 from storage.db import UTCDateTime, make_engine, redact_url
-from storage.repo import (
-    PageInput,
-    PageWrite,
-    PreparedBatch,
-    archived_ids,
-    commit_pages,
-    get_state,
-    has_quarantine,
-    prepare_pages,
-    row_counts,
-    store_page,
-    store_pages,
-    upsert,
-)
+from storage.prepare import PageInput, PageWrite, PreparedBatch, prepare_pages
 from storage.runs import finish_run, get_run, interrupt_stale_runs, recent_runs, start_run
 from storage.schema import SchemaError, migrate, require_current
+from storage.sql import upsert
+from storage.state import archived_ids, get_state, has_quarantine, row_counts
+from storage.write import commit_pages, store_page, store_pages
 
 __all__ = [
     "PageInput",

@@ -9,15 +9,19 @@ kept in `raw_versions` until `funnelsync prune` removes it; the typed versions a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select
+from sqlalchemy import Connection, Engine, Integer, String, and_, bindparam, delete, func, select, update
+from sqlalchemy.engine import Dialect
+from sqlmodel import SQLModel
 
 from storage.db import id_in, table_of
-from storage.models import VERSION_TABLES, RawVersion, VersionBase
+from storage.models import ENTITY_TABLES, VERSION_TABLES, RawVersion, VersionBase
+from storage.sql import bind_rows, compile_named, insert_sql, row_plan
 
 _VERSION_META = frozenset(VersionBase.model_fields)
 # The record's own last-change times, per stream: a version starts at the latest of them. (A
@@ -140,3 +144,87 @@ def prune_raw_versions(
         else:
             count = conn.execute(delete(table).where(*where)).rowcount
     return PruneResult(int(count), cutoff)
+
+
+def write_versions(
+    conn: Connection,
+    stream: str,
+    observations: Sequence[Observation],
+    *,
+    stored: Collection[str],
+    connection: str,
+    run_id: int,
+    now: datetime,
+) -> int:
+    """Record the page's changes in the snapshot history (storage.history), before the page
+    overwrites the records: the raw payload each ended version leaves behind is copied from them.
+    Returns how many versions started. `stored`: the page's records already stored (only they
+    can have versions; a first load reads none)."""
+    known = [o.record_id for o in observations if o.record_id in stored]
+    current = current_versions(conn, stream, known, connection=connection) if known else {}
+    plan = plan_versions(observations, current, now=now)
+    model = VERSION_TABLES[stream]
+    dialect = conn.dialect
+    if plan.ends:
+        stamp = row_plan(dialect.name, model, ()).stamp
+        ends = [
+            {"c": connection, "s": stream, "rid": rid, "vf": stamp(start), "vt": stamp(end), "run": run_id}
+            for rid, start, end in plan.ends
+        ]
+        conn.exec_driver_sql(_keep_raw_sql(dialect, stream), ends)
+        conn.exec_driver_sql(_end_version_sql(dialect, model), ends)
+    if plan.starts:
+        fields = tracked_fields(stream)
+        rows = [
+            {
+                "connection": connection,
+                "record_id": obs.record_id,
+                "valid_from": start,
+                "valid_to": None,
+                "seen_at": now,
+                "run_id": run_id,
+                **dict(zip(fields, obs.values, strict=True)),
+            }
+            for obs, start in plan.starts
+        ]
+        bound = bind_rows(dialect.name, model, rows)
+        conn.exec_driver_sql(insert_sql(dialect, model, bound.columns), bound.params)
+    return len(plan.starts)
+
+
+_VERSION_PARAMS = ("c", "s", "rid", "vf", "vt", "run")
+
+
+@functools.lru_cache(maxsize=16)
+def _keep_raw_sql(dialect: Dialect, stream: str) -> str:
+    """Copy a record's stored raw payload into raw_versions as the one its ending version had."""
+    entity = table_of(ENTITY_TABLES[stream])
+    raw = table_of(RawVersion)
+    chosen = select(
+        bindparam("c", type_=String()),
+        bindparam("s", type_=String()),
+        entity.c.id,
+        bindparam("vf", type_=raw.c.valid_from.type),
+        bindparam("vt", type_=raw.c.valid_to.type),
+        bindparam("run", type_=Integer()),
+        entity.c.raw,
+    ).where(entity.c.connection == bindparam("c"), entity.c.id == bindparam("rid"))
+    statement = raw.insert().from_select(
+        ["connection", "stream", "record_id", "valid_from", "valid_to", "run_id", "raw"], chosen
+    )
+    return str(compile_named(statement, dialect, _VERSION_PARAMS))
+
+
+@functools.lru_cache(maxsize=16)
+def _end_version_sql(dialect: Dialect, model: type[SQLModel]) -> str:
+    table = table_of(model)
+    statement = (
+        update(table)
+        .where(
+            table.c.connection == bindparam("c"),
+            table.c.record_id == bindparam("rid"),
+            table.c.valid_from == bindparam("vf"),
+        )
+        .values(valid_to=bindparam("vt"))
+    )
+    return str(compile_named(statement, dialect, _VERSION_PARAMS))

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, delete, func, or_, select
 
 from storage.db import table_of
 from storage.models import KpiHistory, KpiRun, MarketingSpend
-from storage.repo import upsert
+from storage.sql import upsert
 
 
 def save_kpi_run(

@@ -21,8 +21,10 @@ from sqlalchemy import Engine, select
 
 from connector.records import Normalized
 from storage.db import table_of
+from storage.layout import stored_children
 from storage.models import ENTITY_TABLES
-from storage.repo import get_state, store_page, stored_children
+from storage.state import get_state
+from storage.write import store_page
 
 # Streams whose full listing is complete: every record the vendor has, archived ones included.
 RECONCILED = (

@@ -17,15 +17,17 @@ instead of failing the run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from config import HubSpotSettings
 from connector.errors import MalformedResponseError, PermissionDeniedError
 from connector.hubspot.client import HubSpotClient
-from connector.pagination import Page
+from connector.hubspot.wire import due
+from connector.records import Fields, Issue, Normalized, raw_text, record_key
+from connector.stream import Page, Stream
 
 log = logging.getLogger("funnelsync.connector.hubspot")
 
@@ -65,10 +67,11 @@ def _ymd(day: date) -> str:
     return day.strftime("%Y%m%d")
 
 
-class WebAnalyticsStream:
+class WebAnalyticsStream(Stream[HubSpotClient]):
     """Daily web analytics rows; see the module docstring."""
 
     name = "web_analytics"
+    cursor_key = "through"
 
     def __init__(self, settings: HubSpotSettings, *, page_size: int = ANALYTICS_PAGE) -> None:
         self.settings = settings
@@ -77,10 +80,12 @@ class WebAnalyticsStream:
     def pages(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
         window = state.get("window")
         through = state.get("through")
+        # HubSpot processes analytics in batches: reading them every few minutes buys nothing.
+        minutes = self.settings.analytics_minutes
         if not self.settings.web_analytics or not (
-            isinstance(window, dict) or self.due(client, state, full=full)
+            isinstance(window, dict) or due(client, state.get("read_at"), minutes, full=full)
         ):
-            yield Page(self.name, [], dict(state), final=True)
+            yield Page(self.name, [], dict(state))
             return
         now = client.server_now()
         if not isinstance(window, dict):
@@ -118,23 +123,15 @@ class WebAnalyticsStream:
                         }
                     else:
                         checkpoint = {**state, "through": through, "window": nxt, "unavailable": None}
-                    yield Page(self.name, records, checkpoint, final=last)
+                    yield Page(self.name, records, checkpoint)
                 report_index = 0
                 at = upto + timedelta(days=1)
         except PermissionDeniedError as exc:
             log.warning("web analytics not synced: %s", exc.detail)
-            yield Page(
-                self.name, [], {"through": through, "window": None, "unavailable": exc.detail}, final=True
-            )
+            yield Page(self.name, [], {"through": through, "window": None, "unavailable": exc.detail})
 
-    def due(self, client: HubSpotClient, state: dict[str, Any], *, full: bool) -> bool:
-        """A full sync always reads; an incremental one at most every `analytics_minutes` (HubSpot
-        processes analytics in batches: reading them every few minutes buys nothing)."""
-        read_at = state.get("read_at")
-        if full or not read_at:
-            return True
-        age = client.now_estimate() - datetime.fromisoformat(read_at)
-        return age >= timedelta(minutes=self.settings.analytics_minutes)
+    def parse(self, page: Page) -> Normalized:
+        return normalize_web_analytics(page.records)
 
     def _read(self, client: HubSpotClient, report: Report, first: date, last: date) -> list[dict[str, Any]]:
         """Every row of every day of `report` in [first, last]: one record per day."""
@@ -166,3 +163,84 @@ class WebAnalyticsStream:
                 f"analytics paging did not end after {MAX_OFFSET_PAGES} offsets ({report.name})", path=path
             )
         return [{"report": report.name, "day": day, "rows": rows} for day, rows in sorted(days.items())]
+
+
+# Reporting API v2 counters → columns of hubspot_analytics_rows.
+ANALYTICS_COUNTERS = {
+    "visits": "visits",
+    "visitors": "visitors",
+    "rawViews": "raw_views",
+    "contacts": "contacts",
+    "subscribers": "subscribers",
+    "leads": "leads",
+    "marketingQualifiedLeads": "marketing_qualified_leads",
+    "salesQualifiedLeads": "sales_qualified_leads",
+    "opportunities": "opportunities",
+    "customers": "customers",
+    "submissions": "submissions",
+    "entrances": "entrances",
+    "exits": "exits",
+}
+# Summarized reports (totals) have no `breakdown`: their one row is stored under this name.
+TOTAL_BREAKDOWN = "total"
+
+
+def _day_of(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10]) if value is not None else None
+    except ValueError:
+        return None
+
+
+def normalize_web_analytics(records: Iterable[Any]) -> Normalized:
+    """Report days (`{"report", "day", "rows"}`, see connector.hubspot.analytics) into one entity per
+    day and one child row per breakdown. A day whose date or rows cannot be read is rejected
+    whole; a row without a breakdown is quarantined and left out; a counter that is not a whole
+    number >= 0 is quarantined and stored as None (the rest of the row is kept)."""
+    out = Normalized()
+    for record in records:
+        report = record.get("report") if isinstance(record, dict) else None
+        day = _day_of(record.get("day")) if isinstance(record, dict) else None
+        rows = record.get("rows") if isinstance(record, dict) else None
+        if not isinstance(report, str) or day is None or not isinstance(rows, list):
+            reason = "analytics day without a report name, a YYYY-MM-DD date or a list of rows"
+            out.issues.append(Issue(record_key(record), "*", raw_text(record), reason))
+            out.rejected += 1
+            continue
+        f = Fields(f"{report}|{day.isoformat()}", out.issues)
+        kept: dict[str, dict[str, Any]] = {}
+        for position, row in enumerate(rows):
+            if not isinstance(row, dict):
+                f.flag(f"rows[{position}]", row, "row is not a JSON object")
+                continue
+            raw_key = row.get("breakdown", TOTAL_BREAKDOWN if len(rows) == 1 else None)
+            if raw_key is None or str(raw_key).strip() == "":
+                f.flag(f"rows[{position}]", raw_text(row), "row has no breakdown")
+                continue
+            key = str(raw_key)[:500]
+            child: dict[str, Any] = {
+                "day_id": f.record_id,
+                "breakdown": key,
+                "report": report,
+                "day": day,
+                "meta": None if row.get("meta") is None else str(row["meta"]),
+                "raw": row,
+            }
+            for name, column in ANALYTICS_COUNTERS.items():
+                value = row.get(name)
+                if value is None:
+                    child[column] = None
+                elif (
+                    isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                    and value >= 0
+                    and value == int(value)
+                ):
+                    child[column] = int(value)
+                else:
+                    f.flag(f"{key[:150]}.{name}", value, "counter is not a whole number >= 0")
+                    child[column] = None
+            kept.setdefault(key, child)  # a breakdown repeated by overlapping pages counts once
+        out.entities.append({"id": f.record_id, "report": report, "day": day, "breakdowns": len(kept)})
+        out.children.extend(kept.values())
+    return out

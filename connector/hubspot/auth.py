@@ -1,69 +1,27 @@
-"""HubSpot authentication as httpx.Auth: the credential is added per request, never stored in the
-client's headers, and never appears in a repr, a log line or an error message."""
+"""HubSpot's OAuth 2.0 as httpx.Auth (tokens that do not expire use connector.auth.BearerAuth):
+the credential is added per request, never stored in the client's headers, and never appears in
+a repr, a log line or an error message."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
 import httpx
 from pydantic import SecretStr
 
+from connector.auth import MemoryTokenStore, OAuthToken, TokenStore
 from connector.clock import Clock
 from connector.errors import AuthenticationError, RetriableAPIError
+from connector.http import error_body
 
 log = logging.getLogger("funnelsync.connector.hubspot")
 
-
-class PrivateAppAuth(httpx.Auth):
-    """`Authorization: Bearer <private-app token>`; private-app tokens do not expire."""
-
-    def __init__(self, token: SecretStr) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "PrivateAppAuth(token=**********)"
-
-
-@dataclass(frozen=True)
-class OAuthToken:
-    """An access token, when it expires, and the refresh token that goes with it (which HubSpot
-    may return changed: whatever comes back is kept)."""
-
-    access_token: SecretStr
-    refresh_token: SecretStr
-    expires_at: datetime
-
-
-class TokenStore(Protocol):
-    """Where the latest token survives between runs (the service chooses; the connector does
-    not touch files or databases)."""
-
-    def load(self) -> OAuthToken | None: ...
-
-    def save(self, token: OAuthToken) -> None: ...
-
-
-class MemoryTokenStore:
-    """Keeps the token for the life of the process only."""
-
-    def __init__(self) -> None:
-        self._token: OAuthToken | None = None
-
-    def load(self) -> OAuthToken | None:
-        return self._token
-
-    def save(self, token: OAuthToken) -> None:
-        self._token = token
+OAUTH_HINT = (
+    "Check FUNNELSYNC_HUBSPOT__CLIENT_ID, __CLIENT_SECRET and __REFRESH_TOKEN, or authorise the app again."
+)
 
 
 class OAuthAuth(httpx.Auth):
@@ -154,10 +112,7 @@ class OAuthAuth(httpx.Auth):
 
     def _parse(self, response: httpx.Response) -> OAuthToken:
         path = response.request.url.path
-        try:
-            body = json.loads(response.content)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
+        body = error_body(response)
         if response.status_code == 429 or response.status_code >= 500:
             raise RetriableAPIError(
                 f"token refresh failed with HTTP {response.status_code}",
@@ -165,10 +120,8 @@ class OAuthAuth(httpx.Auth):
                 method="POST",
                 path=path,
             )
-        if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
-            reason = ""
-            if isinstance(body, dict):
-                reason = f"{body.get('status') or body.get('category') or ''}: {body.get('message') or ''}"
+        if response.status_code != 200 or not body.get("access_token"):
+            reason = f"{body.get('status') or body.get('category') or ''}: {body.get('message') or ''}"
             raise AuthenticationError(
                 f"OAuth token refresh was refused ({reason.strip(': ') or 'no reason given'}). Check "
                 "FUNNELSYNC_HUBSPOT__CLIENT_ID, FUNNELSYNC_HUBSPOT__CLIENT_SECRET and "
@@ -187,8 +140,5 @@ class OAuthAuth(httpx.Auth):
 
 
 def _category(response: httpx.Response) -> str | None:
-    try:
-        body = json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return body.get("category") if isinstance(body, dict) else None
+    category = error_body(response).get("category")
+    return None if category is None else str(category)

@@ -177,20 +177,3 @@ def normalize_reports(records: Iterable[Any]) -> Normalized:
                 }
             )
     return out
-
-
-PARSERS = {
-    "mailchimp_lists": normalize_lists,
-    "mailchimp_members": normalize_members,
-    "mailchimp_campaigns": normalize_campaigns,
-    "mailchimp_reports": normalize_reports,
-}
-
-
-def normalize_mailchimp(stream: str, records: Iterable[Any]) -> Normalized:
-    """Dispatch a page of a Mailchimp stream to its parser."""
-    try:
-        parser = PARSERS[stream]
-    except KeyError:
-        raise ValueError(f"unknown Mailchimp stream {stream!r}") from None
-    return parser(records)

@@ -19,9 +19,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config import MailchimpSettings
-from connector.errors import MalformedResponseError
+from connector.client import items as _items
 from connector.mailchimp.client import MailchimpClient
-from connector.pagination import OffsetPaginator, Page
+from connector.mailchimp.normalize import (
+    normalize_campaigns,
+    normalize_lists,
+    normalize_members,
+    normalize_reports,
+)
+from connector.pagination import OffsetPaginator
+from connector.records import Normalized
+from connector.stream import Page, Stream
 
 log = logging.getLogger("funnelsync.connector.mailchimp")
 
@@ -31,12 +39,6 @@ MAX_WINDOW_PASSES = 3
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).replace(microsecond=0).isoformat()
-
-
-def _items(body: Any, key: str, path: str) -> list[dict[str, Any]]:
-    if not isinstance(body, dict) or not isinstance(body.get(key), list):
-        raise MalformedResponseError(f"response has no '{key}' list", path=path)
-    return list(body[key])
 
 
 def _pages(
@@ -50,21 +52,31 @@ def _pages(
         yield items, paginator
 
 
-class ListsStream:
-    """Audiences with their statistics (read whole: an account has a handful)."""
+class MailchimpStream(Stream[MailchimpClient]):
+    """What every Mailchimp stream shares: its settings, and running side by side with the
+    others within the account's connection limit."""
 
-    name = "mailchimp_lists"
+    parallel = True
 
     def __init__(self, settings: MailchimpSettings) -> None:
         self.settings = settings
 
+
+class ListsStream(MailchimpStream):
+    """Audiences with their statistics (read whole: an account has a handful)."""
+
+    name = "mailchimp_lists"
+
     def pages(self, client: MailchimpClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
         now = _iso(client.server_now())
-        for items, paginator in _pages(client, "/lists", "lists", {}, self.settings.page_size):
-            yield Page(self.name, items, {"synced_at": now}, final=paginator.finished)
+        for items, _ in _pages(client, "/lists", "lists", {}, self.settings.page_size):
+            yield Page(self.name, items, {"synced_at": now})
+
+    def parse(self, page: Page) -> Normalized:
+        return normalize_lists(page.records)
 
 
-class MembersStream:
+class MembersStream(MailchimpStream):
     """Audience members, incrementally by `last_changed`, archived ones included.
 
     State: `lists` maps each audience to the end of its last complete window; `resume` holds the
@@ -73,10 +85,9 @@ class MembersStream:
     """
 
     name = "mailchimp_members"
+    bulk = True
+    cursor_key = "lists"
     PASSES = (("all", None), ("archived", "archived"))  # without `status`, archived ones are left out
-
-    def __init__(self, settings: MailchimpSettings) -> None:
-        self.settings = settings
 
     def pages(self, client: MailchimpClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
         list_ids = [
@@ -93,7 +104,7 @@ class MembersStream:
         # One second short of the server's time: whatever changes from here on, even within this
         # second, leaves the window, so a shrinking `total_items` shows every shift of the offsets.
         before = _iso(client.server_now() - timedelta(seconds=1))
-        for n, list_id in enumerate(list_ids):
+        for list_id in list_ids:
             mark = marks.get(list_id)
             lo = _iso(datetime.fromisoformat(mark) - MEMBER_OVERLAP) if mark else None
             done = progress.setdefault(list_id, {})
@@ -106,14 +117,9 @@ class MembersStream:
                 done[key] = before
             marks[list_id] = before
             del progress[list_id]
-            yield Page(
-                self.name,
-                [],
-                {"lists": dict(marks), "resume": _copy(running) if progress else None},
-                final=n == len(list_ids) - 1,
-            )
+            yield Page(self.name, [], {"lists": dict(marks), "resume": _copy(running) if progress else None})
         if not list_ids:
-            yield Page(self.name, [], {"lists": {}, "resume": None}, final=True)
+            yield Page(self.name, [], {"lists": {}, "resume": None})
 
     def _window(
         self, client: MailchimpClient, list_id: str, status: str | None, since: str | None, before: str
@@ -132,7 +138,6 @@ class MembersStream:
             params["since_last_changed"] = since
         if status:
             params["status"] = status
-        mode = "incremental" if since else "full"
         for attempt in range(1, MAX_WINDOW_PASSES + 1):
             seen: set[str] = set()
             promised: int | None = None
@@ -144,7 +149,7 @@ class MembersStream:
                 seen.update(str(m.get("id")) for m in items)
                 if not shifted:
                     safe = _latest_change(items) or safe
-                yield Page(self.name, items, {}, mode=mode), safe
+                yield Page(self.name, items, {}), safe
             if promised is None or len(seen) >= promised:
                 return
             log.info(
@@ -154,6 +159,9 @@ class MembersStream:
                 promised,
                 attempt + 1,
             )
+
+    def parse(self, page: Page) -> Normalized:
+        return normalize_members(page.records)
 
 
 def _latest_change(items: list[dict[str, Any]]) -> str | None:
@@ -175,28 +183,26 @@ def _copy(running: dict[str, Any]) -> dict[str, Any]:
     return {"full": running["full"], "lists": {k: dict(v) for k, v in running["lists"].items()}}
 
 
-class CampaignsStream:
+class CampaignsStream(MailchimpStream):
     """Campaigns (read whole: hundreds, not millions), with their report summaries."""
 
     name = "mailchimp_campaigns"
 
-    def __init__(self, settings: MailchimpSettings) -> None:
-        self.settings = settings
-
     def pages(self, client: MailchimpClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
         now = _iso(client.server_now())
         params = {"sort_field": "create_time", "sort_dir": "ASC", "exclude_fields": "campaigns._links,_links"}
-        for items, paginator in _pages(client, "/campaigns", "campaigns", params, self.settings.page_size):
-            yield Page(self.name, items, {"synced_at": now}, final=paginator.finished)
+        for items, _ in _pages(client, "/campaigns", "campaigns", params, self.settings.page_size):
+            yield Page(self.name, items, {"synced_at": now})
+
+    def parse(self, page: Page) -> Normalized:
+        return normalize_campaigns(page.records)
 
 
-class ReportsStream:
+class ReportsStream(MailchimpStream):
     """Campaign reports, and the members who unsubscribed through each campaign."""
 
     name = "mailchimp_reports"
-
-    def __init__(self, settings: MailchimpSettings) -> None:
-        self.settings = settings
+    cursor_key = "all_read_at"
 
     def pages(self, client: MailchimpClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
         now = client.server_now()
@@ -210,11 +216,11 @@ class ReportsStream:
         if not read_all:
             params["since_send_time"] = _iso(now - timedelta(days=self.settings.report_window_days))
         checkpoint = {"all_read_at": _iso(now) if read_all else everything, "read_at": _iso(now)}
-        for items, paginator in _pages(client, "/reports", "reports", params, self.settings.page_size):
+        for items, _ in _pages(client, "/reports", "reports", params, self.settings.page_size):
             for report in items:
                 if report.get("unsubscribed"):
                     report["unsubscribes"] = self._unsubscribes(client, str(report.get("id")))
-            yield Page(self.name, items, checkpoint, final=paginator.finished)
+            yield Page(self.name, items, checkpoint)
 
     def _unsubscribes(self, client: MailchimpClient, campaign_id: str) -> list[dict[str, Any]]:
         path = f"/reports/{campaign_id}/unsubscribed"
@@ -226,15 +232,5 @@ class ReportsStream:
             for row in items
         ]
 
-
-STREAM_NAMES = ("mailchimp_lists", "mailchimp_members", "mailchimp_campaigns", "mailchimp_reports")
-
-
-def build_streams(settings: MailchimpSettings) -> dict[str, Any]:
-    """Every Mailchimp stream, keyed by name, in the order a sync runs them."""
-    return {
-        "mailchimp_lists": ListsStream(settings),
-        "mailchimp_members": MembersStream(settings),
-        "mailchimp_campaigns": CampaignsStream(settings),
-        "mailchimp_reports": ReportsStream(settings),
-    }
+    def parse(self, page: Page) -> Normalized:
+        return normalize_reports(page.records)

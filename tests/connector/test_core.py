@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from config import RetrySettings
-from connector.errors import RateLimitedError, RetriableAPIError
+from connector.errors import PaginationLoopError, RateLimitedError, RetriableAPIError
 from connector.http import RetryPolicy, parse_retry_after
-from connector.pagination import CursorPaginator, PaginationLoopError
+from connector.pagination import CursorPaginator
 from connector.ratelimit import RollingWindowLimiter
 from tests.conftest import FakeClock
 

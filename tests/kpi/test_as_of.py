@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from service.kpis import compute_kpis
-from service.sync import HubSpotSync
+from service.sync import build_sync
 
 # KPIs that describe a moment (no period): they need the values records had then.
 SNAPSHOT = ("stage_count", "open_deals", "open_pipeline", "weighted_pipeline", "deals_missing_amount")
@@ -24,7 +24,9 @@ def test_snapshot_kpis_as_of_an_earlier_instant_survive_later_changes(
     sandbox, make_settings, engine, db_url, clock
 ):
     settings = make_settings(db_url)
-    assert all(o.status == "succeeded" for o in HubSpotSync(settings, engine, clock=clock).run(full=True))
+    assert all(
+        o.status == "succeeded" for o in build_sync("hubspot", settings, engine, clock=clock).run(full=True)
+    )
     first_sync = clock.now()
     then = snapshot(compute_kpis(settings, engine, as_of=first_sync))
     assert then[("stage_count", "lead", "all", "all")] > 0 and then[("open_deals", "", "all", "all")] > 0
@@ -43,7 +45,7 @@ def test_snapshot_kpis_as_of_an_earlier_instant_survive_later_changes(
         },
     )
     assert changed["stage_changes"] and changed["deals_won"] and changed["archived"]
-    assert all(o.status == "succeeded" for o in HubSpotSync(settings, engine, clock=clock).run())
+    assert all(o.status == "succeeded" for o in build_sync("hubspot", settings, engine, clock=clock).run())
 
     now = snapshot(compute_kpis(settings, engine, as_of=clock.now()))
     assert now != then  # the CRM did move on

@@ -502,7 +502,7 @@ def test_email_rates_are_sums_over_sums_per_period_and_platform(engine, tmp_path
 
 def test_list_growth_and_the_audience_funnel_link():
     """Hand-made members: joins by opt-in month, leaves by the month of the last change."""
-    from kpi.engine import audience_kpis
+    from kpi.email import audience_kpis
     from kpi.inputs import AudienceLink, ContactAggregates, KpiInputs, MemberFact
 
     members = [
@@ -569,7 +569,7 @@ def test_list_growth_and_the_audience_funnel_link():
     ids=["P6", "P7"],
 )
 def test_public_email_examples(sent, delivered, opens, clicks, expected):
-    from kpi.engine import email_kpis
+    from kpi.email import email_kpis
     from kpi.inputs import ContactAggregates, EmailFact, KpiInputs
 
     fact = EmailFact(
@@ -605,7 +605,7 @@ def test_public_email_examples(sent, delivered, opens, clicks, expected):
 
 
 def test_sums_over_sends_counted_differently_name_every_basis():
-    from kpi.engine import email_kpis
+    from kpi.email import email_kpis
     from kpi.inputs import ContactAggregates, EmailFact, KpiInputs
 
     def send(platform: str, basis: str) -> EmailFact:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from config import KpiSettings
-from kpi.engine import compute, funnel_steps, step
+from kpi.definitions import funnel_steps, step
+from kpi.engine import compute
 from kpi.periods import period_grid
 from kpi.reader import read_inputs
 from storage import make_engine, migrate

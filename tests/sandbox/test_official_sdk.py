@@ -9,7 +9,7 @@ from __future__ import annotations
 import hubspot
 import pytest
 
-from service.sync import HubSpotSync
+from service.sync import build_sync
 from storage.models import HubSpotContact, HubSpotDeal
 from tests.service.test_sync import stored
 
@@ -17,7 +17,7 @@ from tests.service.test_sync import stored
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_the_official_sdk_reads_what_funnelsync_stores(sandbox, clock, make_settings, engine, db_url):
     client = hubspot.Client.create(access_token=sandbox.token, host=sandbox.url)
-    HubSpotSync(make_settings(db_url), engine, clock=clock).run(full=True)
+    build_sync("hubspot", make_settings(db_url), engine, clock=clock).run(full=True)
     for api, model in ((client.crm.contacts, HubSpotContact), (client.crm.deals, HubSpotDeal)):
         # get_all pages with `after` until HubSpot's last page (no `paging`), 100 at a time.
         everything = api.get_all(properties=["createdate", "lifecyclestage", "dealstage"])

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from sandbox.hubspot.data import iso
-from service.sync import HubSpotSync
+from service.sync import build_sync
 from storage.db import table_of
 from storage.models import (
     HubSpotCompany,
@@ -210,7 +210,7 @@ def test_full_then_20_incrementals_under_every_fault_equal_ground_truth(
     )
 
     statuses = []
-    outcomes = HubSpotSync(settings, engine, clock=clock).run(full=True)
+    outcomes = build_sync("hubspot", settings, engine, clock=clock).run(full=True)
     statuses.append([o.status for o in outcomes])
     for n in range(INCREMENTALS):
         change_portal(sandbox, rng)
@@ -220,7 +220,7 @@ def test_full_then_20_incrementals_under_every_fault_equal_ground_truth(
             sandbox.admin("DELETE", "/_sandbox/faults")
             sandbox.faults(*({"count": 1_000_000, **f} for f in FAULTS if f["kind"] != "modify"))
             sandbox.store.clock.advance(120)
-        outcomes = HubSpotSync(settings, engine, clock=clock).run()
+        outcomes = build_sync("hubspot", settings, engine, clock=clock).run()
         statuses.append([o.status for o in outcomes])
 
     stats = sandbox.stats()
@@ -300,7 +300,6 @@ def test_mailchimp_full_then_incrementals_under_every_fault_equal_ground_truth(
     their window is read, while the audience changes between syncs (joins, unsubscribes through
     campaigns, edits, archiving, cleaning, new sends, reports that keep counting)."""
     from config import load_settings
-    from service.mailchimp import MailchimpSync
     from tests.conftest import MAILCHIMP_KEY
     from tests.service.test_mailchimp import SandboxTime
 
@@ -322,7 +321,7 @@ def test_mailchimp_full_then_incrementals_under_every_fault_equal_ground_truth(
     ]
     mailchimp.admin("POST", "/_sandbox/faults", json={"faults": faults + forced})
 
-    runs = [MailchimpSync(settings, engine, clock=clock).run()]
+    runs = [build_sync("mailchimp", settings, engine, clock=clock).run()]
     for n in range(10):
         mailchimp.admin(
             "POST",
@@ -344,7 +343,7 @@ def test_mailchimp_full_then_incrementals_under_every_fault_equal_ground_truth(
             kept = [f for f in faults if f["kind"] != "modify"]
             mailchimp.admin("POST", "/_sandbox/faults", json={"faults": kept})
             mailchimp.admin("POST", "/_sandbox/clock", json={"advance_seconds": 8 * 86_400})
-        runs.append(MailchimpSync(settings, engine, clock=clock).run())
+        runs.append(build_sync("mailchimp", settings, engine, clock=clock).run())
 
     injected = {k for k in mailchimp.stats() if k.startswith("fault:")}
     assert {f"fault:{f['kind']}" for f in MAILCHIMP_FAULTS} <= injected

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from config import load_settings
 from service.kpis import compute_kpis
-from service.mailchimp import MailchimpSync
+from service.sync import build_sync
 from storage.db import table_of
 from storage.models import (
     MailchimpCampaign,
@@ -19,7 +19,7 @@ from storage.models import (
     MailchimpUnsubscribe,
     Quarantine,
 )
-from storage.repo import get_state
+from storage.state import get_state
 from tests.conftest import MAILCHIMP_KEY, FakeClock
 
 
@@ -51,7 +51,7 @@ def rows(engine, model, *columns):
 def test_full_then_incremental_sync_copies_the_account(mailchimp, engine, db_url, tmp_path):
     settings = settings_for(mailchimp, db_url, tmp_path)
     clock = SandboxTime(mailchimp)
-    outcomes = MailchimpSync(settings, engine, clock=clock).run()
+    outcomes = build_sync("mailchimp", settings, engine, clock=clock).run()
     assert [(o.stream, o.status) for o in outcomes] == [
         ("mailchimp_lists", "succeeded"),
         ("mailchimp_members", "succeeded"),
@@ -73,7 +73,7 @@ def test_full_then_incremental_sync_copies_the_account(mailchimp, engine, db_url
     change = mailchimp.admin(
         "POST", "/_sandbox/simulate", json={"days": 1, "new_members": 5, "unsubscribes": 3, "send": True}
     )
-    again = {o.stream: o for o in MailchimpSync(settings, engine, clock=clock).run()}
+    again = {o.stream: o for o in build_sync("mailchimp", settings, engine, clock=clock).run()}
     assert again["mailchimp_members"].mode == "incremental"
     assert again["mailchimp_members"].read < len(members) / 10  # only what changed (and the overlap)
     stored = {
@@ -86,7 +86,7 @@ def test_full_then_incremental_sync_copies_the_account(mailchimp, engine, db_url
 
 def test_a_wrong_data_centre_fails_every_stream_with_one_clear_message(mailchimp, engine, db_url, tmp_path):
     wrong = "0123456789abcdef0123456789abcdef-us9"
-    outcomes = MailchimpSync(settings_for(mailchimp, db_url, tmp_path, key=wrong), engine).run()
+    outcomes = build_sync("mailchimp", settings_for(mailchimp, db_url, tmp_path, key=wrong), engine).run()
     assert {o.status for o in outcomes} == {"failed"}
     assert all("wrong datacenter" in (o.error or "") and wrong not in (o.error or "") for o in outcomes)
 
@@ -96,7 +96,7 @@ def test_mailchimp_reports_feed_the_email_kpis(mailchimp, engine, db_url, tmp_pa
     settings = settings_for(mailchimp, db_url, tmp_path).model_copy(
         update={"kpi": load_settings(kpi={"email_open_basis": basis, "periods_back": 24}).kpi}
     )
-    MailchimpSync(settings, engine, clock=SandboxTime(mailchimp)).run()
+    build_sync("mailchimp", settings, engine, clock=SandboxTime(mailchimp)).run()
     as_of = mailchimp.state.clock.now()
     result = compute_kpis(settings, engine, as_of=as_of).result
     values = [
@@ -125,16 +125,19 @@ def test_mailchimp_reports_feed_the_email_kpis(mailchimp, engine, db_url, tmp_pa
 def test_audience_and_funnel_meet_by_email(mailchimp, make_sandbox, engine, db_url, tmp_path):
     """The HubSpot portal of the same people (1,500 contacts, seed 7) and its Mailchimp audience,
     both synced: the KPIs see which contacts are subscribers."""
-    from service.sync import HubSpotSync
     from tests.conftest import PORTAL_NOW
 
     hubspot = make_sandbox(contacts=1_500, seed=7, now=PORTAL_NOW)
     settings = settings_for(mailchimp, db_url, tmp_path).model_copy(
         update={"hubspot": load_settings(hubspot={"token": hubspot.token, "base_url": hubspot.url}).hubspot}
     )
-    assert all(o.status == "succeeded" for o in HubSpotSync(settings, engine, clock=FakeClock(hubspot)).run())
     assert all(
-        o.status == "succeeded" for o in MailchimpSync(settings, engine, clock=SandboxTime(mailchimp)).run()
+        o.status == "succeeded"
+        for o in build_sync("hubspot", settings, engine, clock=FakeClock(hubspot)).run()
+    )
+    assert all(
+        o.status == "succeeded"
+        for o in build_sync("mailchimp", settings, engine, clock=SandboxTime(mailchimp)).run()
     )
     result = compute_kpis(settings, engine, as_of=PORTAL_NOW).result
     subscribed = {
@@ -159,9 +162,9 @@ def test_member_windows_follow_mailchimps_clock_not_ours(mailchimp, engine, db_u
     """Here the local clock is months ahead of the sandbox's: windows on `last_changed` still end
     at Mailchimp's "now" (its Date header), so the next sync finds what changed."""
     settings = settings_for(mailchimp, db_url, tmp_path)
-    MailchimpSync(settings, engine).run()  # the system clock
+    build_sync("mailchimp", settings, engine).run()  # the system clock
     mailchimp.admin("POST", "/_sandbox/simulate", json={"days": 1, "new_members": 4, "unsubscribes": 2})
-    again = {o.stream: o for o in MailchimpSync(settings, engine).run()}
+    again = {o.stream: o for o in build_sync("mailchimp", settings, engine).run()}
     assert again["mailchimp_members"].read >= 6
     stored = {
         (lst, h): status
@@ -182,7 +185,9 @@ def test_malformed_members_and_reports_are_quarantined_and_the_sync_goes_on(
     third["id"] = ""  # no id: the whole record is set aside
     report = next(iter(account.reports.values()))
     report["opens"] = {**report["opens"], "unique_opens": -3}
-    outcomes = {o.stream: o for o in MailchimpSync(settings_for(mailchimp, db_url, tmp_path), engine).run()}
+    outcomes = {
+        o.stream: o for o in build_sync("mailchimp", settings_for(mailchimp, db_url, tmp_path), engine).run()
+    }
     assert {o.status for o in outcomes.values()} == {"succeeded"}
     assert outcomes["mailchimp_members"].quarantined == 3 and outcomes["mailchimp_reports"].quarantined == 1
     found = {
@@ -235,7 +240,7 @@ def test_a_failed_members_page_fails_the_run_and_the_next_run_resumes_there(
         },
     )
     clock = SandboxTime(mailchimp)
-    first = {o.stream: o for o in MailchimpSync(settings, engine, clock=clock).run()}
+    first = {o.stream: o for o in build_sync("mailchimp", settings, engine, clock=clock).run()}
     assert first["mailchimp_members"].status == "failed"
     assert "503" in (first["mailchimp_members"].error or "")
     assert {first[s].status for s in first if s != "mailchimp_members"} == {"succeeded"}
@@ -244,7 +249,8 @@ def test_a_failed_members_page_fails_the_run_and_the_next_run_resumes_there(
     assert len(rows(engine, MailchimpMember, "id")) == 500
 
     again = {
-        o.stream: o for o in MailchimpSync(settings, engine, clock=clock).run(streams=["mailchimp_members"])
+        o.stream: o
+        for o in build_sync("mailchimp", settings, engine, clock=clock).run(streams=["mailchimp_members"])
     }
     assert again["mailchimp_members"].status == "succeeded"
     # Only what the failed run had not committed (plus the second it resumed from) is read again.
@@ -266,7 +272,7 @@ def test_an_oauth_token_finds_its_account_and_syncs(mailchimp, engine, db_url, t
         database_url=db_url,
         mailchimp={"access_token": token, "metadata_url": f"{mailchimp.server.url}/oauth2/metadata"},
     )
-    outcomes = MailchimpSync(settings, engine, clock=SandboxTime(mailchimp)).run()
+    outcomes = build_sync("mailchimp", settings, engine, clock=SandboxTime(mailchimp)).run()
     if token == "revoked-token":
         assert {o.status for o in outcomes} == {"failed"}
         assert all("ACCESS_TOKEN" in (o.error or "") and token not in (o.error or "") for o in outcomes)

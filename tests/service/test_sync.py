@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from config import load_settings
-from service.sync import HubSpotSync
+from service.sync import build_sync
 from storage import get_run, get_state, recent_runs
 from storage.db import table_of
 from storage.models import (
@@ -39,7 +39,7 @@ def stored(engine, model, *columns):
 
 def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_url):
     settings = make_settings(db_url)
-    outcomes = HubSpotSync(settings, engine, clock=clock).run(full=True)
+    outcomes = build_sync("hubspot", settings, engine, clock=clock).run(full=True)
     assert [o.status for o in outcomes] == ["succeeded"] * 8
     for object_type, model in (("contacts", HubSpotContact), ("companies", None), ("deals", HubSpotDeal)):
         if model is None:
@@ -99,16 +99,16 @@ def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_u
 
 def test_second_identical_sync_leaves_identical_tables(sandbox, clock, make_settings, engine, db_url):
     settings = make_settings(db_url)
-    HubSpotSync(settings, engine, clock=clock).run(full=True)
+    build_sync("hubspot", settings, engine, clock=clock).run(full=True)
     first = dump_tables(engine)
-    outcomes = HubSpotSync(settings, engine, clock=clock).run(full=True)
+    outcomes = build_sync("hubspot", settings, engine, clock=clock).run(full=True)
     assert all(o.status == "succeeded" for o in outcomes)
     assert dump_tables(engine) == first
 
 
 def test_incremental_sync_picks_up_changes(sandbox, clock, make_settings, engine, db_url):
     settings = make_settings(db_url)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     change = sandbox.admin(
         "POST",
         "/_sandbox/simulate",
@@ -121,7 +121,7 @@ def test_incremental_sync_picks_up_changes(sandbox, clock, make_settings, engine
             "deals_lost": 1,
         },
     )
-    outcomes = {o.stream: o for o in HubSpotSync(settings, engine, clock=clock).run()}
+    outcomes = {o.stream: o for o in build_sync("hubspot", settings, engine, clock=clock).run()}
     assert outcomes["contacts"].mode == "incremental"
     assert outcomes["contacts"].read >= 7 + 9
     expected = truth(sandbox, "contacts")
@@ -151,7 +151,9 @@ def test_failed_page_leaves_checkpoint_at_last_committed_page_and_next_run_resum
             "method": "GET",
         }
     )
-    outcomes = {o.stream: o for o in HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])}
+    outcomes = {
+        o.stream: o for o in build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])
+    }
     failed = outcomes["contacts"]
     assert failed.status == "failed" and "503" in (failed.error or "")
     assert failed.pages == 2
@@ -163,7 +165,7 @@ def test_failed_page_leaves_checkpoint_at_last_committed_page_and_next_run_resum
     run = get_run(engine, failed.run_id)
     assert run is not None and run.status == "failed" and run.retries == 3 and run.finished_at is not None
     before = sandbox.stats()["requests"]
-    resumed = HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])[0]
+    resumed = build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])[0]
     assert resumed.status == "succeeded" and resumed.mode == "full"
     assert resumed.read == len(truth(sandbox, "contacts")) - 100  # resumed, did not start over
     assert {r for (r,) in stored(engine, HubSpotContact, "id")} == set(truth(sandbox, "contacts"))
@@ -190,7 +192,7 @@ def test_malformed_values_are_quarantined_and_the_sync_goes_on(make_sandbox, eng
     }
     for (object_type, record_id, name), value in bad.items():
         sandbox.store.objects[object_type][record_id]["properties"][name] = value
-    outcomes = {o.stream: o for o in HubSpotSync(settings, engine, clock=clock).run(full=True)}
+    outcomes = {o.stream: o for o in build_sync("hubspot", settings, engine, clock=clock).run(full=True)}
     assert all(o.status == "succeeded" for o in outcomes.values())
     assert outcomes["contacts"].quarantined == 3 and outcomes["deals"].quarantined == 2
     rows = {
@@ -219,7 +221,7 @@ def test_malformed_values_are_quarantined_and_the_sync_goes_on(make_sandbox, eng
     # Fixing the record in HubSpot clears its quarantine row on the next sync.
     sandbox.admin("PATCH", f"/_sandbox/objects/deals/{deal_ids[0]}", json={"properties": {"amount": "1200"}})
     sandbox.store.clock.advance(600)
-    HubSpotSync(settings, engine, clock=clock).run(streams=["deals"])
+    build_sync("hubspot", settings, engine, clock=clock).run(streams=["deals"])
     keys = {
         (r.stream, r.record_id, r.field) for r in stored(engine, Quarantine, "stream", "record_id", "field")
     }
@@ -232,11 +234,14 @@ def test_daily_limit_defers_the_run_and_keeps_the_checkpoint(sandbox, clock, mak
     sandbox.faults(
         {"kind": "rate_limit", "policy": "DAILY", "skip": 1, "path_prefix": "/crm/v3/objects/contacts"}
     )
-    outcomes = HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
+    outcomes = build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])
     assert outcomes[0].status == "deferred" and "daily" in (outcomes[0].error or "").lower()
     assert "(expected 2026-06-02 00:00 UTC)" in (outcomes[0].error or "")
     assert get_state(engine, connection="default", source="hubspot", stream="contacts")["full"]["after"]
-    assert HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])[0].status == "succeeded"
+    assert (
+        build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])[0].status
+        == "succeeded"
+    )
 
 
 def test_bad_token_fails_every_stream_without_leaking_it(
@@ -244,7 +249,7 @@ def test_bad_token_fails_every_stream_without_leaking_it(
 ):
     secret = "pat-na1-abcdef-0123456789-topsecret"
     settings = make_settings(db_url, token=secret)
-    outcomes = HubSpotSync(settings, engine, clock=clock).run()
+    outcomes = build_sync("hubspot", settings, engine, clock=clock).run()
     assert {o.status for o in outcomes} == {"failed"} and len(outcomes) == 8
     for run in recent_runs(engine, limit=10):
         assert run.error and secret not in run.error and "401" in run.error
@@ -282,7 +287,7 @@ def test_a_database_failure_in_the_writer_process_fails_the_run_and_the_next_run
         for statement in REFUSE_SQL[engine.dialect.name]:
             conn.execute(text(statement.format(id=refused)))
     with pytest.raises(StorageWriteError, match="refused by test trigger"):
-        HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"], full=True)
+        build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"], full=True)
     run = recent_runs(engine, limit=1)[0]
     assert run.status == "failed" and "refused by test trigger" in (run.error or "")
     assert "INSERT" not in (run.error or "")  # the message names the error, not the statement
@@ -294,7 +299,7 @@ def test_a_database_failure_in_the_writer_process_fails_the_run_and_the_next_run
         conn.execute(
             text("DROP TRIGGER refuse_contact" + (" ON hubspot_contacts" if "postgres" in db_url else ""))
         )
-    resumed = HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])[0]
+    resumed = build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])[0]
     assert resumed.status == "succeeded" and resumed.read == len(ids) - len(kept)
     assert {r for (r,) in stored(engine, HubSpotContact, "id")} == set(ids)
 
@@ -305,7 +310,7 @@ def test_archived_records_are_marked_deleted_restored_ones_come_back(
     from storage import row_counts
 
     settings = make_settings(db_url)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     contacts = sorted(truth(sandbox, "contacts"), key=int)
     deals = sorted(truth(sandbox, "deals"), key=int)
     gone = {"contacts": contacts[:3], "deals": deals[:2]}
@@ -314,7 +319,7 @@ def test_archived_records_are_marked_deleted_restored_ones_come_back(
             sandbox.admin("DELETE", f"/_sandbox/objects/{object_type}/{record_id}")
     sandbox.store.clock.advance(3600)  # the archived listing runs at most hourly on incremental syncs
     seen_at = clock.now()
-    outcomes = {o.stream: o for o in HubSpotSync(settings, engine, clock=clock).run()}
+    outcomes = {o.stream: o for o in build_sync("hubspot", settings, engine, clock=clock).run()}
     assert all(o.status == "succeeded" for o in outcomes.values())
     assert outcomes["contacts"].mode == outcomes["deals"].mode == "incremental"
     for object_type, model in (("contacts", HubSpotContact), ("deals", HubSpotDeal)):
@@ -327,21 +332,21 @@ def test_archived_records_are_marked_deleted_restored_ones_come_back(
     assert counts["contacts"] == len(contacts) - 3 and counts["deals"] == len(deals) - 2
     # Within the hour, an incremental sync does not list archived records again.
     before = sandbox.stats()["requests"]
-    HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
+    build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])
     assert sandbox.stats()["requests"] - before <= 5  # discovery (4) + one search page
     # Restored in HubSpot (its last-modified time unchanged, so search cannot see it): back live.
     # Purged for good: stays deleted.
     sandbox.admin("POST", f"/_sandbox/objects/contacts/{contacts[0]}/restore")
     sandbox.admin("DELETE", f"/_sandbox/objects/contacts/{contacts[1]}?purge=true")
     sandbox.store.clock.advance(3600)
-    HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
+    build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])
     flags = {r: (a, s) for r, a, s in stored(engine, HubSpotContact, "id", "archived", "deleted_seen_at")}
     assert flags[contacts[0]] == (False, None)
     assert flags[contacts[1]] == (True, seen_at) and flags[contacts[2]] == (True, seen_at)
     # A second pass with nothing new changes nothing (the deleted-seen time keeps its first value).
     sandbox.store.clock.advance(3600)
     before_tables = dump_tables(engine)
-    HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
+    build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])
     assert dump_tables(engine) == before_tables
 
 
@@ -349,7 +354,7 @@ def test_merged_records_fold_into_their_survivor(sandbox, clock, make_settings, 
     from storage import row_counts
 
     settings = make_settings(db_url)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     contacts = sorted(truth(sandbox, "contacts"), key=int)
     deals = sorted(truth(sandbox, "deals"), key=int)
     survivor, absorbed = contacts[10], contacts[11]
@@ -363,7 +368,7 @@ def test_merged_records_fold_into_their_survivor(sandbox, clock, make_settings, 
         # Reading an absorbed id answers with the survivor, as HubSpot does.
         assert api.get(f"/crm/v3/objects/contacts/{absorbed}").json()["id"] == survivor
     sandbox.store.clock.advance(600)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     merged_into = dict(stored(engine, HubSpotContact, "id", "merged_into"))
     assert merged_into[absorbed] == survivor and merged_into[survivor] is None
     assert dict(stored(engine, HubSpotDeal, "id", "merged_into"))[deals[1]] == deals[0]
@@ -376,7 +381,7 @@ def test_merged_records_fold_into_their_survivor(sandbox, clock, make_settings, 
     # Syncing again changes nothing.
     before = dump_tables(engine)
     sandbox.store.clock.advance(600)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     assert dump_tables(engine) == before
 
 
@@ -384,7 +389,7 @@ def test_stage_history_and_observed_transitions(sandbox, clock, make_settings, e
     from storage.models import HubSpotContactStageTransition, HubSpotDealStageTransition
 
     settings = make_settings(db_url)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     contact = sorted(truth(sandbox, "contacts"), key=int)[5]
     deal = sorted(truth(sandbox, "deals"), key=int)[3]
     old_stage = dict(stored(engine, HubSpotContact, "id", "lifecyclestage"))[contact]
@@ -397,7 +402,7 @@ def test_stage_history_and_observed_transitions(sandbox, clock, make_settings, e
         "PATCH", f"/_sandbox/objects/deals/{deal}", json={"properties": {"dealstage": "closedlost"}}
     )
     sandbox.store.clock.advance(600)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     rows = [
         (origin, src, to, source_type)
         for cid, src, to, origin, source_type in stored(
@@ -429,7 +434,7 @@ def test_stage_history_and_observed_transitions(sandbox, clock, make_settings, e
     assert {"history", "observed"} <= sources
     before = dump_tables(engine)
     sandbox.store.clock.advance(600)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     assert dump_tables(engine) == before
 
 
@@ -437,7 +442,7 @@ def test_contact_company_associations_follow_hubspot(sandbox, clock, make_settin
     from storage.models import HubSpotContactAssociation
 
     settings = make_settings(db_url)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     store = sandbox.store
     expected = {
         (str(c), str(co))
@@ -458,12 +463,12 @@ def test_contact_company_associations_follow_hubspot(sandbox, clock, make_settin
     store.clock.advance(60)
     sandbox.admin("POST", "/_sandbox/touch", json={"type": "contacts", "ids": [int(first)]})
     store.clock.advance(600)
-    HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"])
+    build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])
     links = {
         (c, i) for c, t, i in stored(engine, HubSpotContactAssociation, "contact_id", "to_type", "to_id")
     }
     assert (first, company_a) not in links and (second, company_b) in links
-    HubSpotSync(settings, engine, clock=clock).run(streams=["contacts"], full=True)
+    build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"], full=True)
     links = {
         (c, i) for c, t, i in stored(engine, HubSpotContactAssociation, "contact_id", "to_type", "to_id")
     }
@@ -485,7 +490,7 @@ def test_streams_side_by_side_store_what_they_store_one_after_another(
         engine = make_engine(url)
         migrate(engine)
         settings = make_settings(url, token=sandbox.token, base_url=sandbox.url, parallel_streams=parallel)
-        outcomes = HubSpotSync(settings, engine, clock=FakeClock(sandbox)).run(full=True)
+        outcomes = build_sync("hubspot", settings, engine, clock=FakeClock(sandbox)).run(full=True)
         assert all(o.status == "succeeded" for o in outcomes)
         with engine.connect() as conn:
             counted = conn.execute(select(func.sum(table_of(SyncRun).c.requests))).scalar()
@@ -500,7 +505,7 @@ def test_a_restored_contact_brings_back_the_deal_links_hidden_while_it_was_delet
     sandbox, clock, make_settings, engine, db_url
 ):
     settings = make_settings(db_url)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     store = sandbox.store
     deal_id, contacts = next((d, c) for d, c in store.assoc[("deals", "contacts")].items() if c)
     contact_id = sorted(contacts)[0]
@@ -509,12 +514,12 @@ def test_a_restored_contact_brings_back_the_deal_links_hidden_while_it_was_delet
     # The deal changes while its contact is deleted: read again, it no longer lists the contact.
     store.update("deals", deal_id, {"dealname": "renamed while the contact was away"})
     sandbox.store.clock.advance(3600)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     assert link not in set(stored(engine, HubSpotDealAssociation, "deal_id", "to_type", "to_id"))
     # Restored: HubSpot shows the link again, but the deal is not marked modified.
     sandbox.admin("POST", f"/_sandbox/objects/contacts/{contact_id}/restore")
     sandbox.store.clock.advance(3600)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     assert link in set(stored(engine, HubSpotDealAssociation, "deal_id", "to_type", "to_id"))
     restored = dict(stored(engine, HubSpotContact, "id", "archived"))
     assert restored[str(contact_id)] is False
@@ -524,10 +529,10 @@ def test_an_incremental_sync_with_nothing_changed_costs_a_handful_of_requests(
     sandbox, clock, make_settings, engine, db_url
 ):
     settings = make_settings(db_url)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     sandbox.store.clock.advance(600)  # past the overlap: nothing changed in the window
     before = sandbox.stats()["requests"]
-    outcomes = HubSpotSync(settings, engine, clock=clock).run()
+    outcomes = build_sync("hubspot", settings, engine, clock=clock).run()
     assert all(o.status == "succeeded" for o in outcomes)
     # One request for HubSpot's clock, one search per CRM stream; the catalogue, owners,
     # pipelines, archived listings and email statistics are not due yet.
@@ -536,6 +541,6 @@ def test_an_incremental_sync_with_nothing_changed_costs_a_handful_of_requests(
     sandbox.store.clock.advance(3600)
     changed = sandbox.store.pipelines[0]["stages"][0]
     changed["label"] = "Renamed stage"
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     labels = dict(stored(engine, HubSpotPipelineStage, "stage_id", "label"))
     assert labels[changed["id"]] == "Renamed stage"

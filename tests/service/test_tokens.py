@@ -9,8 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from config import ConfigurationError
-from connector.hubspot.auth import OAuthToken
-from service.sync import HubSpotSync
+from connector.auth import OAuthToken
+from service.sync import build_sync
 from service.tokens import FileTokenStore
 
 OAUTH = {
@@ -25,7 +25,7 @@ def test_oauth_sync_keeps_its_token_in_a_private_file_and_reuses_it(
     sandbox, clock, make_settings, engine, db_url, tmp_path
 ):
     settings = make_settings(db_url, **OAUTH)
-    outcomes = HubSpotSync(settings, engine, clock=clock).run(full=True)
+    outcomes = build_sync("hubspot", settings, engine, clock=clock).run(full=True)
     assert all(o.status == "succeeded" for o in outcomes)
     path = settings.data_dir / "tokens" / "hubspot-default.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -33,11 +33,11 @@ def test_oauth_sync_keeps_its_token_in_a_private_file_and_reuses_it(
     assert stored["access_token"].startswith("sandbox-oauth-") and "sandbox-refresh" not in stored["origin"]
     # The next run (a new process would do the same) uses the stored token.
     sandbox.store.clock.advance(600)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     assert sandbox.stats()["oauth:token"] == 1
     # Past its lifetime, the next run refreshes first and never sends an expired token.
     sandbox.store.clock.advance(1800)
-    HubSpotSync(settings, engine, clock=clock).run()
+    build_sync("hubspot", settings, engine, clock=clock).run()
     assert sandbox.stats()["oauth:token"] == 2 and sandbox.stats().get("401", 0) == 0
 
 
@@ -45,7 +45,7 @@ def test_a_refused_refresh_fails_the_run_without_leaking_secrets(
     sandbox, clock, make_settings, engine, db_url
 ):
     settings = make_settings(db_url, **{**OAUTH, "refresh_token": "revoked-refresh-token"})
-    outcomes = HubSpotSync(settings, engine, clock=clock).run()
+    outcomes = build_sync("hubspot", settings, engine, clock=clock).run()
     assert outcomes and all(o.status == "failed" for o in outcomes)
     error = outcomes[0].error or ""
     assert "BAD_REFRESH_TOKEN" in error

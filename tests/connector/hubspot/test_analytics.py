@@ -8,8 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from config import HubSpotSettings
-from connector.hubspot.analytics import REPORTS, WINDOW_DAYS, WebAnalyticsStream
-from connector.hubspot.normalize import normalize_web_analytics
+from connector.hubspot.analytics import REPORTS, WINDOW_DAYS, WebAnalyticsStream, normalize_web_analytics
 from tests.conftest import PORTAL_NOW
 from tests.connector.hubspot.test_client import client_for
 from tests.connector.hubspot.test_streams import collect

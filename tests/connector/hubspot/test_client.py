@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from config import HubSpotSettings, RetrySettings
+from connector.auth import BearerAuth
 from connector.errors import (
     AuthenticationError,
     FatalAPIError,
@@ -12,7 +13,6 @@ from connector.errors import (
     RateLimitDeferredError,
     RetriableAPIError,
 )
-from connector.hubspot.auth import PrivateAppAuth
 from connector.hubspot.client import HubSpotClient
 
 CONTACTS = "/crm/v3/objects/contacts"
@@ -26,7 +26,7 @@ def client_for(sandbox, clock, *, token=None, attempts=4, **hub):
     from pydantic import SecretStr
 
     return HubSpotClient(
-        settings, auth=PrivateAppAuth(SecretStr(token or sandbox.token)), retry=retry, clock=clock
+        settings, auth=BearerAuth(SecretStr(token or sandbox.token)), retry=retry, clock=clock
     )
 
 

@@ -8,13 +8,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.hubspot.normalize import (
-    normalize_contacts,
-    normalize_deals,
-    normalize_pipelines,
-    normalize_records,
-)
+from connector.hubspot.catalogue import normalize_owners, normalize_pipelines
+from connector.hubspot.normalize import normalize_companies, normalize_contacts, normalize_deals
 from connector.records import parse_timestamp
+
+# The record parsers of the CRM streams and the catalogue (as each stream's `parse` calls them).
+PARSERS = {
+    "contacts": lambda records, stated=(): normalize_contacts(records, {"lead"}, stated),
+    "companies": lambda records, stated=(): normalize_companies(records),
+    "deals": lambda records, stated=(): normalize_deals(records, stated),
+    "owners": lambda records, stated=(): normalize_owners(records),
+    "pipelines": lambda records, stated=(): normalize_pipelines(records),
+}
 
 
 @pytest.mark.parametrize(
@@ -160,11 +165,6 @@ def test_pipeline_stages_become_numbers_and_flags():
     assert [i.reason for i in out.issues] == ["stage without id"]
 
 
-def test_unknown_stream_is_an_error():
-    with pytest.raises(ValueError, match="unknown HubSpot stream"):
-        normalize_records("tickets", [], known_stages=set())
-
-
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
     lambda children: (
@@ -176,9 +176,10 @@ json_values = st.recursive(
 
 @given(st.lists(json_values, max_size=5))
 def test_parsers_never_raise_on_arbitrary_json(records):
-    for stream in ("contacts", "companies", "deals", "owners", "pipelines"):
-        out = normalize_records(stream, records, known_stages={"lead"})
-        assert len(out.entities) + out.rejected <= len(records) or stream == "pipelines"
+    for parse in PARSERS.values():
+        out = parse(records)
+        # Every input is either one entity or one rejected record.
+        assert len(out.entities) + out.rejected == len(records)
 
 
 @given(
@@ -246,7 +247,7 @@ def test_an_unreadable_associations_block_is_flagged_and_says_nothing(stream, bl
     """Found by bench/reliability.py's fuzzer: `"results": null` used to raise."""
     record = deal("9", dealname="x") if stream == "deals" else deal("9", lifecyclestage="lead")
     record["associations"] = {"companies": block}
-    out = normalize_records(stream, [record], known_stages={"lead"}, stated=("companies",))
+    out = PARSERS[stream]([record], stated=("companies",))
     assert [e["id"] for e in out.entities] == ["9"]
     assert out.association_owner_ids == []  # stored associations are left as they are
     assert any(i.field == "associations.companies" for i in out.issues)

@@ -10,8 +10,9 @@ import pytest
 from pydantic import SecretStr
 
 from config import HubSpotSettings, RetrySettings
+from connector.auth import MemoryTokenStore, OAuthToken
 from connector.errors import AuthenticationError, PermissionDeniedError
-from connector.hubspot.auth import MemoryTokenStore, OAuthAuth, OAuthToken
+from connector.hubspot.auth import OAuthAuth
 from connector.hubspot.client import HubSpotClient
 
 CONTACTS = "/crm/v3/objects/contacts"

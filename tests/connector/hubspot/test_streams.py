@@ -8,12 +8,9 @@ import pytest
 
 from config import HubSpotSettings
 from connector.errors import FatalAPIError
-from connector.hubspot.streams import (
-    CrmObjectStream,
-    build_streams,
-    chunk_properties,
-    discover_schema,
-)
+from connector.hubspot.crm import ContactsStream, DealsStream, chunk_properties
+from connector.hubspot.emails import MarketingEmailsStream
+from connector.hubspot.schema import PortalSchema, discover_schema
 from sandbox.hubspot.data import iso
 from tests.connector.hubspot.test_client import client_for
 
@@ -34,14 +31,16 @@ def collect(pages):
     return records, checkpoints
 
 
+class BareContacts(ContactsStream):
+    """Contacts without their company links, so these tests count listing and search requests
+    alone (links and stage history are tested by the sync's tests)."""
+
+    associations = ()
+
+
 def contacts_stream(sandbox, **hub):
-    settings = HubSpotSettings(base_url=sandbox.url, **hub)
-    return CrmObjectStream(
-        "contacts",
-        modified_property="lastmodifieddate",
-        properties=["email", "lifecyclestage"],
-        settings=settings,
-    )
+    settings = HubSpotSettings(base_url=sandbox.url, **{"stage_history": False, **hub})
+    return BareContacts(settings, PortalSchema())
 
 
 def test_full_sync_pages_every_live_record_in_id_order(sandbox, clock):
@@ -149,22 +148,12 @@ def test_search_limit_cap(sandbox, limit, status):
 
 def test_long_property_lists_are_chunked_instead_of_414(sandbox, clock):
     extra = [f"custom_property_with_a_rather_long_name_{i:04d}" for i in range(400)]
-    stream = CrmObjectStream(
-        "contacts",
-        modified_property="lastmodifieddate",
-        properties=["email", *extra],
-        settings=HubSpotSettings(base_url=sandbox.url, max_properties_chars=3000),
-    )
+    stream = contacts_stream(sandbox, max_properties_chars=3000, extra_contact_properties=extra)
     with client_for(sandbox, clock) as client:
         records, _ = collect(stream.full_pages(client, {}))
     assert [r["id"] for r in records] == live_ids(sandbox, "contacts")
     assert sandbox.stats().get("414", 0) == 0
-    unchunked = CrmObjectStream(
-        "contacts",
-        modified_property="lastmodifieddate",
-        properties=["email", *extra],
-        settings=HubSpotSettings(base_url=sandbox.url, max_properties_chars=100_000),
-    )
+    unchunked = contacts_stream(sandbox, max_properties_chars=100_000, extra_contact_properties=extra)
     with client_for(sandbox, clock) as client, pytest.raises(FatalAPIError) as info:
         collect(unchunked.full_pages(client, {}))
     assert info.value.status == 414
@@ -195,22 +184,14 @@ def test_discovery_finds_custom_stages_and_deal_stages(make_sandbox):
         schema = discover_schema(client, settings)
     assert "1234567" in schema.lifecycle_stages and "from_config" in schema.lifecycle_stages
     assert {"closedwon", "closedlost", "130845003"} <= set(schema.deal_stage_ids)
-    streams = build_streams(settings, schema)
-    contact_props = streams["contacts"].stream.properties
+    contact_props = ContactsStream(settings, schema).properties
     assert "hs_v2_date_entered_1234567" in contact_props
     assert "hs_lifecyclestage_customer_date" in contact_props
-    assert "hs_v2_date_entered_130845003" in streams["deals"].stream.properties
+    assert "hs_v2_date_entered_130845003" in DealsStream(settings, schema).properties
 
 
 def test_incremental_deals_carry_associations_from_the_v4_batch_api(sandbox, clock):
-    settings = HubSpotSettings(base_url=sandbox.url)
-    stream = CrmObjectStream(
-        "deals",
-        modified_property="hs_lastmodifieddate",
-        properties=["dealname"],
-        associations=("contacts", "companies"),
-        settings=settings,
-    )
+    stream = DealsStream(HubSpotSettings(base_url=sandbox.url, stage_history=False), PortalSchema())
     with client_for(sandbox, clock) as client:
         records, _ = collect(stream.incremental_pages(client, {"watermark": "2000-01-01T00:00:00+00:00"}))
     assert len(records) == len(live_ids(sandbox, "deals"))
@@ -318,8 +299,6 @@ def test_truncated_answers_are_retried_and_edits_between_pages_are_seen_next_tim
 
 
 def _emails_stream(sandbox, **hub):
-    from connector.hubspot.streams import MarketingEmailsStream
-
     return MarketingEmailsStream(HubSpotSettings(base_url=sandbox.url, **hub))
 
 

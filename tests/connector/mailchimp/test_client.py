@@ -10,8 +10,9 @@ from pydantic import SecretStr
 
 from config import MailchimpSettings, RetrySettings
 from connector.clock import SystemClock
-from connector.errors import AuthenticationError, ConfigError, FatalAPIError
-from connector.mailchimp.client import MailchimpClient, data_centre, resolve_base_url
+from connector.errors import AuthenticationError, ConfigurationError, FatalAPIError
+from connector.mailchimp.auth import data_centre, resolve_base_url
+from connector.mailchimp.client import MailchimpClient
 from tests.conftest import MAILCHIMP_KEY, FakeClock
 
 
@@ -33,7 +34,7 @@ def test_data_centre_is_the_key_suffix(key, dc):
 
 @pytest.mark.parametrize("key", ["nodatacentre", "abc-", "abc-US6"])
 def test_a_key_without_data_centre_is_a_config_error(key):
-    with pytest.raises(ConfigError, match="FUNNELSYNC_MAILCHIMP__API_KEY"):
+    with pytest.raises(ConfigurationError, match="FUNNELSYNC_MAILCHIMP__API_KEY"):
         data_centre(key)
 
 

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 from pydantic import SecretStr
 
 from config import MailchimpSettings, RetrySettings
-from connector.mailchimp.client import MailchimpClient, resolve_base_url
-from connector.mailchimp.streams import build_streams
+from connector.mailchimp.auth import resolve_base_url
+from connector.mailchimp.client import MailchimpClient
+from connector.mailchimp.source import MailchimpSource
 from tests.conftest import MAILCHIMP_KEY, FakeClock
 
 
@@ -24,7 +25,7 @@ def setup(mailchimp, **options):
     client = MailchimpClient(
         settings, base_url=base_url, auth=auth, retry=RetrySettings(), clock=SandboxTime()
     )
-    return client, build_streams(settings)
+    return client, {t.name: t(settings) for t in MailchimpSource.stream_types}
 
 
 def collect(pages):

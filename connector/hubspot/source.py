@@ -1,0 +1,100 @@
+"""HubSpot as a source: its streams in run order, the run's client with the configured credential
+(a token that does not expire, or OAuth whose refreshed tokens the service keeps), and the
+portal's schema read before the streams that depend on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, ClassVar
+
+import httpx
+
+from connector.auth import BearerAuth
+from connector.hubspot.analytics import WebAnalyticsStream
+from connector.hubspot.auth import OAUTH_HINT, OAuthAuth
+from connector.hubspot.catalogue import OwnersStream, PipelinesStream, PropertiesStream
+from connector.hubspot.client import PRIVATE_APP_HINT, HubSpotClient
+from connector.hubspot.crm import CompaniesStream, ContactsStream, DealsStream
+from connector.hubspot.emails import MarketingEmailsStream
+from connector.hubspot.schema import cached_schema, discover_schema
+from connector.source import Source
+from connector.stream import Stream
+
+
+class HubSpotSource(Source[HubSpotClient]):
+    """One HubSpot portal. Building it checks the credentials' settings (ConfigurationError)."""
+
+    name = "hubspot"
+    stream_types: ClassVar[tuple[type[Stream[Any]], ...]] = (
+        PropertiesStream,
+        OwnersStream,
+        PipelinesStream,
+        CompaniesStream,
+        ContactsStream,
+        DealsStream,
+        MarketingEmailsStream,
+        WebAnalyticsStream,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.auth, self.auth_hint = self._build_auth()
+
+    def _build_auth(self) -> tuple[httpx.Auth, str]:
+        """The run's auth and the hint a 401 should give."""
+        hub = self.settings.hubspot
+        if self.settings.require_hubspot_auth() == "private_app":
+            assert hub.token is not None
+            return BearerAuth(hub.token), PRIVATE_APP_HINT
+        assert hub.client_id and hub.client_secret and hub.refresh_token
+        store = self.token_stores(self.name, hub.refresh_token) if self.token_stores else None
+        auth = OAuthAuth(
+            client_id=hub.client_id,
+            client_secret=hub.client_secret,
+            refresh_token=hub.refresh_token,
+            token_path=hub.token_path,
+            clock=self.clock,
+            store=store,
+        )
+        return auth, OAUTH_HINT
+
+    @property
+    def parallel_streams(self) -> int:
+        return self.settings.hubspot.parallel_streams
+
+    def secrets(self) -> list[str]:
+        return list(getattr(self.auth, "secrets", []))
+
+    def connect(self) -> HubSpotClient:
+        return HubSpotClient(
+            self.settings.hubspot,
+            auth=self.auth,
+            auth_hint=self.auth_hint,
+            retry=self.settings.retry,
+            clock=self.clock,
+            transport=self.transport,
+        )
+
+    def open_streams(
+        self, client: HubSpotClient, names: Sequence[str], *, full: bool
+    ) -> dict[str, Stream[HubSpotClient]]:
+        """The portal's schema first (from the last catalogue read while it is fresh), then the
+        streams built on it."""
+        hub = self.settings.hubspot
+        cached = cached_schema(client, hub, self.stored.state(PropertiesStream.name), full=full)
+        schema = cached or discover_schema(client, hub)
+
+        def archived(name: str) -> Callable[[], Collection[str]]:
+            return lambda: self.stored.archived_ids(name)
+
+        streams: list[Stream[HubSpotClient]] = [
+            PropertiesStream(schema),
+            OwnersStream(hub),
+            PipelinesStream(hub),
+            CompaniesStream(hub, schema, archived(CompaniesStream.name)),
+            ContactsStream(hub, schema, archived(ContactsStream.name)),
+            DealsStream(hub, schema, archived(DealsStream.name)),
+            MarketingEmailsStream(hub),
+            WebAnalyticsStream(hub),
+        ]
+        return {stream.name: stream for stream in streams if stream.name in names}

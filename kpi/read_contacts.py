@@ -1,0 +1,293 @@
+"""Reading the contacts: the funnel's cells, aggregated in SQL (contacts can number in the
+millions). One pass pivots each contact's first entry per funnel stage into a temporary table,
+and small GROUP BY queries count them per reporting period (period boundaries are bound as UTC
+instants, bucketed with a CASE search tree). Entries dated after `as_of` are ignored. The
+current stage counts come from the history when `as_of` is in the past."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    FromClause,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+
+from kpi.definitions import funnel_steps
+from kpi.inputs import ContactAggregates, CustomerFact, PeriodCell, StageCell
+from kpi.model import UNKNOWN
+from kpi.periods import Period
+from kpi.sql import as_of_view, bound, history_applies, id_range, instant, period_index, raw
+from storage.db import UTCDateTime, table_of, upsert_insert
+from storage.models import HubSpotContact, HubSpotContactStageDate, HubSpotContactVersion
+
+
+def middle_contact_id(conn: Connection, *, connection: str, split_above: int) -> str | None:
+    """The contact id that splits the contacts in two halves (None at `split_above` or fewer)."""
+    c = table_of(HubSpotContact).c
+    total = conn.execute(select(func.count()).where(c.connection == connection)).scalar_one()
+    if total <= split_above:
+        return None
+    query = select(c.id).where(c.connection == connection).order_by(c.id).offset(total // 2).limit(1)
+    return conn.execute(query).scalar_one_or_none()
+
+
+def read_stage_counts(conn: Connection, *, connection: str, as_of: datetime) -> list[StageCell]:
+    """Live contacts per lifecycle stage, original source and latest source, as of `as_of`.
+
+    Grouped on the bare columns (missing values are named here), read from the covering index;
+    through the history when `as_of` is in the past.
+    """
+    contacts = table_of(HubSpotContact)
+    c = contacts.c
+    columns: list[ColumnElement[Any]] = [c.lifecyclestage, c.analytics_source, c.latest_source]
+    source: FromClause = contacts
+    live: ColumnElement[bool] = c.archived == false()
+    if history_applies(conn, "contacts", connection=connection, as_of=as_of):
+        view = as_of_view(contacts, table_of(HubSpotContactVersion), as_of)
+        columns = [view.pick(name) for name in ("lifecyclestage", "analytics_source", "latest_source")]
+        source, live = view.source, view.live
+    query = (
+        select(*columns, func.count())
+        .select_from(source)
+        .where(
+            c.connection == connection,
+            live,
+            c.merged_into.is_(None),
+            or_(c.createdate.is_(None), c.createdate <= bound(as_of)),
+        )
+        .group_by(*columns)
+    )
+    return [
+        StageCell(row[0] or UNKNOWN, row[1] or UNKNOWN, row[2] or row[1] or UNKNOWN, int(row[3]))
+        for row in conn.execute(query)
+    ]
+
+
+def _temp_tables(stages: Sequence[str]) -> tuple[Table, Table]:
+    """Per-run temporary tables: first entries per contact (keyed), then one row per live contact."""
+    metadata = MetaData()
+    first_entries = Table(
+        "kpi_first_entries",
+        metadata,
+        Column("contact_id", String, primary_key=True),
+        *(Column(f"e{i}", UTCDateTime) for i in range(len(stages))),
+        prefixes=["TEMPORARY"],
+        sqlite_with_rowid=False,  # one B-tree lookup per contact in the join below
+    )
+    facts = Table(
+        "kpi_contact_facts",
+        metadata,
+        Column("id", String),
+        Column("createdate", UTCDateTime),
+        Column("stage", String),
+        Column("stage_rank", Integer),
+        Column("source", String),
+        Column("latest_source", String),
+        *(Column(f"e{i}", UTCDateTime) for i in range(len(stages))),
+        prefixes=["TEMPORARY"],
+    )
+    return first_entries, facts
+
+
+def read_contacts(
+    conn: Connection,
+    *,
+    connection: str,
+    stages: list[str],
+    periods: list[Period],
+    as_of: datetime,
+    strict: bool,
+    since: datetime,
+    ids: tuple[str | None, str | None] = (None, None),
+) -> ContactAggregates:
+    """The funnel cells of the contacts with ids in [ids[0], ids[1]) (None: unbounded)."""
+    contacts = table_of(HubSpotContact)
+    dates = table_of(HubSpotContactStageDate)
+    first_entries, facts = _temp_tables(stages)
+    # First entry per stage = earliest date over every property that records it (docs/kpis.md).
+    # Grouped in the stage-date key's order, so SQLite streams it without sorting.
+    pivot = (
+        select(
+            dates.c.contact_id,
+            *(
+                func.min(case((dates.c.stage == s, dates.c.entered_at))).label(f"e{i}")
+                for i, s in enumerate(stages)
+            ),
+        )
+        .where(
+            dates.c.connection == connection,
+            dates.c.entered_at <= bound(as_of),
+            *id_range(dates.c.contact_id, ids),
+        )
+        .group_by(dates.c.contact_id)
+    )
+    e = [first_entries.c[f"e{i}"] for i in range(len(stages))]
+    rank = case({s: i for i, s in enumerate(stages)}, value=contacts.c.lifecyclestage, else_=None)
+    facts_select = (
+        select(
+            contacts.c.id,
+            contacts.c.createdate,
+            contacts.c.lifecyclestage,
+            rank,
+            func.coalesce(contacts.c.analytics_source, UNKNOWN),
+            func.coalesce(contacts.c.latest_source, contacts.c.analytics_source, UNKNOWN),
+            *e,
+        )
+        .select_from(contacts.outerjoin(first_entries, first_entries.c.contact_id == contacts.c.id))
+        .where(
+            contacts.c.connection == connection,
+            contacts.c.archived == false(),
+            contacts.c.merged_into.is_(None),
+            or_(contacts.c.createdate.is_(None), contacts.c.createdate <= bound(as_of)),
+            *id_range(contacts.c.id, ids),
+        )
+    )
+    first_entries.create(conn)
+    facts.create(conn)
+    try:
+        conn.execute(insert(first_entries).from_select([c.name for c in first_entries.columns], pivot))
+        _fold_merged_entries(conn, first_entries, connection=connection, stages=stages, as_of=as_of, ids=ids)
+        conn.execute(insert(facts).from_select([c.name for c in facts.columns], facts_select))
+        return _aggregate_contacts(conn, facts, stages=stages, periods=periods, strict=strict, since=since)
+    finally:
+        facts.drop(conn)
+        first_entries.drop(conn)
+        conn.commit()
+
+
+def _fold_merged_entries(
+    conn: Connection,
+    first_entries: Table,
+    *,
+    connection: str,
+    stages: list[str],
+    as_of: datetime,
+    ids: tuple[str | None, str | None],
+) -> None:
+    """Give each survivor of a merge the earlier of its own and its absorbed contacts' entries.
+
+    Merged-away contacts are rare; their stage dates are pivoted under the survivor's id and
+    folded into the survivor's first entries (earliest wins, a missing date never does).
+    """
+    contacts = table_of(HubSpotContact)
+    dates = table_of(HubSpotContactStageDate)
+    survivor = contacts.c.merged_into
+    absorbed = (
+        select(
+            survivor.label("contact_id"),
+            *(
+                func.min(case((dates.c.stage == s, dates.c.entered_at))).label(f"e{i}")
+                for i, s in enumerate(stages)
+            ),
+        )
+        .select_from(
+            contacts.join(
+                dates, and_(dates.c.connection == contacts.c.connection, dates.c.contact_id == contacts.c.id)
+            )
+        )
+        .where(
+            contacts.c.connection == connection,
+            survivor.is_not(None),
+            dates.c.entered_at <= bound(as_of),
+            *id_range(survivor, ids),
+        )
+        .group_by(survivor)
+    )
+    columns = [c.name for c in first_entries.columns]
+    statement = upsert_insert(conn.dialect.name, first_entries)
+    upsert = statement.from_select(columns, absorbed)
+    earliest = {
+        f"e{i}": case(
+            (first_entries.c[f"e{i}"].is_(None), upsert.excluded[f"e{i}"]),
+            (upsert.excluded[f"e{i}"] < first_entries.c[f"e{i}"], upsert.excluded[f"e{i}"]),
+            else_=first_entries.c[f"e{i}"],
+        )
+        for i in range(len(stages))
+    }
+    conn.execute(upsert.on_conflict_do_update(index_elements=["contact_id"], set_=earliest))
+
+
+def _aggregate_contacts(
+    conn: Connection,
+    facts: Table,
+    *,
+    stages: list[str],
+    periods: list[Period],
+    strict: bool,
+    since: datetime,
+) -> ContactAggregates:
+    f = facts.c
+    e = [f[f"e{i}"] for i in range(len(stages))]
+    out = ContactAggregates()
+    missing = conn.execute(
+        select(
+            *(func.sum(case((and_(f.stage_rank >= i, e[i].is_(None)), 1), else_=0)) for i in range(len(e)))
+        )
+    ).one()
+    for i, stage in enumerate(stages):
+        out.missing_dates[stage] = int(missing[i] or 0)
+    if not periods:
+        return out
+    first, last = periods[0].start_utc, periods[-1].end_utc
+
+    def cells(when: ColumnElement[Any], hits: list[ColumnElement[Any]]) -> list[list[PeriodCell]]:
+        """One scan per anchor date: rows inside the grid counted per period and source, with one
+        hit count per condition (a stage's entries and its conversions share the scan)."""
+        bucket = period_index(when, periods).label("p")
+        sums: list[ColumnElement[Any]] = [func.sum(case((hit, 1), else_=0)) for hit in hits]
+        sums = sums or [literal(0, Integer)]
+        query = (
+            select(bucket, f.source, f.latest_source, func.count(), *sums)
+            .where(when >= bound(first), when < bound(last))
+            .group_by(bucket, f.source, f.latest_source)
+        )
+        rows = conn.execute(query).all()
+        return [
+            [
+                PeriodCell(int(r[0]), r[1], r[2], int(r[3]), int(r[4 + k] or 0))
+                for r in rows
+                if r[0] is not None
+            ]
+            for k in range(len(sums))
+        ]
+
+    steps = funnel_steps(stages)
+    for i, stage in enumerate(stages):
+        anchored = [(x, y) for x, y in steps if x == stage]
+        conditions: list[ColumnElement[Any]] = []
+        for x, y in anchored:
+            ix, iy = stages.index(x), stages.index(y)
+            if strict:
+                # Every stage from X to Y entered, in order (HubSpot's "all stages in order" funnel).
+                conditions.append(and_(*(e[k + 1] >= e[k] for k in range(ix, iy))))
+            else:
+                # Y or any later stage reached at or after the first entry into X.
+                conditions.append(or_(*(e[u] >= e[ix] for u in range(iy, len(stages)))))
+        per_condition = cells(e[i], conditions)
+        out.entries[stage] = per_condition[0]
+        for (x, y), found in zip(anchored, per_condition, strict=False):
+            out.conversions[x, y] = found
+    out.created = cells(f.createdate, [e[-1].is_not(None)])[0]
+    customers = select(raw(f.createdate), raw(e[-1]), f.source, f.latest_source).where(e[-1] >= bound(since))
+    for row in conn.execute(customers):
+        became = instant(row[1])
+        assert became is not None
+        out.customers.append(CustomerFact(instant(row[0]), became, row[2], row[3]))
+    return out
