@@ -13,11 +13,11 @@ from typing import Any
 import uvicorn
 
 from sandbox.clock import SandboxClock
-from sandbox.hubspot.app import SandboxOptions, SandboxState
 from sandbox.hubspot.data import GeneratorOptions, PortalData, generate_portal, load_fixture
+from sandbox.hubspot.options import SandboxOptions, SandboxState
 from sandbox.hubspot.store import PortalStore
-from sandbox.mailchimp.app import MailchimpOptions, MailchimpState
 from sandbox.mailchimp.data import generate_account, people_from_contacts
+from sandbox.mailchimp.state import MailchimpOptions, MailchimpState
 
 
 @dataclass

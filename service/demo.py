@@ -16,7 +16,7 @@ from rich.table import Table
 from config import Settings, load_settings
 from sandbox.hubspot.app import create_app
 from sandbox.mailchimp.app import create_app as create_mailchimp_app
-from sandbox.mailchimp.app import simulate as simulate_mailchimp
+from sandbox.mailchimp.simulate import simulate as simulate_mailchimp
 from sandbox.server import (
     HubSpotSandboxConfig,
     MailchimpSandboxConfig,
@@ -25,10 +25,10 @@ from sandbox.server import (
     build_mailchimp_state,
 )
 from service.exitcodes import EXIT_FAILED
-from service.report import print_summary
 from service.runbook import StreamOutcome
 from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
 from service.spend import import_spend_file
+from service.summary import print_summary
 from storage import make_engine, migrate, row_counts
 
 

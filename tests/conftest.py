@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from config import Settings, load_settings
-from sandbox.hubspot.app import SandboxState, create_app
-from sandbox.mailchimp.app import MailchimpState
+from sandbox.hubspot.app import create_app
+from sandbox.hubspot.options import SandboxState
 from sandbox.mailchimp.app import create_app as create_mailchimp_app
+from sandbox.mailchimp.state import MailchimpState
 from sandbox.server import (
     HubSpotSandboxConfig,
     MailchimpSandboxConfig,

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sandbox.hubspot.store import PortalStore, SandboxError
+from sandbox.hubspot.model import SandboxError
+from sandbox.hubspot.store import PortalStore
 
 # HubSpot answers 413 RESULT_POINT_LIMIT_EXCEEDED above this many time points.
 MAX_TIME_POINTS = 500

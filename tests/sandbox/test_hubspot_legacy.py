@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.hubspot.legacy import LEGACY_PAGE_MAX, legacy_text
+from sandbox.hubspot.routes.legacy import LEGACY_PAGE_MAX, legacy_text
 
 
 def walk(api: httpx.Client, path: str, key: str, more: str, **params: Any) -> list[dict[str, Any]]:

@@ -335,7 +335,7 @@ def test_incremental_email_reads_wait_and_then_cover_only_recent_sends(sandbox, 
 
 
 def test_a_token_without_the_content_scope_syncs_no_emails_instead_of_failing(sandbox, clock):
-    from sandbox.hubspot.app import ALL_SCOPES
+    from sandbox.hubspot.options import ALL_SCOPES
     from tests.connector.hubspot.test_oauth import oauth_client
 
     scopes = [s for s in ALL_SCOPES if s != "content"]

@@ -12,7 +12,6 @@ dates are epoch-ms text; paging is `offset` (the last id read) with `has-more` (
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,24 +19,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox.hubspot.catalogue import property_type
 from sandbox.hubspot.data import Record
-from sandbox.hubspot.params import int_param, list_param
-from sandbox.hubspot.store import OBJECT_TYPES, SINGULAR, PortalStore, SandboxError, property_type
-
-Handler = Callable[[Request], Awaitable[Response]]
+from sandbox.hubspot.gate import Gate
+from sandbox.hubspot.http import JSONResponse, flag, int_param, list_param, read_json
+from sandbox.hubspot.model import SINGULAR, SandboxError, association_type
+from sandbox.hubspot.store import PortalStore
 
 LEGACY_PAGE_MAX = 250
 LEGACY_PAGE_DEFAULT = 100
 PORTAL_ID = 1234567
 V3_ASSOCIATION_BATCH_MAX = 1000
-
-
-_PLURAL = {singular: plural for plural, singular in SINGULAR.items()}
-
-
-def association_type(name: str) -> str | None:
-    """Associations v3 names object types in the singular (`company`) or by id; v4 in the plural."""
-    return OBJECT_TYPES.get(name) or _PLURAL.get(name)
 
 
 def epoch_ms(when: datetime) -> int:
@@ -56,10 +48,6 @@ def legacy_text(name: str, value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _flag(request: Request, name: str) -> bool:
-    return request.query_params.get(name, "false").lower() == "true"
 
 
 class LegacyViews:
@@ -232,27 +220,41 @@ class LegacyViews:
         return result.records, result.next_after is not None, next_offset
 
 
-def legacy_routes(
-    store: PortalStore, api: Callable[[], Callable[[Handler], Handler]], json_body: Callable[[Request], Any]
-) -> list[Route]:
-    """The legacy routes, each wrapped by the app's `api()` (auth, limits, faults, counts)."""
-    from sandbox.hubspot.app import JSONResponse
+class LegacyRoutes:
+    """The legacy routes of one sandbox, each behind its gate (auth, limits, faults, counts)."""
 
-    views = LegacyViews(store)
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.store = gate.store
+        self.views = LegacyViews(gate.store)
 
-    @api()
-    async def company_properties(_request: Request) -> Response:
-        with store.lock:
-            return JSONResponse(views.definitions("companies"))
+    def routes(self) -> list[Route]:
+        api = self.gate.api
+        return [
+            Route("/companies/v2/properties", api()(self.company_properties), methods=["GET"]),
+            Route("/companies/v2/companies/paged", api()(self.companies_paged), methods=["GET"]),
+            Route("/companies/v2/companies/{company_id}", api()(self.company_detail), methods=["GET"]),
+            Route("/properties/v1/deals/properties", api()(self.deal_properties), methods=["GET"]),
+            Route("/deals/v1/deal/paged", api()(self.deals_paged), methods=["GET"]),
+            Route("/deals/v1/pipelines", api()(self.deal_pipelines), methods=["GET"]),
+            Route(
+                "/crm/v3/associations/{from_type}/{to_type}/batch/read",
+                api()(self.associations_v3),
+                methods=["POST"],
+            ),
+        ]
 
-    @api()
-    async def deal_properties(_request: Request) -> Response:
-        with store.lock:
-            return JSONResponse(views.definitions("deals"))
+    async def company_properties(self, _request: Request) -> Response:
+        with self.store.lock:
+            return JSONResponse(self.views.definitions("companies"))
 
-    @api()
-    async def companies_paged(request: Request) -> Response:
-        with store.lock:
+    async def deal_properties(self, _request: Request) -> Response:
+        with self.store.lock:
+            return JSONResponse(self.views.definitions("deals"))
+
+    async def companies_paged(self, request: Request) -> Response:
+        views = self.views
+        with self.store.lock:
             records, more, offset = views.page("companies", request)
             names = list_param(request, "properties") or []
             history = list_param(request, "propertiesWithHistory") or []
@@ -263,61 +265,42 @@ def legacy_routes(
             }
         return JSONResponse(body)
 
-    @api()
-    async def company_detail(request: Request) -> Response:
+    async def company_detail(self, request: Request) -> Response:
         raw = request.path_params["company_id"]
-        with store.lock:
-            record = store.get("companies", int(raw)) if raw.isdigit() else None
+        with self.store.lock:
+            record = self.store.get("companies", int(raw)) if raw.isdigit() else None
             if record is None:
                 raise SandboxError(404, "OBJECT_NOT_FOUND", f"company {raw} does not exist")
-            body = views.render("companies", record, None, history=list(record["properties"]))
+            body = self.views.render("companies", record, None, history=list(record["properties"]))
         return JSONResponse(body)
 
-    @api()
-    async def deals_paged(request: Request) -> Response:
-        with store.lock:
+    async def deals_paged(self, request: Request) -> Response:
+        views = self.views
+        with self.store.lock:
             records, more, offset = views.page("deals", request)
             history = list_param(request, "propertiesWithHistory") or []
             names: list[str] | None = list_param(request, "properties") or []
-            if _flag(request, "includeAllProperties"):
+            if flag(request, "includeAllProperties"):
                 names = None
+            associations = flag(request, "includeAssociations")
             deals = [
-                views.render(
-                    "deals",
-                    r,
-                    names,
-                    history=history,
-                    associations=_flag(request, "includeAssociations"),
-                )
-                for r in records
+                views.render("deals", r, names, history=history, associations=associations) for r in records
             ]
         return JSONResponse({"deals": deals, "hasMore": more, "offset": offset})
 
-    @api()
-    async def deal_pipelines(_request: Request) -> Response:
-        with store.lock:
-            return JSONResponse(views.pipelines())
+    async def deal_pipelines(self, _request: Request) -> Response:
+        with self.store.lock:
+            return JSONResponse(self.views.pipelines())
 
-    @api()
-    async def associations_v3(request: Request) -> Response:
+    async def associations_v3(self, request: Request) -> Response:
         from_type = association_type(request.path_params["from_type"])
         to_type = association_type(request.path_params["to_type"])
         label = f"{SINGULAR.get(from_type or '')}_to_{SINGULAR.get(to_type or '')}"
-        out, status = store.association_batch(
+        out, status = self.store.association_batch(
             from_type,
             to_type,
-            await json_body(request),
+            await read_json(request),
             V3_ASSOCIATION_BATCH_MAX,
             lambda i: {"id": str(i), "type": label},
         )
         return JSONResponse(out, status_code=status)
-
-    return [
-        Route("/companies/v2/properties", company_properties, methods=["GET"]),
-        Route("/companies/v2/companies/paged", companies_paged, methods=["GET"]),
-        Route("/companies/v2/companies/{company_id}", company_detail, methods=["GET"]),
-        Route("/properties/v1/deals/properties", deal_properties, methods=["GET"]),
-        Route("/deals/v1/deal/paged", deals_paged, methods=["GET"]),
-        Route("/deals/v1/pipelines", deal_pipelines, methods=["GET"]),
-        Route("/crm/v3/associations/{from_type}/{to_type}/batch/read", associations_v3, methods=["POST"]),
-    ]

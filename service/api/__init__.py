@@ -1,0 +1,8 @@
+"""The service's HTTP API: `create_app(ServiceContext)` (service/api/app.py)."""
+
+from __future__ import annotations
+
+from service.api.app import create_app
+from service.api.deps import ServiceContext
+
+__all__ = ["ServiceContext", "create_app"]

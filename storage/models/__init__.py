@@ -1,0 +1,107 @@
+"""SQLModel tables, one module per family. Every row carries its `connection` (one portal or
+account) in its key. Typed columns hold what the KPIs need; `raw` holds the record exactly as the
+API sent it. Timestamps are aware UTC (see `UTCDateTime`)."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from storage.models.base import CrmRecordBase, VersionBase
+from storage.models.hubspot import (
+    HubSpotAnalyticsDay,
+    HubSpotAnalyticsRow,
+    HubSpotCompany,
+    HubSpotContact,
+    HubSpotContactAssociation,
+    HubSpotContactStageDate,
+    HubSpotContactStageTransition,
+    HubSpotDeal,
+    HubSpotDealAssociation,
+    HubSpotDealStageDate,
+    HubSpotDealStageTransition,
+    HubSpotMarketingEmail,
+    HubSpotOwner,
+    HubSpotPipeline,
+    HubSpotPipelineStage,
+    HubSpotProperty,
+)
+from storage.models.kpis import KpiHistory, KpiRun, MarketingSpend
+from storage.models.mailchimp import (
+    MailchimpCampaign,
+    MailchimpList,
+    MailchimpMember,
+    MailchimpReport,
+    MailchimpUnsubscribe,
+)
+from storage.models.sync import Quarantine, SyncLease, SyncRun, SyncState
+from storage.models.versions import (
+    HubSpotCompanyVersion,
+    HubSpotContactVersion,
+    HubSpotDealVersion,
+    MailchimpMemberVersion,
+    RawVersion,
+)
+
+# Streams whose records keep type-2 history, with their version table.
+VERSION_TABLES: dict[str, type[VersionBase]] = {
+    "contacts": HubSpotContactVersion,
+    "companies": HubSpotCompanyVersion,
+    "deals": HubSpotDealVersion,
+    "mailchimp_members": MailchimpMemberVersion,
+}
+
+# Each stream's record table.
+ENTITY_TABLES: dict[str, type[SQLModel]] = {
+    "properties": HubSpotProperty,
+    "contacts": HubSpotContact,
+    "companies": HubSpotCompany,
+    "deals": HubSpotDeal,
+    "owners": HubSpotOwner,
+    "pipelines": HubSpotPipeline,
+    "marketing_emails": HubSpotMarketingEmail,
+    "web_analytics": HubSpotAnalyticsDay,
+    "mailchimp_lists": MailchimpList,
+    "mailchimp_members": MailchimpMember,
+    "mailchimp_campaigns": MailchimpCampaign,
+    "mailchimp_reports": MailchimpReport,
+}
+
+__all__ = [
+    "ENTITY_TABLES",
+    "VERSION_TABLES",
+    "CrmRecordBase",
+    "HubSpotAnalyticsDay",
+    "HubSpotAnalyticsRow",
+    "HubSpotCompany",
+    "HubSpotCompanyVersion",
+    "HubSpotContact",
+    "HubSpotContactAssociation",
+    "HubSpotContactStageDate",
+    "HubSpotContactStageTransition",
+    "HubSpotContactVersion",
+    "HubSpotDeal",
+    "HubSpotDealAssociation",
+    "HubSpotDealStageDate",
+    "HubSpotDealStageTransition",
+    "HubSpotDealVersion",
+    "HubSpotMarketingEmail",
+    "HubSpotOwner",
+    "HubSpotPipeline",
+    "HubSpotPipelineStage",
+    "HubSpotProperty",
+    "KpiHistory",
+    "KpiRun",
+    "MailchimpCampaign",
+    "MailchimpList",
+    "MailchimpMember",
+    "MailchimpMemberVersion",
+    "MailchimpReport",
+    "MailchimpUnsubscribe",
+    "MarketingSpend",
+    "Quarantine",
+    "RawVersion",
+    "SyncLease",
+    "SyncRun",
+    "SyncState",
+    "VersionBase",
+]
