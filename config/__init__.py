@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.settings import (
+from config.sections import (
     DEFAULT_FUNNEL_STAGES,
     DEFAULT_LIFECYCLE_STAGES,
     ConfigurationError,
@@ -12,11 +12,9 @@ from config.settings import (
     MailchimpSettings,
     RetrySettings,
     ServiceSettings,
-    Settings,
     SpendEntry,
-    find_config_file,
-    load_settings,
 )
+from config.settings import Settings, find_config_file, load_settings
 
 __all__ = [
     "DEFAULT_FUNNEL_STAGES",

@@ -49,12 +49,21 @@ def _rate(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-def headline(rows: Iterable[Mapping[str, Any]], stages: Sequence[str]) -> Headline:
-    """Headline numbers from long-format KPI rows (export rows or stored history rows)."""
-    # Per (kpi, stage) over the grid: Σ value, Σ numerator, Σ denominator, Σ value × denominator.
-    sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
-    snapshot: dict[tuple[str, str], float | None] = {}
-    per_source: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+@dataclass
+class _Sums:
+    """Long-format rows gathered: per (kpi, stage) over the grid Σ value, Σ numerator,
+    Σ denominator, Σ value × denominator; the snapshot values; per source its grid totals."""
+
+    grid: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0] * 4))
+    snapshot: dict[tuple[str, str], float | None] = field(default_factory=dict)
+    per_source: dict[str, dict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float))
+    )
+
+
+def _gather(rows: Iterable[Mapping[str, Any]], stages: Sequence[str]) -> _Sums:
+    out = _Sums()
+    sums, snapshot, per_source = out.grid, out.snapshot, out.per_source
     for row in rows:
         kpi, stage = str(row["kpi"]), str(row.get("stage") or "")
         value, num, den = row.get("value"), row.get("numerator"), row.get("denominator")
@@ -77,6 +86,13 @@ def headline(rows: Iterable[Mapping[str, Any]], stages: Sequence[str]) -> Headli
         total[1] += num or 0
         total[2] += den or 0
         total[3] += (value or 0) * (den or 0)
+    return out
+
+
+def headline(rows: Iterable[Mapping[str, Any]], stages: Sequence[str]) -> Headline:
+    """Headline numbers from long-format KPI rows (export rows or stored history rows)."""
+    gathered = _gather(rows, stages)
+    sums, snapshot = gathered.grid, gathered.snapshot
     result = Headline()
     result.stage_counts = {
         stage: v for (kpi, stage), v in snapshot.items() if kpi == "stage_count" and v is not None
@@ -106,7 +122,7 @@ def headline(rows: Iterable[Mapping[str, Any]], stages: Sequence[str]) -> Headli
     deals, days = sums[("days_to_close_mean", "")][2:4]
     result.days_to_close_mean = _rate(days, deals)
     result.sources = sorted(
-        (SourceLine(s, v["contacts"], v["customers"], v["revenue"]) for s, v in per_source.items()),
+        (SourceLine(s, v["contacts"], v["customers"], v["revenue"]) for s, v in gathered.per_source.items()),
         key=lambda line: (-line.new_customers, -line.won_revenue, -line.new_contacts, line.source),
     )
     return result

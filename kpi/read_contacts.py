@@ -118,12 +118,29 @@ def read_contacts(
     ids: tuple[str | None, str | None] = (None, None),
 ) -> ContactAggregates:
     """The funnel cells of the contacts with ids in [ids[0], ids[1]) (None: unbounded)."""
-    contacts = table_of(HubSpotContact)
-    dates = table_of(HubSpotContactStageDate)
     first_entries, facts = _temp_tables(stages)
-    # First entry per stage = earliest date over every property that records it (docs/kpis.md).
-    # Grouped in the stage-date key's order, so SQLite streams it without sorting.
-    pivot = (
+    pivot = _first_entries_query(connection, stages, as_of, ids)
+    facts_select = _facts_query(first_entries, connection, stages, as_of, ids)
+    first_entries.create(conn)
+    facts.create(conn)
+    try:
+        conn.execute(insert(first_entries).from_select([c.name for c in first_entries.columns], pivot))
+        _fold_merged_entries(conn, first_entries, connection=connection, stages=stages, as_of=as_of, ids=ids)
+        conn.execute(insert(facts).from_select([c.name for c in facts.columns], facts_select))
+        return _aggregate_contacts(conn, facts, stages=stages, periods=periods, strict=strict, since=since)
+    finally:
+        facts.drop(conn)
+        first_entries.drop(conn)
+        conn.commit()
+
+
+def _first_entries_query(
+    connection: str, stages: list[str], as_of: datetime, ids: tuple[str | None, str | None]
+) -> Any:
+    """First entry per stage = earliest date over every property that records it (docs/kpis.md).
+    Grouped in the stage-date key's order, so SQLite streams it without sorting."""
+    dates = table_of(HubSpotContactStageDate)
+    return (
         select(
             dates.c.contact_id,
             *(
@@ -138,9 +155,20 @@ def read_contacts(
         )
         .group_by(dates.c.contact_id)
     )
+
+
+def _facts_query(
+    first_entries: Table,
+    connection: str,
+    stages: list[str],
+    as_of: datetime,
+    ids: tuple[str | None, str | None],
+) -> Any:
+    """One row per live contact: created, stage and its rank in the funnel, sources, first entries."""
+    contacts = table_of(HubSpotContact)
     e = [first_entries.c[f"e{i}"] for i in range(len(stages))]
     rank = case({s: i for i, s in enumerate(stages)}, value=contacts.c.lifecyclestage, else_=None)
-    facts_select = (
+    return (
         select(
             contacts.c.id,
             contacts.c.createdate,
@@ -159,17 +187,6 @@ def read_contacts(
             *id_range(contacts.c.id, ids),
         )
     )
-    first_entries.create(conn)
-    facts.create(conn)
-    try:
-        conn.execute(insert(first_entries).from_select([c.name for c in first_entries.columns], pivot))
-        _fold_merged_entries(conn, first_entries, connection=connection, stages=stages, as_of=as_of, ids=ids)
-        conn.execute(insert(facts).from_select([c.name for c in facts.columns], facts_select))
-        return _aggregate_contacts(conn, facts, stages=stages, periods=periods, strict=strict, since=since)
-    finally:
-        facts.drop(conn)
-        first_entries.drop(conn)
-        conn.commit()
 
 
 def _fold_merged_entries(
@@ -245,49 +262,52 @@ def _aggregate_contacts(
         out.missing_dates[stage] = int(missing[i] or 0)
     if not periods:
         return out
-    first, last = periods[0].start_utc, periods[-1].end_utc
-
-    def cells(when: ColumnElement[Any], hits: list[ColumnElement[Any]]) -> list[list[PeriodCell]]:
-        """One scan per anchor date: rows inside the grid counted per period and source, with one
-        hit count per condition (a stage's entries and its conversions share the scan)."""
-        bucket = period_index(when, periods).label("p")
-        sums: list[ColumnElement[Any]] = [func.sum(case((hit, 1), else_=0)) for hit in hits]
-        sums = sums or [literal(0, Integer)]
-        query = (
-            select(bucket, f.source, f.latest_source, func.count(), *sums)
-            .where(when >= bound(first), when < bound(last))
-            .group_by(bucket, f.source, f.latest_source)
-        )
-        rows = conn.execute(query).all()
-        return [
-            [
-                PeriodCell(int(r[0]), r[1], r[2], int(r[3]), int(r[4 + k] or 0))
-                for r in rows
-                if r[0] is not None
-            ]
-            for k in range(len(sums))
-        ]
-
     steps = funnel_steps(stages)
     for i, stage in enumerate(stages):
         anchored = [(x, y) for x, y in steps if x == stage]
-        conditions: list[ColumnElement[Any]] = []
-        for x, y in anchored:
-            ix, iy = stages.index(x), stages.index(y)
-            if strict:
-                # Every stage from X to Y entered, in order (HubSpot's "all stages in order" funnel).
-                conditions.append(and_(*(e[k + 1] >= e[k] for k in range(ix, iy))))
-            else:
-                # Y or any later stage reached at or after the first entry into X.
-                conditions.append(or_(*(e[u] >= e[ix] for u in range(iy, len(stages)))))
-        per_condition = cells(e[i], conditions)
+        conditions = [_converted(e, stages.index(x), stages.index(y), strict) for x, y in anchored]
+        per_condition = _cells(conn, facts, periods, e[i], conditions)
         out.entries[stage] = per_condition[0]
         for (x, y), found in zip(anchored, per_condition, strict=False):
             out.conversions[x, y] = found
-    out.created = cells(f.createdate, [e[-1].is_not(None)])[0]
+    out.created = _cells(conn, facts, periods, f.createdate, [e[-1].is_not(None)])[0]
     customers = select(raw(f.createdate), raw(e[-1]), f.source, f.latest_source).where(e[-1] >= bound(since))
     for row in conn.execute(customers):
         became = instant(row[1])
         assert became is not None
         out.customers.append(CustomerFact(instant(row[0]), became, row[2], row[3]))
     return out
+
+
+def _converted(e: Sequence[ColumnElement[Any]], ix: int, iy: int, strict: bool) -> ColumnElement[bool]:
+    """Whether a contact that entered stage X went on to stage Y."""
+    if strict:
+        # Every stage from X to Y entered, in order (HubSpot's "all stages in order" funnel).
+        return and_(*(e[k + 1] >= e[k] for k in range(ix, iy)))
+    # Y or any later stage reached at or after the first entry into X.
+    return or_(*(e[u] >= e[ix] for u in range(iy, len(e))))
+
+
+def _cells(
+    conn: Connection,
+    facts: Table,
+    periods: list[Period],
+    when: ColumnElement[Any],
+    hits: list[ColumnElement[Any]],
+) -> list[list[PeriodCell]]:
+    """One scan per anchor date: rows inside the grid counted per period and source, with one
+    hit count per condition (a stage's entries and its conversions share the scan)."""
+    f = facts.c
+    bucket = period_index(when, periods).label("p")
+    sums: list[ColumnElement[Any]] = [func.sum(case((hit, 1), else_=0)) for hit in hits]
+    sums = sums or [literal(0, Integer)]
+    query = (
+        select(bucket, f.source, f.latest_source, func.count(), *sums)
+        .where(when >= bound(periods[0].start_utc), when < bound(periods[-1].end_utc))
+        .group_by(bucket, f.source, f.latest_source)
+    )
+    rows = conn.execute(query).all()
+    return [
+        [PeriodCell(int(r[0]), r[1], r[2], int(r[3]), int(r[4 + k] or 0)) for r in rows if r[0] is not None]
+        for k in range(len(sums))
+    ]

@@ -85,13 +85,18 @@ def read_deals(
 ) -> list[DealFact]:
     """Deals as facts. With `since`, deals closed before it (and created before it) are left out:
     no KPI of the grid or the CLV window can count them."""
-    deals = table_of(HubSpotDeal)
-    stages = table_of(HubSpotPipelineStage)
+    company_of = _companies_of_deals(conn, connection)
+    return [
+        _fact(row, as_of, company_of) for row in conn.execute(_deal_query(conn, connection, as_of, since))
+    ]
+
+
+def _companies_of_deals(conn: Connection, connection: str) -> dict[str, str]:
+    """Each deal's company (the smallest id when several). Links to deleted or merged-away
+    companies are kept (a restore brings them back), not used."""
     links = table_of(HubSpotDealAssociation)
     companies = table_of(HubSpotCompany)
-    company_of: dict[str, str] = {}
-    # Links to deleted or merged-away companies are kept (a restore brings them back), not used.
-    for deal_id, company_id in conn.execute(
+    query = (
         select(links.c.deal_id, func.min(links.c.to_id))
         .select_from(
             links.outerjoin(
@@ -107,9 +112,15 @@ def read_deals(
             ),
         )
         .group_by(links.c.deal_id)
-    ):
-        company_of[deal_id] = company_id
-    # In the past: pipeline, stage, money, close date and flags as the history has them then.
+    )
+    return {str(deal_id): str(company_id) for deal_id, company_id in conn.execute(query)}
+
+
+def _deal_query(conn: Connection, connection: str, as_of: datetime, since: datetime | None) -> Any:
+    """The live deals with their stage's metadata; in the past, pipeline, stage, money, close date
+    and flags as the history has them then."""
+    deals = table_of(HubSpotDeal)
+    stages = table_of(HubSpotPipelineStage)
     source: FromClause = deals
     live: ColumnElement[bool] = deals.c.archived == false()
     relevant = _relevant_deals(deals, stages, since)
@@ -117,7 +128,7 @@ def read_deals(
     if history_applies(conn, "deals", connection=connection, as_of=as_of):
         view = as_of_view(deals, table_of(HubSpotDealVersion), as_of)
         source, live, pick, relevant = view.source, view.live, view.pick, []
-    query = (
+    return (
         select(
             deals.c.id,
             pick("pipeline"),
@@ -152,33 +163,31 @@ def read_deals(
             or_(deals.c.createdate.is_(None), deals.c.createdate <= bound(as_of)),
         )
     )
-    out: list[DealFact] = []
-    for row in conn.execute(query):
-        r = (*row[:4], instant(row[4]), instant(row[5]), *row[6:])
-        # HubSpot's own flags first; the stage's metadata when a flag is missing (docs/kpis.md).
-        is_closed = bool(r[6]) if r[6] is not None else bool(r[9])
-        is_won = bool(r[7]) if r[7] is not None else bool(r[10])
-        closed = r[5] if is_closed and r[5] is not None and r[5] <= as_of else None
-        if is_closed and closed is None and r[5] is not None:
-            is_closed = is_won = False  # closed after as_of: it was still open then
-        out.append(
-            DealFact(
-                id=r[0],
-                pipeline=r[1] or UNKNOWN,
-                stage=r[2] or UNKNOWN,
-                amount=r[3],
-                created=r[4],
-                closed=closed,
-                is_closed=is_closed,
-                is_won=is_won and is_closed,
-                probability=r[8],
-                source=r[11] or UNKNOWN,
-                latest_source=r[12] or r[11] or UNKNOWN,
-                owner=r[13] or UNKNOWN,
-                company=company_of.get(r[0]),
-            )
-        )
-    return out
+
+
+def _fact(row: Any, as_of: datetime, company_of: dict[str, str]) -> DealFact:
+    r = (*row[:4], instant(row[4]), instant(row[5]), *row[6:])
+    # HubSpot's own flags first; the stage's metadata when a flag is missing (docs/kpis.md).
+    is_closed = bool(r[6]) if r[6] is not None else bool(r[9])
+    is_won = bool(r[7]) if r[7] is not None else bool(r[10])
+    closed = r[5] if is_closed and r[5] is not None and r[5] <= as_of else None
+    if is_closed and closed is None and r[5] is not None:
+        is_closed = is_won = False  # closed after as_of: it was still open then
+    return DealFact(
+        id=r[0],
+        pipeline=r[1] or UNKNOWN,
+        stage=r[2] or UNKNOWN,
+        amount=r[3],
+        created=r[4],
+        closed=closed,
+        is_closed=is_closed,
+        is_won=is_won and is_closed,
+        probability=r[8],
+        source=r[11] or UNKNOWN,
+        latest_source=r[12] or r[11] or UNKNOWN,
+        owner=r[13] or UNKNOWN,
+        company=company_of.get(r[0]),
+    )
 
 
 def infer_currency(conn: Connection, *, connection: str) -> str:

@@ -13,7 +13,8 @@ from typing import Any
 import uvicorn
 
 from sandbox.clock import SandboxClock
-from sandbox.hubspot.data import GeneratorOptions, PortalData, generate_portal, load_fixture
+from sandbox.hubspot.data import GeneratorOptions, PortalData, load_fixture
+from sandbox.hubspot.generator import generate_portal
 from sandbox.hubspot.options import SandboxOptions, SandboxState
 from sandbox.hubspot.store import PortalStore
 from sandbox.mailchimp.data import generate_account, people_from_contacts

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -14,9 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from config import Settings, load_settings
+from connector.sources import SOURCES
 from sandbox.hubspot.app import create_app
+from sandbox.hubspot.options import SandboxState
 from sandbox.mailchimp.app import create_app as create_mailchimp_app
 from sandbox.mailchimp.simulate import simulate as simulate_mailchimp
+from sandbox.mailchimp.state import MailchimpState
 from sandbox.server import (
     HubSpotSandboxConfig,
     MailchimpSandboxConfig,
@@ -25,6 +29,7 @@ from sandbox.server import (
     build_mailchimp_state,
 )
 from service.exitcodes import EXIT_FAILED
+from service.kpis import KpiReport
 from service.runbook import StreamOutcome
 from service.runner import exit_code_for, kpis_after_sync, print_outcomes, run_sync_with_progress
 from service.spend import import_spend_file
@@ -34,19 +39,14 @@ from storage import make_engine, migrate, row_counts
 
 def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: Console) -> int:
     started = time.monotonic()
-    directory.mkdir(parents=True, exist_ok=True)
-    db_path = directory / "funnelsync.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-    shutil.rmtree(directory / "exports", ignore_errors=True)
-    token = f"pat-demo-{secrets.token_hex(8)}"
+    db_path = _fresh(directory)
     console.rule("[bold]funnelsync demo")
     console.print(f"Generating a HubSpot portal with {contacts:,} contacts (seed {seed}) …")
+    token, mailchimp_key = f"pat-demo-{secrets.token_hex(8)}", f"{secrets.token_hex(16)}-us6"
     state = build_hubspot_state(
         HubSpotSandboxConfig(contacts=contacts, seed=seed, token=token, rate_limit=250, malformed=6)
     )
     # The email platform's audience is drawn from the portal's own contacts (by email).
-    mailchimp_key = f"{secrets.token_hex(16)}-us6"
     mailchimp = build_mailchimp_state(
         MailchimpSandboxConfig(seed=seed, now=state.store.clock.now(), api_key=mailchimp_key),
         contacts=list(state.store.objects["contacts"].values()),
@@ -63,54 +63,15 @@ def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: C
             hubspot={"token": token, "base_url": server.url, "rate_limit_per_10s": 250},
             mailchimp={"api_key": mailchimp_key, "base_url": f"{email.url}/3.0"},
         )
-        _migrate(settings, console)
-        console.rule("Full sync")
-        outcomes = _sync_both(settings, full=True, console=console)
-        if code := exit_code_for(outcomes):
-            return code
-        report = kpis_after_sync(settings, outcomes, console, trigger="demo", as_of=state.store.clock.now())
-        if report is None:
-            return EXIT_FAILED
-        months = settings.kpi.periods_back
-        spend_file = _write_demo_spend(
-            directory, as_of=state.store.clock.now(), currency=report.result.currency, months=months
-        )
-        _import_spend(settings, spend_file, console)
+        demo = _Demo(settings, state, mailchimp, console)
+        report = demo.first_sync(directory)
         with httpx.Client(base_url=server.url, timeout=30) as admin:
             for day in range(1, days + 1):
-                change = admin.post(
-                    "/_sandbox/simulate",
-                    json={
-                        "days": 1,
-                        "new_contacts": max(5, contacts // 200),
-                        "stage_changes": max(5, contacts // 100),
-                        "deals_created": max(2, contacts // 800),
-                        "deals_won": max(1, contacts // 2000),
-                        "deals_lost": max(1, contacts // 2500),
-                        "archive": 1,
-                    },
-                ).json()
-                audience = simulate_mailchimp(
-                    mailchimp,
-                    days=1,
-                    new_members=max(3, contacts // 300),
-                    unsubscribes=max(1, contacts // 2000),
-                    send=day % 7 == 0,
-                )
-                console.rule(
-                    f"Day {day}: {change['created']} new contacts, {change['stage_changes']} stage changes, "
-                    f"{change['deals_created']} new deals, {change['deals_won']} won, "
-                    f"{change['deals_lost']} lost; {audience['joined']} new subscribers, "
-                    f"{audience['left']} unsubscribed"
-                )
-                outcomes = _sync_both(settings, full=False, console=console)
-                if code := exit_code_for(outcomes):
-                    return code
-                report = kpis_after_sync(
-                    settings, outcomes, console, trigger="demo", as_of=state.store.clock.now()
-                )
-                if report is None:
-                    return EXIT_FAILED
+                if isinstance(report, int):
+                    break  # a sync failed: its exit code ends the demo
+                report = demo.next_day(admin, day, contacts)
+    if isinstance(report, int):
+        return report
     console.rule("Summary")
     _counts(settings, console)
     print_summary(report, console)
@@ -122,10 +83,81 @@ def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: C
     return 0
 
 
+def _fresh(directory: Path) -> Path:
+    """The demo's directory without an earlier demo's database and exports; the database path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    db_path = directory / "funnelsync.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(directory / "exports", ignore_errors=True)
+    return db_path
+
+
+@dataclass
+class _Demo:
+    """The demo's running parts: its settings, the two sandboxes, the console."""
+
+    settings: Settings
+    state: SandboxState
+    mailchimp: MailchimpState
+    console: Console
+
+    def first_sync(self, directory: Path) -> KpiReport | int:
+        """Schema, full sync, KPIs, a spend file imported; the report or an exit code."""
+        _migrate(self.settings, self.console)
+        self.console.rule("Full sync")
+        report = self.sync(full=True)
+        if isinstance(report, int):
+            return report
+        as_of = self.state.store.clock.now()
+        months = self.settings.kpi.periods_back
+        spend_file = _write_demo_spend(directory, as_of=as_of, currency=report.result.currency, months=months)
+        _import_spend(self.settings, spend_file, self.console)
+        return report
+
+    def next_day(self, admin: httpx.Client, day: int, contacts: int) -> KpiReport | int:
+        """A simulated day of CRM and audience activity, then an incremental sync and KPIs."""
+        change = admin.post(
+            "/_sandbox/simulate",
+            json={
+                "days": 1,
+                "new_contacts": max(5, contacts // 200),
+                "stage_changes": max(5, contacts // 100),
+                "deals_created": max(2, contacts // 800),
+                "deals_won": max(1, contacts // 2000),
+                "deals_lost": max(1, contacts // 2500),
+                "archive": 1,
+            },
+        ).json()
+        audience = simulate_mailchimp(
+            self.mailchimp,
+            days=1,
+            new_members=max(3, contacts // 300),
+            unsubscribes=max(1, contacts // 2000),
+            send=day % 7 == 0,
+        )
+        self.console.rule(
+            f"Day {day}: {change['created']} new contacts, {change['stage_changes']} stage changes, "
+            f"{change['deals_created']} new deals, {change['deals_won']} won, "
+            f"{change['deals_lost']} lost; {audience['joined']} new subscribers, "
+            f"{audience['left']} unsubscribed"
+        )
+        return self.sync(full=False)
+
+    def sync(self, *, full: bool) -> KpiReport | int:
+        """Every source, then the KPIs as of the portal's time; the report or an exit code."""
+        outcomes = _sync_both(self.settings, full=full, console=self.console)
+        if code := exit_code_for(outcomes):
+            return code
+        as_of = self.state.store.clock.now()
+        report = kpis_after_sync(self.settings, outcomes, self.console, trigger="demo", as_of=as_of)
+        return EXIT_FAILED if report is None else report
+
+
 def _sync_both(settings: Settings, *, full: bool, console: Console) -> list[StreamOutcome]:
     """The CRM, then the email platform; their outcomes together (KPIs need both)."""
     outcomes: list[StreamOutcome] = []
-    for source in ("hubspot", "mailchimp"):
+    for source in SOURCES:
         done = run_sync_with_progress(
             settings, streams=None, full=full, trigger="demo", console=console, source=source
         )

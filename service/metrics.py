@@ -32,10 +32,12 @@ class FunnelsyncCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        yield from self._sync_metrics()
+        yield from self._sync_counters()
+        yield from self._latest_runs()
         yield from self._kpi_metrics()
 
-    def _sync_metrics(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def _sync_counters(self) -> Iterator[CounterMetricFamily]:
+        """Runs by how they ended, and what they did, per stream over every run."""
         runs = table_of(SyncRun)
         totals = select(
             runs.c.connection,
@@ -78,6 +80,8 @@ class FunnelsyncCollector(Collector):
         yield runs_total
         yield from counters.values()
 
+    def _latest_runs(self) -> Iterator[GaugeMetricFamily]:
+        """Each stream's latest run (duration, going, failed) and its last success."""
         duration = GaugeMetricFamily(
             "funnelsync_sync_last_duration_seconds", "Duration of the last finished run", labels=STREAM_LABELS
         )

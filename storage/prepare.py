@@ -107,60 +107,7 @@ def prepare_pages(
     `quarantine_empty`: the caller knows the stream has no quarantine rows, so a clean page has
     none to clear (saves a lookup per page on large syncs).
     """
-    model = ENTITY_TABLES[stream]
-    meta = {"connection": connection, "synced_at": now, "run_id": run_id}
-    owner_meta = {"connection": connection}
-    observed = OBSERVED.get(stream)
-    stamp = row_plan(dialect, model, ()).stamp
-    tracks_deletes = "deleted_seen_at" in table_of(model).c
-    prepared: list[PreparedPage] = []
-    for page in pages:
-        normalized = page.normalized
-        if tracks_deletes:
-            # Written only when the row changes, so it keeps the time the archived version first came.
-            for row in normalized.entities:
-                row["deleted_seen_at"] = now if row.get("archived") else None
-        merges = [(row["id"], ids) for row in normalized.entities if (ids := _absorbed_ids(row))]
-        observations: list[tuple[str, str | None, Any]] = []
-        if observed is not None:
-            observations = [
-                (row["id"], row.get(observed.stage_column), stamp(row.get("lastmodifieddate") or now))
-                for row in normalized.entities
-            ]
-        children = tuple(
-            Children(
-                spec.owner_column,
-                list(getattr(normalized, spec.owners_of)),
-                bind_rows(dialect, spec.model, getattr(normalized, spec.rows_of), owner_meta),
-                spec.scope,
-            )
-            for spec in CHILD_TABLES.get(stream, ())
-        )
-        additions = tuple(
-            bind_rows(dialect, target, getattr(normalized, rows_of), owner_meta)
-            for target, rows_of in ADDITIONS.get(stream, ())
-            if getattr(normalized, rows_of)
-        )
-        prepared.append(
-            PreparedPage(
-                versions=observe(stream, normalized.entities),
-                additions=additions,
-                entities=bind_rows(dialect, model, normalized.entities, meta),
-                children=children,
-                merges=merges,
-                observations=observations,
-                record_ids=normalized.entity_ids,
-                issues=normalized.issues,
-                fields_quarantined=sum(1 for i in normalized.issues if i.field != "*"),
-                checkpoint=page.checkpoint,
-                write=PageWrite(
-                    read=page.records_read,
-                    written=len(normalized.entities),
-                    rejected=normalized.rejected,
-                    quarantined=len(normalized.issues),
-                ),
-            )
-        )
+    plan = _PagePlan(dialect, stream, connection, run_id, now)
     return PreparedBatch(
         connection=connection,
         source=source,
@@ -169,8 +116,75 @@ def prepare_pages(
         now=now,
         request_delta=dict(request_delta or {}),
         quarantine_empty=quarantine_empty,
-        pages=prepared,
+        pages=[plan.prepare(page) for page in pages],
     )
+
+
+class _PagePlan:
+    """How every page of one stream's batch is converted."""
+
+    def __init__(self, dialect: str, stream: str, connection: str, run_id: int, now: datetime) -> None:
+        self.dialect = dialect
+        self.stream = stream
+        self.now = now
+        self.model = ENTITY_TABLES[stream]
+        self.meta = {"connection": connection, "synced_at": now, "run_id": run_id}
+        self.owner_meta = {"connection": connection}
+        self.observed = OBSERVED.get(stream)
+        self.stamp = row_plan(dialect, self.model, ()).stamp
+        self.tracks_deletes = "deleted_seen_at" in table_of(self.model).c
+
+    def prepare(self, page: PageInput) -> PreparedPage:
+        normalized = page.normalized
+        if self.tracks_deletes:
+            # Written only when the row changes, so it keeps the time the archived version first came.
+            for row in normalized.entities:
+                row["deleted_seen_at"] = self.now if row.get("archived") else None
+        return PreparedPage(
+            versions=observe(self.stream, normalized.entities),
+            additions=self._additions(normalized),
+            entities=bind_rows(self.dialect, self.model, normalized.entities, self.meta),
+            children=self._children(normalized),
+            merges=[(row["id"], ids) for row in normalized.entities if (ids := _absorbed_ids(row))],
+            observations=self._observations(normalized),
+            record_ids=normalized.entity_ids,
+            issues=normalized.issues,
+            fields_quarantined=sum(1 for i in normalized.issues if i.field != "*"),
+            checkpoint=page.checkpoint,
+            write=PageWrite(
+                read=page.records_read,
+                written=len(normalized.entities),
+                rejected=normalized.rejected,
+                quarantined=len(normalized.issues),
+            ),
+        )
+
+    def _observations(self, normalized: Normalized) -> list[tuple[str, str | None, Any]]:
+        if self.observed is None:
+            return []
+        column, stamp, now = self.observed.stage_column, self.stamp, self.now
+        return [
+            (row["id"], row.get(column), stamp(row.get("lastmodifieddate") or now))
+            for row in normalized.entities
+        ]
+
+    def _children(self, normalized: Normalized) -> tuple[Children, ...]:
+        return tuple(
+            Children(
+                spec.owner_column,
+                list(getattr(normalized, spec.owners_of)),
+                bind_rows(self.dialect, spec.model, getattr(normalized, spec.rows_of), self.owner_meta),
+                spec.scope,
+            )
+            for spec in CHILD_TABLES.get(self.stream, ())
+        )
+
+    def _additions(self, normalized: Normalized) -> tuple[Rows, ...]:
+        return tuple(
+            bind_rows(self.dialect, target, getattr(normalized, rows_of), self.owner_meta)
+            for target, rows_of in ADDITIONS.get(self.stream, ())
+            if getattr(normalized, rows_of)
+        )
 
 
 def _absorbed_ids(row: dict[str, Any]) -> list[str]:

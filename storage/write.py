@@ -56,77 +56,86 @@ def commit_pages(engine: Engine, batch: PreparedBatch) -> list[PageWrite]:
     """
     if not batch.pages:
         return []
-    connection, now, quarantine_empty = batch.connection, batch.now, batch.quarantine_empty
+    quarantine_empty = batch.quarantine_empty
     with engine.begin() as conn:
-        observed = OBSERVED.get(batch.stream)
         for page in batch.pages:
-            # What is stored already for the page's records: stage changes are observed against
-            # it, records seen for the first time have no child rows to replace and no version.
-            needs_stored = page.children or observed or page.versions
-            stored = _stored_records(conn, page, observed, connection) if needs_stored else {}
-            if observed is not None and page.observations:
-                _observe_changes(conn, observed, page, stored, connection=connection)
-            if page.versions:
-                write_versions(
-                    conn,
-                    batch.stream,
-                    page.versions,
-                    stored=stored.keys(),
-                    connection=connection,
-                    run_id=batch.run_id,
-                    now=now,
-                )
-            execute_upsert(conn, page.entities)
-            for survivor, absorbed in page.merges:
-                _fold_merged(
-                    conn, page.entities.model, connection=connection, survivor=survivor, absorbed=absorbed
-                )
-            for children in page.children:
-                _replace_children(conn, children, connection=connection, existing=stored.keys())
-            for added in page.additions:
-                conn.exec_driver_sql(
-                    insert_missing_sql(conn.dialect, added.model, added.columns), added.params
-                )
-            if page.issues or not quarantine_empty:
-                _sync_quarantine(
-                    conn,
-                    connection=connection,
-                    source=batch.source,
-                    stream=batch.stream,
-                    record_ids=page.record_ids,
-                    issues=page.issues,
-                    run_id=batch.run_id,
-                    now=now,
-                )
+            _write_page(conn, batch, page, quarantine_empty=quarantine_empty)
             quarantine_empty = quarantine_empty and not page.issues
         save_state(
             conn,
-            connection=connection,
+            connection=batch.connection,
             source=batch.source,
             stream=batch.stream,
             state=batch.pages[-1].checkpoint,
             run_id=batch.run_id,
-            now=now,
+            now=batch.now,
         )
-        delta = batch.request_delta
-        runs = table_of(SyncRun)
-        conn.execute(
-            update(runs)
-            .where(runs.c.id == batch.run_id)
-            .values(
-                pages=runs.c.pages + len(batch.pages),
-                records_read=runs.c.records_read + sum(p.write.read for p in batch.pages),
-                records_written=runs.c.records_written + sum(p.write.written for p in batch.pages),
-                records_rejected=runs.c.records_rejected + sum(p.write.rejected for p in batch.pages),
-                fields_quarantined=runs.c.fields_quarantined + sum(p.fields_quarantined for p in batch.pages),
-                requests=runs.c.requests + int(delta.get("requests", 0)),
-                retries=runs.c.retries + int(delta.get("retries", 0)),
-                rate_limited=runs.c.rate_limited + int(delta.get("rate_limited", 0)),
-            )
-        )
+        _count_run(conn, batch)
     if engine.dialect.name == "postgresql":
         _refresh_statistics(engine, batch.stream)
     return [page.write for page in batch.pages]
+
+
+def _write_page(
+    conn: Connection, batch: PreparedBatch, page: PreparedPage, *, quarantine_empty: bool
+) -> None:
+    connection = batch.connection
+    observed = OBSERVED.get(batch.stream)
+    # What is stored already for the page's records: stage changes are observed against it,
+    # records seen for the first time have no child rows to replace and no version.
+    needs_stored = page.children or observed or page.versions
+    stored = _stored_records(conn, page, observed, connection) if needs_stored else {}
+    if observed is not None and page.observations:
+        _observe_changes(conn, observed, page, stored, connection=connection)
+    if page.versions:
+        write_versions(
+            conn,
+            batch.stream,
+            page.versions,
+            stored=stored.keys(),
+            connection=connection,
+            run_id=batch.run_id,
+            now=batch.now,
+        )
+    execute_upsert(conn, page.entities)
+    for survivor, absorbed in page.merges:
+        _fold_merged(conn, page.entities.model, connection=connection, survivor=survivor, absorbed=absorbed)
+    for children in page.children:
+        _replace_children(conn, children, connection=connection, existing=stored.keys())
+    for added in page.additions:
+        conn.exec_driver_sql(insert_missing_sql(conn.dialect, added.model, added.columns), added.params)
+    if page.issues or not quarantine_empty:
+        _sync_quarantine(
+            conn,
+            connection=connection,
+            source=batch.source,
+            stream=batch.stream,
+            record_ids=page.record_ids,
+            issues=page.issues,
+            run_id=batch.run_id,
+            now=batch.now,
+        )
+
+
+def _count_run(conn: Connection, batch: PreparedBatch) -> None:
+    """Add the batch's pages, records and requests to its run's counters."""
+    delta = batch.request_delta
+    runs = table_of(SyncRun)
+    pages = batch.pages
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == batch.run_id)
+        .values(
+            pages=runs.c.pages + len(pages),
+            records_read=runs.c.records_read + sum(p.write.read for p in pages),
+            records_written=runs.c.records_written + sum(p.write.written for p in pages),
+            records_rejected=runs.c.records_rejected + sum(p.write.rejected for p in pages),
+            fields_quarantined=runs.c.fields_quarantined + sum(p.fields_quarantined for p in pages),
+            requests=runs.c.requests + int(delta.get("requests", 0)),
+            retries=runs.c.retries + int(delta.get("retries", 0)),
+            rate_limited=runs.c.rate_limited + int(delta.get("rate_limited", 0)),
+        )
+    )
 
 
 def _replace_children(

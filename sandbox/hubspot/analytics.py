@@ -13,16 +13,15 @@ Offline sources have contacts but no sessions.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sandbox.hubspot.model import SandboxError
+from sandbox.hubspot.site import FORM_PAGES, SESSION_TO_CONTACT, SITE, pick, slug, split, unit
 from sandbox.hubspot.store import PortalStore
 
 # HubSpot answers 413 RESULT_POINT_LIMIT_EXCEEDED above this many time points.
@@ -43,94 +42,12 @@ STAGE_COUNTERS = {
     "opportunity": "opportunities",
     "customer": "customers",
 }
-# Sessions that became a contact, per original source (offline sources have no sessions).
-SESSION_TO_CONTACT = {
-    "ORGANIC_SEARCH": 0.018,
-    "PAID_SEARCH": 0.030,
-    "EMAIL_MARKETING": 0.045,
-    "SOCIAL_MEDIA": 0.012,
-    "PAID_SOCIAL": 0.015,
-    "REFERRALS": 0.028,
-    "DIRECT_TRAFFIC": 0.020,
-    "OTHER_CAMPAIGNS": 0.025,
-    "AI_REFERRALS": 0.030,
-}
 # Sources whose first drill-down value is a UTM campaign.
 CAMPAIGN_SOURCES = ("PAID_SEARCH", "PAID_SOCIAL", "EMAIL_MARKETING", "OTHER_CAMPAIGNS")
 # How far HubSpot's numbers for a day are from final, by the day's age in days.
 SETTLING = {0: 0.6, 1: 0.9}
 # Days of new contacts that set a day's baseline traffic per source.
 BASELINE_DAYS = 28
-
-
-@dataclass(frozen=True)
-class SitePage:
-    """A page of the sandbox website: where sessions enter, and how often its form converts."""
-
-    id: int
-    kind: str  # landing-pages | standard-pages | blog-posts
-    url: str
-    weight: float  # share of the site's entrances
-    views_per_entrance: float
-    form_rate: float | None  # submissions / views of its form; None: no form
-
-
-SITE: tuple[SitePage, ...] = (
-    SitePage(5100000001, "landing-pages", "/lp/ebook-b2b-marketing-kpis", 0.004, 1.3, 0.48),
-    SitePage(5100000002, "landing-pages", "/lp/checklist-lead-scoring", 0.003, 1.2, 0.42),
-    SitePage(5100000003, "landing-pages", "/lp/book-a-demo", 0.02, 1.4, 0.12),
-    SitePage(5100000004, "landing-pages", "/lp/webinar-pipeline-velocity", 0.003, 1.2, 0.35),
-    SitePage(5100000005, "landing-pages", "/lp/guide-sales-and-marketing-alignment", 0.002, 1.3, 0.55),
-    SitePage(5100000006, "landing-pages", "/lp/price-list", 0.006, 1.5, 0.22),
-    SitePage(5100000007, "landing-pages", "/lp/spring-campaign-teaser", 0.004, 1.1, None),
-    SitePage(5200000001, "standard-pages", "/", 0.30, 2.6, None),
-    SitePage(5200000002, "standard-pages", "/pricing", 0.07, 1.8, None),
-    SitePage(5200000003, "standard-pages", "/product", 0.08, 2.1, None),
-    SitePage(5200000004, "standard-pages", "/contact", 0.03, 1.3, 0.09),
-    SitePage(5200000005, "standard-pages", "/about", 0.03, 1.4, None),
-    SitePage(5200000006, "standard-pages", "/integrations", 0.03, 1.6, None),
-    SitePage(5300000001, "blog-posts", "/blog/what-is-an-mql", 0.09, 1.5, None),
-    SitePage(5300000002, "blog-posts", "/blog/pipeline-velocity-formula", 0.07, 1.4, None),
-    SitePage(5300000003, "blog-posts", "/blog/cac-vs-clv", 0.06, 1.4, None),
-    SitePage(5300000004, "blog-posts", "/blog/lead-to-customer-conversion", 0.04, 1.3, None),
-    SitePage(5300000005, "blog-posts", "/blog/organic-traffic-checklist", 0.03, 1.2, None),
-    SitePage(5300000006, "blog-posts", "/blog/linkedin-for-b2b", 0.03, 1.2, None),
-)
-FORM_PAGES = tuple(p for p in SITE if p.form_rate)
-
-
-def slug(value: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")
-
-
-def _unit(*keys: Any) -> float:
-    """A fixed pseudo-random number in [0, 1) for these keys."""
-    digest = hashlib.blake2b("|".join(map(str, keys)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
-def _split(total: int, weights: dict[str, float]) -> dict[str, int]:
-    """`total` shared out in proportion to `weights`, whole numbers that add up (largest remainder)."""
-    mass = sum(weights.values())
-    if total <= 0 or mass <= 0:
-        return dict.fromkeys(weights, 0)
-    exact = {k: total * w / mass for k, w in weights.items()}
-    out = {k: math.floor(v) for k, v in exact.items()}
-    rest = total - sum(out.values())
-    for k in sorted(exact, key=lambda k: (out[k] - exact[k], k))[:rest]:
-        out[k] += 1
-    return out
-
-
-def _pick(pages: tuple[SitePage, ...], weights: list[float], unit: float) -> SitePage:
-    """A fixed weighted pick (`unit` in [0, 1)): the form a contact converted on, or the page its
-    first session entered on."""
-    pick = unit * sum(weights)
-    for page, weight in zip(pages, weights, strict=True):
-        pick -= weight
-        if pick < 0:
-            return page
-    return pages[-1]
 
 
 def _day(value: Any) -> date | None:
@@ -165,6 +82,9 @@ class WebAnalytics:
         self.seed = seed
         self._facts: _Facts | None = None
         self._generation = -1
+        # Rows already worked out for the current facts: a day's sources are the base of every
+        # other report of that day, and each window of each report asks for them again.
+        self._memo: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
 
     # -- what the CRM says -------------------------------------------------------------------
 
@@ -173,7 +93,17 @@ class WebAnalytics:
             if self._facts is None or self._generation != self.store.generation:
                 self._facts = self._build()
                 self._generation = self.store.generation
+                self._memo.clear()
             return self._facts
+
+    def _remembered(
+        self, key: tuple[Any, ...], work: Callable[[], dict[str, dict[str, Any]]]
+    ) -> dict[str, dict[str, Any]]:
+        """`work()` once per key and set of facts (its rows are never changed by their readers)."""
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = work()
+        return found
 
     def _build(self) -> _Facts:
         cells: dict[date, dict[tuple[str, str], Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
@@ -199,13 +129,13 @@ class WebAnalytics:
                 day_cells[kind, value]["contacts"] += 1
                 values[kind].add(value)
             if source in SESSION_TO_CONTACT:
-                form = _pick(
+                form = pick(
                     FORM_PAGES,
                     [p.weight * (p.form_rate or 0.0) for p in FORM_PAGES],
-                    _unit(self.seed, "form", record["id"]),
+                    unit(self.seed, "form", record["id"]),
                 )
                 day_cells[("form", str(form.id))]["contacts"] += 1
-                entry = _pick(SITE, [p.weight for p in SITE], _unit(self.seed, "entry", record["id"]))
+                entry = pick(SITE, [p.weight for p in SITE], unit(self.seed, "entry", record["id"]))
                 day_cells[("entry", str(entry.id))]["contacts"] += 1
             for stage, counter in STAGE_COUNTERS.items():
                 entered = _day(props.get(f"hs_v2_date_entered_{stage}"))
@@ -222,6 +152,9 @@ class WebAnalytics:
 
     def source_rows(self, day: date, facts: _Facts) -> dict[str, dict[str, Any]]:
         """The sources report's rows for one day, keyed by source."""
+        return self._remembered(("sources", day, self._settled(day)), lambda: self._source_rows(day, facts))
+
+    def _source_rows(self, day: date, facts: _Facts) -> dict[str, dict[str, Any]]:
         cells = facts.cells.get(day, {})
         settled = self._settled(day)
         rows: dict[str, dict[str, Any]] = {}
@@ -240,7 +173,7 @@ class WebAnalytics:
                     / BASELINE_DAYS
                 )
                 base = max(counts["contacts"], 0.5 * (counts["contacts"] + expected))
-                visits = round(base / rate * (0.85 + 0.3 * _unit(self.seed, day, source)) * settled)
+                visits = round(base / rate * (0.85 + 0.3 * unit(self.seed, day, source)) * settled)
                 visits = max(visits, counts["contacts"])
             if visits == 0 and not counts:
                 continue
@@ -248,7 +181,7 @@ class WebAnalytics:
         return rows
 
     def _traffic_row(self, key: str, visits: int, counts: Counter[str], day: date) -> dict[str, Any]:
-        noise = _unit(self.seed, "shape", day, key)
+        noise = unit(self.seed, "shape", day, key)
         visitors = min(visits, round(visits * (0.72 + 0.1 * noise)))
         per_session = 1.6 + 1.4 * noise
         row: dict[str, Any] = {
@@ -278,7 +211,7 @@ class WebAnalytics:
         if not values:
             return {}
         weights = {v: 1.0 + 4.0 * cells.get((prefix, v), Counter())["contacts"] for v in values}
-        visits = _split(int(parent["visits"]), weights)
+        visits = split(int(parent["visits"]), weights)
         rows = {}
         for value in values:
             counts = cells.get((prefix, value), Counter())
@@ -301,15 +234,15 @@ class WebAnalytics:
         """Content of one type for one day: entrances are the day's sessions shared by page weight;
         form pages get the day's converting contacts as submissions."""
         site_visits = sum(int(r["visits"]) for r in self.source_rows(day, facts).values())
-        weights = {str(p.id): p.weight * (0.8 + 0.4 * _unit(self.seed, "w", day, p.id)) for p in SITE}
-        entrances = _split(site_visits, weights)
+        weights = {str(p.id): p.weight * (0.8 + 0.4 * unit(self.seed, "w", day, p.id)) for p in SITE}
+        entrances = split(site_visits, weights)
         cells = facts.cells.get(day, {})
         rows = {}
         for page in SITE:
             if page.kind != kind:
                 continue
             pid = str(page.id)
-            noise = _unit(self.seed, "page", day, pid)
+            noise = unit(self.seed, "page", day, pid)
             contacts = cells.get(("entry", pid), Counter())["contacts"]
             converted = cells.get(("form", pid), Counter())["contacts"]
             submissions = converted + round(converted * 0.3 * noise) if page.form_rate else 0

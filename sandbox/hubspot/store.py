@@ -12,7 +12,8 @@ from typing import Any
 
 from sandbox.hubspot import simulate
 from sandbox.hubspot.catalogue import DEFAULT_PROPERTIES, property_definitions
-from sandbox.hubspot.data import Record, email_statistics, iso, newsletter
+from sandbox.hubspot.data import Record, iso
+from sandbox.hubspot.emails import email_statistics, newsletter
 from sandbox.hubspot.model import ALWAYS, OBJECT_TYPES, SINGULAR, ListResult, SandboxError
 from sandbox.hubspot.search import filter_groups, matching, page_bounds, sort
 from sandbox.hubspot.writes import WritableStore

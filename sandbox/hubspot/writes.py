@@ -140,16 +140,7 @@ class WritableStore(StoreBase):
             absorbed += [i for i in (other.get("hs_merged_object_ids") or "").split(";") if i]
             had = [i for i in (props.get("hs_merged_object_ids") or "").split(";") if i]
             props["hs_merged_object_ids"] = ";".join(dict.fromkeys([*had, *absorbed]))
-            for (from_type, to_type), links in list(self.assoc.items()):
-                if from_type == object_type and merged_id in links:
-                    for to_id in links.pop(merged_id):
-                        self.assoc[(to_type, from_type)].get(to_id, set()).discard(merged_id)
-                        self._associate(object_type, primary_id, to_type, to_id)
-            for old in [int(i) for i in absorbed]:
-                self.merged[object_type][old] = primary_id
-            for old, survivor in self.merged[object_type].items():
-                if survivor == merged_id:
-                    self.merged[object_type][old] = primary_id
+            self._move_links(object_type, merged_id, primary_id, absorbed)
             del records[merged_id]
             self.ids[object_type].remove(merged_id)
             self._stamp(object_type, primary, at)
@@ -215,3 +206,17 @@ class WritableStore(StoreBase):
                 self.update(object_type, record["id"], change, at=at)
                 edited.append(record["id"])
             return edited
+
+    def _move_links(self, object_type: str, merged_id: int, primary_id: int, absorbed: list[str]) -> None:
+        """The absorbed record's associations move to the survivor, and reads by any absorbed id
+        (its own, and those it had absorbed itself) answer with the survivor."""
+        for (from_type, to_type), links in list(self.assoc.items()):
+            if from_type == object_type and merged_id in links:
+                for to_id in links.pop(merged_id):
+                    self.assoc[(to_type, from_type)].get(to_id, set()).discard(merged_id)
+                    self._associate(object_type, primary_id, to_type, to_id)
+        for old in [int(i) for i in absorbed]:
+            self.merged[object_type][old] = primary_id
+        for old, survivor in self.merged[object_type].items():
+            if survivor == merged_id:
+                self.merged[object_type][old] = primary_id

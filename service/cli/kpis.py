@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -90,30 +90,33 @@ def kpis(
         raise typer.Exit(EXIT_CONFIG) from None
     dim = Dim("source", source) if source else ALL
     if output in ("csv", "json"):
-        import csv
-        import json
-
         rows = [
             r
             for r in report.rows()
             if dim == ALL or (r["dimension"], r["dimension_value"]) == (dim.name, dim.value)
         ]
-        if output == "json":
-            sys.stdout.write(json.dumps(rows, indent=1) + "\n")
-        else:
-            from service.exports import COLUMNS
-
-            writer = csv.DictWriter(
-                sys.stdout, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n"
-            )
-            writer.writeheader()
-            writer.writerows(rows)
+        _write_rows(rows, output)
         return
     if output != "table":
         err_console.print(f"[red]error:[/red] --output must be table, csv or json, not {output!r}")
         raise typer.Exit(EXIT_CONFIG)
     console.print(kpi_table(report, dim=dim, last=columns))
     console.print(snapshot_table(report, dim=dim))
+
+
+def _write_rows(rows: list[dict[str, Any]], output: str) -> None:
+    """KPI values in the long format, as JSON or CSV on stdout."""
+    import csv
+    import json
+
+    from service.exports import COLUMNS
+
+    if output == "json":
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def prune(

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from sandbox.hubspot.data import GeneratorOptions, generate_portal, iso
+from sandbox.hubspot.data import GeneratorOptions, iso
+from sandbox.hubspot.generator import generate_portal
 from tests.conftest import PORTAL_NOW
 
 

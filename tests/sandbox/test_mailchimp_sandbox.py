@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from sandbox.hubspot.data import GeneratorOptions, generate_portal
+from sandbox.hubspot.data import GeneratorOptions
+from sandbox.hubspot.generator import generate_portal
 from sandbox.mailchimp.data import MPP_EXCLUSION_START, subscriber_hash
 from tests.conftest import PORTAL_NOW
 

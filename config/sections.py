@@ -1,0 +1,252 @@
+"""The sections of funnelsync's settings: how to reach each vendor, the retry policy, how KPIs are
+computed, how the service runs, and the error every bad setting raises."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+
+DEFAULT_LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or invalid; the message says which variable to set."""
+
+
+class RetrySettings(BaseModel):
+    """The one retry policy every connector shares."""
+
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    initial_wait_seconds: float = Field(default=0.5, gt=0)
+    max_wait_seconds: float = Field(default=60.0, gt=0)
+    jitter_seconds: float = Field(default=0.5, ge=0)
+
+
+class MailchimpSettings(BaseModel):
+    """Where and how to reach one Mailchimp account."""
+
+    # An API key (`<key>-<data centre>`, e.g. `…-us6`), or an OAuth access token (whose data
+    # centre the metadata endpoint tells).
+    api_key: SecretStr | None = None
+    access_token: SecretStr | None = None
+    # Overrides https://<dc>.api.mailchimp.com/3.0 (the sandbox's URL in trials).
+    base_url: str | None = None
+    metadata_url: str = "https://login.mailchimp.com/oauth2/metadata"
+    timeout_seconds: float = Field(default=120.0, gt=0)
+    # Mailchimp allows 10 simultaneous requests per user; all streams share these.
+    max_connections: int = Field(default=10, ge=1, le=10)
+    page_size: int = Field(default=1000, ge=1, le=1000)
+    # Reports have no change filter: those of campaigns sent in the last `report_window_days` are
+    # read on every sync, older ones at most every `older_reports_days`.
+    report_window_days: int = Field(default=30, ge=0)
+    older_reports_days: int = Field(default=7, ge=0)
+
+
+class HubSpotSettings(BaseModel):
+    """Where and how to reach one HubSpot portal."""
+
+    # A private-app access token; or OAuth 2.0 (a public app): client id, secret and refresh token.
+    token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    # Where refresh tokens are exchanged, on the API host. HubSpot retires /oauth/v1 on 2027-02-16;
+    # its successors (/oauth/v3/token, /oauth/<date>/token) take the same form.
+    token_path: str = "/oauth/v1/token"
+    base_url: str = "https://api.hubapi.com"
+    # Requests per rolling 10 s window: 100 (Free/Starter), 190 (Professional/Enterprise), 250 (limit pack).
+    rate_limit_per_10s: int = Field(default=190, ge=1)
+    search_rate_per_second: int = Field(default=5, ge=1)
+    page_size: int = Field(default=100, ge=1, le=100)
+    search_page_size: int = Field(default=200, ge=1, le=200)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    # Incremental windows re-read this far behind the watermark: HubSpot's search index lags writes.
+    overlap_seconds: int = Field(default=300, ge=0)
+    # Archived (deleted) records are invisible to search and the archived listing cannot filter by
+    # time, so incremental syncs list them at most this often (full syncs always do; 0 = every sync).
+    archived_check_minutes: int = Field(default=60, ge=0)
+    # Read every change of lifecycle stage (contacts) and deal stage (deals) with
+    # `propertiesWithHistory`: halves list pages to 50 records and adds batch reads after searches.
+    stage_history: bool = True
+    # Incremental syncs read the property catalogue, owners and pipelines again at most this often
+    # (full syncs always do; 0 = every sync).
+    catalogue_minutes: int = Field(default=60, ge=0)
+    # Companies, contacts, deals and marketing emails sync side by side, this many at a time,
+    # sharing the rate limiter (1: one after another).
+    parallel_streams: int = Field(default=4, ge=1, le=8)
+    # Marketing-email statistics keep changing after a send but do not change `updatedAt`, so they
+    # are read again: on incremental syncs at most this often, for emails sent in the last days.
+    email_stats_minutes: int = Field(default=60, ge=0)
+    email_stats_days: int = Field(default=30, ge=0)
+    # Web analytics (Reporting API v2, scope `business-intelligence`): daily rows from
+    # `analytics_days` back on a full sync; incremental syncs read again from the last day read
+    # minus `analytics_lookback_days` (HubSpot revises the newest days), at most every
+    # `analytics_minutes`.
+    web_analytics: bool = True
+    analytics_minutes: int = Field(default=60, ge=0)
+    analytics_days: int = Field(default=730, ge=1, le=3650)
+    analytics_lookback_days: int = Field(default=3, ge=0, le=60)
+    # Longest comma-joined `properties` value per list request; longer lists are split (HubSpot answers 414).
+    max_properties_chars: int = Field(default=3000, ge=200)
+    extra_contact_properties: list[str] = Field(default_factory=list)
+    extra_company_properties: list[str] = Field(default_factory=list)
+    extra_deal_properties: list[str] = Field(default_factory=list)
+    # Lifecycle stages beyond HubSpot's defaults; the properties API adds the portal's own at sync time.
+    custom_lifecycle_stages: list[str] = Field(default_factory=list)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+DEFAULT_FUNNEL_STAGES = (
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+)
+
+
+class SpendEntry(BaseModel):
+    """Marketing spend for one interval (dates inclusive), optionally for one channel/source."""
+
+    period_start: date
+    period_end: date
+    channel: str = "all"
+    amount: float = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SpendEntry:
+        if self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        self.currency = self.currency.upper()
+        return self
+
+
+class KpiSettings(BaseModel):
+    """How KPIs are computed; defaults follow docs/kpis.md."""
+
+    # Funnel stage order (internal lifecycle-stage values); custom stages allowed.
+    funnel_stages: list[str] = Field(default_factory=lambda: list(DEFAULT_FUNNEL_STAGES), min_length=2)
+    # reached_or_passed: reaching Y or any later stage converts; strict: Y's own entry date is needed.
+    conversion_mode: Literal["reached_or_passed", "strict"] = "reached_or_passed"
+    # The period grid computed after every sync: `periods_back` periods of `period`, up to as_of.
+    period: Literal["week", "month", "quarter", "year"] = "month"
+    periods_back: int = Field(default=12, ge=1, le=520)
+    # The portal's home currency (ISO 4217). Unset: inferred from deals whose amount needs no conversion.
+    home_currency: str | None = None
+    # Pipeline velocity's opportunity count: deals created in the period, or deals open at as_of.
+    velocity_opportunities: Literal["created", "open"] = "created"
+    # CLV = average order value × orders per year × years retained. Unset values are measured from
+    # closed-won deals per company; years retained cannot be observed in a snapshot, so it has a default.
+    clv_average_order_value: float | None = Field(default=None, gt=0)
+    clv_orders_per_year: float | None = Field(default=None, gt=0)
+    clv_years_retained: float = Field(default=3.0, gt=0)
+    gross_margin: float | None = Field(default=None, gt=0, le=1)
+    # Spend given in configuration (in addition to `funnelsync spend import`).
+    spend: list[SpendEntry] = Field(default_factory=list)
+    # KPI computations kept in the history table (oldest pruned first); 0 keeps all.
+    history_keep: int = Field(default=500, ge=0)
+    # Mailchimp opens: `proxy_excluded` leaves out Apple MPP machine opens where Mailchimp reports
+    # them (sends from 2024-06-22), `raw` counts every open. HubSpot's are always bot-filtered.
+    email_open_basis: Literal["proxy_excluded", "raw"] = "proxy_excluded"
+    # Personas (`hs_persona` values) the marketing team targets first; their share of new
+    # contacts is a KPI. Empty: the share is not computed.
+    priority_personas: list[str] = Field(default_factory=list)
+    # Landing pages with fewer views in a period are left out of its best and worst page.
+    landing_page_min_views: int = Field(default=50, ge=0)
+
+    @field_validator("funnel_stages")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("funnel_stages must not repeat a stage")
+        return value
+
+    @field_validator("home_currency")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else None
+
+
+def _valid_cron(value: str | None) -> str | None:
+    """A five-field crontab expression (minute hour day month weekday), checked by APScheduler."""
+    if value is None or not value.strip():
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a crontab expression: {exc}") from None
+    return value.strip()
+
+
+class ServiceSettings(BaseModel):
+    """`funnelsync serve`: the scheduler, the admin and read APIs, metrics, the status page."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8400, ge=1, le=65535)
+    # Bearer token of the admin routes (/admin/*); unset: they answer 403, they are never open.
+    admin_token: SecretStr | None = None
+    # Bearer token of the read API (/api/*), which the admin token opens too; with neither
+    # set it answers 403. `read_open` opens it (and /metrics) without a token.
+    api_token: SecretStr | None = None
+    read_open: bool = False
+    # /metrics without a token (Prometheus scrapes usually carry none); false: the read API's rule.
+    metrics_open: bool = True
+    # The status page at / (run states and headline KPIs, no record data).
+    status_page: bool = True
+    # Where `funnelsync resync` finds the running service (default http://<host>:<port>).
+    url: str | None = None
+    # Incremental sync of every connection: every `sync_interval_minutes`, or on `sync_cron`
+    # (crontab, UTC) when set; each start shifted by up to `jitter_seconds`. 0 and no cron: none.
+    sync_interval_minutes: int = Field(default=30, ge=0)
+    sync_cron: str | None = None
+    jitter_seconds: int = Field(default=60, ge=0)
+    sync_on_start: bool = True
+    # The full reconcile (everything listed again; records gone from the vendor are marked
+    # deleted), crontab in UTC; default Sundays 03:00. Empty: none.
+    reconcile_cron: str | None = "0 3 * * 0"
+    # A scheduled run later than this (the process was busy or down) is recorded as missed.
+    misfire_grace_seconds: int = Field(default=900, ge=1)
+    # A sync still going after this long is stopped (its pages so far are kept; the next resumes).
+    sync_timeout_minutes: int = Field(default=240, ge=1)
+    # /readyz answers 503 when a stream's last run failed and it has not succeeded for this long.
+    ready_failed_minutes: int = Field(default=180, ge=1)
+    # On SIGTERM/SIGINT: how long the page in flight may take to commit before the process exits.
+    shutdown_seconds: float = Field(default=8.0, gt=0, le=60)
+
+    @field_validator("sync_cron", "reconcile_cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return _valid_cron(value)
+
+    def service_url(self) -> str:
+        """The URL a client on this host reaches the service at."""
+        if self.url:
+            return self.url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+class ConnectionSettings(BaseModel):
+    """One named connection: a HubSpot portal and/or a Mailchimp account synced side by side
+    into the same database, keyed by the connection's name (see docs/configuration.md)."""
+
+    hubspot: HubSpotSettings | None = None
+    mailchimp: MailchimpSettings | None = None
