@@ -37,6 +37,13 @@ def clv(
     return average_order_value * orders_per_year * years_retained
 
 
+def margin_clv(lifetime_value: float | None, gross_margin: float | None) -> float | None:
+    """CLV in its margin form: the revenue form × gross margin (profit, not revenue, per customer)."""
+    if lifetime_value is None or gross_margin is None:
+        return None
+    return lifetime_value * gross_margin
+
+
 def clv_roi(lifetime_value: float | None, acquisition_cost: float | None) -> float | None:
     """Return on the cost of winning a customer, measured on their lifetime value: (CLV − CAC) / CAC."""
     if lifetime_value is None:

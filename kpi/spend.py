@@ -127,8 +127,9 @@ def clv_kpis(inputs: KpiInputs) -> list[KpiValue]:
         money("clv", value, cur, reason=NO_DATA),
     ]
     if inputs.gross_margin is not None:
-        margin_value = None if value is None else value * inputs.gross_margin
-        out.append(money("clv_gross_margin", margin_value, cur, reason=NO_DATA))
+        out.append(
+            money("clv_gross_margin", formulas.margin_clv(value, inputs.gross_margin), cur, reason=NO_DATA)
+        )
     out.append(_clv_roi(inputs, value, window_start, in_window))
     return out
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import threading
+import time
 from dataclasses import dataclass
+
+from starlette.requests import Request
 
 
 @dataclass
@@ -12,7 +17,8 @@ class Fault:
 
     Kinds every sandbox knows: `status` (an error answer, `body` json or an html 502 page),
     `rate_limit` (429), `malformed` (a broken body), `delay` (seconds before answering; past the
-    client's timeout it is a timeout). The HubSpot sandbox adds `truncate`, `duplicate` and
+    client's timeout it is a timeout), `hold` (the request waits until an admin releases it, or
+    at most `delay` seconds when set). The HubSpot sandbox adds `truncate`, `duplicate` and
     `modify`, which spoil or follow the real answer (docs/sandbox.md).
     """
 
@@ -49,6 +55,36 @@ def pick_fault(faults: list[Fault], method: str, path: str, rng: random.Random) 
             faults.remove(fault)
         return fault
     return None
+
+
+class Holds:
+    """Requests held by `hold` faults, until `release()` lets every one of them go on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._gate = threading.Event()
+
+    def gate(self) -> threading.Event:
+        with self._lock:
+            return self._gate
+
+    def release(self) -> None:
+        with self._lock:
+            gate, self._gate = self._gate, threading.Event()
+        gate.set()
+
+
+async def wait_out(request: Request, seconds: float | None, gate: threading.Event | None = None) -> None:
+    """Keep a request waiting: `seconds` (None: no limit), until `gate` opens, or until its client
+    gives up (a timed-out client need not leave the server holding its request)."""
+    await request.body()  # read now (and kept for the route): a disconnect check would swallow it
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while deadline is None or time.monotonic() < deadline:
+        if gate is not None and gate.is_set():
+            return
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(0.02 if deadline is None else min(0.02, max(0.0, deadline - time.monotonic())))
 
 
 HTML_502 = (

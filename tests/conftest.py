@@ -238,14 +238,25 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def make_settings(tmp_path: Path, sandbox: Sandbox) -> Callable[..., Settings]:
-    """Settings pointed at the sandbox (and the test database when given)."""
+    """Settings pointed at the sandbox (and the test database when given).
 
-    def build(db_url: str | None = None, *, max_attempts: int = 4, **hubspot: Any) -> Settings:
-        hub = {"token": sandbox.token, "base_url": sandbox.url, **hubspot}
+    In-process syncs commit in this process and read 90 days of web analytics (one window of the
+    Reporting API): a writer process starts in about a second and two years of analytics are nine
+    of every ten rows a sandbox portal has, while neither is what these tests are about. The writer
+    process has tests of its own (tests/service/test_writer.py, the process-writer tests of
+    test_sync.py, every test that runs `funnelsync` as a process), analytics too
+    (tests/connector/hubspot/test_analytics.py).
+    """
+
+    def build(
+        db_url: str | None = None, *, max_attempts: int = 4, storage_writer: str = "inline", **hubspot: Any
+    ) -> Settings:
+        hub = {"token": sandbox.token, "base_url": sandbox.url, "analytics_days": 90, **hubspot}
         overrides: dict[str, Any] = {
             "data_dir": tmp_path / "data",
             "hubspot": hub,
             "retry": {"max_attempts": max_attempts, "jitter_seconds": 0.0},
+            "storage_writer": storage_writer,
         }
         if db_url is not None:
             overrides["database_url"] = db_url

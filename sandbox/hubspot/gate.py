@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from sandbox.faults import Fault, pick_fault
+from sandbox.faults import Fault, Holds, pick_fault, wait_out
 from sandbox.hubspot.data import iso
 from sandbox.hubspot.http import Handler, JSONResponse, error, object_type_of, page_signature
 from sandbox.hubspot.model import SandboxError
@@ -63,6 +63,8 @@ class Gate:
         fault, replaced = await self.injected_fault(request)
         if replaced is not None:
             return replaced
+        if fault is not None and fault.kind in ("delay", "hold") and await request.is_disconnected():
+            return Response(status_code=499)  # the client gave up waiting: nothing to answer
         try:
             response = await handler(request)
         except ClientDisconnect:
@@ -185,7 +187,7 @@ class Gate:
         if fault is None:
             return None, None
         state.counts[f"fault:{fault.kind}"] += 1
-        return fault, await _fault_answer(fault)
+        return fault, await _fault_answer(fault, request, state.holds)
 
     async def after_fault(self, fault: Fault, request: Request, response: Response) -> Response:
         """Faults that spoil a real answer, or change data right after it was served."""
@@ -218,10 +220,13 @@ def _limited(policy: str, *, headers: dict[str, str] | None = None, **extra: Any
     return error(429, message, errorType="RATE_LIMIT", policyName=policy, headers=headers, **extra)
 
 
-async def _fault_answer(fault: Fault) -> Response | None:
+async def _fault_answer(fault: Fault, request: Request, holds: Holds) -> Response | None:
     """The answer a fault sends instead of the real one (None: the real one, maybe spoiled later)."""
     if fault.kind == "delay":
-        await asyncio.sleep(fault.delay)
+        await wait_out(request, fault.delay)
+        return None
+    if fault.kind == "hold":
+        await wait_out(request, fault.delay or None, holds.gate())
         return None
     if fault.kind == "status":
         if fault.body == "html":

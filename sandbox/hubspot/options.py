@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sandbox.faults import Fault
+from sandbox.faults import Fault, Holds
 from sandbox.hubspot.model import OBJECT_TYPES, association_type
 from sandbox.hubspot.store import PortalStore
 
@@ -128,6 +128,7 @@ class SandboxState:
         self.store = store
         self.options = options
         self.faults: list[Fault] = []
+        self.holds = Holds()
         self.limiter = Limiter()
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()

@@ -27,6 +27,7 @@ class AdminRoutes:
             Route("/_sandbox/health", self.health),
             Route("/_sandbox/clock", self.clock, methods=["GET", "POST"]),
             Route("/_sandbox/faults", self.faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_sandbox/release", self.release, methods=["POST"]),
             Route("/_sandbox/options", self.options, methods=["GET", "POST"]),
             Route("/_sandbox/stats", self.stats),
             Route("/_sandbox/simulate", self.simulate, methods=["POST"]),
@@ -49,6 +50,11 @@ class AdminRoutes:
                 for spec in (await request.json()).get("faults", []):
                     state.faults.append(Fault(**{"path_prefix": "/3.0/", **spec}))
             return JSONResponse({"faults": [f.__dict__ for f in state.faults]})
+
+    async def release(self, _request: Request) -> Response:
+        """Let every request a `hold` fault is holding go on."""
+        self.state.holds.release()
+        return JSONResponse({"released": True})
 
     async def options(self, request: Request) -> Response:
         state = self.state

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.faults import HTML_502, Fault, pick_fault
+from sandbox.faults import HTML_502, Fault, Holds, pick_fault, wait_out
 from sandbox.mailchimp.http import problem
 from sandbox.mailchimp.simulate import touch_members
 from sandbox.mailchimp.state import MailchimpError, MailchimpState
@@ -75,9 +75,11 @@ class Gate:
             fault = pick_fault(state.faults, request.method, request.url.path, state.rng)
         if fault is not None:
             state.counts[f"fault:{fault.kind}"] += 1
-            replaced = await _fault_answer(fault)
+            replaced = await _fault_answer(fault, request, state.holds)
             if replaced is not None:
                 return replaced
+            if fault.kind in ("delay", "hold") and await request.is_disconnected():
+                return Response(status_code=499)  # the client gave up waiting: nothing to answer
         try:
             body = await handler(request)
         except MailchimpError as exc:
@@ -88,10 +90,13 @@ class Gate:
         return body
 
 
-async def _fault_answer(fault: Fault) -> Response | None:
+async def _fault_answer(fault: Fault, request: Request, holds: Holds) -> Response | None:
     """The answer a fault sends instead of the real one (None: the real one)."""
     if fault.kind == "delay":
-        await asyncio.sleep(fault.delay)
+        await wait_out(request, fault.delay)
+        return None
+    if fault.kind == "hold":
+        await wait_out(request, fault.delay or None, holds.gate())
         return None
     if fault.kind == "rate_limit":
         return problem(429, "TooManyRequests", TOO_MANY)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.clock import SandboxClock
-from sandbox.faults import Fault
+from sandbox.faults import Fault, Holds
 from sandbox.mailchimp.data import Account
 
 
@@ -42,6 +42,7 @@ class MailchimpState:
         self.clock = clock
         self.options = options
         self.faults: list[Fault] = []
+        self.holds = Holds()
         self.counts: Counter[str] = Counter()
         self.lock = threading.RLock()
         self.rng = random.Random(seed ^ 0xC41)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from config import ConfigurationError
-from service.api.deps import ADMIN_ERRORS, MAX_ID, ApiTypes, RunId, ServiceContext, problem, retyped
+from service.api.deps import ADMIN_ERRORS, MAX_ID, NO_NUL, ApiTypes, RunId, ServiceContext, problem, retyped
 from service.api.models import Conflict, Problem, ResyncAccepted, ResyncRequest, RunOut
 from service.jobs import AlreadyRunning
 from storage.models import SyncRun
@@ -93,9 +93,9 @@ class AdminRoutes:
 
     def list_runs(
         self,
-        connection: str | None = Query(default=None, max_length=100),
-        status: str | None = Query(default=None, max_length=20),
-        stream: str | None = Query(default=None, max_length=60),
+        connection: str | None = Query(default=None, max_length=100, pattern=NO_NUL),
+        status: str | None = Query(default=None, max_length=20, pattern=NO_NUL),
+        stream: str | None = Query(default=None, max_length=60, pattern=NO_NUL),
         before: int | None = Query(
             default=None, ge=1, le=MAX_ID, description="Only runs with a smaller id (paging)."
         ),

@@ -18,7 +18,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse
 
 from config import Settings
-from service.api.deps import ApiTypes, ServiceContext, cached, file_response, problem, retyped
+from service.api.deps import NO_NUL, ApiTypes, ServiceContext, cached, file_response, problem, retyped
 from service.api.models import KpiPage, Problem
 from service.exports import COLUMNS
 from storage.kpis import kpi_rows, latest_kpi_run
@@ -71,7 +71,7 @@ class ReadRoutes:
     def api_kpis(
         self,
         request: Request,
-        kpi: str | None = Query(default=None, max_length=60),
+        kpi: str | None = Query(default=None, max_length=60, pattern=NO_NUL),
         period: Literal["week", "month", "quarter", "year"] | None = Query(
             default=None, description="Only if the latest computation used this period grid (else 404)."
         ),
@@ -81,8 +81,8 @@ class ReadRoutes:
         last: date | None = Query(
             default=None, alias="to", description="Periods starting on or before (YYYY-MM-DD)."
         ),
-        dimension: str | None = Query(default=None, max_length=20),
-        dimension_value: str | None = Query(default=None, max_length=200),
+        dimension: str | None = Query(default=None, max_length=20, pattern=NO_NUL),
+        dimension_value: str | None = Query(default=None, max_length=200, pattern=NO_NUL),
         connection: str | None = Query(default=None, max_length=100),
         format: Literal["json", "csv"] = Query(default="json"),
     ) -> Response:
@@ -98,8 +98,11 @@ class ReadRoutes:
                 kpi=kpi,
                 dimension=dimension,
                 dimension_value=dimension_value,
-                start_from=datetime.combine(first, time(), tz) if first else None,
-                start_before=datetime.combine(last + timedelta(days=1), time(), tz) if last else None,
+                start_from=datetime.combine(first, time(), tz) if first and first > date.min else None,
+                # The last day there is has no day after it: no upper bound then.
+                start_before=datetime.combine(last + timedelta(days=1), time(), tz)
+                if last and last < date.max
+                else None,
             )
 
         return self._respond(request, chosen, run, format, str(sorted(request.query_params.items())), load)

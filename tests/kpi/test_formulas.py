@@ -42,9 +42,16 @@ def test_clv(aov, orders, years, expected):
     assert formulas.clv(aov, orders, years) == (pytest.approx(expected) if expected is not None else None)
 
 
-def test_clv_gross_margin_variant():
-    value = formulas.clv(75, 3, 2.5)
-    assert value is not None and value * 0.6 == pytest.approx(337.5)  # P10 margin CLV
+@pytest.mark.parametrize(
+    ("clv", "margin", "expected"),
+    [
+        (562.5, 0.6, 337.5),  # P10 margin CLV: 75 × 3 × 2.5 = 562.5 of revenue, 60 % margin
+        (None, 0.6, None),
+        (562.5, None, None),
+    ],
+)
+def test_clv_gross_margin_variant(clv, margin, expected):
+    assert formulas.margin_clv(clv, margin) == (pytest.approx(expected) if expected is not None else None)
 
 
 @pytest.mark.parametrize(

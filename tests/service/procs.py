@@ -48,6 +48,8 @@ def process_env(tmp_path: Path, db_url: str, sandbox: Any, **settings: str) -> d
         FUNNELSYNC_DATA_DIR=str(tmp_path / "data"),
         FUNNELSYNC_HUBSPOT__BASE_URL=sandbox.url,
         FUNNELSYNC_HUBSPOT__TOKEN=sandbox.token,
+        # One window of web analytics (see make_settings in tests/conftest.py).
+        FUNNELSYNC_HUBSPOT__ANALYTICS_DAYS="90",
         COLUMNS="200",
     )
     env.update({f"FUNNELSYNC_{name.upper()}": value for name, value in settings.items()})

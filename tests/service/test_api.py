@@ -60,6 +60,22 @@ def test_admin_routes_need_the_admin_token(client, headers, status, method, path
     assert ADMIN not in response.text
 
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/admin/runs", {"status": "fa\x00iled"}),
+        ("/admin/runs", {"connection": "\x00"}),
+        ("/admin/runs", {"stream": "contacts\x00"}),
+        ("/api/kpis", {"kpi": "win\x00rate"}),
+        ("/api/kpis", {"dimension_value": "a\x00b"}),
+    ],
+)
+def test_nul_bytes_in_query_parameters_are_refused(client, path, params):
+    """PostgreSQL cannot compare text holding a NUL byte: a clear 422, never a 500."""
+    response = client.get(path, params=params, headers=auth(ADMIN))
+    assert response.status_code == 422 and next(iter(params)) in response.json()["detail"]
+
+
 @pytest.mark.service_settings(admin_token=None)
 def test_admin_routes_are_disabled_without_a_token(client):
     response = client.post("/admin/resync", json={}, headers=auth("anything-at-all"))
@@ -91,14 +107,30 @@ def test_resync_is_queued_runs_in_the_scheduler_and_shows_in_runs(client, engine
     assert wait_kpis(engine) is not None
 
 
-@pytest.mark.sandbox_options(latency_ms=20)
-def test_a_second_resync_of_a_running_stream_conflicts(client):
+def hold_contacts(sandbox: Any, after: int) -> None:
+    """The contacts listing's request after `after` more waits until the test releases it."""
+    sandbox.faults(
+        {"kind": "hold", "skip": after, "path_prefix": "/crm/v3/objects/contacts", "method": "GET"}
+    )
+
+
+def wait_held(sandbox: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not sandbox.stats().get("fault:hold"):
+        assert time.monotonic() < deadline, "no request was held"
+        time.sleep(0.02)
+
+
+def test_a_second_resync_of_a_running_stream_conflicts(client, sandbox):
+    hold_contacts(sandbox, 0)
     first = resync(client, streams=["contacts"])
     assert first.status_code == 202
+    wait_held(sandbox)
     second = resync(client, streams=["contacts", "deals"])
     assert second.status_code == 409
     assert second.json()["run_id"] == first.json()["run_id"] and second.json()["stream"] == "contacts"
-    wait_for(client, [first.json()["run_id"]])
+    sandbox.admin("POST", "/_sandbox/release")
+    assert [r["status"] for r in wait_for(client, [first.json()["run_id"]])] == ["succeeded"]
     # Once it ended, the stream can be synced again.
     third = resync(client, streams=["contacts"])
     assert third.status_code == 202
@@ -120,18 +152,21 @@ def test_bad_resync_input_gets_422_with_a_clear_message(client, body, needle):
     assert needle in response.json()["detail"]
 
 
-@pytest.mark.sandbox_options(contacts=3000, latency_ms=40)
-def test_cancel_a_running_sync_keeps_what_it_committed(client, engine):
+def test_cancel_a_running_sync_keeps_what_it_committed(client, engine, sandbox):
+    hold_contacts(sandbox, 3)
     run_id = resync(client, streams=["contacts"], full=True).json()["run_id"]
+    wait_held(sandbox)
     deadline = time.monotonic() + 30
     while client.get(f"/admin/runs/{run_id}", headers=auth(ADMIN)).json()["pages"] < 2:
         assert time.monotonic() < deadline, "the sync never committed a page"
         time.sleep(0.05)
     cancelled = client.post(f"/admin/runs/{run_id}/cancel", headers=auth(ADMIN))
     assert cancelled.status_code == 202 and cancelled.json()["status"] in ("cancelling", "cancelled")
+    # Stopped while its next page is still on the way: the cancel does not wait for it.
     (run,) = wait_for(client, [run_id])
+    sandbox.admin("POST", "/_sandbox/release")
     assert run["status"] == "cancelled" and run["error"] == "cancelled by an admin"
-    assert 0 < run["records_written"] < 3000
+    assert 0 < run["records_written"] < 300
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(table_of(HubSpotContact))).scalar_one()
     assert stored == run["records_written"]
@@ -184,6 +219,12 @@ def test_kpis_api_returns_the_stored_values_as_json_and_csv(synced, engine):
     assert len(narrowed["values"]) == 1
     bad = synced.get("/api/kpis", params={"from": "last tuesday"}, headers=auth(READER))
     assert bad.status_code == 422 and "from" in bad.json()["detail"]
+    # The first and last days there are bound nothing (no day before or after them to compute).
+    for edge in ({"to": "9999-12-31"}, {"from": "0001-01-01"}):
+        every = synced.get(
+            "/api/kpis", params={"kpi": "win_rate", "dimension": "all", **edge}, headers=auth(READER)
+        )
+        assert every.status_code == 200 and len(every.json()["values"]) == len(stored), edge
     assert synced.get("/api/kpis", params={"period": "year"}, headers=auth(READER)).status_code == 404
 
 

@@ -27,13 +27,16 @@ from storage.models import (
 INCREMENTALS = 20
 LAG = 60  # seconds the sandbox's search index lags behind changes
 OBJECTS = "/crm/v3/objects"
+# The client's timeout, far above any answer's time on a busy machine; the `delay` faults hold
+# their request past it (the sandbox lets go when the client does), so they are timeouts.
+TIMEOUT = 2.0
 
 FAULTS = [
     {"kind": "rate_limit", "probability": 0.03, "retry_after": 1},
     {"kind": "status", "status": 500, "probability": 0.02},
     {"kind": "status", "status": 502, "body": "html", "probability": 0.02},
     {"kind": "status", "status": 503, "probability": 0.02},
-    {"kind": "delay", "delay": 0.6, "probability": 0.01},  # the client gives up after 0.3 s
+    {"kind": "delay", "delay": 60, "probability": 0.002},  # the client gives up after TIMEOUT
     {"kind": "truncate", "probability": 0.02},
     {"kind": "malformed", "probability": 0.01},
     {"kind": "duplicate", "records": 3, "probability": 0.05, "path_prefix": OBJECTS},
@@ -196,7 +199,7 @@ def test_full_then_20_incrementals_under_every_fault_equal_ground_truth(
         max_attempts=10,
         token=sandbox.token,
         base_url=sandbox.url,
-        timeout_seconds=0.3,
+        timeout_seconds=TIMEOUT,
         page_size=40,
         search_page_size=30,
     )
@@ -236,7 +239,7 @@ MAILCHIMP_FAULTS = [
     {"kind": "status", "status": 500, "probability": 0.02},
     {"kind": "status", "status": 502, "body": "html", "probability": 0.02},
     {"kind": "status", "status": 503, "probability": 0.02},
-    {"kind": "delay", "delay": 0.6, "probability": 0.01},  # the client gives up after 0.3 s
+    {"kind": "delay", "delay": 60, "probability": 0.002},  # the client gives up after TIMEOUT
     {"kind": "malformed", "probability": 0.02},
     # Members edited while a window is read: offsets shift under the reader.
     {"kind": "modify", "records": 2, "probability": 0.15, "path_prefix": "/3.0/lists/", "method": "GET"},
@@ -310,7 +313,7 @@ def test_mailchimp_full_then_incrementals_under_every_fault_equal_ground_truth(
             "api_key": MAILCHIMP_KEY,
             "base_url": mailchimp.url,
             "page_size": 120,
-            "timeout_seconds": 0.3,
+            "timeout_seconds": TIMEOUT,
         },
         retry={"max_attempts": 10, "jitter_seconds": 0.0},
     )

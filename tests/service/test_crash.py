@@ -1,6 +1,10 @@
 """kill -9 at random points of a large sync, several times, then a restart that finishes: the
 database equals an uninterrupted sync of the same data, and the exports are whole (SQLite and
-PostgreSQL, real processes against a real sandbox)."""
+PostgreSQL, real processes against a real sandbox).
+
+The kills land by the sync's own progress, not by the clock: after a random number of pages the
+process committed, and once all its streams ended (computing KPIs, writing exports), so a fast or
+a slow machine kills at the same points."""
 
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ from storage.db import table_of
 from storage.models import SyncRun
 from tests.conftest import RUN_TABLES, WRITE_COLUMNS, dump_tables, fresh_database
 
-KILLS = 3
+# How many pages each killed process commits before its kill (None: until its streams end).
+KILL_AFTER_PAGES = ((2, 8), (3, 12), None)
+PROGRESS_DEADLINE = 120.0
 
 
 def start_sync(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -44,29 +50,54 @@ def sync_env(tmp_path: Path, db_url: str, sandbox, name: str) -> dict[str, str]:
         FUNNELSYNC_HUBSPOT__BASE_URL=sandbox.url,
         FUNNELSYNC_HUBSPOT__TOKEN=sandbox.token,
         FUNNELSYNC_STORAGE_WRITER="process",
+        FUNNELSYNC_HUBSPOT__ANALYTICS_DAYS="90",
     )
     return env
+
+
+def _runs_of(engine, pid: int) -> list[tuple[str, int]]:
+    """(status, committed pages) of the runs the process `pid` holds or held."""
+    runs = table_of(SyncRun)
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(runs.c.status, runs.c.pages).where(runs.c.holder.like(f"%:{pid}:%"))
+        ).all()
+    return [(str(status), int(pages)) for status, pages in found]
+
+
+def wait_for_progress(engine, process: subprocess.Popen[bytes], pages: int | None) -> bool:
+    """Wait until the process committed `pages` pages (None: until every stream's run ended);
+    False when it exited first."""
+    deadline = time.monotonic() + PROGRESS_DEADLINE
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        runs = _runs_of(engine, process.pid)
+        if pages is not None and sum(p for _, p in runs) >= pages:
+            return True
+        if pages is None and len(runs) >= 8 and all(s not in ("running", "queued") for s, _ in runs):
+            return True
+        time.sleep(0.02)
+    raise AssertionError(f"the sync made no progress for {PROGRESS_DEADLINE:.0f} s")
 
 
 def test_kill_9_at_random_points_then_resume_equals_an_uninterrupted_sync(
     request, make_sandbox, dialect, db_url, tmp_path
 ):
-    sandbox = make_sandbox(contacts=4_000, seed=23, malformed=3)
+    sandbox = make_sandbox(contacts=2_500, seed=23, malformed=3)
     rng = random.Random(2026)
     engine = make_engine(db_url)
     migrate(engine)
     env = sync_env(tmp_path, db_url, sandbox, "crashed")
     # Where the kills land: spread over the run (fetching, committing, computing KPIs, exporting).
-    killed_at: list[float] = []
-    for _ in range(KILLS):
+    killed = 0
+    for bounds in KILL_AFTER_PAGES:
         process = start_sync(env)
-        delay = rng.uniform(0.8, 4.0)
-        time.sleep(delay)
-        if process.poll() is None:
+        if wait_for_progress(engine, process, rng.randint(*bounds) if bounds else None):
             os.killpg(process.pid, signal.SIGKILL)
-            killed_at.append(delay)
+            killed += 1
         process.wait()  # reaped: its pid is gone, so its leases are free at once
-    assert killed_at, "every sync finished before its kill: make the portal larger"
+    assert killed >= 2, "the syncs finished before their kills: make the portal larger"
     final = subprocess.run(
         [str(Path(sys.executable).with_name("funnelsync")), "sync"], env=env, capture_output=True, timeout=300
     )

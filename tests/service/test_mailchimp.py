@@ -146,14 +146,17 @@ def test_audience_and_funnel_meet_by_email(mailchimp, make_sandbox, engine, db_u
         for m in ms
         if m["status"] == "subscribed"
     }
-    crm = {
-        r["properties"]["email"].lower()
-        for r in hubspot.store.objects["contacts"].values()
-        if not r["archived"]
-    }
+    live = [r["properties"] for r in hubspot.store.objects["contacts"].values() if not r["archived"]]
+    crm = {p["email"].lower() for p in live}
     found = result.find("contacts_in_audience")
     assert found is not None and found.value == len(crm & subscribed) > 0
-    assert result.find("mql_share_subscribed") is not None
+    # Of the contacts in the audience, the share at MQL or beyond now (counted by hand).
+    beyond = {"marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"}
+    in_audience = [p for p in live if p["email"].lower() in subscribed]
+    at_mql = sum(1 for p in in_audience if p.get("lifecyclestage") in beyond)
+    share = result.find("mql_share_subscribed")
+    assert share is not None and (share.numerator, share.denominator) == (at_mql, len(in_audience))
+    assert share.value == pytest.approx(at_mql / len(in_audience)) and 0 < at_mql < len(in_audience)
     growth = [v for v in result.values if v.kpi == "list_new_subscribers" and v.dim.name == "audience"]
     assert {v.dim.value for v in growth} >= {"Newsletter"}
 

@@ -15,16 +15,22 @@ from tests.service.procs import funnelsync, process_env
 def test_a_second_process_skips_streams_the_first_is_syncing(make_sandbox, engine, db_url, tmp_path):
     sandbox = make_sandbox(contacts=600)
     env = process_env(tmp_path, db_url, sandbox)
-    # Throttled to 20 requests per 10 s, the first sync stays busy for about ten seconds.
-    first = funnelsync(
-        {**env, "FUNNELSYNC_HUBSPOT__RATE_LIMIT_PER_10S": "20"}, "sync", "-s", "contacts", "-s", "deals"
+    # The portal holds the first sync's second page of each stream until the second process is done.
+    sandbox.faults(
+        *(
+            {"kind": "hold", "skip": 1, "path_prefix": f"/crm/v3/objects/{t}", "method": "GET"}
+            for t in ("contacts", "deals")
+        )
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not _running(engine):
+    first = funnelsync(env, "sync", "-s", "contacts", "-s", "deals")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sandbox.stats().get("fault:hold", 0) < 2:
+        assert first.poll() is None, first.communicate()[0]
         time.sleep(0.05)
-    assert _running(engine), "the first sync never started"
+    assert _running(engine), "the first sync is not running"
     second = funnelsync(env, "sync", "-s", "contacts", "-s", "deals")
     second_out, _ = second.communicate(timeout=120)
+    sandbox.admin("POST", "/_sandbox/release")
     first_out, _ = first.communicate(timeout=300)
     assert first.returncode == 0, first_out
     assert second.returncode == 6, second_out

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sandbox.server import free_port
 from storage.db import table_of
 from storage.kpis import latest_kpi_run
-from storage.models import HubSpotContact, SyncRun
+from storage.models import HubSpotContact, SyncLease, SyncRun
 from tests.conftest import fresh_database
 from tests.service.procs import funnelsync, process_env, run_funnelsync, wait_until_serving
 
@@ -55,13 +55,12 @@ class Service:
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}: {self.log.read_text()[-3000:]}")
 
-    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, float]:
-        started = time.monotonic()
-        self.process.send_signal(sig)
-        code = self.process.wait(timeout=30)
+    def stop(self) -> int:
+        """The exit code of the process, once a signal sent to it ended it."""
+        code = self.process.wait(timeout=60)
         self.http.close()
         self._out.close()
-        return code, time.monotonic() - started
+        return code
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -89,8 +88,26 @@ def succeeded(service: Service, stream: str, trigger: str) -> list[dict[str, Any
     return [r for r in service.runs(stream=stream) if r["status"] == "succeeded" and r["trigger"] == trigger]
 
 
+CONTACTS = "/crm/v3/objects/contacts"
+
+
+def hold_contacts_after(sandbox: Any, requests: int) -> None:
+    """The contacts listing's request after `requests` more of them waits until released."""
+    sandbox.faults({"kind": "hold", "skip": requests, "path_prefix": CONTACTS, "method": "GET"})
+
+
+def held(sandbox: Any) -> bool:
+    return bool(sandbox.stats().get("fault:hold"))
+
+
+def stopped_in_time(log: Path) -> bool:
+    """Whether the process stopped within `service.shutdown_seconds` (else it says which runs it
+    closed itself)."""
+    return "did not stop in time" not in log.read_text()
+
+
 def test_serve_syncs_takes_resyncs_stops_on_sigterm_and_resumes(make_sandbox, engine, db_url, tmp_path):
-    sandbox = make_sandbox(contacts=2500, latency_ms=25)
+    sandbox = make_sandbox(contacts=1200)
     env = serve_env(tmp_path, db_url, sandbox)
     log = tmp_path / "serve.log"
     service = Service(env, log)
@@ -116,23 +133,29 @@ def test_serve_syncs_takes_resyncs_stops_on_sigterm_and_resumes(make_sandbox, en
         metrics = service.http.get("/metrics").text
         assert f'stream="contacts"}} {float(read)}' in metrics
 
-        # An admin resync, then the same again while it runs: 409 naming the running run.
+        # An admin resync, held by the portal after a few pages; the same again while it runs:
+        # 409 naming the running run.
+        hold_contacts_after(sandbox, 4)
         accepted = service.http.post("/admin/resync", json={"streams": ["contacts"], "full": True})
         assert accepted.status_code == 202, accepted.text
         run_id = accepted.json()["run_id"]
         again = service.http.post("/admin/resync", json={"streams": ["contacts"]})
         assert again.status_code == 409 and again.json()["run_id"] == run_id
+        service.wait(lambda: held(sandbox), what="the held request")
         service.wait(lambda: service.http.get(f"/admin/runs/{run_id}").json()["pages"] >= 3, what="pages")
 
-        # SIGTERM mid-sync: the pages in flight commit, the run is closed, the process exits fast.
-        code, seconds = service.stop()
-        assert code == 0 and seconds < 10, (code, seconds, log.read_text()[-2000:])
+        # SIGTERM mid-sync: the request in flight is answered, the pages commit, the run is
+        # closed and the process exits, within its shutdown time.
+        service.process.send_signal(signal.SIGTERM)
+        service.wait(lambda: "SIGTERM received" in log.read_text(), what="the stop")
+        sandbox.admin("POST", "/_sandbox/release")
+        assert service.stop() == 0 and stopped_in_time(log), log.read_text()[-2000:]
         with engine.connect() as conn:
             run = conn.execute(select(runs).where(runs.c.id == run_id)).one()
             stored = conn.execute(select(func.count()).select_from(table_of(HubSpotContact))).scalar_one()
         assert run.status == "interrupted" and run.finished_at is not None
-        assert 0 < run.records_read < 2500
-        assert stored == 2500  # the first sync's rows, untouched by the stop
+        assert 0 < run.records_read < 1200
+        assert stored == 1200  # the first sync's rows, untouched by the stop
         lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
         assert any(line.get("run_id") == run_id for line in lines) and ADMIN not in log.read_text()
         assert sandbox.token not in log.read_text()
@@ -143,7 +166,7 @@ def test_serve_syncs_takes_resyncs_stops_on_sigterm_and_resumes(make_sandbox, en
             lambda: [r for r in succeeded(service, "contacts", "schedule") if r["id"] > run_id],
             what="the resumed sync",
         )
-        assert resumed[0]["mode"] == "full" and resumed[0]["records_read"] == 2500 - run.records_read
+        assert resumed[0]["mode"] == "full" and resumed[0]["records_read"] == 1200 - run.records_read
         # An admin resync over HTTP runs to its end and is listed with the runs.
         again = service.http.post("/admin/resync", json={"streams": ["owners", "deals"]})
         assert again.status_code == 202, again.text
@@ -157,22 +180,57 @@ def test_serve_syncs_takes_resyncs_stops_on_sigterm_and_resumes(make_sandbox, en
         assert sorted((r["id"], r["status"], r["trigger"]) for r in done) == [
             (i, "succeeded", "admin") for i in ids
         ]
-        code, seconds = service.stop(signal.SIGINT)
-        assert code == 0 and seconds < 10
+        service.process.send_signal(signal.SIGINT)
+        assert service.stop() == 0 and stopped_in_time(log)
     finally:
         service.kill()
 
 
+def test_serve_closes_the_runs_of_syncs_that_do_not_stop_in_time(make_sandbox, engine, db_url, tmp_path):
+    """A sync stuck on a request when the shutdown time is up: the process closes its runs as
+    interrupted, frees its leases and exits 0."""
+    sandbox = make_sandbox(contacts=300)
+    env = serve_env(
+        tmp_path, db_url, sandbox, service__shutdown_seconds="0.5", service__sync_on_start="false"
+    )
+    log = tmp_path / "serve.log"
+    service = Service(env, log)
+    try:
+        hold_contacts_after(sandbox, 0)
+        accepted = service.http.post("/admin/resync", json={"streams": ["contacts"]})
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["run_id"]
+        service.wait(lambda: held(sandbox), what="the held request")
+        service.process.send_signal(signal.SIGTERM)
+        assert service.stop() == 0
+    finally:
+        sandbox.admin("POST", "/_sandbox/release")
+        service.kill()
+    assert "1 run(s) did not stop in time and were closed as interrupted" in log.read_text()
+    runs, leases = table_of(SyncRun), table_of(SyncLease)
+    with engine.connect() as conn:
+        run = conn.execute(select(runs).where(runs.c.id == run_id)).one()
+        held_leases = conn.execute(select(func.count()).select_from(leases)).scalar_one()
+    assert run.status == "interrupted" and "shut down before the sync finished" in run.error
+    assert run.finished_at is not None and held_leases == 0
+
+
 @pytest.mark.postgres
 def test_two_serve_processes_never_sync_the_same_stream_at_once(make_sandbox, request, tmp_path):
-    sandbox = make_sandbox(contacts=1500, latency_ms=30)
+    sandbox = make_sandbox(contacts=600)
     with fresh_database(request, "postgres", tmp_path) as db_url:
         migrate = run_funnelsync(process_env(tmp_path, db_url, sandbox), "migrate")
         assert migrate.returncode == 0, migrate.stdout + migrate.stderr
         env = serve_env(tmp_path, db_url, sandbox)
+        # The first process's scheduled sync is held on its contacts until the second has
+        # started and found them busy.
+        hold_contacts_after(sandbox, 1)
         first = Service(env, tmp_path / "first.log")
+        first.wait(lambda: held(sandbox), what="the held request")
         second = Service(env, tmp_path / "second.log")
         try:
+            first.wait(lambda: [r for r in first.runs() if r["status"] == "skipped"], what="a skipped stream")
+            sandbox.admin("POST", "/_sandbox/release")
 
             def settled() -> list[dict[str, Any]]:
                 rows = first.runs()

@@ -10,6 +10,7 @@ from service.sync import build_sync
 from storage import get_run, get_state, recent_runs
 from storage.db import table_of
 from storage.models import (
+    HubSpotCompany,
     HubSpotContact,
     HubSpotContactStageDate,
     HubSpotDeal,
@@ -41,18 +42,21 @@ def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_u
     settings = make_settings(db_url)
     outcomes = build_sync("hubspot", settings, engine, clock=clock).run(full=True)
     assert [o.status for o in outcomes] == ["succeeded"] * 8
-    for object_type, model in (("contacts", HubSpotContact), ("companies", None), ("deals", HubSpotDeal)):
-        if model is None:
-            continue
+    for object_type, model in (
+        ("contacts", HubSpotContact),
+        ("companies", HubSpotCompany),
+        ("deals", HubSpotDeal),
+    ):
         expected = truth(sandbox, object_type)
-        rows = dict(
-            stored(engine, model, "id", "lastmodifieddate" if object_type != "deals" else "updated_at")
-        )
-        assert set(rows) == set(expected)
+        assert expected, object_type
+        assert {r for (r,) in stored(engine, model, "id")} == set(expected), object_type
     # Typed columns hold the values HubSpot sent.
     contacts = truth(sandbox, "contacts")
-    for record_id, stage in stored(engine, HubSpotContact, "id", "lifecyclestage")[:50]:
-        assert stage == contacts[record_id]["properties"].get("lifecyclestage")
+    stages = stored(engine, HubSpotContact, "id", "lifecyclestage")
+    assert len(stages) == len(contacts)
+    assert all(
+        stage == contacts[record_id]["properties"].get("lifecyclestage") for record_id, stage in stages
+    )
     # Every hs_v2_date_entered_* became a stage-date row.
     expected_dates = sum(
         1 for r in contacts.values() for k in r["properties"] if k.startswith("hs_v2_date_entered_")
@@ -87,6 +91,7 @@ def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_u
     assert props["deals/amount"][0] == "number" and props["deals/closedate"][0] == "datetime"
     # Marketing emails with their statistics.
     emails = {e["id"]: e for e in sandbox.store.emails}
+    assert emails
     stored_emails = {r[0]: r[1:] for r in stored(engine, HubSpotMarketingEmail, "id", "sent", "unique_opens")}
     assert set(stored_emails) == set(emails)
     for email_id, (sent, opens) in stored_emails.items():
@@ -127,8 +132,9 @@ def test_incremental_sync_picks_up_changes(sandbox, clock, make_settings, engine
     expected = truth(sandbox, "contacts")
     rows = dict(stored(engine, HubSpotContact, "id", "lifecyclestage"))
     assert set(rows) == set(expected)
-    assert all(rows[i] == expected[i]["properties"].get("lifecyclestage") for i in expected)
+    assert expected and all(rows[i] == expected[i]["properties"].get("lifecyclestage") for i in expected)
     won = change["changes"]["deals_won"]
+    assert won
     deals = {r: (c, w) for r, c, w in stored(engine, HubSpotDeal, "id", "is_closed", "is_closed_won")}
     assert all(deals[d] == (True, True) for d in won)
     new_deals = change["changes"]["deals_created"]
@@ -326,7 +332,7 @@ def test_archived_records_are_marked_deleted_restored_ones_come_back(
         flags = {r: (a, s) for r, a, s in stored(engine, model, "id", "archived", "deleted_seen_at")}
         archived = {r for r, (a, _) in flags.items() if a}
         assert archived == set(gone[object_type])
-        assert all(flags[r][1] == seen_at for r in archived)
+        assert archived and all(flags[r][1] == seen_at for r in archived)
         assert all(flags[r][1] is None for r in set(flags) - archived)
     counts = row_counts(engine, connection="default")
     assert counts["contacts"] == len(contacts) - 3 and counts["deals"] == len(deals) - 2
@@ -489,7 +495,11 @@ def test_streams_side_by_side_store_what_they_store_one_after_another(
         url = db_url if parallel == 4 else f"sqlite:///{tmp_path / 'sequential.db'}"
         engine = make_engine(url)
         migrate(engine)
-        settings = make_settings(url, token=sandbox.token, base_url=sandbox.url, parallel_streams=parallel)
+        # Side by side through a writer process, in turn through the sync's own: the same rows.
+        writer = "process" if parallel == 4 else "inline"
+        settings = make_settings(
+            url, token=sandbox.token, base_url=sandbox.url, parallel_streams=parallel, storage_writer=writer
+        )
         outcomes = build_sync("hubspot", settings, engine, clock=FakeClock(sandbox)).run(full=True)
         assert all(o.status == "succeeded" for o in outcomes)
         with engine.connect() as conn:

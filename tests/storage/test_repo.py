@@ -78,7 +78,7 @@ def test_page_rows_and_checkpoint_commit_together(engine):
     assert get_state(engine, connection="c", source="hubspot", stream="contacts") == {"full": {"after": "3"}}
     # A page whose write fails leaves neither its rows nor its checkpoint behind.
     bad = page(contact("3"), contact("4", createdate=datetime(2026, 1, 1)))  # naive: refused mid-transaction
-    with pytest.raises(Exception, match="naive datetime"):
+    with pytest.raises(ValueError, match="naive datetime"):
         store(engine, run_id, bad, {"full": {"after": "5"}})
     assert get_state(engine, connection="c", source="hubspot", stream="contacts") == {"full": {"after": "3"}}
     with engine.connect() as conn:

@@ -46,6 +46,7 @@ class AdminRoutes:
             Route("/_sandbox/health", self.health, methods=["GET"]),
             Route("/_sandbox/clock", self.clock, methods=["GET", "POST"]),
             Route("/_sandbox/faults", self.faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_sandbox/release", self.release, methods=["POST"]),
             Route("/_sandbox/options", self.options, methods=["GET", "POST"]),
             Route("/_sandbox/stats", self.stats, methods=["GET"]),
             Route("/_sandbox/simulate", self.simulate, methods=["POST"]),
@@ -78,6 +79,11 @@ class AdminRoutes:
                     state.faults.append(Fault(**spec))
         with state.lock:
             return JSONResponse({"faults": [f.__dict__ for f in state.faults]})
+
+    async def release(self, _request: Request) -> Response:
+        """Let every request a `hold` fault is holding go on."""
+        self.state.holds.release()
+        return JSONResponse({"released": True})
 
     async def options(self, request: Request) -> Response:
         state = self.state

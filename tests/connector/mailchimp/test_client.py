@@ -4,6 +4,7 @@ connection limit, problem+json errors."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from pydantic import SecretStr
@@ -92,16 +93,20 @@ def test_not_found_is_fatal_with_mailchimps_title(mailchimp):
 
 @pytest.mark.parametrize(("slots", "expect_429"), [(10, True), (3, False)])
 def test_the_client_keeps_within_the_connection_limit(mailchimp, slots, expect_429):
-    """The sandbox allows 3 at once here; a client allowing 10 bounces off (and retries), one
-    sized to the account's limit never does."""
-    mailchimp.admin("POST", "/_sandbox/options", json={"max_connections": 3, "latency_ms": 300})
-    start = threading.Barrier(8)
+    """The sandbox allows 3 at once here and holds the first 3 requests: a client allowing 10
+    sends more meanwhile and bounces off (then retries), one sized to the account's limit waits
+    for its own free slots and never does."""
+    mailchimp.admin("POST", "/_sandbox/options", json={"max_connections": 3})
+    mailchimp.admin(
+        "POST",
+        "/_sandbox/faults",
+        json={"faults": [{"kind": "hold", "count": 3, "path_prefix": "/3.0/ping"}]},
+    )
     errors: list[BaseException] = []
     # Real time: a retry has to wait for a slot to free up.
     with client_for(mailchimp, max_connections=slots, attempts=10, clock=SystemClock()) as client:
 
         def work() -> None:
-            start.wait(10)
             try:
                 for _ in range(3):
                     client.get("/ping")
@@ -111,7 +116,13 @@ def test_the_client_keeps_within_the_connection_limit(mailchimp, slots, expect_4
         threads = [threading.Thread(target=work) for _ in range(8)]
         for thread in threads:
             thread.start()
+        deadline = time.monotonic() + 30
+        while mailchimp.stats().get("fault:hold", 0) < 3 or (expect_429 and not mailchimp.stats().get("429")):
+            assert time.monotonic() < deadline, mailchimp.stats()
+            time.sleep(0.02)
+        mailchimp.admin("POST", "/_sandbox/release")
         for thread in threads:
             thread.join()
     assert not errors
     assert (mailchimp.stats().get("429", 0) > 0) is expect_429
+    assert mailchimp.stats()["requests"] == 8 * 3 + mailchimp.stats().get("429", 0)
