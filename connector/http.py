@@ -223,6 +223,9 @@ class ServerClock:
             with self._probe_lock:
                 if self._offset is None:
                     self._probe()
+                    if self._offset is None:  # a proxy that drops or mangles `Date`: ask once
+                        log.warning("the API's answers carry no usable Date header; using the local clock")
+                        self._offset = timedelta(0)
         return self.estimate()
 
     def estimate(self) -> datetime:

@@ -27,7 +27,7 @@ from typing import Literal, Protocol
 
 from sqlalchemy import Engine
 
-from storage import PageWrite, PreparedBatch, commit_pages, make_engine
+from storage import PageWrite, PreparedBatch, commit_pages, describe_error, make_engine
 
 log = logging.getLogger("funnelsync.writer")
 
@@ -63,13 +63,6 @@ class InlineWriter:
         return []
 
 
-def _describe(error: Exception) -> str:
-    """One line naming the error; a database error without the statement and its parameters."""
-    cause = getattr(error, "orig", None) or error
-    first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
-    return f"{type(error).__name__}: {first}" if first else type(error).__name__
-
-
 def serve(fd: int) -> None:
     """The writer process: store batches until told to stop or the sync process goes away.
 
@@ -97,7 +90,7 @@ def serve(fd: int) -> None:
                 channel.send(("stored", commit_pages(engine, batch)))
             except Exception as exc:
                 failed_runs.add(batch.run_id)
-                channel.send(("failed", _describe(exc)))
+                channel.send(("failed", describe_error(exc)))
     finally:
         engine.dispose()
         channel.close()
@@ -106,7 +99,7 @@ def serve(fd: int) -> None:
 class ProcessWriter:
     """Commits batches in a child process while the caller fetches the next ones."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, close_timeout: float = 30.0) -> None:
         # A fresh interpreter rather than multiprocessing: no fork of a threaded process, and no
         # re-import of the caller's main module (which spawn would do). The two ends of a socket
         # pair carry pickled batches one way and acknowledgements the other.
@@ -120,6 +113,7 @@ class ProcessWriter:
         self._channel.send(url)
         self._in_flight: deque[int] = deque()
         self._error: str | None = None
+        self._close_timeout = close_timeout
 
     def write(self, batch: PreparedBatch) -> list[PageWrite]:
         try:
@@ -165,18 +159,23 @@ class ProcessWriter:
         return StorageWriteError(f"the storage writer process exited unexpectedly (exit code {code})")
 
     def close(self) -> None:
+        """Ask the writer to stop after the batch in hand; kill it if it does not in time.
+
+        Killing loses nothing committed: each batch commits with its checkpoint in one
+        transaction, so a torn one rolls back and the next run fetches it again. SIGKILL rather
+        than SIGTERM because a stopped (or wedged) process would leave SIGTERM pending."""
         with suppress(OSError):  # the writer is already gone
             self._channel.send(None)
         try:
-            self._process.wait(timeout=30)
+            self._process.wait(timeout=self._close_timeout)
         except subprocess.TimeoutExpired:
-            log.warning("storage writer did not stop in 30 s; terminating it")
-            self._process.terminate()
-            self._process.wait(timeout=5)
+            log.warning("storage writer did not stop in %g s; killing it", self._close_timeout)
+            self._process.kill()
+            self._process.wait()
         self._channel.close()
 
 
-def _process_url(engine: Engine) -> str | None:
+def writer_url(engine: Engine) -> str | None:
     """The URL a writer process can open, or None when only this engine can reach the data."""
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
@@ -187,7 +186,7 @@ def _process_url(engine: Engine) -> str | None:
 @contextmanager
 def open_writer(engine: Engine, kind: WriterKind, *, large: bool) -> Iterator[PageWriter]:
     """The writer for a run: `auto` uses a process for large runs (full syncs) and inline otherwise."""
-    url = _process_url(engine)
+    url = writer_url(engine)
     use_process = url is not None and (kind == "process" or (kind == "auto" and large))
     if not use_process:
         yield InlineWriter(engine)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.db import UTCDateTime, make_engine, redact_url
+from storage.db import UTCDateTime, describe_error, make_engine, redact_url
 from storage.prepare import PageInput, PageWrite, PreparedBatch, prepare_pages
 from storage.runs import finish_run, get_run, interrupt_stale_runs, recent_runs, start_run
 from storage.schema import SchemaError, migrate, require_current
@@ -18,6 +18,7 @@ __all__ = [
     "UTCDateTime",
     "archived_ids",
     "commit_pages",
+    "describe_error",
     "finish_run",
     "get_run",
     "get_state",

@@ -133,3 +133,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 def redact_url(url: str) -> str:
     """The URL without its password, for logs and messages."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def describe_error(error: Exception) -> str:
+    """One line naming the error; a database error without its statement and parameters (which
+    may hold customer data)."""
+    cause = getattr(error, "orig", None) or error
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__

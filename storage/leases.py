@@ -9,6 +9,7 @@ longer exists (kill -9) is taken over at once instead of waiting for the expiry.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -20,8 +21,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, delete, or_, select, update
 
-from storage.db import table_of, upsert_insert
+from storage.db import describe_error, table_of, upsert_insert
 from storage.models import SyncLease
+
+log = logging.getLogger("funnelsync.leases")
 
 DEFAULT_TTL = timedelta(minutes=5)
 
@@ -189,11 +192,18 @@ def leased(
     stop = threading.Event()
 
     def keep() -> None:
+        # A failed renewal is retried at the next tick (a third of the ttl later), so one
+        # database hiccup does not lose the lease; each failure is logged, never raised.
         while not stop.wait(ttl.total_seconds() / 3):
             try:
-                renew(engine, connection=connection, source=source, holder=holder, now=now(), ttl=ttl)
-            except Exception:
+                kept = renew(engine, connection=connection, source=source, holder=holder, now=now(), ttl=ttl)
+            except Exception as exc:
+                log.warning("could not renew the %s leases of %s: %s", source, holder, describe_error(exc))
                 continue
+            if kept < len(held):
+                log.warning(
+                    "%s holds %d of its %d %s leases: the others ran out", holder, kept, len(held), source
+                )
 
     renewer = threading.Thread(target=keep, name="lease-renewer", daemon=True) if held else None
     if renewer is not None:

@@ -4,6 +4,7 @@ a repr, a log line or an error message."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Generator
@@ -14,8 +15,8 @@ from pydantic import SecretStr
 
 from connector.auth import MemoryTokenStore, OAuthToken, TokenStore
 from connector.clock import Clock
-from connector.errors import AuthenticationError, RetriableAPIError
-from connector.http import error_body
+from connector.errors import AuthenticationError, MalformedResponseError, RetriableAPIError
+from connector.http import decode_json, error_body
 
 log = logging.getLogger("funnelsync.connector.hubspot")
 
@@ -120,6 +121,14 @@ class OAuthAuth(httpx.Auth):
                 method="POST",
                 path=path,
             )
+        if response.status_code == 200 and not _json_object(response):
+            # A proxy's page or a torn answer is not a refusal: the refresh is tried again.
+            raise MalformedResponseError(
+                f"token refresh answer is not a JSON object ({len(response.content)} bytes)",
+                status=200,
+                method="POST",
+                path=path,
+            )
         if response.status_code != 200 or not body.get("access_token"):
             reason = f"{body.get('status') or body.get('category') or ''}: {body.get('message') or ''}"
             raise AuthenticationError(
@@ -137,6 +146,13 @@ class OAuthAuth(httpx.Auth):
             refresh_token=SecretStr(str(body.get("refresh_token") or self._refresh_token.get_secret_value())),
             expires_at=self._clock.now() + timedelta(seconds=seconds),
         )
+
+
+def _json_object(response: httpx.Response) -> bool:
+    try:
+        return isinstance(decode_json(response.content), dict)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
 
 
 def _category(response: httpx.Response) -> str | None:

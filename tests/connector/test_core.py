@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from config import RetrySettings
 from connector.errors import PaginationLoopError, RateLimitedError, RetriableAPIError
-from connector.http import RetryPolicy, parse_retry_after
+from connector.http import RetryPolicy, ServerClock, parse_retry_after
 from connector.pagination import CursorPaginator
 from connector.ratelimit import RollingWindowLimiter
 from tests.conftest import FakeClock
@@ -120,3 +120,32 @@ def test_limiter_takes_the_servers_remaining_count_when_it_is_lower():
     limiter.observe_remaining(0)  # someone else spent the budget: wait for the window
     assert limiter.wait_time() == pytest.approx(10.0)
     limiter.observe_remaining(None)
+
+
+@pytest.mark.parametrize(
+    ("header", "offset"),
+    [
+        ("Mon, 01 Jun 2026 12:00:05 GMT", 5.0),
+        ("Mon, 01 Jun 2026 11:59:00 -0000", -60.0),
+        ("Mon, 01 Jun 2026 12:00:05", 5.0),  # no zone: read as UTC
+        (None, None),
+        ("", None),
+        ("yesterday", None),
+        ("Mon, 31 Feb 2026 12:00:00 GMT", None),  # no such day
+        ("Mon, 01 Jun 2026 25:00:00 GMT", None),
+    ],
+    ids=["gmt", "minus-zero", "naive", "missing", "empty", "not-a-date", "bad-day", "bad-hour"],
+)
+def test_server_clock_reads_the_date_header_and_ignores_a_missing_or_bad_one(header, offset):
+    local = FakeClock(None)  # 2026-06-01 12:00:00 UTC
+    probes: list[int] = []
+    server = ServerClock(local, lambda: probes.append(1))
+    server.observe(header)
+    expected = local.now() + timedelta(seconds=offset or 0)
+    assert server.estimate() == expected  # a bad header leaves our own clock in use
+    assert server.now() == expected
+    # Without a usable header the first now() asks the server (the probe); if its answer has
+    # none either, the local clock is used from then on (one probe per run, not one per call).
+    assert probes == ([] if offset is not None else [1])
+    server.now()
+    assert probes == ([] if offset is not None else [1])

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 
 from storage.db import table_of
 from storage.kpis import kpi_values, latest_kpi_run
@@ -320,6 +320,22 @@ def test_readyz_fails_while_a_stream_keeps_failing(client, service, engine):
     failing = client.get("/readyz")
     assert failing.status_code == 503
     assert "default/hubspot/deals" in failing.json()["checks"][-1]["detail"]
+
+
+def test_readyz_fails_while_the_database_is_down(client, service, engine, tmp_path, monkeypatch):
+    down = {
+        "sqlite": f"sqlite:///{tmp_path}/no-such-directory/funnelsync.db",
+        "postgresql": "postgresql+psycopg://postgres:pg-secret@127.0.0.1:1/funnelsync",  # nothing listens
+    }[engine.dialect.name]
+    monkeypatch.setattr(service.jobs, "engine", create_engine(down))
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "ready": False,
+        "checks": [{"name": "database", "ok": False, "detail": "unreachable (OperationalError)"}],
+    }
+    assert "pg-secret" not in answer.text
+    assert client.get("/healthz").status_code == 200  # the process itself still answers
 
 
 def test_status_page_shows_runs_and_the_funnel(synced):

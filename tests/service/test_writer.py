@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, select
 
 from connector.records import Normalized
-from service.writer import InlineWriter, ProcessWriter, StorageWriteError, open_writer
+from service.writer import InlineWriter, ProcessWriter, StorageWriteError, open_writer, writer_url
 from storage import PageInput, get_state, prepare_pages, start_run
 from storage.db import table_of
 from storage.models import HubSpotContact, SyncRun
@@ -127,3 +129,30 @@ def test_which_writer_a_run_gets(tmp_path, url, kind, large, expected):
     engine = create_engine(url.format(tmp=tmp_path))
     with open_writer(engine, kind, large=large) as writer:
         assert type(writer) is expected
+
+
+def test_a_writer_that_dies_with_batches_in_flight_fails_the_run_at_the_last_acknowledged_page(engine):
+    run_id = new_run(engine)
+    with open_writer(engine, "process", large=True) as writer:
+        assert isinstance(writer, ProcessWriter)
+        assert len(writer.write(batch(engine, run_id, 1)) + writer.drain()) == 3
+        os.kill(writer._process.pid, signal.SIGSTOP)  # it cannot take the next batch...
+        assert writer.write(batch(engine, run_id, 4)) == []  # ...which stays in flight
+        writer._process.kill()
+        with pytest.raises(StorageWriteError, match=r"exited unexpectedly \(exit code -9\)"):
+            writer.drain()
+    assert stored_ids(engine) == [1, 2, 3]
+    assert get_state(engine, connection="c", source="hubspot", stream="contacts") == {"full": {"after": "4"}}
+
+
+def test_a_writer_that_does_not_stop_in_time_is_killed_on_close(engine, caplog):
+    url = writer_url(engine)
+    assert url is not None
+    writer = ProcessWriter(url, close_timeout=0.2)
+    run_id = new_run(engine)
+    assert len(writer.write(batch(engine, run_id, 1)) + writer.drain()) == 3
+    os.kill(writer._process.pid, signal.SIGSTOP)  # wedged: it will never read the stop message
+    writer.close()
+    assert writer._process.returncode == -signal.SIGKILL
+    assert "storage writer did not stop in 0.2 s; killing it" in caplog.text
+    assert stored_ids(engine) == [1, 2, 3]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
+from pydantic import SecretStr
 
 from config import HubSpotSettings, RetrySettings
 from connector.auth import BearerAuth
@@ -23,8 +26,6 @@ def client_for(sandbox, clock, *, token=None, attempts=4, **hub):
     retry = RetrySettings(
         max_attempts=attempts, initial_wait_seconds=0.5, max_wait_seconds=60, jitter_seconds=0
     )
-    from pydantic import SecretStr
-
     return HubSpotClient(
         settings, auth=BearerAuth(SecretStr(token or sandbox.token)), retry=retry, clock=clock
     )
@@ -151,3 +152,21 @@ def test_server_time_comes_from_the_date_header(sandbox, clock):
     with client_for(sandbox, local) as client:
         server_now = client.server_now()
     assert abs((server_now - sandbox.store.clock.now()).total_seconds()) < 2
+
+
+def test_connection_refused_is_retried_then_fails_cleanly(sandbox, clock):
+    with socket.socket() as probe:  # a port nothing listens on once this socket closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = HubSpotSettings(base_url=f"http://127.0.0.1:{port}")
+    retry = RetrySettings(max_attempts=3, initial_wait_seconds=0.5, max_wait_seconds=60, jitter_seconds=0)
+    auth = BearerAuth(SecretStr(sandbox.token))
+    with (
+        HubSpotClient(settings, auth=auth, retry=retry, clock=clock) as client,
+        pytest.raises(RetriableAPIError) as info,
+    ):
+        client.get(CONTACTS)
+    assert str(info.value) == f"[GET {CONTACTS}] connection failed (ConnectError)"
+    assert info.value.status is None and info.value.path == CONTACTS
+    assert client.stats.requests == 3 and clock.sleeps == [0.5, 1.0]
+    assert sandbox.token not in str(info.value)

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from config import HubSpotSettings, RetrySettings
 from connector.auth import MemoryTokenStore, OAuthToken
-from connector.errors import AuthenticationError, PermissionDeniedError
+from connector.errors import AuthenticationError, MalformedResponseError, PermissionDeniedError
 from connector.hubspot.auth import OAuthAuth
 from connector.hubspot.client import HubSpotClient
 
@@ -116,12 +116,31 @@ def test_a_refused_refresh_is_fatal_clear_and_secret_free(sandbox, clock, kwargs
     assert sandbox.stats()["oauth:token"] == 1  # refused answers are not retried
 
 
-def test_token_endpoint_outage_is_retried(sandbox, clock):
-    sandbox.faults({"kind": "status", "status": 503, "count": 1, "path_prefix": "/oauth/"})
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "status", "status": 503},
+        {"kind": "status", "status": 502, "body": "html"},  # a proxy's page
+        {"kind": "malformed"},  # 200 with a torn body: not a refusal
+    ],
+    ids=["503-json", "502-html", "200-not-json"],
+)
+def test_token_endpoint_outage_is_retried(sandbox, clock, fault):
+    sandbox.faults({**fault, "count": 1, "path_prefix": "/oauth/"})
     auth, client = oauth_client(sandbox, clock)
     with client:
         client.get(CONTACTS, params={"limit": 1})
     assert auth.refreshes == 1 and sandbox.stats()["oauth:token"] == 2
+
+
+def test_a_token_endpoint_that_never_answers_json_fails_cleanly_after_retries(sandbox, clock):
+    sandbox.faults({"kind": "malformed", "count": 10, "path_prefix": "/oauth/"})
+    auth, client = oauth_client(sandbox, clock)
+    with client, pytest.raises(MalformedResponseError) as info:
+        client.get(CONTACTS)
+    assert "token refresh answer is not a JSON object" in str(info.value)
+    assert auth.refreshes == 0 and sandbox.stats()["oauth:token"] == 3  # max_attempts
+    assert "sandbox-secret" not in str(info.value) and "sandbox-refresh" not in str(info.value)
 
 
 def test_missing_scopes_name_the_scope(sandbox, clock):
