@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -86,6 +88,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class _PromptServer(uvicorn.Server):
+    """uvicorn's server looks for `should_exit` every 0.1 s; this one wakes the moment `stop`
+    asks (a test suite starts and stops hundreds of servers)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        await self.on_tick(0)  # the default headers
+        if not self.should_exit:
+            await self._wake.wait()
+
+    def request_stop(self) -> None:
+        # should_exit first: a main_loop that has not made its event yet sees it when it does.
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(wake.set)
+
+
 class SandboxServer:
     """A uvicorn server in a daemon thread; a context manager that starts and stops it."""
 
@@ -103,7 +129,7 @@ class SandboxServer:
             server_header=False,
             timeout_keep_alive=30,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _PromptServer(config)
         self._thread = threading.Thread(target=self._server.run, name=f"sandbox-{self.port}", daemon=True)
 
     @property
@@ -120,7 +146,7 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
+        self._server.request_stop()
         self._thread.join(timeout=10)
 
     def __enter__(self) -> SandboxServer:

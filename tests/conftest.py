@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import ssl
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +36,16 @@ PORTAL_NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 PG_ADMIN_URL = os.environ.get("FUNNELSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
+# One TLS context for every helper client: httpx makes one per client by default (about 40 ms
+# each, loading the CA bundle), and these clients only speak plain HTTP to loopback.
+_TLS = ssl.create_default_context()
+
+
+def loopback_client(base_url: str, *, timeout: float = 30, **kwargs: Any) -> httpx.Client:
+    """An httpx client for a sandbox or service on 127.0.0.1."""
+    return httpx.Client(base_url=base_url, timeout=timeout, verify=_TLS, **kwargs)
+
+
 @dataclass
 class Sandbox:
     """A running HubSpot sandbox plus a client for its admin routes."""
@@ -52,7 +63,7 @@ class Sandbox:
         return self.state.store
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        with loopback_client(self.url) as client:
             response = client.request(method, path, **kwargs)
             response.raise_for_status()
             return response.json()
@@ -64,33 +75,39 @@ class Sandbox:
         return dict(self.admin("GET", "/_sandbox/stats"))
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+        return loopback_client(self.url, headers={"Authorization": f"Bearer {self.token}"})
+
+
+def start_sandbox(**overrides: Any) -> Sandbox:
+    """A sandbox portal on a free loopback port (300 contacts, a frozen clock, no rate limits
+    unless `overrides` say otherwise); the caller stops its server."""
+    options: dict[str, Any] = {
+        "contacts": 300,
+        "seed": 11,
+        "now": PORTAL_NOW,
+        "frozen_clock": True,
+        "rate_limit": None,
+        "search_rate": None,
+        "token": "test-token-" + uuid.uuid4().hex[:8],
+    }
+    options.update(overrides)
+    state = build_hubspot_state(HubSpotSandboxConfig(**options))
+    server = SandboxServer(create_app(state)).start()
+    return Sandbox(server, state, options["token"])
 
 
 @pytest.fixture
 def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
     """Start sandboxes on free loopback ports; each is stopped after the test."""
-    servers: list[SandboxServer] = []
+    started: list[Sandbox] = []
 
     def start(**overrides: Any) -> Sandbox:
-        options: dict[str, Any] = {
-            "contacts": 300,
-            "seed": 11,
-            "now": PORTAL_NOW,
-            "frozen_clock": True,
-            "rate_limit": None,
-            "search_rate": None,
-            "token": "test-token-" + uuid.uuid4().hex[:8],
-        }
-        options.update(overrides)
-        state = build_hubspot_state(HubSpotSandboxConfig(**options))
-        server = SandboxServer(create_app(state)).start()
-        servers.append(server)
-        return Sandbox(server, state, options["token"])
+        started.append(start_sandbox(**overrides))
+        return started[-1]
 
     yield start
-    for server in servers:
-        server.stop()
+    for sandbox in started:
+        sandbox.server.stop()
 
 
 @pytest.fixture
@@ -117,10 +134,10 @@ class Mailchimp:
         else:
             auth = f"Bearer {key}"
         headers = {"Authorization": auth} if key else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return loopback_client(self.url, headers=headers)
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
-        with httpx.Client(base_url=self.server.url, timeout=30) as client:
+        with loopback_client(self.server.url) as client:
             response = client.request(method, path, **kwargs)
             response.raise_for_status()
             return response.json()
@@ -196,6 +213,12 @@ def postgres_ok() -> bool:
     return available
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (in their collected order): with `-n 2` the long ones start early and the
+    short ones fill the gaps, instead of two long ones ending the run on one worker."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 DIALECTS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -242,6 +265,41 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="module", params=DIALECTS)
+def module_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """A migrated database of each dialect shared by one module's tests: for modules whose tests
+    only read what one module fixture wrote (computing it once instead of once per test)."""
+    with fresh_database(request, str(request.param), tmp_path_factory.mktemp("module-db")) as url:
+        engine = make_engine(url)
+        migrate(engine)
+        yield engine
+        engine.dispose()
+
+
+def sandbox_settings(
+    sandbox: Sandbox,
+    data_dir: Path,
+    db_url: str | None = None,
+    *,
+    max_attempts: int = 4,
+    storage_writer: str = "inline",
+    **hubspot: Any,
+) -> Settings:
+    """Settings pointed at `sandbox` (and the database `db_url` when given); see `make_settings`."""
+    hub = {"token": sandbox.token, "base_url": sandbox.url, "analytics_days": 90, **hubspot}
+    overrides: dict[str, Any] = {
+        "data_dir": data_dir,
+        "hubspot": hub,
+        "retry": {"max_attempts": max_attempts, "jitter_seconds": 0.0},
+        "storage_writer": storage_writer,
+    }
+    if db_url is not None:
+        overrides["database_url"] = db_url
+    return load_settings(**overrides)
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path, sandbox: Sandbox) -> Callable[..., Settings]:
     """Settings pointed at the sandbox (and the test database when given).
@@ -254,19 +312,8 @@ def make_settings(tmp_path: Path, sandbox: Sandbox) -> Callable[..., Settings]:
     (tests/connector/hubspot/test_analytics.py).
     """
 
-    def build(
-        db_url: str | None = None, *, max_attempts: int = 4, storage_writer: str = "inline", **hubspot: Any
-    ) -> Settings:
-        hub = {"token": sandbox.token, "base_url": sandbox.url, "analytics_days": 90, **hubspot}
-        overrides: dict[str, Any] = {
-            "data_dir": tmp_path / "data",
-            "hubspot": hub,
-            "retry": {"max_attempts": max_attempts, "jitter_seconds": 0.0},
-            "storage_writer": storage_writer,
-        }
-        if db_url is not None:
-            overrides["database_url"] = db_url
-        return load_settings(**overrides)
+    def build(db_url: str | None = None, **options: Any) -> Settings:
+        return sandbox_settings(sandbox, tmp_path / "data", db_url, **options)
 
     return build
 

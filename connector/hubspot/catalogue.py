@@ -85,7 +85,13 @@ class OwnersStream(Stream[HubSpotClient]):
                 body = client.get(OWNERS_PATH, params=params)
                 records = results(body, OWNERS_PATH)
                 paginator.advance(body)
-                yield Page(self.name, records, {"synced_at": iso(client.server_now())})
+                # Only the last page marks the owners read: a run stopped before it leaves them
+                # due, so the next run reads them all again (not just later than the catalogue's
+                # interval, with the archived ones missing meanwhile).
+                last = archived == "true" and paginator.finished
+                yield Page(
+                    self.name, records, {"synced_at": iso(client.server_now())} if last else dict(state)
+                )
 
     def parse(self, page: Page) -> Normalized:
         return normalize_owners(page.records)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -72,6 +72,10 @@ class _Facts:
     first_day: date | None
     # Every value each drill-down has ever had (so a quiet day still lists it), by key kind.
     values: dict[str, set[str]]
+    # Rows already worked out from these facts (never changed by their readers): every window of
+    # every read asks for its days again, and a day's sources are the base of its other reports.
+    # Kept with the facts, so a request still working on replaced facts cannot serve stale rows.
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
 
 class WebAnalytics:
@@ -82,9 +86,6 @@ class WebAnalytics:
         self.seed = seed
         self._facts: _Facts | None = None
         self._generation = -1
-        # Rows already worked out for the current facts: a day's sources are the base of every
-        # other report of that day, and each window of each report asks for them again.
-        self._memo: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
 
     # -- what the CRM says -------------------------------------------------------------------
 
@@ -93,16 +94,13 @@ class WebAnalytics:
             if self._facts is None or self._generation != self.store.generation:
                 self._facts = self._build()
                 self._generation = self.store.generation
-                self._memo.clear()
             return self._facts
 
-    def _remembered(
-        self, key: tuple[Any, ...], work: Callable[[], dict[str, dict[str, Any]]]
-    ) -> dict[str, dict[str, Any]]:
-        """`work()` once per key and set of facts (its rows are never changed by their readers)."""
-        found = self._memo.get(key)
+    def _remembered(self, facts: _Facts, key: tuple[Any, ...], work: Callable[[], Any]) -> Any:
+        """`work()` once per key and set of facts."""
+        found = facts.memo.get(key)
         if found is None:
-            found = self._memo[key] = work()
+            found = facts.memo[key] = work()
         return found
 
     def _build(self) -> _Facts:
@@ -152,7 +150,9 @@ class WebAnalytics:
 
     def source_rows(self, day: date, facts: _Facts) -> dict[str, dict[str, Any]]:
         """The sources report's rows for one day, keyed by source."""
-        return self._remembered(("sources", day, self._settled(day)), lambda: self._source_rows(day, facts))
+        key = ("sources", day, self._settled(day))
+        found: dict[str, dict[str, Any]] = self._remembered(facts, key, lambda: self._source_rows(day, facts))
+        return found
 
     def _source_rows(self, day: date, facts: _Facts) -> dict[str, dict[str, Any]]:
         cells = facts.cells.get(day, {})
@@ -271,8 +271,16 @@ class WebAnalytics:
         return rows
 
     def rows(self, breakdown_by: str, d1: str | None, day: date) -> list[dict[str, Any]]:
-        """One day's rows of a report, largest first (sessions, or views for content)."""
+        """One day's rows of a report, largest first (sessions, or views for content); worked
+        out once per set of facts (every window of every read asks for its days again)."""
         facts = self.facts()
+        key = ("rows", breakdown_by, d1, day, self._settled(day))
+        found: list[dict[str, Any]] = self._remembered(
+            facts, key, lambda: self._day_rows(breakdown_by, d1, day, facts)
+        )
+        return found
+
+    def _day_rows(self, breakdown_by: str, d1: str | None, day: date, facts: _Facts) -> list[dict[str, Any]]:
         if breakdown_by in CONTENT_TYPES:
             found = self.page_rows(day, breakdown_by, facts)
             return sorted(found.values(), key=lambda r: (-r["rawViews"], r["breakdown"]))

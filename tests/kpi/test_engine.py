@@ -18,6 +18,9 @@ from kpi.periods import parse_period
 from service.kpis import compute_kpis
 from tests.kpi.portal import Portal, t
 
+# Its tests share one module-scoped database per dialect: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("kpi_engine")
+
 TZ = ZoneInfo("Europe/Stockholm")
 AS_OF = t("2025-04-10")
 JAN, FEB, MAR = (parse_period("month", m, TZ) for m in ("2025-01", "2025-02", "2025-03"))
@@ -168,9 +171,10 @@ def compute(engine, tmp_path: Path, **kpi) -> KpiResult:
     return compute_kpis(settings, engine, as_of=AS_OF).result
 
 
-@pytest.fixture
-def result(engine, tmp_path) -> KpiResult:
-    return compute(engine, tmp_path)
+@pytest.fixture(scope="module")
+def result(module_engine, tmp_path_factory) -> KpiResult:
+    """Computed once per dialect: the tests that take it only read it."""
+    return compute(module_engine, tmp_path_factory.mktemp("engine"))
 
 
 def value(result: KpiResult, kpi: str, period=None, *, stage: str = "", dim: Dim = ALL):

@@ -4,7 +4,6 @@ PostgreSQL). Months in Stockholm time: January, February, March and April 2025; 
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -18,6 +17,9 @@ from storage import upsert
 from storage.models import HubSpotAnalyticsRow, HubSpotProperty
 from tests.kpi.portal import Portal
 from tests.kpi.test_engine import AS_OF, FEB, JAN, MAR, TZ, value
+
+# Its tests share one module-scoped database per dialect: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("kpi_traffic")
 
 APR_DAY = date(2025, 4, 3)
 
@@ -127,11 +129,13 @@ def build(engine) -> None:
         )
 
 
-@pytest.fixture
-def result(engine, tmp_path: Path) -> KpiResult:
+@pytest.fixture(scope="module")
+def result(module_engine, tmp_path_factory) -> KpiResult:
+    """Computed once per dialect: the tests below only read it."""
+    engine = module_engine
     build(engine)
     settings = load_settings(
-        data_dir=tmp_path,
+        data_dir=tmp_path_factory.mktemp("traffic"),
         database_url=str(engine.url.render_as_string(hide_password=False)),
         reporting_timezone="Europe/Stockholm",
         kpi={"periods_back": 4, "priority_personas": ["persona_1"]},

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from sandbox.hubspot.data import GeneratorOptions, iso
 from sandbox.hubspot.generator import generate_portal
-from tests.conftest import PORTAL_NOW
+from tests.conftest import PORTAL_NOW, loopback_client
 
 
 def test_generation_is_deterministic():
@@ -59,7 +58,7 @@ def test_generated_funnel_is_plausible():
 
 
 def test_auth_errors_have_hubspots_body(sandbox):
-    with httpx.Client(base_url=sandbox.url) as client:
+    with loopback_client(sandbox.url) as client:
         missing = client.get("/crm/v3/objects/contacts")
         legacy = client.get("/crm/v3/objects/contacts", params={"hapikey": "x"})
     for response in (missing, legacy):

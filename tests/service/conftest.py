@@ -3,18 +3,52 @@ a loopback port, and the sandbox with per-test options."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
+from config import Settings
 from sandbox.server import SandboxServer
 from service.api import create_app
 from service.serve import build_service
+from storage.kpis import latest_kpi_run
+from tests.conftest import loopback_client
 
 ADMIN = "admin-token-0123456789"
 READER = "read-token-0123456789"
+
+FINISHED = ("succeeded", "failed", "deferred", "skipped", "interrupted", "cancelled")
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def wait_for(client: httpx.Client, run_ids: list[int], timeout: float = 60) -> list[dict[str, Any]]:
+    """The runs once all of them finished (or as they are at the deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [client.get(f"/admin/runs/{i}", headers=auth(ADMIN)).json() for i in run_ids]
+        if all(r["status"] in FINISHED for r in runs) or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.1)
+
+
+def wait_kpis(engine: Engine, timeout: float = 30) -> Any:
+    """The latest KPI run of the default connection, once there is one."""
+    deadline = time.monotonic() + timeout
+    while (run := latest_kpi_run(engine, connection="default")) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return run
+
+
+def resync(client: httpx.Client, **body: Any) -> Any:
+    return client.post("/admin/resync", json=body, headers=auth(ADMIN))
 
 
 @pytest.fixture
@@ -24,34 +58,47 @@ def sandbox(make_sandbox, request):
     return make_sandbox(**(marker.kwargs if marker else {}))
 
 
-@pytest.fixture
-def service(make_settings, engine, request) -> Iterator[Any]:
+SERVICE_DEFAULTS: dict[str, Any] = {
+    "admin_token": ADMIN,
+    "api_token": READER,
+    "sync_interval_minutes": 0,
+    "reconcile_cron": "",
+}
+
+
+@contextmanager
+def running_service(settings: Settings, engine: Engine, **service_settings: Any) -> Iterator[Any]:
     """A service context with its scheduler running (no timed jobs: the tests queue them)."""
-    marker = request.node.get_closest_marker("service_settings")
-    extra = marker.kwargs if marker else {}
-    settings = make_settings(engine.url.render_as_string(hide_password=False))
-    service_settings = {
-        "admin_token": ADMIN,
-        "api_token": READER,
-        "sync_interval_minutes": 0,
-        "reconcile_cron": "",
-        **extra,
-    }
-    settings = settings.model_copy(
-        update={
-            "service": settings.service.model_validate({**settings.service.model_dump(), **service_settings})
-        }
-    )
+    section = {**settings.service.model_dump(), **SERVICE_DEFAULTS, **service_settings}
+    settings = settings.model_copy(update={"service": settings.service.model_validate(section)})
     ctx = build_service(settings, engine)
     assert ctx.scheduler is not None
     ctx.scheduler.start()
-    yield ctx
-    ctx.jobs.shutdown.set("interrupted", "test over")
-    ctx.scheduler.shutdown(wait=True)
+    try:
+        yield ctx
+    finally:
+        ctx.jobs.shutdown.set("interrupted", "test over")
+        ctx.scheduler.shutdown(wait=True)
+
+
+@contextmanager
+def serving(ctx: Any) -> Iterator[httpx.Client]:
+    """The service's app on a loopback port (uvicorn in a thread), and a client for it."""
+    with SandboxServer(create_app(ctx)) as server, loopback_client(server.url) as http:
+        yield http
+
+
+@pytest.fixture
+def service(make_settings, engine, request) -> Iterator[Any]:
+    """A service context of this test's sandbox and database (`service_settings` marker: its
+    own service settings)."""
+    marker = request.node.get_closest_marker("service_settings")
+    settings = make_settings(engine.url.render_as_string(hide_password=False))
+    with running_service(settings, engine, **(marker.kwargs if marker else {})) as ctx:
+        yield ctx
 
 
 @pytest.fixture
 def client(service) -> Iterator[httpx.Client]:
-    """The service's app on a loopback port (uvicorn in a thread), and a client for it."""
-    with SandboxServer(create_app(service)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+    with serving(service) as http:
         yield http

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import loopback_client
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -58,7 +60,7 @@ def process_env(tmp_path: Path, db_url: str, sandbox: Any, **settings: str) -> d
 
 def wait_until_serving(url: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=url, timeout=1) as client:
+    with loopback_client(url, timeout=1) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 out = process.stdout.read() if process.stdout else ""

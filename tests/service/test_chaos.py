@@ -9,6 +9,7 @@ import random
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from sandbox.hubspot.data import iso
@@ -23,6 +24,9 @@ from storage.models import (
     HubSpotDealAssociation,
     HubSpotDealStageTransition,
 )
+
+# Real processes or many syncs: left out of the quick tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
 
 INCREMENTALS = 20
 LAG = 60  # seconds the sandbox's search index lags behind changes

@@ -31,6 +31,9 @@ def bare_env(monkeypatch, tmp_path, sandbox, db_url):
     monkeypatch.setenv("FUNNELSYNC_HUBSPOT__TOKEN", sandbox.token)
     monkeypatch.setenv("FUNNELSYNC_RETRY__MAX_ATTEMPTS", "2")
     monkeypatch.setenv("FUNNELSYNC_RETRY__INITIAL_WAIT_SECONDS", "0.01")
+    # 90 days of web analytics and commits in this process, as in tests/conftest.py `make_settings`.
+    monkeypatch.setenv("FUNNELSYNC_HUBSPOT__ANALYTICS_DAYS", "90")
+    monkeypatch.setenv("FUNNELSYNC_STORAGE_WRITER", "inline")
     if db_url.startswith("postgresql"):
         monkeypatch.setenv("FUNNELSYNC_DATABASE_URL", db_url)
     return tmp_path
@@ -103,6 +106,7 @@ def test_check_reports_database_health(env, monkeypatch):
     assert result.exit_code == 1 and "unreachable" in result.output and "hunter2" not in result.output
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
     demo = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--contacts", "400", "--days", "1", "--dir", str(demo)])
@@ -230,6 +234,7 @@ def test_every_command_is_documented():
         assert f"funnelsync {name}" in readme + operations, name
 
 
+@pytest.mark.slow
 def test_several_named_connections_sync_into_one_database_keyed_by_connection(
     bare_env, make_sandbox, monkeypatch, db_url
 ):
@@ -242,8 +247,8 @@ def test_several_named_connections_sync_into_one_database_keyed_by_connection(
     for name in ("FUNNELSYNC_HUBSPOT__BASE_URL", "FUNNELSYNC_HUBSPOT__TOKEN"):
         monkeypatch.delenv(name)
     (bare_env / "funnelsync.toml").write_text(
-        f'[connections.acme.hubspot]\nbase_url = "{acme.url}"\ntoken = "{acme.token}"\n'
-        f'[connections.beta.hubspot]\nbase_url = "{beta.url}"\n'
+        f'[connections.acme.hubspot]\nbase_url = "{acme.url}"\ntoken = "{acme.token}"\nanalytics_days = 90\n'
+        f'[connections.beta.hubspot]\nbase_url = "{beta.url}"\nanalytics_days = 90\n'
     )
     monkeypatch.setenv("FUNNELSYNC_CONNECTIONS__BETA__HUBSPOT__TOKEN", beta.token)  # env fills in the file
     assert runner.invoke(app, ["migrate"]).exit_code == 0

@@ -19,12 +19,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from storage import make_engine, migrate
 from storage.db import table_of
 from storage.models import SyncRun
 from tests.conftest import RUN_TABLES, WRITE_COLUMNS, dump_tables, fresh_database
+
+# Real processes or many syncs: left out of the quick tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
 
 # How many pages each killed process commits before its kill (None: until its streams end).
 KILL_AFTER_PAGES = ((2, 8), (3, 12), None)
@@ -84,7 +88,7 @@ def wait_for_progress(engine, process: subprocess.Popen[bytes], pages: int | Non
 def test_kill_9_at_random_points_then_resume_equals_an_uninterrupted_sync(
     request, make_sandbox, dialect, db_url, tmp_path
 ):
-    sandbox = make_sandbox(contacts=2_500, seed=23, malformed=3)
+    sandbox = make_sandbox(contacts=1_500, seed=23, malformed=3)
     rng = random.Random(2026)
     engine = make_engine(db_url)
     migrate(engine)
@@ -122,7 +126,7 @@ def test_kill_9_at_random_points_then_resume_equals_an_uninterrupted_sync(
     # Killed runs are closed as interrupted by the next process; none is left "running". (A kill
     # during start-up, before any run row, interrupts nothing.)
     assert statuses["interrupted"] >= 1 and not statuses["running"], statuses
-    assert sum(len(rows) for rows in got.values()) > 5_000
+    assert sum(len(rows) for rows in got.values()) > 3_000
     differing = [name for name in expected if got[name] != expected[name]]
     assert not differing, differing
 

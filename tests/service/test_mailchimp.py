@@ -34,11 +34,13 @@ class SandboxTime(FakeClock):
 
 
 def settings_for(mailchimp, db_url, tmp_path, key=MAILCHIMP_KEY):
+    """Settings of the Mailchimp sandbox; pages commit in this process (see `make_settings`)."""
     return load_settings(
         data_dir=tmp_path / "data",
         database_url=db_url,
         mailchimp={"api_key": key, "base_url": mailchimp.url},
         retry={"max_attempts": 4, "jitter_seconds": 0.0},
+        storage_writer="inline",
     )
 
 
@@ -122,6 +124,7 @@ def test_mailchimp_reports_feed_the_email_kpis(mailchimp, engine, db_url, tmp_pa
     assert (opens, delivered) == (expected_opens, expected_delivered)
 
 
+@pytest.mark.slow
 def test_audience_and_funnel_meet_by_email(mailchimp, make_sandbox, engine, db_url, tmp_path):
     """The HubSpot portal of the same people (1,500 contacts, seed 7) and its Mailchimp audience,
     both synced: the KPIs see which contacts are subscribers."""
@@ -129,7 +132,11 @@ def test_audience_and_funnel_meet_by_email(mailchimp, make_sandbox, engine, db_u
 
     hubspot = make_sandbox(contacts=1_500, seed=7, now=PORTAL_NOW)
     settings = settings_for(mailchimp, db_url, tmp_path).model_copy(
-        update={"hubspot": load_settings(hubspot={"token": hubspot.token, "base_url": hubspot.url}).hubspot}
+        update={
+            "hubspot": load_settings(
+                hubspot={"token": hubspot.token, "base_url": hubspot.url, "analytics_days": 90}
+            ).hubspot
+        }
     )
     assert all(
         o.status == "succeeded"
@@ -274,6 +281,7 @@ def test_an_oauth_token_finds_its_account_and_syncs(mailchimp, engine, db_url, t
         data_dir=tmp_path / "data",
         database_url=db_url,
         mailchimp={"access_token": token, "metadata_url": f"{mailchimp.server.url}/oauth2/metadata"},
+        storage_writer="inline",
     )
     outcomes = build_sync("mailchimp", settings, engine, clock=SandboxTime(mailchimp)).run()
     if token == "revoked-token":

@@ -12,6 +12,9 @@ from sandbox.server import SandboxServer
 from service.api import create_app
 from tests.service.conftest import ADMIN
 
+# Real processes or many syncs: left out of the quick tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
+
 EXAMPLES = 20
 # Operations without parameters or body: no request to them can be invalid.
 NO_INPUTS = {"GET /", "GET /healthz", "GET /readyz", "GET /metrics"}

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import select
 
 from storage.db import table_of
 from storage.models import SyncRun
 from tests.service.procs import funnelsync, process_env
+
+# Real processes or many syncs: left out of the quick tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
 
 
 def test_a_second_process_skips_streams_the_first_is_syncing(make_sandbox, engine, db_url, tmp_path):

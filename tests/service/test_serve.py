@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -19,8 +18,11 @@ from sandbox.server import free_port
 from storage.db import table_of
 from storage.kpis import latest_kpi_run
 from storage.models import HubSpotContact, SyncLease, SyncRun
-from tests.conftest import fresh_database
+from tests.conftest import fresh_database, loopback_client
 from tests.service.procs import funnelsync, process_env, run_funnelsync, wait_until_serving
+
+# Real processes or many syncs: left out of the quick tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
 
 ADMIN = "serve-admin-token-42"
 FINISHED = ("succeeded", "failed", "deferred", "skipped", "interrupted", "cancelled")
@@ -38,7 +40,7 @@ class Service:
             {**env, "FUNNELSYNC_SERVICE__PORT": str(self.port)}, "serve", output=self._out
         )
         wait_until_serving(self.url, self.process)
-        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
+        self.http = loopback_client(self.url, headers={"Authorization": f"Bearer {ADMIN}"})
 
     def runs(self, **params: Any) -> list[dict[str, Any]]:
         response = self.http.get("/admin/runs", params={"limit": 200, **params})
@@ -107,7 +109,8 @@ def stopped_in_time(log: Path) -> bool:
 
 
 def test_serve_syncs_takes_resyncs_stops_on_sigterm_and_resumes(make_sandbox, engine, db_url, tmp_path):
-    sandbox = make_sandbox(contacts=1200)
+    contacts = 600
+    sandbox = make_sandbox(contacts=contacts)
     env = serve_env(tmp_path, db_url, sandbox)
     log = tmp_path / "serve.log"
     service = Service(env, log)
@@ -116,7 +119,7 @@ def test_serve_syncs_takes_resyncs_stops_on_sigterm_and_resumes(make_sandbox, en
         service.wait(lambda: succeeded(service, "contacts", "schedule"), what="the scheduled sync")
         kpi_run = service.wait(lambda: latest_kpi_run(engine, connection="default"), what="the KPIs")
         # Auth failures.
-        with httpx.Client(base_url=service.url, timeout=10) as anonymous:
+        with loopback_client(service.url, timeout=10) as anonymous:
             assert anonymous.post("/admin/resync", json={}).status_code == 401
             wrong = {"Authorization": "Bearer not-the-token"}
             assert anonymous.get("/admin/runs", headers=wrong).status_code == 403
@@ -154,8 +157,8 @@ def test_serve_syncs_takes_resyncs_stops_on_sigterm_and_resumes(make_sandbox, en
             run = conn.execute(select(runs).where(runs.c.id == run_id)).one()
             stored = conn.execute(select(func.count()).select_from(table_of(HubSpotContact))).scalar_one()
         assert run.status == "interrupted" and run.finished_at is not None
-        assert 0 < run.records_read < 1200
-        assert stored == 1200  # the first sync's rows, untouched by the stop
+        assert 0 < run.records_read < contacts
+        assert stored == contacts  # the first sync's rows, untouched by the stop
         lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
         assert any(line.get("run_id") == run_id for line in lines) and ADMIN not in log.read_text()
         assert sandbox.token not in log.read_text()
@@ -166,7 +169,7 @@ def test_serve_syncs_takes_resyncs_stops_on_sigterm_and_resumes(make_sandbox, en
             lambda: [r for r in succeeded(service, "contacts", "schedule") if r["id"] > run_id],
             what="the resumed sync",
         )
-        assert resumed[0]["mode"] == "full" and resumed[0]["records_read"] == 1200 - run.records_read
+        assert resumed[0]["mode"] == "full" and resumed[0]["records_read"] == contacts - run.records_read
         # An admin resync over HTTP runs to its end and is listed with the runs.
         again = service.http.post("/admin/resync", json={"streams": ["owners", "deals"]})
         assert again.status_code == 202, again.text
@@ -251,7 +254,7 @@ def test_two_serve_processes_never_sync_the_same_stream_at_once(make_sandbox, re
                     assert before["finished_at"] <= after["started_at"], f"{stream} synced twice at once"
             # Both processes live on and take the next jobs.
             assert first.http.get("/healthz").status_code == second.http.get("/healthz").status_code == 200
-            with httpx.Client(base_url=second.url, timeout=10) as plain:
+            with loopback_client(second.url, timeout=10) as plain:
                 assert plain.get("/readyz").status_code == 200
         finally:
             first.kill()

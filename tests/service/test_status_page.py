@@ -15,6 +15,9 @@ from service.api import create_app
 from storage.kpis import latest_kpi_run
 from tests.conftest import strict
 
+# Real processes or many syncs: left out of the quick tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
+
 FUNNEL_BLUE = (9, 105, 218)  # the first bar (fill #0969da at full opacity)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from config import load_settings
 from service.sync import build_sync
 from storage import get_run, get_state, recent_runs
 from storage.db import table_of
@@ -181,12 +180,11 @@ def test_failed_page_leaves_checkpoint_at_last_committed_page_and_next_run_resum
     assert get_state(engine, connection="default", source="hubspot", stream="contacts")["full"] is None
 
 
-def test_malformed_values_are_quarantined_and_the_sync_goes_on(make_sandbox, engine, db_url):
+def test_malformed_values_are_quarantined_and_the_sync_goes_on(sandbox, make_settings, engine, db_url):
     from tests.conftest import FakeClock
 
-    sandbox = make_sandbox()
     clock = FakeClock(sandbox)
-    settings = load_settings(database_url=db_url, hubspot={"token": sandbox.token, "base_url": sandbox.url})
+    settings = make_settings(db_url)
     ids = sorted(int(i) for i in truth(sandbox, "contacts"))
     deal_ids = sorted(int(i) for i in truth(sandbox, "deals"))
     bad = {
@@ -481,6 +479,7 @@ def test_contact_company_associations_follow_hubspot(sandbox, clock, make_settin
     assert links == expected - {(first, company_a), (second, company_b)}
 
 
+@pytest.mark.slow
 def test_streams_side_by_side_store_what_they_store_one_after_another(
     make_sandbox, make_settings, db_url, tmp_path
 ):

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -67,7 +68,7 @@ def test_leased_splits_free_and_busy_streams_and_releases(engine):
     assert holder.startswith(socket.gethostname() + ":")
 
 
-def _until(condition, timeout: float = 10.0) -> bool:
+def _until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     """Poll `condition` until it holds or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -3,6 +3,7 @@ deleted after a complete full listing, with a version in the history; nothing el
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from service.jobs import Jobs
@@ -11,6 +12,9 @@ from storage.models import HubSpotContact, HubSpotContactVersion, HubSpotDeal, M
 from storage.reconcile import Census, missing_ids
 from tests.conftest import dump_tables
 from tests.service.test_mailchimp import settings_for
+
+# Real processes or many syncs: left out of the quick tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
 
 
 def live(engine, model) -> set[str]:

@@ -8,6 +8,7 @@ import pytest
 
 from config import HubSpotSettings
 from connector.errors import FatalAPIError
+from connector.hubspot.catalogue import OwnersStream
 from connector.hubspot.crm import ContactsStream, DealsStream, chunk_properties
 from connector.hubspot.emails import MarketingEmailsStream
 from connector.hubspot.schema import PortalSchema, discover_schema
@@ -345,3 +346,16 @@ def test_a_token_without_the_content_scope_syncs_no_emails_instead_of_failing(sa
     with client:
         records, checkpoints = collect(_emails_stream(sandbox).pages(client, {}, full=True))
     assert records == [] and "scopes" in checkpoints[-1]["unavailable"]
+
+
+def test_owners_are_marked_read_only_by_their_last_page(sandbox, clock):
+    """Active owners, then archived ones: a run stopped between them must leave the owners due,
+    or the archived owners would be missing until the catalogue's next interval."""
+    before = {"synced_at": "2026-01-01T00:00:00Z"}
+    with client_for(sandbox, clock) as client:
+        pages = list(OwnersStream(HubSpotSettings(base_url=sandbox.url)).pages(client, before, full=False))
+    assert len(pages) >= 2
+    assert [p.checkpoint for p in pages[:-1]] == [before] * (len(pages) - 1)
+    assert pages[-1].checkpoint == {"synced_at": "2026-06-01T12:00:00Z"}  # the portal's frozen now
+    archived = [r["archived"] for p in pages for r in p.records]
+    assert archived == sorted(archived) and True in archived and False in archived

@@ -1,0 +1,221 @@
+"""The service's read API, admin authentication and input checks over one synced service per
+database (SQLite and PostgreSQL): these tests only read, so the sandbox, the service and its
+sync are made once for the module."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from storage.db import table_of
+from storage.kpis import kpi_values, latest_kpi_run
+from storage.models import SyncRun
+from tests.conftest import sandbox_settings, start_sandbox
+from tests.service.conftest import (
+    ADMIN,
+    READER,
+    auth,
+    resync,
+    running_service,
+    serving,
+    wait_for,
+    wait_kpis,
+)
+
+# Its tests share one module-scoped database per dialect: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("api_read")
+
+
+@pytest.fixture(scope="module")
+def synced(module_engine, tmp_path_factory) -> Iterator[httpx.Client]:
+    """A client of a service whose first sync, KPIs and exports are done."""
+    sandbox = start_sandbox()
+    try:
+        url = module_engine.url.render_as_string(hide_password=False)
+        settings = sandbox_settings(sandbox, tmp_path_factory.mktemp("api") / "data", url)
+        with running_service(settings, module_engine) as service, serving(service) as client:
+            body = resync(client).json()
+            runs = wait_for(client, [r["id"] for r in body["runs"]], timeout=120)
+            assert all(r["status"] == "succeeded" for r in runs), runs
+            assert wait_kpis(module_engine) is not None
+            manifest = service.settings.exports_path / "manifest.json"
+            deadline = time.monotonic() + 30
+            while not manifest.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)  # the exports are written right after the KPIs are stored
+            yield client
+    finally:
+        sandbox.server.stop()
+
+
+@pytest.fixture
+def engine(module_engine):
+    """The module's database (the tests compare the API's answers with it)."""
+    return module_engine
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), (auth("wrong-token-000"), 403), (auth(READER), 403), ({"Authorization": "Basic abc"}, 401)],
+)
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/admin/resync"), ("GET", "/admin/runs"), ("GET", "/admin/runs/1")]
+)
+def test_admin_routes_need_the_admin_token(synced, headers, status, method, path):
+    response = synced.request(method, path, headers=headers, json={})
+    assert response.status_code == status
+    assert ADMIN not in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/admin/runs", {"status": "fa\x00iled"}),
+        ("/admin/runs", {"connection": "\x00"}),
+        ("/admin/runs", {"stream": "contacts\x00"}),
+        ("/api/kpis", {"kpi": "win\x00rate"}),
+        ("/api/kpis", {"dimension_value": "a\x00b"}),
+    ],
+)
+def test_nul_bytes_in_query_parameters_are_refused(synced, path, params):
+    """PostgreSQL cannot compare text holding a NUL byte: a clear 422, never a 500."""
+    response = synced.get(path, params=params, headers=auth(ADMIN))
+    assert response.status_code == 422 and next(iter(params)) in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("token", "status"), [(READER, 200), (ADMIN, 200), ("nope-nope-nope", 403), (None, 401)]
+)
+def test_the_read_api_takes_the_read_or_the_admin_token(synced, token, status):
+    response = synced.get("/api/kpis", headers=auth(token) if token else {})
+    assert response.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"connection": "elsewhere"}, "body.connection"),
+        ({"streams": ["contacts", "nope"]}, "body.streams.1"),
+        ({"full": "maybe"}, "full"),
+        ({"streams": "contacts"}, "streams"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_bad_resync_input_gets_422_with_a_clear_message(synced, body, needle):
+    response = resync(synced, **body)
+    assert response.status_code == 422
+    assert needle in response.json()["detail"]
+
+
+def test_kpis_api_returns_the_stored_values_as_json_and_csv(synced, engine):
+    run = latest_kpi_run(engine, connection="default")
+    assert run is not None and run.id is not None
+    stored = [v for v in kpi_values(engine, run_id=run.id) if v.kpi == "win_rate" and v.dimension == "all"]
+    response = synced.get("/api/kpis", params={"kpi": "win_rate", "dimension": "all"}, headers=auth(READER))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["run_id"] == run.id and len(body["values"]) == len(stored) > 0
+    assert [v["value"] for v in body["values"]] == [s.value for s in stored]
+    as_csv = synced.get(
+        "/api/kpis", params={"kpi": "win_rate", "dimension": "all", "format": "csv"}, headers=auth(READER)
+    )
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert [r["kpi"] for r in rows] == ["win_rate"] * len(stored)
+    # Period bounds: only periods starting in the range, snapshot values always.
+    first = body["values"][-1]["period_start"][:10]
+    narrowed = synced.get(
+        "/api/kpis", params={"kpi": "win_rate", "dimension": "all", "from": first}, headers=auth(READER)
+    ).json()
+    assert len(narrowed["values"]) == 1
+    bad = synced.get("/api/kpis", params={"from": "last tuesday"}, headers=auth(READER))
+    assert bad.status_code == 422 and "from" in bad.json()["detail"]
+    # The first and last days there are bound nothing (no day before or after them to compute).
+    for edge in ({"to": "9999-12-31"}, {"from": "0001-01-01"}):
+        every = synced.get(
+            "/api/kpis", params={"kpi": "win_rate", "dimension": "all", **edge}, headers=auth(READER)
+        )
+        assert every.status_code == 200 and len(every.json()["values"]) == len(stored), edge
+    assert synced.get("/api/kpis", params={"period": "year"}, headers=auth(READER)).status_code == 404
+
+
+def test_kpis_api_answers_304_to_a_dashboard_that_has_the_latest(synced):
+    first = synced.get("/api/kpis/latest", headers=auth(READER))
+    assert first.status_code == 200
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    assert synced.get("/api/kpis/latest", headers={**auth(READER), "If-None-Match": etag}).status_code == 304
+    assert (
+        synced.get("/api/kpis/latest", headers={**auth(READER), "If-Modified-Since": modified}).status_code
+        == 304
+    )
+    earlier = format_datetime(datetime.now(UTC) - timedelta(days=1), usegmt=True)
+    assert (
+        synced.get("/api/kpis/latest", headers={**auth(READER), "If-Modified-Since": earlier}).status_code
+        == 200
+    )
+    latest = first.json()["values"]
+    keys = [(v["kpi"], v["stage"], v["dimension"], v["dimension_value"]) for v in latest]
+    assert len(keys) == len(set(keys))
+
+
+EXPORT_NAMES = {
+    "manifest.json": 200,
+    "kpis.csv": 200,
+    "nothing.csv": 404,
+    "..%2F..%2Fetc%2Fpasswd": 404,
+    "%2e%2e": 404,
+    "..%5Cmanifest.json": 404,
+    ".kpis.csv.pid1.abc.tmp": 404,
+}
+
+
+def test_export_files_are_served_without_path_traversal(synced):
+    for name, status in EXPORT_NAMES.items():
+        response = synced.get(f"/api/exports/{name}", headers=auth(READER))
+        assert response.status_code == status, name
+        if status == 200:
+            etag = response.headers["etag"]
+            again = synced.get(f"/api/exports/{name}", headers={**auth(READER), "If-None-Match": etag})
+            assert again.status_code == 304
+
+
+def test_metrics_match_the_database(synced, engine):
+    text = synced.get("/metrics").text
+    runs = table_of(SyncRun)
+    with engine.connect() as conn:
+        read = conn.execute(
+            select(func.sum(runs.c.records_read)).where(
+                runs.c.stream == "contacts", runs.c.source == "hubspot"
+            )
+        ).scalar_one()
+    labels = 'connection="default",source="hubspot",stream="contacts"'
+    assert f"funnelsync_sync_records_read_total{{{labels}}} {float(read)}" in text
+    run = latest_kpi_run(engine, connection="default")
+    assert run is not None and run.id is not None
+    stage_counts = {
+        v.stage: v.value
+        for v in kpi_values(engine, run_id=run.id)
+        if v.kpi == "stage_count" and v.dimension == "all"
+    }
+    assert f'funnelsync_stage_contacts{{connection="default",stage="lead"}} {stage_counts["lead"]}' in text
+    for name in ("funnelsync_open_pipeline", "funnelsync_win_rate_ratio", "funnelsync_days_to_close_mean"):
+        assert f'{name}{{connection="default"}}' in text
+    assert (
+        "funnelsync_stage_conversion_ratio" in text
+        and "funnelsync_sync_last_success_timestamp_seconds" in text
+    )
+
+
+def test_status_page_shows_runs_and_the_funnel(synced):
+    page = synced.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert '<svg id="funnel"' in html and html.count('class="stage"') == 5
+    assert "succeeded" in html and "Resync" in html and ADMIN not in html
