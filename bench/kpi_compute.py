@@ -17,8 +17,10 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,6 +42,15 @@ SOURCES = [
 BATCH = 20_000
 
 
+STAGE_ROWS = [
+    ("open1", 0.2, False, False),
+    ("open2", 0.6, False, False),
+    ("won", 1.0, True, True),
+    ("lost", 0.0, True, False),
+]
+Row = dict[str, object]
+
+
 def build(db: Path, contacts: int, deals: int) -> None:
     from storage import make_engine, migrate, upsert
     from storage.models import (
@@ -55,139 +66,131 @@ def build(db: Path, contacts: int, deals: int) -> None:
     rng = random.Random(1)
     start = AS_OF - timedelta(days=3 * 365)
     span = (AS_OF - start).total_seconds()
-    rows: list[dict[str, object]] = []
-    dates: list[dict[str, object]] = []
 
-    def flush(force: bool = False) -> None:
-        if len(rows) >= BATCH or (force and rows):
+    def load(made: Iterator[tuple[Row, list[Row]]], model: Any, dated: Any) -> None:
+        """Upsert records and their stage dates in batches of BATCH records."""
+        rows: list[Row] = []
+        dates: list[Row] = []
+        for row, row_dates in made:
+            rows.append(row)
+            dates.extend(row_dates)
+            if len(rows) >= BATCH:
+                with engine.begin() as conn:
+                    upsert(conn, model, rows)
+                    upsert(conn, dated, dates)
+                rows.clear()
+                dates.clear()
+        if rows:
             with engine.begin() as conn:
-                upsert(conn, HubSpotContact, rows)
-                upsert(conn, HubSpotContactStageDate, dates)
-            rows.clear()
-            dates.clear()
+                upsert(conn, model, rows)
+                upsert(conn, dated, dates)
 
-    for i in range(contacts):
-        created = start + timedelta(seconds=rng.uniform(0, span))
-        source = rng.choice(SOURCES)
-        t = created
-        path = [("lead", t)]
-        for stage, p in zip(STAGES[1:], (0.3, 0.5, 0.6, 0.35), strict=True):
-            if rng.random() > p:
-                break
-            t = t + timedelta(days=rng.expovariate(1 / 12))
-            if t > AS_OF:
-                break
-            path.append((stage, t))
-        props = {f"hs_v2_date_entered_{s}": w.isoformat() for s, w in path}
-        props.update(
-            {
-                "email": f"c{i}@example.com",
-                "lifecyclestage": path[-1][0],
-                "hs_analytics_source": source,
-                "createdate": created.isoformat(),
-                "firstname": "Ann",
-                "lastname": f"Person{i}",
-            }
-        )
-        rows.append(
-            {
-                "connection": "default",
-                "id": str(100 + i),
-                "createdate": created,
-                "lifecyclestage": path[-1][0],
-                "analytics_source": source,
-                "latest_source": rng.choice(SOURCES),
-                "raw": {"id": str(100 + i), "properties": props},
-            }
-        )
-        dates.extend(
-            {
-                "connection": "default",
-                "contact_id": str(100 + i),
-                "stage": s,
-                "source": "hs_v2_date_entered",
-                "entered_at": w,
-            }
-            for s, w in path
-        )
-        flush()
-    flush(force=True)
-    stages = [
-        ("open1", 0.2, False, False),
-        ("open2", 0.6, False, False),
-        ("won", 1.0, True, True),
-        ("lost", 0.0, True, False),
-    ]
-    deal_rows: list[dict[str, object]] = []
-    deal_dates: list[dict[str, object]] = []
+    load((_contact(i, rng, start, span) for i in range(contacts)), HubSpotContact, HubSpotContactStageDate)
     with engine.begin() as conn:
-        upsert(
-            conn,
-            HubSpotPipelineStage,
-            [
-                {
-                    "connection": "default",
-                    "pipeline_id": "default",
-                    "stage_id": s,
-                    "label": s,
-                    "display_order": n,
-                    "probability": p,
-                    "is_closed": c,
-                    "is_won": w,
-                }
-                for n, (s, p, c, w) in enumerate(stages)
-            ],
-        )
-    for i in range(deals):
-        created = start + timedelta(seconds=rng.uniform(0, span))
-        stage, _, closed, won = rng.choice(stages)
-        close = created + timedelta(days=rng.expovariate(1 / 40)) if closed else None
-        amount = None if rng.random() < 0.03 else round(rng.lognormvariate(11.5, 0.8), -2)
-        deal_rows.append(
-            {
-                "connection": "default",
-                "id": str(10_000_000 + i),
-                "createdate": created,
-                "closedate": close,
-                "pipeline": "default",
-                "dealstage": stage,
-                "amount": amount,
-                "amount_in_home_currency": amount,
-                "currency": "SEK",
-                "is_closed": closed,
-                "is_closed_won": won,
-                "analytics_source": rng.choice(SOURCES),
-                "owner_id": str(rng.randint(1, 40)),
-                "raw": {"id": str(i), "properties": {"amount": amount}},
-            }
-        )
-        # The path through the pipeline: open1, maybe open2, then the current stage.
-        walk = ["open1"] + (["open2"] if stage != "open1" and rng.random() < 0.7 else [])
-        walk += [stage] if stage not in walk else []
-        at = created
-        for n, step in enumerate(walk):
-            if n:
-                at = at + timedelta(days=rng.expovariate(1 / 15))
-            entered = close if (step in ("won", "lost") and close is not None) else at
-            deal_dates.append(
-                {
-                    "connection": "default",
-                    "deal_id": str(10_000_000 + i),
-                    "stage": step,
-                    "source": "hs_v2_date_entered",
-                    "entered_at": max(entered, at) if entered else at,
-                }
-            )
-        if len(deal_rows) >= BATCH:
-            with engine.begin() as conn:
-                upsert(conn, HubSpotDeal, deal_rows)
-                upsert(conn, HubSpotDealStageDate, deal_dates)
-            deal_rows.clear()
-            deal_dates.clear()
-    with engine.begin() as conn:
-        upsert(conn, HubSpotDeal, deal_rows)
-        upsert(conn, HubSpotDealStageDate, deal_dates)
+        upsert(conn, HubSpotPipelineStage, [_pipeline_stage(n, *stage) for n, stage in enumerate(STAGE_ROWS)])
+    load((_deal(i, rng, start, span) for i in range(deals)), HubSpotDeal, HubSpotDealStageDate)
     engine.dispose()
+
+
+def _pipeline_stage(n: int, stage: str, probability: float, closed: bool, won: bool) -> Row:
+    return {
+        "connection": "default",
+        "pipeline_id": "default",
+        "stage_id": stage,
+        "label": stage,
+        "display_order": n,
+        "probability": probability,
+        "is_closed": closed,
+        "is_won": won,
+    }
+
+
+def _contact(i: int, rng: random.Random, start: datetime, span: float) -> tuple[Row, list[Row]]:
+    """One contact walking the funnel from lead onwards, and the dates it entered each stage."""
+    created = start + timedelta(seconds=rng.uniform(0, span))
+    source = rng.choice(SOURCES)
+    t = created
+    path = [("lead", t)]
+    for stage, p in zip(STAGES[1:], (0.3, 0.5, 0.6, 0.35), strict=True):
+        if rng.random() > p:
+            break
+        t = t + timedelta(days=rng.expovariate(1 / 12))
+        if t > AS_OF:
+            break
+        path.append((stage, t))
+    props = {f"hs_v2_date_entered_{s}": w.isoformat() for s, w in path}
+    props.update(
+        {
+            "email": f"c{i}@example.com",
+            "lifecyclestage": path[-1][0],
+            "hs_analytics_source": source,
+            "createdate": created.isoformat(),
+            "firstname": "Ann",
+            "lastname": f"Person{i}",
+        }
+    )
+    row: Row = {
+        "connection": "default",
+        "id": str(100 + i),
+        "createdate": created,
+        "lifecyclestage": path[-1][0],
+        "analytics_source": source,
+        "latest_source": rng.choice(SOURCES),
+        "raw": {"id": str(100 + i), "properties": props},
+    }
+    dates: list[Row] = [
+        {
+            "connection": "default",
+            "contact_id": str(100 + i),
+            "stage": s,
+            "source": "hs_v2_date_entered",
+            "entered_at": w,
+        }
+        for s, w in path
+    ]
+    return row, dates
+
+
+def _deal(i: int, rng: random.Random, start: datetime, span: float) -> tuple[Row, list[Row]]:
+    """One deal in the default pipeline and its path through it: open1, maybe open2, then its stage."""
+    created = start + timedelta(seconds=rng.uniform(0, span))
+    stage, _, closed, won = rng.choice(STAGE_ROWS)
+    close = created + timedelta(days=rng.expovariate(1 / 40)) if closed else None
+    amount = None if rng.random() < 0.03 else round(rng.lognormvariate(11.5, 0.8), -2)
+    row: Row = {
+        "connection": "default",
+        "id": str(10_000_000 + i),
+        "createdate": created,
+        "closedate": close,
+        "pipeline": "default",
+        "dealstage": stage,
+        "amount": amount,
+        "amount_in_home_currency": amount,
+        "currency": "SEK",
+        "is_closed": closed,
+        "is_closed_won": won,
+        "analytics_source": rng.choice(SOURCES),
+        "owner_id": str(rng.randint(1, 40)),
+        "raw": {"id": str(i), "properties": {"amount": amount}},
+    }
+    walk = ["open1"] + (["open2"] if stage != "open1" and rng.random() < 0.7 else [])
+    walk += [stage] if stage not in walk else []
+    at = created
+    dates: list[Row] = []
+    for n, step in enumerate(walk):
+        if n:
+            at = at + timedelta(days=rng.expovariate(1 / 15))
+        entered = close if (step in ("won", "lost") and close is not None) else at
+        dates.append(
+            {
+                "connection": "default",
+                "deal_id": str(10_000_000 + i),
+                "stage": step,
+                "source": "hs_v2_date_entered",
+                "entered_at": max(entered, at) if entered else at,
+            }
+        )
+    return row, dates
 
 
 def measure(db: Path) -> dict[str, float]:

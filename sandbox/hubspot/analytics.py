@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sandbox.hubspot.model import SandboxError
+from sandbox.hubspot.report_rows import buckets, date_param, source_name, sum_rows, with_rates
 from sandbox.hubspot.site import FORM_PAGES, SESSION_TO_CONTACT, SITE, pick, slug, split, unit
 from sandbox.hubspot.store import PortalStore
 
@@ -197,7 +198,7 @@ class WebAnalytics:
             "timePerSession": round(40 + 200 * noise, 2) if visits else 0.0,
             "newVisitorSessionRate": round(0.6 + 0.3 * noise, 4) if visits else 0.0,
         }
-        return _with_rates(row)
+        return with_rates(row)
 
     def drill_rows(self, day: date, source: str, facts: _Facts) -> dict[str, dict[str, Any]]:
         """A source's first drill-down (social networks, search engines, …) for one day: the
@@ -227,7 +228,7 @@ class WebAnalytics:
             for value, row in self.drill_rows(day, source, facts).items():
                 key = slug(value)
                 row = {**row, "breakdown": key}
-                rows[key] = _sum_rows([rows[key], row], key) if key in rows else row
+                rows[key] = sum_rows([rows[key], row], key) if key in rows else row
         return rows
 
     def page_rows(self, day: date, kind: str, facts: _Facts) -> dict[str, dict[str, Any]]:
@@ -287,11 +288,11 @@ class WebAnalytics:
         if breakdown_by == "utm-campaigns":
             found = self.campaign_rows(day, facts)
         elif breakdown_by == "sources" and d1:
-            found = self.drill_rows(day, _source_name(d1), facts)
+            found = self.drill_rows(day, source_name(d1), facts)
         else:
             found = self.source_rows(day, facts)
             if breakdown_by == "totals":
-                return [_sum_rows(found.values(), "totals")] if found else []
+                return [sum_rows(found.values(), "totals")] if found else []
         return sorted(found.values(), key=lambda r: (-r["visits"], r["breakdown"]))
 
     # -- the endpoint ------------------------------------------------------------------------
@@ -317,7 +318,7 @@ class WebAnalytics:
         period = time_period.removeprefix("summarize/")
         if period not in TIME_PERIODS or (summarize and period == "total"):
             raise SandboxError(400, "VALIDATION_ERROR", f"Invalid time period: {time_period}")
-        first, last = _date_param("start", start), _date_param("end", end)
+        first, last = date_param("start", start), date_param("end", end)
         if last < first:
             raise SandboxError(400, "VALIDATION_ERROR", "end must not be before start")
         if limit < 1 or offset < 0:
@@ -327,19 +328,19 @@ class WebAnalytics:
         days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
         if period == "total":
             return self._total(breakdown_by, d1, [d for d in days if d <= today], limit, offset)
-        buckets = _buckets(days, period)
-        if len(buckets) > MAX_TIME_POINTS:
+        points = buckets(days, period)
+        if len(points) > MAX_TIME_POINTS:
             raise SandboxError(
                 413,
                 "RESULT_POINT_LIMIT_EXCEEDED",
-                f"Too many time points ({len(buckets)} > {MAX_TIME_POINTS}); narrow the range or use a "
+                f"Too many time points ({len(points)} > {MAX_TIME_POINTS}); narrow the range or use a "
                 "wider time period",
             )
         body: dict[str, list[dict[str, Any]]] = {}
-        for key, members in buckets.items():
+        for key, members in points.items():
             found = self._aggregate(breakdown_by, d1, [d for d in members if d <= today])
             if summarize or breakdown_by == "totals":
-                body[key.isoformat()] = [_sum_rows(found, "")] if found else []
+                body[key.isoformat()] = [sum_rows(found, "")] if found else []
             else:
                 body[key.isoformat()] = found[offset : offset + limit]
         return body
@@ -349,7 +350,7 @@ class WebAnalytics:
         for day in days:
             for row in self.rows(breakdown_by, d1, day):
                 by_key[row["breakdown"]].append(row)
-        rows = [_sum_rows(parts, key) for key, parts in by_key.items()]
+        rows = [sum_rows(parts, key) for key, parts in by_key.items()]
         size = "rawViews" if breakdown_by in CONTENT_TYPES else "visits"
         return sorted(rows, key=lambda r: (-r.get(size, 0), r["breakdown"]))
 
@@ -362,75 +363,5 @@ class WebAnalytics:
             "breakdowns": page,
             "offset": offset + len(page),
             "total": len(rows),
-            "totals": {k: v for k, v in _sum_rows(rows, "").items() if k not in ("breakdown", "meta")},
+            "totals": {k: v for k, v in sum_rows(rows, "").items() if k not in ("breakdown", "meta")},
         }
-
-
-def _source_name(d1: str) -> str:
-    """HubSpot's drill-down names a source by its report value; the docs also write `organic`."""
-    value = d1.strip().upper()
-    aliases = {
-        "ORGANIC": "ORGANIC_SEARCH",
-        "SOCIAL": "SOCIAL_MEDIA",
-        "PAID": "PAID_SEARCH",
-        "EMAIL": "EMAIL_MARKETING",
-    }
-    return aliases.get(value, value)
-
-
-def _date_param(name: str, raw: str | None) -> date:
-    if not raw:
-        raise SandboxError(400, "VALIDATION_ERROR", f"Missing required parameter '{name}' (YYYYMMDD)")
-    try:
-        return datetime.strptime(raw, "%Y%m%d").date()
-    except ValueError:
-        raise SandboxError(400, "VALIDATION_ERROR", f"Invalid {name}: {raw!r}, expected YYYYMMDD") from None
-
-
-def _buckets(days: list[date], period: str) -> dict[date, list[date]]:
-    """Days grouped by the time point they report under (the day, its Monday, its month's 1st)."""
-    out: dict[date, list[date]] = {}
-    for day in days:
-        if period == "weekly":
-            key = day - timedelta(days=day.weekday())
-        elif period == "monthly":
-            key = day.replace(day=1)
-        else:
-            key = day
-        out.setdefault(key, []).append(day)
-    return out
-
-
-_RATE_FIELDS = ("pageviewsPerSession", "bounceRate", "timePerSession", "newVisitorSessionRate")
-
-
-def _with_rates(row: dict[str, Any]) -> dict[str, Any]:
-    visits, contacts = row.get("visits", 0), row.get("contacts", 0)
-    row["sessionToContactRate"] = round(contacts / visits, 6) if visits else 0.0
-    row["contactToCustomerRate"] = round(row.get("customers", 0) / contacts, 6) if contacts else 0.0
-    return row
-
-
-def _sum_rows(rows: Iterable[dict[str, Any]], key: str) -> dict[str, Any]:
-    """Rows of one breakdown summed: counters add, averages are weighted by sessions or views."""
-    rows = list(rows)
-    out: dict[str, Any] = {"breakdown": key} if key else {}
-    if rows and "meta" in rows[0]:
-        out["meta"] = rows[0]["meta"]
-    for row in rows:
-        for name, value in row.items():
-            if name in ("breakdown", "meta") or isinstance(value, float):
-                continue
-            out[name] = out.get(name, 0) + value
-    visits = out.get("visits", 0)
-    views = out.get("rawViews", 0)
-    for name in {n for r in rows for n, v in r.items() if isinstance(v, float)}:
-        weight = "visits" if name in _RATE_FIELDS else "rawViews"
-        total = visits if weight == "visits" else views
-        mixed = sum(r.get(name, 0.0) * r.get(weight, 0) for r in rows)
-        out[name] = round(mixed / total, 6) if total else 0.0
-    if "visits" in out:
-        _with_rates(out)
-    if "exits" in out and views:
-        out["exitsPerPageview"] = round(out["exits"] / views, 6)
-    return out
