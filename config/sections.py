@@ -3,6 +3,7 @@ computed, how the service runs, and the error every bad setting raises."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Literal
 
@@ -53,18 +54,34 @@ class MailchimpSettings(BaseModel):
     older_reports_days: int = Field(default=7, ge=0)
 
 
+def check_api_version(value: str) -> str:
+    """A HubSpot API family: a date version (a March or September release from 2026-03 on), or
+    `legacy`. ValueError otherwise."""
+    value = value.strip()
+    if value == "legacy" or (re.fullmatch(r"20\d\d-(03|09)", value) and value >= "2026-03"):
+        return value
+    raise ValueError(
+        "must be a HubSpot date version such as 2026-09 (a March or September release), or 'legacy'"
+    )
+
+
 class HubSpotSettings(BaseModel):
     """Where and how to reach one HubSpot portal."""
 
-    # A private-app access token; or OAuth 2.0 (a public app): client id, secret and refresh token.
+    # A static access token: a Service Key (HubSpot's credential for new integrations since
+    # 2026-09) or a legacy private-app token; or OAuth 2.0 (an app): client id, secret and refresh token.
     token: SecretStr | None = None
     client_id: str | None = None
     client_secret: SecretStr | None = None
     refresh_token: SecretStr | None = None
-    # Where refresh tokens are exchanged, on the API host. HubSpot retires /oauth/v1 on 2027-02-16;
-    # its successors (/oauth/v3/token, /oauth/<date>/token) take the same form.
-    token_path: str = "/oauth/v1/token"
+    # Where refresh tokens are exchanged, on the API host; unset: the API family's own
+    # (/oauth/2026-03/token for date versions, /oauth/v1/token for `legacy`, retired 2027-02-16).
+    token_path: str | None = None
     base_url: str = "https://api.hubapi.com"
+    # The API family every request uses: a HubSpot date version (`2026-09`: /crm/objects/2026-09/…)
+    # or `legacy` (the v3/v4 paths, unsupported from 2027-03-30 for v4 and September 2027 for v3).
+    # Endpoints without a dated equivalent (analytics v2 reports) keep their legacy path.
+    api_version: str = "2026-09"
     # Requests per rolling 10 s window: 100 (Free/Starter), 190 (Professional/Enterprise), 250 (limit pack).
     rate_limit_per_10s: int = Field(default=190, ge=1)
     search_rate_per_second: int = Field(default=5, ge=1)
@@ -109,6 +126,11 @@ class HubSpotSettings(BaseModel):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("api_version")
+    @classmethod
+    def _api_version(cls, value: str) -> str:
+        return check_api_version(value)
 
 
 DEFAULT_FUNNEL_STAGES = (

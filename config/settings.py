@@ -176,7 +176,7 @@ class Settings(BaseSettings):
         values += [v.get_secret_value() for v in tokens if v is not None and v.get_secret_value()]
         return values
 
-    def require_hubspot_auth(self) -> Literal["private_app", "oauth"]:
+    def require_hubspot_auth(self) -> Literal["token", "oauth"]:
         """Which HubSpot credentials are configured, or a one-line error naming what to set."""
         hub = self.hubspot
         env, section = self._hubspot_names
@@ -192,16 +192,18 @@ class Settings(BaseSettings):
                 raise ConfigurationError(f"Incomplete HubSpot OAuth settings: set {', '.join(missing)}.")
             if has_token:
                 raise ConfigurationError(
-                    "Both a HubSpot private-app token and OAuth settings are configured: keep one."
+                    "Both a HubSpot access token (Service Key or private app) and OAuth settings are "
+                    "configured: keep one."
                 )
             return "oauth"
         if not has_token:
             raise ConfigurationError(
                 f"No HubSpot credentials configured: set {env}TOKEN "
-                f"(or [{section}] token in funnelsync.toml) to a private-app access token, or "
+                f"(or [{section}] token in funnelsync.toml) to a Service Key (or a legacy private-app "
+                f"token), or "
                 f"{env}CLIENT_ID, __CLIENT_SECRET and __REFRESH_TOKEN for OAuth."
             )
-        return "private_app"
+        return "token"
 
     @classmethod
     def settings_customise_sources(

@@ -21,6 +21,7 @@ from connector.errors import (
     AuthenticationError,
     FatalAPIError,
     MalformedResponseError,
+    NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
     RetriableAPIError,
@@ -61,6 +62,8 @@ def classify_status(
         return AuthenticationError(f"{message} {auth_hint}", **where)
     if status == 403:
         return PermissionDeniedError(message, missing_scopes=missing_scopes, **where)
+    if status == 404:
+        return NotFoundError(message, **where)
     return FatalAPIError(message, **where)
 
 

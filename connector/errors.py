@@ -6,7 +6,8 @@
     ├── PaginationLoopError       the API handed back a cursor already followed: stop, do not loop
     ├── FatalAPIError             the API refused the request (4xx other than 429): do not retry
     │   ├── AuthenticationError   401: the token is wrong, expired or revoked
-    │   └── PermissionDeniedError 403: the token lacks scopes
+    │   ├── PermissionDeniedError 403: the token lacks scopes           ┐ the stream is unavailable
+    │   └── NotFoundError         404: the account has no such API/record ┘ (`unavailable`)
     ├── RetriableAPIError         transient: 429, 5xx, timeouts, connection errors, broken bodies
     │   ├── RateLimitedError      429 with a wait hint
     │   └── MalformedResponseError the body was not the JSON the API documents
@@ -68,13 +69,27 @@ class AuthenticationError(FatalAPIError):
 
 
 class PermissionDeniedError(FatalAPIError):
-    """403: the credentials lack a scope; `missing_scopes` names them when the API says which."""
+    """403: the credentials lack a scope; `missing_scopes` names the ones the API said would do
+    (any one of them)."""
 
     def __init__(self, message: str, *, missing_scopes: list[str] | None = None, **kwargs: Any) -> None:
         self.missing_scopes = missing_scopes or []
-        if self.missing_scopes:
-            message = f"{message} Missing scopes: {', '.join(self.missing_scopes)}."
+        if len(self.missing_scopes) == 1:
+            message = f"{message} Missing scope: {self.missing_scopes[0]}."
+        elif self.missing_scopes:
+            message = f"{message} Missing scope, one of: {', '.join(self.missing_scopes)}."
         super().__init__(message, **kwargs)
+
+
+class NotFoundError(FatalAPIError):
+    """404: the path does not exist for this account (an API its products do not include), or the
+    record asked for is gone."""
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether an error says the account cannot read this at all (a missing scope, or an API it
+    does not have), as opposed to a failure: the stream is then `unavailable`, not `failed`."""
+    return isinstance(error, PermissionDeniedError | NotFoundError)
 
 
 class RetriableAPIError(APIError):

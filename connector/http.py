@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
@@ -19,7 +20,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from config import RetrySettings
 from connector.clock import Clock
-from connector.errors import RetriableAPIError
+from connector.errors import FatalAPIError, RetriableAPIError
 
 log = logging.getLogger("funnelsync.connector.http")
 
@@ -222,7 +223,9 @@ class ServerClock:
         if self._offset is None:
             with self._probe_lock:
                 if self._offset is None:
-                    self._probe()
+                    # A refusal (the probe's scope missing) still carries a Date header.
+                    with contextlib.suppress(FatalAPIError):
+                        self._probe()
                     if self._offset is None:  # a proxy that drops or mangles `Date`: ask once
                         log.warning("the API's answers carry no usable Date header; using the local clock")
                         self._offset = timedelta(0)

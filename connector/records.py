@@ -119,7 +119,7 @@ def parse_timestamp(value: Any) -> tuple[datetime | None, str | None]:
             pass
     text = value.strip()
     if text == "":
-        return None, "empty string where a date was expected"
+        return None, None  # HubSpot and Mailchimp send "" for a cleared or unset date: no value
     if _EPOCH_RE.match(text):
         return None, "epoch milliseconds where ISO-8601 text was expected"
     try:

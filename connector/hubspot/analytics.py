@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from config import HubSpotSettings
-from connector.errors import MalformedResponseError, PermissionDeniedError
+from connector.errors import MalformedResponseError
 from connector.hubspot.client import HubSpotClient
 from connector.hubspot.wire import due
 from connector.records import Fields, Issue, Normalized, raw_text, record_key
@@ -31,7 +31,6 @@ from connector.stream import Page, Stream
 
 log = logging.getLogger("funnelsync.connector.hubspot")
 
-ANALYTICS_PATH = "/analytics/v2/reports/{breakdown_by}/{time_period}"
 # Days per request: well under the API's 500 time points, and responses of a few hundred kB.
 WINDOW_DAYS = 90
 ANALYTICS_PAGE = 100
@@ -104,38 +103,36 @@ class WebAnalyticsStream(Stream[HubSpotClient]):
         end = date.fromisoformat(window["end"])
         at = date.fromisoformat(window["at"])
         report_index = int(window["report"])
-        try:
-            while at <= end:
-                upto = min(at + timedelta(days=WINDOW_DAYS - 1), end)
-                for index in range(report_index, len(REPORTS)):
-                    records = self._read(client, REPORTS[index], at, upto)
-                    if index + 1 < len(REPORTS):
-                        nxt = {**window, "at": at.isoformat(), "report": index + 1}
-                    else:
-                        nxt = {**window, "at": (upto + timedelta(days=1)).isoformat(), "report": 0}
-                    last = index + 1 == len(REPORTS) and upto >= end
-                    if last:
-                        checkpoint: dict[str, Any] = {
-                            "through": window["end"],
-                            "window": None,
-                            "read_at": now.isoformat(),
-                            "unavailable": None,
-                        }
-                    else:
-                        checkpoint = {**state, "through": through, "window": nxt, "unavailable": None}
-                    yield Page(self.name, records, checkpoint)
-                report_index = 0
-                at = upto + timedelta(days=1)
-        except PermissionDeniedError as exc:
-            log.warning("web analytics not synced: %s", exc.detail)
-            yield Page(self.name, [], {"through": through, "window": None, "unavailable": exc.detail})
+        # Without the `business-intelligence` scope (403) the stream ends `unavailable`.
+        while at <= end:
+            upto = min(at + timedelta(days=WINDOW_DAYS - 1), end)
+            for index in range(report_index, len(REPORTS)):
+                records = self._read(client, REPORTS[index], at, upto)
+                if index + 1 < len(REPORTS):
+                    nxt = {**window, "at": at.isoformat(), "report": index + 1}
+                else:
+                    nxt = {**window, "at": (upto + timedelta(days=1)).isoformat(), "report": 0}
+                last = index + 1 == len(REPORTS) and upto >= end
+                if last:
+                    checkpoint: dict[str, Any] = {
+                        "through": window["end"],
+                        "window": None,
+                        "read_at": now.isoformat(),
+                    }
+                else:
+                    checkpoint = {**state, "through": through, "window": nxt}
+                yield Page(self.name, records, checkpoint)
+            report_index = 0
+            at = upto + timedelta(days=1)
 
     def parse(self, page: Page) -> Normalized:
         return normalize_web_analytics(page.records)
 
     def _read(self, client: HubSpotClient, report: Report, first: date, last: date) -> list[dict[str, Any]]:
         """Every row of every day of `report` in [first, last]: one record per day."""
-        path = ANALYTICS_PATH.format(breakdown_by=report.breakdown_by, time_period=report.time_period)
+        path = client.paths.path(
+            "analytics", breakdown_by=report.breakdown_by, time_period=report.time_period
+        )
         days: dict[str, list[Any]] = {}
         offset = 0
         for _ in range(MAX_OFFSET_PAGES):

@@ -130,7 +130,10 @@ class OAuthAuth(httpx.Auth):
                 path=path,
             )
         if response.status_code != 200 or not body.get("access_token"):
-            reason = f"{body.get('status') or body.get('category') or ''}: {body.get('message') or ''}"
+            # v1 answers {status, message}; the dated and v3 endpoints add RFC 6749's error fields.
+            codes = [str(c) for c in (body.get("error"), body.get("status") or body.get("category")) if c]
+            kind = f"{codes[0]} ({codes[1]})" if len(codes) == 2 else "".join(codes)
+            reason = f"{kind}: {body.get('error_description') or body.get('message') or ''}"
             raise AuthenticationError(
                 f"OAuth token refresh was refused ({reason.strip(': ') or 'no reason given'}). Check "
                 "FUNNELSYNC_HUBSPOT__CLIENT_ID, FUNNELSYNC_HUBSPOT__CLIENT_SECRET and "

@@ -9,7 +9,6 @@ from typing import Any
 
 from config import HubSpotSettings
 from connector.hubspot.client import HubSpotClient
-from connector.hubspot.constants import OWNERS_PATH, PIPELINES_PATH
 from connector.hubspot.schema import PortalSchema, catalogue_due
 from connector.hubspot.wire import iso, results
 from connector.pagination import CursorPaginator
@@ -56,7 +55,7 @@ class PipelinesStream(Stream[HubSpotClient]):
         if not catalogue_due(client, self.settings, state.get("synced_at"), full=full):
             yield Page(self.name, [], dict(state))
             return
-        path = PIPELINES_PATH.format(object_type="deals")
+        path = client.paths.path("pipelines", object_type="deals")
         records = results(client.get(path), path)
         yield Page(self.name, records, {"synced_at": iso(client.server_now())})
 
@@ -82,8 +81,9 @@ class OwnersStream(Stream[HubSpotClient]):
                 params: dict[str, Any] = {"limit": 100, "archived": archived}
                 if paginator.token:
                     params["after"] = paginator.token
-                body = client.get(OWNERS_PATH, params=params)
-                records = results(body, OWNERS_PATH)
+                path = client.paths.path("owners")
+                body = client.get(path, params=params)
+                records = results(body, path)
                 paginator.advance(body)
                 # Only the last page marks the owners read: a run stopped before it leaves them
                 # due, so the next run reads them all again (not just later than the catalogue's

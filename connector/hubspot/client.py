@@ -14,10 +14,11 @@ from connector.client import ApiClient, classify_status, error_context, server_e
 from connector.clock import Clock
 from connector.errors import APIError, FatalAPIError, RateLimitDeferredError, RateLimitedError
 from connector.http import error_body, parse_retry_after
-from connector.hubspot.constants import BURST_INTERVAL_SECONDS, OWNERS_PATH
+from connector.hubspot.constants import BURST_INTERVAL_SECONDS
+from connector.hubspot.endpoints import HubSpotPaths
 from connector.ratelimit import RollingWindowLimiter
 
-PRIVATE_APP_HINT = "Check FUNNELSYNC_HUBSPOT__TOKEN (private-app access token)."
+TOKEN_HINT = "Check FUNNELSYNC_HUBSPOT__TOKEN (a Service Key or private-app access token)."
 
 
 def _header_int(response: httpx.Response, name: str) -> int | None:
@@ -56,7 +57,7 @@ def _rate_limited(
     return RateLimitedError(message, policy=policy, retry_after=retry_after, **where)
 
 
-def classify_error(response: httpx.Response, *, now: datetime, auth_hint: str = PRIVATE_APP_HINT) -> APIError:
+def classify_error(response: httpx.Response, *, now: datetime, auth_hint: str = TOKEN_HINT) -> APIError:
     """The exception for an error answer; 429 and 5xx are retriable, DAILY defers, other 4xx are fatal."""
     body = error_body(response)
     where = error_context(
@@ -72,15 +73,30 @@ def classify_error(response: httpx.Response, *, now: datetime, auth_hint: str = 
         return FatalAPIError("request URI too long (414): too many properties in one request", **where)
     if status >= 500 and not body:
         message = server_error_message(response)
-    context = body.get("context") or {}
-    scopes = context.get("requiredGranularScopes") or context.get("requiredScopes") or []
     return classify_status(
         message,
         where,
         auth_hint=auth_hint,
         retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
-        missing_scopes=[str(s) for s in scopes],
+        missing_scopes=missing_scopes(body),
     )
+
+
+def missing_scopes(body: dict[str, Any]) -> list[str]:
+    """The scopes a 403 names (any one of them would do). Real answers put them in
+    `errors[].context.requiredGranularScopes`; some (schemas) in a top-level `context`."""
+    details = body.get("errors")
+    nested = [d.get("context") for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+    contexts = [body.get("context"), *nested]
+    found: dict[str, None] = {}
+    for context in contexts:
+        if not isinstance(context, dict):
+            continue
+        for key in ("requiredGranularScopes", "requiredScopes"):
+            values = context.get(key)
+            if isinstance(values, list):
+                found.update((str(v), None) for v in values if v)
+    return list(found)
 
 
 class HubSpotClient(ApiClient):
@@ -94,15 +110,17 @@ class HubSpotClient(ApiClient):
         retry: RetrySettings,
         clock: Clock,
         transport: httpx.BaseTransport | None = None,
-        auth_hint: str = PRIVATE_APP_HINT,
+        auth_hint: str = TOKEN_HINT,
     ) -> None:
+        # The run's API family (settings.api_version): every stream builds its paths from it.
+        self.paths = HubSpotPaths(settings.api_version)
         super().__init__(
             settings.base_url,
             auth=auth,
             timeout=settings.timeout_seconds,
             retry=retry,
             clock=clock,
-            probe=(OWNERS_PATH, {"limit": 1}),
+            probe=(self.paths.path("owners"), {"limit": 1}),
             transport=transport,
         )
         self.settings = settings

@@ -1,4 +1,4 @@
-"""HubSpot API constants: paths, caps and the property sets funnelsync reads."""
+"""HubSpot API constants: caps and the property sets funnelsync reads (paths: endpoints.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,7 @@ HISTORY_PAGE_MAX = 50
 SEARCH_RESULT_CAP = 10_000
 BURST_INTERVAL_SECONDS = 10.0
 
-OBJECT_PATH = "/crm/v3/objects/{object_type}"
-SEARCH_PATH = "/crm/v3/objects/{object_type}/search"
-BATCH_READ_PATH = "/crm/v3/objects/{object_type}/batch/read"
 BATCH_READ_MAX = 100
-PIPELINES_PATH = "/crm/v3/pipelines/{object_type}"
-OWNERS_PATH = "/crm/v3/owners"
-PROPERTIES_PATH = "/crm/v3/properties/{object_type}"
-ASSOCIATIONS_BATCH_PATH = "/crm/v4/associations/{from_type}/{to_type}/batch/read"
-MARKETING_EMAILS_PATH = "/marketing/v3/emails"
-MARKETING_EMAIL_PATH = "/marketing/v3/emails/{email_id}"
 MARKETING_EMAILS_PAGE = 100
 ASSOCIATIONS_BATCH_MAX = 1000
 

@@ -19,16 +19,14 @@ from config import HubSpotSettings
 from connector.hubspot.client import HubSpotClient
 from connector.hubspot.constants import (
     BATCH_READ_MAX,
-    BATCH_READ_PATH,
     COMPANY_PROPERTIES,
     CONTACT_PROPERTIES,
     DEAL_PROPERTIES,
     HISTORY_PAGE_MAX,
     LEGACY_LIFECYCLE_DATE,
-    OBJECT_PATH,
     STAGE_ENTERED_PREFIX,
 )
-from connector.hubspot.links import attach_associations, attach_history
+from connector.hubspot.links import attach_associations, attach_history, complete_associations
 from connector.hubspot.normalize import normalize_companies, normalize_contacts, normalize_deals
 from connector.hubspot.schema import PortalSchema
 from connector.hubspot.search import WindowSearch
@@ -119,7 +117,7 @@ class CrmObjectStream(Stream[HubSpotClient]):
     ) -> Iterator[tuple[list[dict[str, Any]], CursorPaginator]]:
         """The list endpoint page by page, every property chunk merged into each page."""
         paginator = CursorPaginator(after)
-        path = OBJECT_PATH.format(object_type=self.object_type)
+        path = client.paths.path("objects", object_type=self.object_type)
         chunks = chunk_properties(self.properties, self.settings.max_properties_chars)
         while not paginator.finished:
             params: dict[str, Any] = {"limit": limit, "archived": "true" if archived else "false"}
@@ -131,6 +129,8 @@ class CrmObjectStream(Stream[HubSpotClient]):
             records = results(body, path)
             if len(chunks) > 1:
                 self._merge_chunks(client, path, params, chunks[1:], records)
+            if self.associations:
+                complete_associations(client, self.object_type, records)
             paginator.advance(body)
             yield records, paginator
 
@@ -202,7 +202,7 @@ class CrmObjectStream(Stream[HubSpotClient]):
     def _read_back(self, client: HubSpotClient, ids: list[str]) -> Iterator[list[dict[str, Any]]]:
         """Batch reads of records that may have been restored, with their history and links: a
         restored record keeps its last-modified time, so no later search sees it."""
-        batch_path = BATCH_READ_PATH.format(object_type=self.object_type)
+        batch_path = client.paths.path("batch_read", object_type=self.object_type)
         size = HISTORY_PAGE_MAX if self.history_property else BATCH_READ_MAX
         with_history = {"propertiesWithHistory": [self.history_property]} if self.history_property else {}
         for start in range(0, len(ids), size):

@@ -9,9 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 from config import HubSpotSettings
-from connector.errors import PermissionDeniedError
+from connector.errors import NotFoundError
 from connector.hubspot.client import HubSpotClient
-from connector.hubspot.constants import MARKETING_EMAIL_PATH, MARKETING_EMAILS_PAGE, MARKETING_EMAILS_PATH
+from connector.hubspot.constants import MARKETING_EMAILS_PAGE
 from connector.hubspot.wire import due, iso, results
 from connector.pagination import CursorPaginator
 from connector.records import Fields, Issue, Normalized, raw_text, record_key
@@ -46,30 +46,33 @@ class MarketingEmailsStream(Stream[HubSpotClient]):
         window: dict[str, Any] = {}
         if not full and state.get("checked_at") and self.settings.email_stats_days:
             window["publishedAfter"] = iso(started - timedelta(days=self.settings.email_stats_days))
-        done = {"checked_at": iso(started), "unavailable": None}
+        # A portal without the marketing-email API (403, 404) ends the stream `unavailable`
+        # (connector.errors.unavailable); the service says why and retries it later.
+        seen: set[str] = set()
+        for records in self._listing(client, {**window, "includeStats": "true"}):
+            seen.update(str(r.get("id")) for r in records)
+            yield Page(self.name, records, dict(state))
+        listed = {
+            str(r.get("id"))
+            for records in self._listing(client, {**window, "includedProperties": "id"})
+            for r in records
+        }
+        missing = sorted(listed - seen, key=lambda i: (len(i), i))
+        if missing:
+            log.info("%d marketing email(s) missing from the listing with statistics", len(missing))
+        alone = [found for i in missing if i.isdigit() and (found := self._one(client, i)) is not None]
+        yield Page(self.name, alone, {"checked_at": iso(started)})
+
+    @staticmethod
+    def _one(client: HubSpotClient, email_id: str) -> dict[str, Any] | None:
+        """One email with its statistics; None when it was deleted since it was listed."""
         try:
-            seen: set[str] = set()
-            for records in self._listing(client, {**window, "includeStats": "true"}):
-                seen.update(str(r.get("id")) for r in records)
-                yield Page(self.name, records, dict(state))
-            listed = {
-                str(r.get("id"))
-                for records in self._listing(client, {**window, "includedProperties": "id"})
-                for r in records
-            }
-            missing = sorted(listed - seen, key=lambda i: (len(i), i))
-            if missing:
-                log.info("%d marketing email(s) missing from the listing with statistics", len(missing))
-            path = MARKETING_EMAIL_PATH
-            alone = [
-                client.get(path.format(email_id=i), params={"includeStats": "true"})
-                for i in missing
-                if i.isdigit()
-            ]
-            yield Page(self.name, alone, done)
-        except PermissionDeniedError as exc:
-            log.warning("marketing emails not synced: %s", exc.detail)
-            yield Page(self.name, [], {**done, "unavailable": exc.detail})
+            found: dict[str, Any] = client.get(
+                client.paths.path("marketing_email", email_id=email_id), params={"includeStats": "true"}
+            )
+        except NotFoundError:
+            return None
+        return found
 
     def _listing(self, client: HubSpotClient, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
         paginator = CursorPaginator()
@@ -77,8 +80,9 @@ class MarketingEmailsStream(Stream[HubSpotClient]):
             query = {**params, "limit": MARKETING_EMAILS_PAGE}
             if paginator.token:
                 query["after"] = paginator.token
-            body = client.get(MARKETING_EMAILS_PATH, params=query)
-            yield results(body, MARKETING_EMAILS_PATH)
+            path = client.paths.path("marketing_emails")
+            body = client.get(path, params=query)
+            yield results(body, path)
             paginator.advance(body)
 
     def parse(self, page: Page) -> Normalized:

@@ -1,5 +1,6 @@
-"""What search results lack: associations (v4 batch reads) and stage history (batch reads with
-`propertiesWithHistory`), added to the records in place before they are yielded."""
+"""What search results lack and list pages cut short: associations (association batch reads,
+followed to the end) and stage history (batch reads with `propertiesWithHistory`), added to the
+records in place before they are yielded."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from typing import Any
 from connector.hubspot.client import HubSpotClient
 from connector.hubspot.constants import (
     ASSOCIATIONS_BATCH_MAX,
-    ASSOCIATIONS_BATCH_PATH,
-    BATCH_READ_PATH,
     HISTORY_PAGE_MAX,
 )
 from connector.hubspot.wire import results
@@ -19,38 +18,72 @@ _V3_TYPE_NAME = {"contacts": "contact", "companies": "company", "deals": "deal"}
 RESTORED_LINKS = {"contacts": ("deals",)}
 
 
+def read_associations(
+    client: HubSpotClient, from_type: str, to_type: str, ids: list[str]
+) -> dict[str, list[str]]:
+    """Every id of `to_type` associated with each of `ids`, by association batch reads: a result
+    with `paging.next.after` is asked again (`{"id", "after"}`) until its list is complete.
+    HubSpot reports records with no associations as errors (HTTP 207): they keep an empty list."""
+    path = client.paths.path("associations_batch", from_type=from_type, to_type=to_type)
+    found: dict[str, list[str]] = {i: [] for i in ids}
+    pending: list[dict[str, str]] = [{"id": i} for i in ids]
+    asked: set[tuple[str, str]] = set()
+    while pending:
+        batch, pending = pending[:ASSOCIATIONS_BATCH_MAX], pending[ASSOCIATIONS_BATCH_MAX:]
+        body = client.post(path, json_body={"inputs": batch})
+        for result in results(body, path):
+            source = str((result.get("from") or {}).get("id"))
+            if source not in found:
+                continue
+            # `toObjectId`: a number in v4 answers, a string in the dated specs.
+            found[source].extend(
+                str(t.get("toObjectId")) for t in result.get("to") or [] if isinstance(t, dict)
+            )
+            after = next_after(result)
+            if after is not None and (source, after) not in asked:
+                asked.add((source, after))
+                pending.append({"id": source, "after": after})
+    return {i: list(dict.fromkeys(linked)) for i, linked in found.items()}
+
+
+def next_after(block: Any) -> str | None:
+    """The `paging.next.after` token of an answer or an associations block (None: complete)."""
+    paging = block.get("paging") if isinstance(block, dict) else None
+    after = ((paging or {}).get("next") or {}).get("after") if isinstance(paging, dict) else None
+    return str(after) if after not in (None, "") else None
+
+
 def attach_associations(
     client: HubSpotClient, from_type: str, to_types: tuple[str, ...], records: list[dict[str, Any]]
 ) -> None:
-    """Add the v3-style `associations` block to records that came without one (search results).
-
-    Uses the v4 batch read; HubSpot reports records with no associations as errors (HTTP 207),
-    which here become empty lists so removed associations are removed locally too.
-    """
+    """Set complete v3-style `associations` blocks of `to_types` on records (search results come
+    without any; list pages hold at most 100 per type), read with association batch reads."""
     ids = [str(r["id"]) for r in records if isinstance(r, dict) and r.get("id") is not None]
-    found: dict[str, dict[str, list[str]]] = {i: {t: [] for t in to_types} for i in ids}
-    for to_type in to_types:
-        path = ASSOCIATIONS_BATCH_PATH.format(from_type=from_type, to_type=to_type)
-        for start in range(0, len(ids), ASSOCIATIONS_BATCH_MAX):
-            batch = ids[start : start + ASSOCIATIONS_BATCH_MAX]
-            body = client.post(path, json_body={"inputs": [{"id": i} for i in batch]})
-            for result in results(body, path):
-                source = str((result.get("from") or {}).get("id"))
-                if source in found:
-                    found[source][to_type].extend(str(t.get("toObjectId")) for t in result.get("to") or [])
     label = _V3_TYPE_NAME[from_type]
+    for to_type in to_types:
+        found = read_associations(client, from_type, to_type, ids)
+        kind = f"{label}_to_{_V3_TYPE_NAME[to_type]}"
+        for record in records:
+            linked = found.get(str(record.get("id")))
+            if linked is None:
+                continue
+            block = record.get("associations")
+            if not isinstance(block, dict):
+                block = record["associations"] = {}
+            block[to_type] = {"results": [{"id": i, "type": kind} for i in linked]}
+
+
+def complete_associations(client: HubSpotClient, from_type: str, records: list[dict[str, Any]]) -> None:
+    """Read the rest of every inline associations block a list page cut short (`paging.next`):
+    a record's links are replaced only from a complete list."""
+    cut: dict[str, list[dict[str, Any]]] = {}
     for record in records:
-        assoc = found.get(str(record.get("id")))
-        if assoc is None:
-            continue
-        record["associations"] = {
-            to_type: {
-                "results": [
-                    {"id": i, "type": f"{label}_to_{_V3_TYPE_NAME[to_type]}"} for i in dict.fromkeys(ids_)
-                ]
-            }
-            for to_type, ids_ in assoc.items()
-        }
+        blocks = record.get("associations") if isinstance(record, dict) else None
+        for to_type, block in (blocks or {}).items() if isinstance(blocks, dict) else ():
+            if to_type in _V3_TYPE_NAME and next_after(block) is not None:
+                cut.setdefault(to_type, []).append(record)
+    for to_type, partial in cut.items():
+        attach_associations(client, from_type, (to_type,), partial)
 
 
 def attach_history(client: HubSpotClient, object_type: str, name: str, records: list[dict[str, Any]]) -> None:
@@ -59,7 +92,7 @@ def attach_history(client: HubSpotClient, object_type: str, name: str, records: 
     Batch reads of 50 ids (HubSpot's cap when history is asked for). A record the batch read does
     not return (deleted meanwhile) keeps no history block, so its stored history is left alone.
     """
-    path = BATCH_READ_PATH.format(object_type=object_type)
+    path = client.paths.path("batch_read", object_type=object_type)
     by_id = {str(r["id"]): r for r in records if isinstance(r, dict) and r.get("id") is not None}
     ids = list(by_id)
     for start in range(0, len(ids), HISTORY_PAGE_MAX):

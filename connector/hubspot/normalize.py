@@ -164,6 +164,8 @@ def _association_ids(
     if not isinstance(block, dict) or to_type not in block:
         return [] if to_type in stated else None
     entry = block.get(to_type) or {}
+    if isinstance(entry, dict) and isinstance(entry.get("paging"), dict) and entry["paging"].get("next"):
+        return None  # a list cut short (more than 100): says nothing, so no stored link is dropped
     results = entry.get("results", []) if isinstance(entry, dict) else []
     if not isinstance(results, list):
         if f is not None:

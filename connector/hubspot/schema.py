@@ -11,7 +11,6 @@ from typing import Any
 from config import DEFAULT_LIFECYCLE_STAGES, HubSpotSettings
 from connector.errors import FatalAPIError
 from connector.hubspot.client import HubSpotClient
-from connector.hubspot.constants import PIPELINES_PATH, PROPERTIES_PATH
 from connector.hubspot.wire import due, results
 
 
@@ -81,7 +80,7 @@ def discover_schema(client: HubSpotClient, settings: HubSpotSettings) -> PortalS
     schema = PortalSchema()
     stages: list[str] = list(DEFAULT_LIFECYCLE_STAGES)
     for object_type in ("contacts", "deals", "companies"):
-        path = PROPERTIES_PATH.format(object_type=object_type)
+        path = client.paths.path("properties", object_type=object_type)
         try:
             props = results(client.get(path), path)
         except FatalAPIError:
@@ -98,7 +97,7 @@ def discover_schema(client: HubSpotClient, settings: HubSpotSettings) -> PortalS
                     _add_stages(stages, (str(option["value"]) for option in options))
     _add_stages(stages, settings.custom_lifecycle_stages)
     schema.lifecycle_stages = stages
-    path = PIPELINES_PATH.format(object_type="deals")
+    path = client.paths.path("pipelines", object_type="deals")
     for pipeline in results(client.get(path), path):
         for stage in pipeline.get("stages") or []:
             if isinstance(stage, dict) and stage.get("id"):

@@ -17,7 +17,6 @@ from typing import Any
 
 from connector.errors import MalformedResponseError
 from connector.hubspot.client import HubSpotClient
-from connector.hubspot.constants import SEARCH_PATH
 from connector.hubspot.wire import ms, parse_iso, results
 from connector.pagination import CursorPaginator
 
@@ -51,7 +50,7 @@ class WindowSearch:
     ) -> None:
         self.client = client
         self.name = name
-        self.path = SEARCH_PATH.format(object_type=object_type)
+        self.path = client.paths.path("search", object_type=object_type)
         self.modified_property = modified_property
         self.properties = properties
         self.page_size = page_size

@@ -13,9 +13,10 @@ from connector.auth import BearerAuth
 from connector.hubspot.analytics import WebAnalyticsStream
 from connector.hubspot.auth import OAUTH_HINT, OAuthAuth
 from connector.hubspot.catalogue import OwnersStream, PipelinesStream, PropertiesStream
-from connector.hubspot.client import PRIVATE_APP_HINT, HubSpotClient
+from connector.hubspot.client import TOKEN_HINT, HubSpotClient
 from connector.hubspot.crm import CompaniesStream, ContactsStream, DealsStream
 from connector.hubspot.emails import MarketingEmailsStream
+from connector.hubspot.endpoints import HubSpotPaths
 from connector.hubspot.schema import cached_schema, discover_schema
 from connector.source import Source
 from connector.stream import Stream
@@ -43,16 +44,16 @@ class HubSpotSource(Source[HubSpotClient]):
     def _build_auth(self) -> tuple[httpx.Auth, str]:
         """The run's auth and the hint a 401 should give."""
         hub = self.settings.hubspot
-        if self.settings.require_hubspot_auth() == "private_app":
+        if self.settings.require_hubspot_auth() == "token":
             assert hub.token is not None
-            return BearerAuth(hub.token), PRIVATE_APP_HINT
+            return BearerAuth(hub.token), TOKEN_HINT
         assert hub.client_id and hub.client_secret and hub.refresh_token
         store = self.token_stores(self.name, hub.refresh_token) if self.token_stores else None
         auth = OAuthAuth(
             client_id=hub.client_id,
             client_secret=hub.client_secret,
             refresh_token=hub.refresh_token,
-            token_path=hub.token_path,
+            token_path=hub.token_path or HubSpotPaths(hub.api_version).path("oauth_token"),
             clock=self.clock,
             store=store,
         )

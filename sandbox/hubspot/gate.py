@@ -20,6 +20,7 @@ from sandbox.hubspot.data import iso
 from sandbox.hubspot.http import Handler, JSONResponse, error, object_type_of, page_signature
 from sandbox.hubspot.model import SandboxError
 from sandbox.hubspot.options import SandboxState, required_scope
+from sandbox.hubspot.versions import dated
 
 MAX_URL_LENGTH = 8192  # longer request lines get HubSpot's 414
 AUTH_MESSAGE = (
@@ -66,6 +67,7 @@ class Gate:
         if fault is not None and fault.kind in ("delay", "hold") and await request.is_disconnected():
             return Response(status_code=499)  # the client gave up waiting: nothing to answer
         try:
+            dated(request)  # an unknown date version is a path HubSpot does not serve
             response = await handler(request)
         except ClientDisconnect:
             # The client gave up (its timeout ran out during a `delay` fault).
@@ -98,14 +100,27 @@ class Gate:
     # -- credentials -------------------------------------------------------------------------
 
     def missing_scope(self, request: Request, granted: list[str]) -> Response | None:
-        scope = required_scope(request.url.path)
-        if scope is None or scope in granted:
+        """HubSpot's 403 when the credential holds none of the scopes the path accepts. As real
+        answers do, the scopes sit in `errors[0].context.requiredGranularScopes`, except for the
+        custom-object schemas, whose answer has them in a top-level `context`."""
+        scopes = required_scope(request.url.path)
+        if scopes is None or any(s in granted for s in scopes):
             return None
+        detail = "One or more of the following scopes are required."
+        context = {"requiredGranularScopes": list(scopes)}
+        if scopes == ("crm.schemas.custom.read",):
+            return error(
+                403,
+                detail,
+                "MISSING_SCOPES",
+                context={**context, "links": ["https://developers.hubspot.com/scopes"]},
+            )
         return error(
             403,
-            "One or more of the following scopes are required.",
+            "This app hasn't been granted all required scopes to make this call.",
             "MISSING_SCOPES",
-            context={"requiredGranularScopes": [scope], "links": ["https://developers.hubspot.com/scopes"]},
+            errors=[{"message": detail, "context": context}],
+            links={"scopes": "https://developers.hubspot.com/scopes"},
         )
 
     def check_auth(self, request: Request) -> tuple[Response | None, str]:

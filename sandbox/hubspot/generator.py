@@ -399,14 +399,14 @@ class _Generator:
     def _malformed(self, count: int) -> None:
         """Plant bad values, as real portals have them, so quarantine has something to catch."""
         bad_contact = [
-            ("createdate", ""),
+            ("createdate", "31/12/2025"),
             ("lastmodifieddate", "1727000000000"),
             ("lifecyclestage", "zombie_stage"),
             ("hs_v2_date_entered_lead", "next tuesday"),
         ]
         bad_deal = [
             ("amount", "12,5k"),
-            ("closedate", ""),
+            ("closedate", "Q3 2026"),
             ("amount", "n/a"),
             ("createdate", "1727000000000"),
         ]

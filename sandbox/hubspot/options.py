@@ -13,6 +13,7 @@ from typing import Any
 from sandbox.faults import Fault, Holds
 from sandbox.hubspot.model import OBJECT_TYPES, association_type
 from sandbox.hubspot.store import PortalStore
+from sandbox.hubspot.versions import numbered_path
 
 # Options the admin route may change at run time.
 OPTION_KEYS = (
@@ -44,36 +45,40 @@ ALL_SCOPES = (
 )
 
 
-def required_scope(path: str) -> str | None:
-    """The scope HubSpot asks of a token for a path (None: no particular one)."""
-    parts = path.strip("/").split("/")
+def required_scope(path: str) -> tuple[str, ...] | None:
+    """The scopes HubSpot accepts for a path, any one of them (None: no particular one)."""
+    parts = numbered_path(path).strip("/").split("/")
     if parts[:1] == ["crm"] and parts[3:4] == ["tickets"]:
-        return "tickets"  # the portal has no Service Hub: no token carries it
+        return ("tickets",)  # the portal has no Service Hub: no token carries it
     if parts[:3] == ["crm", "v3", "schemas"]:
-        return "crm.schemas.custom.read"
+        return ("crm.schemas.custom.read",)
     # An object type the portal does not know is a 400 (unknown type), not a missing scope.
     known = OBJECT_TYPES.get(parts[3]) if len(parts) >= 4 else None
     if known and parts[:3] in (["crm", "v3", "objects"], ["crm", "v4", "associations"]):
-        return f"crm.objects.{known}.read"
+        return (f"crm.objects.{known}.read",)
     if parts[:3] == ["crm", "v3", "pipelines"]:
-        return "crm.objects.deals.read"
+        return ("crm.objects.deals.read", "crm.schemas.deals.read")
     if parts[:3] == ["crm", "v3", "owners"]:
-        return "crm.objects.owners.read"
+        return ("crm.objects.owners.read",)
     if known and parts[:3] == ["crm", "v3", "properties"]:
-        return f"crm.schemas.{known}.read"
+        return (f"crm.schemas.{known}.read", f"crm.objects.{known}.read")
     if parts[:1] == ["marketing"]:
-        return "content"
+        return ("content", "marketing.email.read")
     # Legacy paths (sandbox/hubspot/legacy.py).
     if parts[:2] == ["companies", "v2"]:
-        return "crm.schemas.companies.read" if parts[2:3] == ["properties"] else "crm.objects.companies.read"
+        return (
+            ("crm.schemas.companies.read",)
+            if parts[2:3] == ["properties"]
+            else ("crm.objects.companies.read",)
+        )
     if parts[:2] == ["deals", "v1"]:
-        return "crm.objects.deals.read"
+        return ("crm.objects.deals.read",)
     if parts[:3] == ["properties", "v1", "deals"]:
-        return "crm.schemas.deals.read"
+        return ("crm.schemas.deals.read",)
     if len(parts) >= 4 and parts[:3] == ["crm", "v3", "associations"] and association_type(parts[3]):
-        return f"crm.objects.{association_type(parts[3])}.read"
+        return (f"crm.objects.{association_type(parts[3])}.read",)
     if parts[:1] == ["analytics"]:
-        return "business-intelligence"
+        return ("business-intelligence",)
     return None
 
 

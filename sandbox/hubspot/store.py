@@ -5,6 +5,7 @@ layer over it."""
 
 from __future__ import annotations
 
+import base64
 import bisect
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -17,6 +18,30 @@ from sandbox.hubspot.emails import email_statistics, newsletter
 from sandbox.hubspot.model import ALWAYS, OBJECT_TYPES, SINGULAR, ListResult, SandboxError
 from sandbox.hubspot.search import filter_groups, matching, page_bounds, sort
 from sandbox.hubspot.writes import WritableStore
+
+# HubSpot pages a record's inline associations (v3 reads) after 100.
+INLINE_ASSOCIATIONS_MAX = 100
+# Targets per input of an association batch read before `paging.next.after` (HubSpot does not
+# document the size; the sandbox's choice).
+BATCH_ASSOCIATIONS_PAGE = 500
+
+
+def _after_token(offset: int) -> str:
+    """An opaque-looking paging token for an offset into a record's associations."""
+    return base64.urlsafe_b64encode(f"assoc-{offset}".encode()).decode()
+
+
+def _offset_of(token: Any) -> int:
+    """The offset a paging token stands for (0 for none; HubSpot's 400 for a token it never sent)."""
+    if token in (None, ""):
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(str(token).encode()).decode()
+        if text.startswith("assoc-"):
+            return int(text.removeprefix("assoc-"))
+    except ValueError:  # not base64, not UTF-8, not a number
+        pass
+    raise SandboxError(400, "VALIDATION_ERROR", f"Invalid paging token: {token}")
 
 
 class PortalStore(WritableStore):
@@ -46,8 +71,13 @@ class PortalStore(WritableStore):
             for item in inputs:
                 raw = str((item or {}).get("id", "")) if isinstance(item, dict) else ""
                 ids = self.associated(from_type, int(raw), to_type) if raw.isdigit() else []
-                if ids:
-                    results.append({"from": {"id": raw}, "to": [to_item(i) for i in ids]})
+                start = _offset_of((item or {}).get("after")) if isinstance(item, dict) else 0
+                if ids[start:]:
+                    end = start + BATCH_ASSOCIATIONS_PAGE
+                    result: dict[str, Any] = {"from": {"id": raw}, "to": [to_item(i) for i in ids[start:end]]}
+                    if end < len(ids):
+                        result["paging"] = {"next": {"after": _after_token(end)}}
+                    results.append(result)
                     continue
                 errors.append(
                     {
@@ -106,7 +136,7 @@ class PortalStore(WritableStore):
                 for name, entries in known_history.items()
             }
         if associations:
-            block = {}
+            block: dict[str, dict[str, Any]] = {}
             for to_type in associations:
                 to_type = OBJECT_TYPES.get(to_type, to_type)
                 if to_type not in self.objects or to_type == object_type:
@@ -114,7 +144,15 @@ class PortalStore(WritableStore):
                 ids = self.associated(object_type, record["id"], to_type)
                 if ids:
                     label = f"{SINGULAR[object_type]}_to_{SINGULAR[to_type]}"
-                    block[to_type] = {"results": [{"id": str(i), "type": label} for i in ids]}
+                    shown = ids[:INLINE_ASSOCIATIONS_MAX]
+                    block[to_type] = {"results": [{"id": str(i), "type": label} for i in shown]}
+                    if len(ids) > len(shown):
+                        # HubSpot pages inline associations after 100 (the rest through the
+                        # record's associations endpoint, or a batch read).
+                        after = _after_token(len(shown))
+                        path = f"/crm/v3/objects/{object_type}/{record['id']}/associations/{to_type}"
+                        link = f"{path}?after={after}"
+                        block[to_type]["paging"] = {"next": {"after": after, "link": link}}
             if block:
                 body["associations"] = block
         return body

@@ -46,7 +46,7 @@ def test_resync_is_queued_runs_in_the_scheduler_and_shows_in_runs(client, engine
 def hold_contacts(sandbox: Any, after: int) -> None:
     """The contacts listing's request after `after` more waits until the test releases it."""
     sandbox.faults(
-        {"kind": "hold", "skip": after, "path_prefix": "/crm/v3/objects/contacts", "method": "GET"}
+        {"kind": "hold", "skip": after, "path_prefix": "/crm/objects/2026-09/contacts", "method": "GET"}
     )
 
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 INCREMENTALS = 20
 LAG = 60  # seconds the sandbox's search index lags behind changes
-OBJECTS = "/crm/v3/objects"
+OBJECTS = "/crm/objects/2026-09"
 # The client's timeout, far above any answer's time on a busy machine; the `delay` faults hold
 # their request past it (the sandbox lets go when the client does), so they are timeouts.
 TIMEOUT = 2.0

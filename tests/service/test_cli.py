@@ -89,7 +89,8 @@ def test_bad_token_exits_4_and_is_never_printed(env, monkeypatch):
 
 
 def test_failed_stream_exits_1(env, sandbox):
-    sandbox.faults({"kind": "status", "status": 500, "count": 50, "path_prefix": "/crm/v3/objects/deals"})
+    deals = "/crm/objects/2026-09/deals"
+    sandbox.faults({"kind": "status", "status": 500, "count": 50, "path_prefix": deals})
     result = runner.invoke(app, ["sync", "--stream", "deals"])
     assert result.exit_code == 1 and "failed" in result.output
 

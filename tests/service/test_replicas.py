@@ -22,7 +22,7 @@ def test_a_second_process_skips_streams_the_first_is_syncing(make_sandbox, engin
     # The portal holds the first sync's second page of each stream until the second process is done.
     sandbox.faults(
         *(
-            {"kind": "hold", "skip": 1, "path_prefix": f"/crm/v3/objects/{t}", "method": "GET"}
+            {"kind": "hold", "skip": 1, "path_prefix": f"/crm/objects/2026-09/{t}", "method": "GET"}
             for t in ("contacts", "deals")
         )
     )

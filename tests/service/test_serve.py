@@ -90,7 +90,7 @@ def succeeded(service: Service, stream: str, trigger: str) -> list[dict[str, Any
     return [r for r in service.runs(stream=stream) if r["status"] == "succeeded" and r["trigger"] == trigger]
 
 
-CONTACTS = "/crm/v3/objects/contacts"
+CONTACTS = "/crm/objects/2026-09/contacts"
 
 
 def hold_contacts_after(sandbox: Any, requests: int) -> None:

@@ -152,7 +152,7 @@ def test_failed_page_leaves_checkpoint_at_last_committed_page_and_next_run_resum
             "status": 503,
             "count": 4,
             "skip": 2,
-            "path_prefix": "/crm/v3/objects/contacts",
+            "path_prefix": "/crm/objects/2026-09/contacts",
             "method": "GET",
         }
     )
@@ -188,11 +188,11 @@ def test_malformed_values_are_quarantined_and_the_sync_goes_on(sandbox, make_set
     ids = sorted(int(i) for i in truth(sandbox, "contacts"))
     deal_ids = sorted(int(i) for i in truth(sandbox, "deals"))
     bad = {
-        ("contacts", ids[0], "createdate"): "",
+        ("contacts", ids[0], "createdate"): "31/12/2025",
         ("contacts", ids[1], "lastmodifieddate"): "1727000000000",
         ("contacts", ids[2], "lifecyclestage"): "zombie_stage",
         ("deals", deal_ids[0], "amount"): "12,5k",
-        ("deals", deal_ids[1], "closedate"): "",
+        ("deals", deal_ids[1], "closedate"): "next tuesday",
     }
     for (object_type, record_id, name), value in bad.items():
         sandbox.store.objects[object_type][record_id]["properties"][name] = value
@@ -203,7 +203,7 @@ def test_malformed_values_are_quarantined_and_the_sync_goes_on(sandbox, make_set
         (r.stream, r.record_id, r.field): (r.raw_value, r.reason)
         for r in stored(engine, Quarantine, "stream", "record_id", "field", "raw_value", "reason")
     }
-    assert rows[("contacts", str(ids[0]), "createdate")] == ("", "empty string where a date was expected")
+    assert rows[("contacts", str(ids[0]), "createdate")] == ("31/12/2025", "unparseable date")
     assert (
         rows[("contacts", str(ids[1]), "lastmodifieddate")][1]
         == "epoch milliseconds where ISO-8601 text was expected"
@@ -236,7 +236,7 @@ def test_malformed_values_are_quarantined_and_the_sync_goes_on(sandbox, make_set
 def test_daily_limit_defers_the_run_and_keeps_the_checkpoint(sandbox, clock, make_settings, engine, db_url):
     settings = make_settings(db_url)
     sandbox.faults(
-        {"kind": "rate_limit", "policy": "DAILY", "skip": 1, "path_prefix": "/crm/v3/objects/contacts"}
+        {"kind": "rate_limit", "policy": "DAILY", "skip": 1, "path_prefix": "/crm/objects/2026-09/contacts"}
     )
     outcomes = build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])
     assert outcomes[0].status == "deferred" and "daily" in (outcomes[0].error or "").lower()

@@ -1,5 +1,6 @@
-"""HubSpot's CRM API (v3 objects, search, batch reads, merges; v4 association batches; pipelines,
-owners, properties, schemas) over the sandbox portal, with HubSpot's caps and errors."""
+"""HubSpot's CRM API (objects, search, batch reads, merges; association batches; pipelines, owners,
+properties, schemas) over the sandbox portal, with HubSpot's caps and errors, under the numbered
+(v3/v4) and the dated (2026-03, 2026-09) paths."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.routing import Route
 from sandbox.hubspot.data import iso
 from sandbox.hubspot.gate import Gate
 from sandbox.hubspot.http import (
+    Handler,
     JSONResponse,
     after_param,
     flag,
@@ -21,6 +23,7 @@ from sandbox.hubspot.http import (
     read_json,
 )
 from sandbox.hubspot.model import ASSOCIATION_TYPE_IDS, OBJECT_TYPES, SINGULAR, SandboxError
+from sandbox.hubspot.versions import dated
 
 PAGE_MAX = 100
 PAGE_MAX_WITH_HISTORY = 50
@@ -44,25 +47,71 @@ class CrmRoutes:
         self.store = gate.store
 
     def routes(self) -> list[Route]:
+        """Every route under its numbered path and its dated one (sandbox/hubspot/versions.py)."""
         api = self.gate.api
-        objects = "/crm/v3/objects/{object_type}"
-        return [
-            Route(objects, api()(self.list_objects), methods=["GET"]),
-            Route(f"{objects}/search", api(search=True)(self.search), methods=["POST"]),
-            Route(f"{objects}/batch/read", api()(self.batch_read), methods=["POST"]),
-            Route(f"{objects}/merge", api()(self.merge), methods=["POST"]),
-            Route(f"{objects}/{{object_id}}", api()(self.get_object), methods=["GET"]),
-            Route(
-                "/crm/v4/associations/{from_type}/{to_type}/batch/read",
-                api()(self.associations_batch),
-                methods=["POST"],
+        table: list[tuple[str, str, Handler, str]] = [
+            (
+                "/crm/v3/objects/{object_type}",
+                "/crm/objects/{version}/{object_type}",
+                self.list_objects,
+                "GET",
             ),
-            Route("/crm/v3/pipelines/{object_type}", api()(self.pipelines), methods=["GET"]),
-            Route("/crm/v3/owners", api()(self.owners), methods=["GET"]),
-            Route("/crm/v3/owners/", api()(self.owners), methods=["GET"]),
-            Route("/crm/v3/properties/{object_type}", api()(self.properties), methods=["GET"]),
-            Route("/crm/v3/schemas", api()(self.custom_schemas), methods=["GET"]),
-            Route("/crm/v3/properties/{object_type}/{name}", api()(self.properties), methods=["GET"]),
+            (
+                "/crm/v3/objects/{object_type}/search",
+                "/crm/objects/{version}/{object_type}/search",
+                self.search,
+                "POST",
+            ),
+            (
+                "/crm/v3/objects/{object_type}/batch/read",
+                "/crm/objects/{version}/{object_type}/batch/read",
+                self.batch_read,
+                "POST",
+            ),
+            (
+                "/crm/v3/objects/{object_type}/merge",
+                "/crm/objects/{version}/{object_type}/merge",
+                self.merge,
+                "POST",
+            ),
+            (
+                "/crm/v3/objects/{object_type}/{object_id}",
+                "/crm/objects/{version}/{object_type}/{object_id}",
+                self.get_object,
+                "GET",
+            ),
+            (
+                "/crm/v4/associations/{from_type}/{to_type}/batch/read",
+                "/crm/associations/{version}/{from_type}/{to_type}/batch/read",
+                self.associations_batch,
+                "POST",
+            ),
+            (
+                "/crm/v3/pipelines/{object_type}",
+                "/crm/pipelines/{version}/{object_type}",
+                self.pipelines,
+                "GET",
+            ),
+            ("/crm/v3/owners", "/crm/owners/{version}", self.owners, "GET"),
+            ("/crm/v3/owners/", "/crm/owners/{version}/", self.owners, "GET"),
+            (
+                "/crm/v3/properties/{object_type}",
+                "/crm/properties/{version}/{object_type}",
+                self.properties,
+                "GET",
+            ),
+            (
+                "/crm/v3/properties/{object_type}/{name}",
+                "/crm/properties/{version}/{object_type}/{name}",
+                self.properties,
+                "GET",
+            ),
+            ("/crm/v3/schemas", "/crm-object-schemas/{version}/schemas", self.custom_schemas, "GET"),
+        ]
+        return [
+            Route(path, api(search=handler == self.search)(handler), methods=[method])
+            for numbered, dated_path, handler, method in table
+            for path in (numbered, dated_path)
         ]
 
     async def list_objects(self, request: Request) -> Response:
@@ -185,12 +234,14 @@ class CrmRoutes:
         to_type = OBJECT_TYPES.get(request.path_params["to_type"])
         type_id = ASSOCIATION_TYPE_IDS.get((from_type or "", to_type or ""), 0)
         labels = [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]
+        # The dated specs type `toObjectId` as a string; v4 answers carry a number.
+        as_id = str if dated(request) else int
         out, status = self.store.association_batch(
             from_type,
             to_type,
             await read_json(request),
             ASSOCIATION_BATCH_MAX,
-            lambda i: {"toObjectId": i, "associationTypes": labels},
+            lambda i: {"toObjectId": as_id(i), "associationTypes": labels},
         )
         return JSONResponse(out, status_code=status)
 

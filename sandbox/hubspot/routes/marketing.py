@@ -38,7 +38,9 @@ class MarketingRoutes:
         api = self.gate.api
         return [
             Route("/marketing/v3/emails", api()(self.list_emails), methods=["GET"]),
+            Route("/marketing/emails/{version}", api()(self.list_emails), methods=["GET"]),
             Route("/marketing/v3/emails/{email_id}", api()(self.get_email), methods=["GET"]),
+            Route("/marketing/emails/{version}/{email_id}", api()(self.get_email), methods=["GET"]),
             Route(
                 "/analytics/v2/reports/{breakdown_by}/{time_period:path}",
                 api()(self.analytics_report),

@@ -8,7 +8,9 @@ from datetime import date, timedelta
 import pytest
 
 from config import HubSpotSettings
+from connector.errors import PermissionDeniedError, unavailable
 from connector.hubspot.analytics import REPORTS, WINDOW_DAYS, WebAnalyticsStream, normalize_web_analytics
+from sandbox.hubspot.options import ALL_SCOPES
 from tests.conftest import PORTAL_NOW
 from tests.connector.hubspot.test_client import client_for
 from tests.connector.hubspot.test_streams import collect
@@ -40,7 +42,6 @@ def test_full_read_covers_every_report_and_day_in_windows_of_at_most_500_points(
         "through": TODAY.isoformat(),
         "window": None,
         "read_at": PORTAL_NOW.isoformat(),
-        "unavailable": None,
     }
 
 
@@ -160,17 +161,12 @@ def test_an_interrupted_read_resumes_at_its_checkpoint(sandbox, clock):
     assert checkpoints[-1]["through"] == TODAY.isoformat()
 
 
-def test_a_token_without_the_analytics_scope_syncs_no_analytics_and_says_why(sandbox, clock):
-    sandbox.faults({"kind": "status", "status": 403, "path_prefix": "/analytics/", "count": 1})
-    with client_for(sandbox, clock) as client:
-        records, checkpoints = collect(
-            stream_for(sandbox, analytics_days=10).pages(client, {"through": "2026-05-01"}, full=True)
-        )
-    assert records == []
-    assert checkpoints == [
-        {"through": "2026-05-01", "window": None, "unavailable": checkpoints[0]["unavailable"]}
-    ]
-    assert checkpoints[0]["unavailable"]
+def test_a_token_without_the_analytics_scope_makes_the_stream_unavailable(sandbox, clock):
+    scopes = [s for s in ALL_SCOPES if s != "business-intelligence"]
+    sandbox.admin("POST", "/_sandbox/options", json={"token_scopes": scopes})
+    with client_for(sandbox, clock) as client, pytest.raises(PermissionDeniedError) as info:
+        collect(stream_for(sandbox, analytics_days=10).pages(client, {"through": "2026-05-01"}, full=True))
+    assert info.value.missing_scopes == ["business-intelligence"] and unavailable(info.value)
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,8 @@ PARSERS = {
         (" 2024-10-28T16:39:00Z ", datetime(2024, 10, 28, 16, 39, tzinfo=UTC), None),
         ("2024-13-28T16:39:00.000Z", None, "unparseable date"),
         (None, None, None),
-        ("", None, "empty string where a date was expected"),
+        ("", None, None),  # a cleared date: no value, not a finding
+        ("  ", None, None),
         ("1727000000000", None, "epoch milliseconds where ISO-8601 text was expected"),
         ("next tuesday", None, "unparseable date"),
         (1727000000000, None, "expected ISO-8601 text, got int"),
@@ -68,6 +69,23 @@ def test_deal_amounts(amount, expected, issue):
     out = normalize_deals([deal(amount=amount)])
     assert out.entities[0]["amount"] == expected
     assert [i.reason for i in out.issues] == ([issue] if issue else [])
+
+
+@pytest.mark.parametrize("stream", ["contacts", "companies", "deals"])
+def test_an_empty_string_is_no_value_in_every_typed_property(stream):
+    """HubSpot sends "" for a cleared property of any type: dates, numbers, booleans, enumerations."""
+    from connector.hubspot.constants import COMPANY_PROPERTIES, CONTACT_PROPERTIES, DEAL_PROPERTIES
+
+    by_stream = {"contacts": CONTACT_PROPERTIES, "companies": COMPANY_PROPERTIES, "deals": DEAL_PROPERTIES}
+    names = by_stream[stream]
+    stage_dates = {f"hs_v2_date_entered_{s}": "" for s in ("lead", "customer", "closedwon")}
+    record = {**deal("7"), "properties": {**dict.fromkeys(names, ""), **stage_dates}}
+    out = PARSERS[stream]([record])
+    assert out.issues == [] and out.rejected == 0
+    (row,) = out.entities
+    typed = {k: v for k, v in row.items() if k not in ("id", "raw", "archived", "created_at", "updated_at")}
+    assert len(typed) >= 15 and all(v is None for k, v in typed.items() if k != "lifecyclestage_known"), typed
+    assert out.stage_dates == []
 
 
 def test_records_of_the_wrong_shape_are_rejected_whole():

@@ -151,7 +151,7 @@ def test_missing_scopes_name_the_scope(sandbox, clock):
         with pytest.raises(PermissionDeniedError) as info:
             client.get("/crm/v3/objects/deals")
     assert info.value.missing_scopes == ["crm.objects.deals.read"]
-    assert "Missing scopes: crm.objects.deals.read" in str(info.value)
+    assert "Missing scope: crm.objects.deals.read" in str(info.value)
 
 
 def test_repr_hides_tokens():

@@ -7,13 +7,17 @@ from datetime import timedelta
 import pytest
 
 from config import HubSpotSettings
-from connector.errors import FatalAPIError
+from connector.errors import FatalAPIError, PermissionDeniedError, unavailable
 from connector.hubspot.catalogue import OwnersStream
 from connector.hubspot.crm import ContactsStream, DealsStream, chunk_properties
 from connector.hubspot.emails import MarketingEmailsStream
+from connector.hubspot.endpoints import HubSpotPaths
 from connector.hubspot.schema import PortalSchema, discover_schema
 from sandbox.hubspot.data import iso
 from tests.connector.hubspot.test_client import client_for
+
+# Where the default API family (2026-09) lists contacts.
+CONTACTS_PATH = HubSpotPaths().path("objects", object_type="contacts")
 
 
 def live_ids(sandbox, object_type):
@@ -247,9 +251,7 @@ def test_repeated_records_from_the_previous_page_are_dropped(make_sandbox):
     from tests.conftest import FakeClock
 
     sandbox = make_sandbox(contacts=450, deals=0, companies=5)
-    sandbox.faults(
-        {"kind": "duplicate", "count": 3, "skip": 1, "records": 4, "path_prefix": "/crm/v3/objects/contacts"}
-    )
+    sandbox.faults({"kind": "duplicate", "count": 3, "skip": 1, "records": 4, "path_prefix": CONTACTS_PATH})
     ids, records, _ = _touch_all_then_search(sandbox, FakeClock(sandbox), search_page_size=100)
     got = [r["id"] for r in records]
     assert sandbox.stats()["fault:duplicate"] == 3
@@ -282,9 +284,7 @@ def test_truncated_answers_are_retried_and_edits_between_pages_are_seen_next_tim
 
     sandbox = make_sandbox(contacts=450, deals=0, companies=5)
     clock = FakeClock(sandbox)
-    sandbox.faults(
-        {"kind": kind, "count": 2, "skip": 1, "records": 5, "path_prefix": "/crm/v3/objects/contacts"}
-    )
+    sandbox.faults({"kind": kind, "count": 2, "skip": 1, "records": 5, "path_prefix": CONTACTS_PATH})
     stream = contacts_stream(sandbox)
     with client_for(sandbox, clock) as client:
         records, checkpoints = collect(stream.full_pages(client, {}))
@@ -312,7 +312,7 @@ def test_marketing_emails_come_with_statistics_even_when_the_listing_drops_some(
     assert set(got) == set(truth) and len(records) == len(truth)
     sent = [r for r in records if r.get("state") != "DRAFT"]
     assert sent and all(r["stats"]["counters"]["sent"] > 0 for r in sent)
-    assert checkpoints[-1]["checked_at"] and checkpoints[-1]["unavailable"] is None
+    assert checkpoints[-1] == {"checked_at": sandbox.store.clock.now().isoformat().replace("+00:00", "Z")}
 
 
 def test_incremental_email_reads_wait_and_then_cover_only_recent_sends(sandbox, clock):
@@ -335,7 +335,7 @@ def test_incremental_email_reads_wait_and_then_cover_only_recent_sends(sandbox, 
     assert {r["id"] for r in records} == recent and new["id"] in recent
 
 
-def test_a_token_without_the_content_scope_syncs_no_emails_instead_of_failing(sandbox, clock):
+def test_a_token_without_the_content_scope_makes_the_email_stream_unavailable(sandbox, clock):
     from sandbox.hubspot.options import ALL_SCOPES
     from tests.connector.hubspot.test_oauth import oauth_client
 
@@ -343,9 +343,11 @@ def test_a_token_without_the_content_scope_syncs_no_emails_instead_of_failing(sa
     sandbox.admin("POST", "/_sandbox/options", json={"oauth_scopes": scopes})
 
     _, client = oauth_client(sandbox, clock)
-    with client:
-        records, checkpoints = collect(_emails_stream(sandbox).pages(client, {}, full=True))
-    assert records == [] and "scopes" in checkpoints[-1]["unavailable"]
+    with client, pytest.raises(PermissionDeniedError) as info:
+        collect(_emails_stream(sandbox).pages(client, {}, full=True))
+    # Either scope would do; the service records the stream as unavailable, naming them.
+    assert info.value.missing_scopes == ["content", "marketing.email.read"] and unavailable(info.value)
+    assert "Missing scope, one of: content, marketing.email.read." in str(info.value)
 
 
 def test_owners_are_marked_read_only_by_their_last_page(sandbox, clock):
