@@ -68,6 +68,12 @@ class Source(ABC, Generic[ClientT]):
         raise KeyError(name)
 
     @property
+    def recheck_minutes(self) -> int:
+        """How long a stream found unavailable (a missing scope, an API the account does not have)
+        rests before a sync asks again; a full sync always asks."""
+        return 60
+
+    @property
     def parallel_streams(self) -> int:
         """How many parallel streams run side by side (all of them by default)."""
         return len(self.stream_types)

@@ -43,6 +43,20 @@ class Stream(ABC, Generic[ClientT]):
     # The state key an earlier complete read leaves behind, from which an incremental read can
     # start (None: the stream is always read whole).
     cursor_key: ClassVar[str | None] = None
+    # What the stream needs of the account: the scopes (any one of each tuple's entries will do,
+    # as HubSpot's 403s say) and the endpoints it calls. A 403 or 404 makes it `unavailable`.
+    scopes: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    endpoints: ClassVar[tuple[str, ...]] = ()
+    # Optional data (marketing emails, web analytics) or metadata some streams use (owners,
+    # pipelines, properties): when unavailable, the run still succeeds. Core record streams
+    # (contacts, companies, deals) unavailable fail the run, though the rest still syncs.
+    optional: ClassVar[bool] = False
+    metadata: ClassVar[bool] = False
+
+    @classmethod
+    def degradable(cls) -> bool:
+        """Whether the run succeeds (with a warning) when this stream is unavailable."""
+        return cls.optional or cls.metadata
 
     @classmethod
     def mode(cls, state: Mapping[str, Any], *, full: bool) -> Mode:

@@ -4,6 +4,7 @@ stage, the CLV window, the length of a day."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Collection
 from datetime import timedelta
 
 DAY_SECONDS = 86_400.0
@@ -27,3 +28,25 @@ def funnel_steps(stages: list[str]) -> list[tuple[str, str]]:
 def mql_stage(stages: list[str]) -> str:
     """The stage that counts as marketing-qualified: HubSpot's own, else the funnel's second."""
     return "marketingqualifiedlead" if "marketingqualifiedlead" in stages else stages[1]
+
+
+# The streams each KPI family reads (docs/kpis.md, "Freshness"). When one of them failed or is
+# unavailable after having brought data before, the family keeps its last values, marked stale,
+# instead of being recomputed from a copy that stopped moving.
+FAMILY_INPUTS: dict[str, tuple[str, ...]] = {
+    "funnel": ("contacts",),
+    "sources": ("contacts", "deals"),
+    "web": ("web_analytics", "contacts", "deals"),
+    "pipeline": ("deals", "pipelines"),
+    "deal_stages": ("deals", "pipelines"),
+    "cycle": ("deals", "contacts"),
+    "spend": ("deals", "contacts"),
+    "clv": ("deals",),
+    "email": ("marketing_emails", "mailchimp_campaigns", "mailchimp_reports"),
+    "audience": ("mailchimp_lists", "mailchimp_members", "contacts"),
+}
+
+
+def stale_families(stale_streams: Collection[str]) -> set[str]:
+    """The families that read any of `stale_streams`."""
+    return {family for family, streams in FAMILY_INPUTS.items() if any(s in stale_streams for s in streams)}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from storage.leases import process_gone
 
@@ -38,8 +39,27 @@ COLUMNS = (
     "basis",
     "run_id",
     "computed_at",
+    "stale_since",
 )
 FORMATS = ("csv", "json", "parquet")
+
+
+def export_rows(rows: Iterable[dict[str, Any]], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Stored KPI history rows as export rows (docs/exports.md): ISO-8601 text times, period
+    bounds in the reporting zone."""
+    out = []
+    for r in rows:
+        start, end, stale = r["period_start"], r["period_end"], r.get("stale_since")
+        out.append(
+            {
+                **{k: r.get(k) for k in COLUMNS},
+                "period_start": start.astimezone(tz).isoformat() if start is not None else None,
+                "period_end": end.astimezone(tz).isoformat() if start is not None else end.isoformat(),
+                "computed_at": r["computed_at"].isoformat(),
+                "stale_since": stale.isoformat() if stale is not None else None,
+            }
+        )
+    return out
 
 
 TEMP_SUFFIX = ".tmp"

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from connector.client import ApiClient
-from connector.errors import AuthenticationError, ConnectorError, RateLimitDeferredError
+from connector.errors import AuthenticationError, ConnectorError, RateLimitDeferredError, unavailable
 from connector.http import RequestStats
 from connector.records import Normalized
 from connector.stream import Page, Stream
@@ -120,7 +120,8 @@ class GroupRun:
         )
         # A resumed half-done full read read its first part in an earlier run: it cannot say what is gone.
         counted = ctx.census is not None and mode == "full" and not state.get("full")
-        run = self.runs[name] = _StreamRun(StreamOutcome(name, run_id, mode, "running"), empty, counted)
+        outcome = StreamOutcome(name, run_id, mode, "running", degradable=stream.degradable())
+        run = self.runs[name] = _StreamRun(outcome, empty, counted)
         log.info("sync %s: %s (run %d)", name, mode, run_id, extra=self.book.context(run_id, name))
         return self._parsed(stream, state, run.stats)
 
@@ -188,6 +189,9 @@ class GroupRun:
         elif isinstance(error, AuthenticationError):
             outcome.status, outcome.error = "failed", self.book.safe(error)
             outcome.stops_run = True
+        elif unavailable(error):
+            # A missing scope or an API the account does not have: this stream only.
+            outcome.status, outcome.error = "unavailable", self.book.safe(error)
         elif isinstance(error, ConnectorError):
             outcome.status, outcome.error = "failed", self.book.safe(error)
         else:
@@ -211,7 +215,8 @@ class GroupRun:
             if self.ctx.census is not None and run.counted and outcome.status == "succeeded":
                 self.ctx.census.finish(outcome.stream)
             if outcome.error:
-                log.error(
+                log.log(
+                    logging.WARNING if outcome.status == "unavailable" else logging.ERROR,
                     "sync %s %s: %s",
                     outcome.stream,
                     outcome.status,

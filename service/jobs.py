@@ -17,7 +17,7 @@ from connector.clock import Clock, SystemClock
 from connector.sources import SOURCES
 from service.control import StopSignal
 from service.kpis import run_kpis
-from service.runbook import StreamOutcome
+from service.runbook import StreamOutcome, refreshes_kpis
 from service.sync import build_sync
 from storage import get_state
 from storage.leases import this_holder
@@ -63,7 +63,10 @@ class SyncResult:
 
     @property
     def succeeded(self) -> bool:
-        return bool(self.outcomes) and all(o.status == "succeeded" for o in self.outcomes)
+        """Every stream read completely (unavailable optional data and metadata do not count)."""
+        return bool(self.outcomes) and all(
+            o.status == "succeeded" or (o.status == "unavailable" and o.degradable) for o in self.outcomes
+        )
 
 
 class Jobs:
@@ -151,10 +154,11 @@ class Jobs:
         queued: dict[str, int] | None = None,
         census: Census | None = None,
     ) -> SyncResult:
-        """Sync one connection (each source in turn), then compute and export its KPIs when
-        every stream succeeded. Stops early, keeping what was committed, on shutdown or after
-        `service.sync_timeout_minutes`. With a `census`, records gone from the vendor's complete
-        listings are marked deleted before the KPIs are computed."""
+        """Sync one connection (each source in turn), then compute and export its KPIs when any
+        stream brought fresh data (families whose inputs did not are kept, marked stale). Stops
+        early, keeping what was committed, on shutdown or after `service.sync_timeout_minutes`.
+        With a `census`, records gone from the vendor's complete listings are marked deleted
+        before the KPIs are computed."""
         settings = self.connection(connection)
         result = SyncResult(settings.connection)
         stop = StopSignal(
@@ -175,7 +179,7 @@ class Jobs:
         self._log(result)
         if census is not None and result.succeeded:
             result.outcomes += self._mark_deleted(settings, census, trigger)
-        if result.succeeded:
+        if refreshes_kpis(result.outcomes):
             report = run_kpis(
                 settings,
                 self.engine,

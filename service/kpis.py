@@ -8,19 +8,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from config import Settings
 from connector.clock import Clock, SystemClock
+from kpi.definitions import FAMILY_INPUTS, stale_families
 from kpi.engine import compute
-from kpi.model import KpiResult
+from kpi.model import KpiResult, KpiValue
 from kpi.periods import Period, period_grid
 from kpi.reader import read_inputs
-from service.exports import ExportedFile, write_exports
+from service.exports import ExportedFile, export_rows, write_exports
 from storage import require_current
-from storage.kpis import save_kpi_run
+from storage.kpis import kpi_rows, latest_kpi_run, save_kpi_run
+from storage.runs import last_success, latest_runs
 
 log = logging.getLogger("funnelsync.kpi")
 
@@ -36,11 +39,27 @@ class KpiReport:
     seconds: float = 0.0
     files: list[ExportedFile] = field(default_factory=list)
 
+    # Families whose inputs were not fresh: their values carried over from the last computation
+    # (history rows with `stale_since`), in place of this computation's.
+    stale: dict[str, datetime] = field(default_factory=dict)
+    carried: list[dict[str, Any]] = field(default_factory=list)
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+
+    def fresh(self) -> list[KpiValue]:
+        """This computation's values, less those of stale families."""
+        return [v for v in self.result.values if v.family not in self.stale]
+
     def rows(self) -> list[dict[str, object]]:
-        return [
-            v.as_row(run_id=self.run_id, computed_at=self.computed_at, as_of=self.result.as_of)
-            for v in self.result.values
+        """The export rows (docs/exports.md): fresh values, then the stale families' carried ones."""
+        fresh = [
+            {
+                **v.as_row(run_id=self.run_id, computed_at=self.computed_at, as_of=self.result.as_of),
+                "stale_since": None,
+            }
+            for v in self.fresh()
         ]
+        carried = export_rows(self.carried, self.tz) if self.carried else []
+        return [*fresh, *({**r, "run_id": self.run_id} for r in carried)]
 
 
 def compute_kpis(
@@ -67,7 +86,7 @@ def compute_kpis(
         engine, connection=settings.connection, settings=kpi, periods=periods, as_of=as_of, tz=tz
     )
     result = compute(inputs)
-    report = KpiReport(result, periods, computed_at=clock.now())
+    report = KpiReport(result, periods, computed_at=clock.now(), tz=tz)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -83,17 +102,22 @@ def run_kpis(
     out_dir: Path | None = None,
     formats: Sequence[str] = ("csv", "json"),
 ) -> KpiReport:
-    """Compute, store in the KPI history (keyed by run id) and write the exports."""
+    """Compute, store in the KPI history (keyed by run id) and write the exports. A family whose
+    input streams failed or became unavailable since they last brought data keeps its last
+    values, marked `stale_since` the time its inputs were last fresh; the others are recomputed."""
     report = compute_kpis(settings, engine, clock=clock, as_of=as_of)
     result = report.result
+    report.stale, report.carried = _stale_families(engine, settings.connection)
     history_rows = [
         {
             **v.record(as_of=result.as_of),
             "connection": settings.connection,
             "computed_at": report.computed_at,
+            "stale_since": None,  # every row names every column: one executemany statement
         }
-        for v in result.values
+        for v in report.fresh()
     ]
+    values = [*history_rows, *report.carried]
     report.run_id = save_kpi_run(
         engine,
         run={
@@ -105,10 +129,10 @@ def run_kpis(
             "currency": result.currency,
             "trigger": trigger,
             "sync_run_ids": list(sync_run_ids),
-            "values": len(result.values),
+            "values": len(values),
             "seconds": round(report.seconds, 3),
         },
-        values=history_rows,
+        values=values,
         keep=settings.kpi.history_keep,
     )
     report.files = write_exports(
@@ -121,11 +145,53 @@ def run_kpis(
         timezone=settings.reporting_timezone,
         formats=formats,
     )
+    if report.stale:
+        log.warning(
+            "kpi families kept from the last computation, their inputs not fresh: %s",
+            ", ".join(f"{f} (since {t:%Y-%m-%d %H:%M} UTC)" for f, t in sorted(report.stale.items())),
+            extra={"connection": settings.connection},
+        )
     log.info(
         "kpis computed: %d values in %.2f s (kpi run %d)",
-        len(result.values),
+        len(values),
         report.seconds,
         report.run_id,
         extra={"run_id": report.run_id, "connection": settings.connection},
     )
     return report
+
+
+# Run statuses after which a stream's copy is not known to be current.
+NOT_FRESH = ("failed", "unavailable", "deferred", "interrupted", "cancelled")
+
+
+def stale_streams(engine: Engine, connection: str) -> dict[str, datetime]:
+    """Streams whose latest run did not bring them up to date although an earlier run did: the
+    time of that last success. (A stream that never succeeded has no data to go stale.)"""
+    succeeded = last_success(engine)
+    out: dict[str, datetime] = {}
+    for run in latest_runs(engine, connection=connection):
+        last = succeeded.get((run.connection, run.source, run.stream))
+        if run.status in NOT_FRESH and last is not None:
+            out[run.stream] = last
+    return out
+
+
+def _stale_families(engine: Engine, connection: str) -> tuple[dict[str, datetime], list[dict[str, Any]]]:
+    """(stale family → since when, the last computation's rows of those families to carry over).
+    A stale family that has no earlier values is left out rather than computed from a copy
+    that stopped moving."""
+    streams = stale_streams(engine, connection)
+    families = stale_families(streams)
+    if not families:
+        return {}, []
+    since = {f: min(streams[s] for s in FAMILY_INPUTS[f] if s in streams) for f in families}
+    previous = latest_kpi_run(engine, connection=connection)
+    carried: list[dict[str, Any]] = []
+    if previous is not None and previous.id is not None:
+        for row in kpi_rows(engine, run_id=previous.id):
+            if row["family"] in families:
+                kept = {k: v for k, v in row.items() if k not in ("id", "run_id")}
+                kept["stale_since"] = row.get("stale_since") or since[row["family"]]
+                carried.append(kept)
+    return since, carried

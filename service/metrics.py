@@ -91,12 +91,18 @@ class FunnelsyncCollector(Collector):
         failed = GaugeMetricFamily(
             "funnelsync_sync_last_failed", "1 when the stream's last run failed", labels=STREAM_LABELS
         )
+        unavailable = GaugeMetricFamily(
+            "funnelsync_sync_unavailable",
+            "1 when the stream's last run found it unavailable (a missing scope, an API the account lacks)",
+            labels=STREAM_LABELS,
+        )
         for run in latest_runs(self.engine):
             labels = [run.connection, run.source, run.stream]
             if run.finished_at is not None:
                 duration.add_metric(labels, (run.finished_at - run.started_at).total_seconds())
             running.add_metric(labels, 1.0 if run.status in ACTIVE else 0.0)
             failed.add_metric(labels, 1.0 if run.status == "failed" else 0.0)
+            unavailable.add_metric(labels, 1.0 if run.status == "unavailable" else 0.0)
         success = GaugeMetricFamily(
             "funnelsync_sync_last_success_timestamp_seconds",
             "When the stream last finished a successful sync (Unix time)",
@@ -104,7 +110,7 @@ class FunnelsyncCollector(Collector):
         )
         for (connection, source, stream), at in last_success(self.engine).items():
             success.add_metric([connection, source, stream], at.timestamp())
-        yield from (duration, running, failed, success)
+        yield from (duration, running, failed, unavailable, success)
 
     def _kpi_metrics(self) -> Iterator[GaugeMetricFamily]:
         stage_count = GaugeMetricFamily(

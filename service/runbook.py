@@ -5,7 +5,7 @@ closed (a resync asked for meanwhile must find the stream free)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ class StreamOutcome:
     stream: str
     run_id: int
     mode: str
-    status: str  # succeeded | failed | deferred | skipped | interrupted | cancelled
+    status: str  # succeeded | failed | unavailable | deferred | skipped | interrupted | cancelled
     pages: int = 0
     read: int = 0
     written: int = 0
@@ -38,6 +38,20 @@ class StreamOutcome:
     error: str | None = None
     # True when the failure dooms every later stream too (bad credentials).
     stops_run: bool = False
+    # The stream's data is optional or metadata: unavailable, it does not fail the run.
+    degradable: bool = False
+
+    @property
+    def fails_run(self) -> bool:
+        """A failure the exit code reports: `failed`, or a core stream `unavailable`."""
+        return self.status == "failed" or (self.status == "unavailable" and not self.degradable)
+
+
+def refreshes_kpis(outcomes: Sequence[StreamOutcome]) -> bool:
+    """Whether the KPIs are recomputed after a sync: when any stream brought fresh data and the
+    credentials held. Families whose inputs failed or are unavailable keep their last values,
+    marked stale (service/kpis.py), so one failing stream never freezes the others."""
+    return any(o.status == "succeeded" for o in outcomes) and not any(o.stops_run for o in outcomes)
 
 
 class RunBook:

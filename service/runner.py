@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -13,7 +14,7 @@ from config import Settings
 from connector.clock import Clock
 from service.exitcodes import EXIT_AUTH, EXIT_BUSY, EXIT_DEFERRED, EXIT_FAILED, EXIT_OK
 from service.kpis import KpiReport, run_kpis
-from service.runbook import StreamOutcome
+from service.runbook import StreamOutcome, refreshes_kpis
 from service.sync import build_sync
 from storage import PageWrite, make_engine
 
@@ -60,10 +61,22 @@ def run_sync_with_progress(
         engine.dispose()
 
 
+# How a run status is shown in terminal tables.
+STATUS_STYLES = {
+    "succeeded": "green",
+    "failed": "red",
+    "unavailable": "yellow",
+    "deferred": "yellow",
+    "skipped": "yellow",
+}
+
+
 def exit_code_for(outcomes: Sequence[StreamOutcome]) -> int:
+    """Auth 4, a failure (or a core stream unavailable) 1, deferred 3, busy 6, else 0: optional
+    data or metadata unavailable is a warning, not a failure."""
     if any(o.stops_run for o in outcomes):
         return EXIT_AUTH
-    if any(o.status == "failed" for o in outcomes):
+    if any(o.fails_run for o in outcomes):
         return EXIT_FAILED
     if any(o.status == "deferred" for o in outcomes):
         return EXIT_DEFERRED
@@ -79,9 +92,7 @@ def print_outcomes(outcomes: Sequence[StreamOutcome], console: Console) -> None:
     for column in ("pages", "read", "written", "rejected", "quarantined", "run"):
         table.add_column(column, justify="right")
     for o in outcomes:
-        style = {"succeeded": "green", "failed": "red", "deferred": "yellow", "skipped": "yellow"}.get(
-            o.status, "white"
-        )
+        style = STATUS_STYLES.get(o.status, "white")
         table.add_row(
             o.stream,
             o.mode,
@@ -96,7 +107,8 @@ def print_outcomes(outcomes: Sequence[StreamOutcome], console: Console) -> None:
     console.print(table)
     for o in outcomes:
         if o.error:
-            console.print(f"[red]{o.stream}:[/red] {o.error}")
+            colour = "yellow" if o.status == "unavailable" and o.degradable else "red"
+            console.print(f"[{colour}]{o.stream}:[/{colour}] {escape(o.error)}")
 
 
 def kpis_after_sync(
@@ -108,9 +120,10 @@ def kpis_after_sync(
     clock: Clock | None = None,
     as_of: datetime | None = None,
 ) -> KpiReport | None:
-    """Recompute, store and export the KPIs when every stream succeeded (a partial sync would skew them)."""
-    if not outcomes or any(o.status != "succeeded" for o in outcomes):
-        console.print("[yellow]KPIs not recomputed: the sync did not fully succeed.[/yellow]")
+    """Recompute, store and export the KPIs after a sync that brought fresh data; families whose
+    inputs failed or are unavailable keep their last values, marked stale (service/kpis.py)."""
+    if not refreshes_kpis(outcomes):
+        console.print("[yellow]KPIs not recomputed: no stream brought fresh data.[/yellow]")
         return None
     engine = make_engine(settings.db_url)
     try:

@@ -17,6 +17,7 @@ from storage.models import SyncRun
 STATUS_COLOURS = {
     "succeeded": "#1a7f37",
     "failed": "#cf222e",
+    "unavailable": "#9a6700",
     "deferred": "#9a6700",
     "skipped": "#9a6700",
     "missed": "#9a6700",

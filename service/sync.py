@@ -34,9 +34,12 @@ from service.writer import open_writer
 from storage import archived_ids, get_state, interrupt_stale_runs, require_current
 from storage.leases import leased
 from storage.reconcile import Census
-from storage.runs import cancel_requested, get_run
+from storage.runs import cancel_requested, get_run, latest_runs
 
 log = logging.getLogger("funnelsync.sync")
+
+# How an unavailable stream's run row says it was not asked again (the reason comes first).
+RESTING = " (unavailable: asked again after "
 
 
 class UnknownStreamError(ValueError):
@@ -208,10 +211,14 @@ class SourceSync:
             except (ConnectorError, ConfigurationError) as exc:
                 return self._fail_every(states, exc, full=full, trigger=trigger)
             with client:
+                resting = self._resting(states, full=full, trigger=trigger)
+                states = {name: state for name, state in states.items() if name not in resting}
+                if not states:
+                    return list(resting.values())
                 try:
                     streams = self.source.open_streams(client, list(states), full=full)
                 except ConnectorError as exc:
-                    return self._fail_every(states, exc, full=full, trigger=trigger)
+                    return [*resting.values(), *self._fail_every(states, exc, full=full, trigger=trigger)]
                 ctx = GroupContext(
                     self.engine,
                     self.book,
@@ -224,7 +231,38 @@ class SourceSync:
                     self.census,
                     self.progress,
                 )
-                return self._run_groups(ctx, streams)
+                return [*resting.values(), *self._run_groups(ctx, streams)]
+
+    def _resting(
+        self, states: dict[str, dict[str, Any]], *, full: bool, trigger: str
+    ) -> dict[str, StreamOutcome]:
+        """Streams found unavailable less than `recheck_minutes` ago: not asked again yet (a full
+        sync always asks). Each gets an `unavailable` run row repeating why."""
+        if full:
+            return {}
+        minutes = self.source.recheck_minutes
+        latest = {
+            r.stream: r
+            for r in latest_runs(self.engine, connection=self.connection)
+            if r.source == self.source.name and r.stream in states
+        }
+        now = self.clock.now()
+        resting: dict[str, StreamOutcome] = {}
+        for name, run in latest.items():
+            if run.status != "unavailable" or run.finished_at is None:
+                continue
+            again = run.finished_at + timedelta(minutes=minutes)
+            if now >= again:
+                continue
+            reason = (run.error or "unavailable").split(RESTING)[0]
+            message = f"{reason}{RESTING}{again:%Y-%m-%d %H:%M} UTC)"
+            mode = self.mode(name, states[name], full)
+            run_id = self.book.ended(name, mode, "unavailable", message, trigger)
+            degradable = self.source.stream_type(name).degradable()
+            resting[name] = StreamOutcome(
+                name, run_id, mode, "unavailable", error=message, degradable=degradable
+            )
+        return resting
 
     def _run_groups(self, ctx: GroupContext, streams: dict[str, Stream[Any]]) -> list[StreamOutcome]:
         outcomes: list[StreamOutcome] = []

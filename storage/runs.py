@@ -19,7 +19,7 @@ from storage.leases import _dead_local_holder
 from storage.models import SyncLease, SyncRun
 
 ACTIVE = ("queued", "running", "cancelling")
-FINISHED = ("succeeded", "failed", "deferred", "skipped", "interrupted", "cancelled", "missed")
+FINISHED = ("succeeded", "failed", "unavailable", "deferred", "skipped", "interrupted", "cancelled", "missed")
 INTERRUPTED = "the process running it stopped (killed or crashed) before it finished"
 CANCELLED = "cancelled by an admin"
 

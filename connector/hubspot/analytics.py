@@ -71,6 +71,9 @@ class WebAnalyticsStream(Stream[HubSpotClient]):
 
     name = "web_analytics"
     cursor_key = "through"
+    optional = True
+    scopes = (("business-intelligence",),)
+    endpoints = ("analytics",)
 
     def __init__(self, settings: HubSpotSettings, *, page_size: int = ANALYTICS_PAGE) -> None:
         self.settings = settings

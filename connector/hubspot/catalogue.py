@@ -22,6 +22,13 @@ class PropertiesStream(Stream[HubSpotClient]):
     start of the run: no request of its own. Object types the token may not read are left out."""
 
     name = "properties"
+    metadata = True
+    scopes = (
+        ("crm.schemas.contacts.read", "crm.objects.contacts.read"),
+        ("crm.schemas.companies.read", "crm.objects.companies.read"),
+        ("crm.schemas.deals.read", "crm.objects.deals.read"),
+    )
+    endpoints = ("properties",)
 
     def __init__(self, schema: PortalSchema) -> None:
         self.schema = schema
@@ -47,6 +54,9 @@ class PipelinesStream(Stream[HubSpotClient]):
     """Deal pipelines with their stages (one small request; always read whole)."""
 
     name = "pipelines"
+    metadata = True
+    scopes = (("crm.objects.deals.read", "crm.schemas.deals.read"),)
+    endpoints = ("pipelines",)
 
     def __init__(self, settings: HubSpotSettings) -> None:
         self.settings = settings
@@ -67,6 +77,9 @@ class OwnersStream(Stream[HubSpotClient]):
     """CRM owners, active and archived (deactivated users still own old deals)."""
 
     name = "owners"
+    metadata = True
+    scopes = (("crm.objects.owners.read",),)
+    endpoints = ("owners",)
 
     def __init__(self, settings: HubSpotSettings) -> None:
         self.settings = settings

@@ -65,6 +65,7 @@ class CrmObjectStream(Stream[HubSpotClient]):
     parallel = True
     bulk = True
     cursor_key = "watermark"
+    endpoints = ("objects", "search", "batch_read", "associations_batch")
     modified_property: ClassVar[str]
     associations: ClassVar[tuple[str, ...]] = ()
     # The stage property whose every change is read with `propertiesWithHistory`.
@@ -261,6 +262,7 @@ class CrmObjectStream(Stream[HubSpotClient]):
 
 class CompaniesStream(CrmObjectStream):
     name = "companies"
+    scopes = (("crm.objects.companies.read",),)
     modified_property = "hs_lastmodifieddate"
 
     @classmethod
@@ -273,6 +275,7 @@ class CompaniesStream(CrmObjectStream):
 
 class ContactsStream(CrmObjectStream):
     name = "contacts"
+    scopes = (("crm.objects.contacts.read",),)
     modified_property = "lastmodifieddate"
     associations: ClassVar[tuple[str, ...]] = ("companies",)
     history = "lifecyclestage"
@@ -304,6 +307,7 @@ class ContactsStream(CrmObjectStream):
 
 class DealsStream(CrmObjectStream):
     name = "deals"
+    scopes = (("crm.objects.deals.read",),)
     modified_property = "hs_lastmodifieddate"
     associations: ClassVar[tuple[str, ...]] = ("contacts", "companies")
     history = "dealstage"

@@ -34,6 +34,9 @@ class MarketingEmailsStream(Stream[HubSpotClient]):
     name = "marketing_emails"
     parallel = True
     cursor_key = "checked_at"
+    optional = True
+    scopes = (("content", "marketing.email.read"),)
+    endpoints = ("marketing_emails", "marketing_email")
 
     def __init__(self, settings: HubSpotSettings) -> None:
         self.settings = settings

@@ -10,6 +10,7 @@ equivalent and keep their legacy path either way. docs/sync.md lists the table b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -135,6 +136,25 @@ class HubSpotPaths:
     def uses(self) -> list[EndpointUse]:
         return [self.use(name) for name in ENDPOINTS]
 
-    def near_end(self, today: date, *, days: int = 90) -> list[EndpointUse]:
-        """Endpoints whose support ends within `days` of `today`, or has ended."""
-        return [u for u in self.uses() if (u.end_of_support - today).days <= days]
+    def support_warnings(self, names: Iterable[str], today: date, *, days: int = 90) -> list[str]:
+        """One line per endpoint of `names` whose support by HubSpot ends within `days` of
+        `today`, or has ended (`funnelsync check`)."""
+        lines = []
+        for name in dict.fromkeys(names):
+            use = self.use(name)
+            left = (use.end_of_support - today).days
+            if left > days:
+                continue
+            when = f"ended {-left} days ago" if left < 0 else f"ends in {left} days"
+            dated = ENDPOINTS[name].dated
+            advice = (
+                "no dated equivalent exists yet"
+                if dated is None
+                else (
+                    "set hubspot.api_version to a date version"
+                    if not use.dated
+                    else "move to a newer date version"
+                )
+            )
+            lines.append(f"{use.path}: HubSpot's support {when} ({use.end_of_support}); {advice}")
+        return lines

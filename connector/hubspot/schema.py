@@ -4,14 +4,17 @@ read's state while that is fresh enough."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from config import DEFAULT_LIFECYCLE_STAGES, HubSpotSettings
-from connector.errors import FatalAPIError
+from connector.errors import FatalAPIError, unavailable
 from connector.hubspot.client import HubSpotClient
 from connector.hubspot.wire import due, results
+
+log = logging.getLogger("funnelsync.connector.hubspot")
 
 
 @dataclass
@@ -98,7 +101,16 @@ def discover_schema(client: HubSpotClient, settings: HubSpotSettings) -> PortalS
     _add_stages(stages, settings.custom_lifecycle_stages)
     schema.lifecycle_stages = stages
     path = client.paths.path("pipelines", object_type="deals")
-    for pipeline in results(client.get(path), path):
+    try:
+        pipelines = results(client.get(path), path)
+    except FatalAPIError as exc:
+        if not unavailable(exc):
+            raise
+        # No pipelines scope: deals are read without per-stage entry dates, and the pipelines
+        # stream reports itself unavailable; nothing else is lost.
+        log.warning("deal pipelines unreadable, deals sync without stage-entry dates: %s", exc.detail)
+        pipelines = []
+    for pipeline in pipelines:
         for stage in pipeline.get("stages") or []:
             if isinstance(stage, dict) and stage.get("id"):
                 schema.deal_stage_ids.append(str(stage["id"]))

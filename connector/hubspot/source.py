@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from config import Settings
 from connector.auth import BearerAuth
 from connector.hubspot.analytics import WebAnalyticsStream
 from connector.hubspot.auth import OAUTH_HINT, OAuthAuth
@@ -62,6 +63,24 @@ class HubSpotSource(Source[HubSpotClient]):
     @property
     def parallel_streams(self) -> int:
         return self.settings.hubspot.parallel_streams
+
+    @classmethod
+    def endpoints_in_use(cls, settings: Settings) -> list[str]:
+        """The endpoints a sync with these settings calls (for end-of-support warnings)."""
+        hub = settings.hubspot
+        names = [
+            e
+            for t in cls.stream_types
+            if hub.web_analytics or t is not WebAnalyticsStream
+            for e in t.endpoints
+        ]
+        if not hub.token and hub.refresh_token:
+            names.append("oauth_token")
+        return list(dict.fromkeys(names))
+
+    @property
+    def recheck_minutes(self) -> int:
+        return self.settings.hubspot.catalogue_minutes
 
     def secrets(self) -> list[str]:
         return list(getattr(self.auth, "secrets", []))

@@ -56,6 +56,7 @@ class Gate:
     async def serve(self, request: Request, handler: Handler, *, search: bool) -> Response:
         state = self.state
         state.counts["requests"] += 1
+        state.paths[f"{request.method} {request.url.path}"] += 1
         refused, headers = self.admit(request, search)
         if refused is not None:
             return refused

@@ -136,6 +136,8 @@ class SandboxState:
         self.holds = Holds()
         self.limiter = Limiter()
         self.counts: Counter[str] = Counter()
+        # API requests by "METHOD path" (no query): which endpoints, of which family, were called.
+        self.paths: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
         # OAuth access tokens handed out, with their expiry on the sandbox clock.

@@ -20,7 +20,7 @@ from fastapi.responses import PlainTextResponse
 from config import Settings
 from service.api.deps import NO_NUL, ApiTypes, ServiceContext, cached, file_response, problem, retyped
 from service.api.models import KpiPage, Problem
-from service.exports import COLUMNS
+from service.exports import COLUMNS, export_rows
 from storage.kpis import kpi_rows, latest_kpi_run
 from storage.models import KpiRun
 
@@ -188,20 +188,3 @@ class ReadRoutes:
             return Response(orjson.dumps(page), media_type="application/json")
 
         return cached(request, etag, run.computed_at, build)
-
-
-def export_rows(rows: list[dict[str, Any]], tz: ZoneInfo) -> list[dict[str, Any]]:
-    """Stored values as export rows (docs/exports.md): period times in the reporting zone."""
-    out = []
-    for r in rows:
-        start = r["period_start"]
-        end = r["period_end"]
-        out.append(
-            {
-                **{k: r[k] for k in COLUMNS if k not in ("period_start", "period_end", "computed_at")},
-                "period_start": start.astimezone(tz).isoformat() if start is not None else None,
-                "period_end": end.astimezone(tz).isoformat() if start is not None else end.isoformat(),
-                "computed_at": r["computed_at"].isoformat(),
-            }
-        )
-    return out

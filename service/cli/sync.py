@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import contextlib
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from config import ConfigurationError, Settings
 from service.cli.common import (
@@ -110,8 +113,7 @@ def sync_here(
             print_outcomes(done, console)
             outcomes += done
         code = exit_code_for(outcomes)
-        if code == 0:
-            kpis_after_sync(one, outcomes, console, trigger=trigger)
+        kpis_after_sync(one, outcomes, console, trigger=trigger)
         codes.append(code)
     return next((c for c in codes if c), 0)
 
@@ -122,6 +124,7 @@ def runs(
     config: ConfigOption = None,
 ) -> None:
     """Show recent sync runs (one row per stream and run)."""
+    from service.runner import STATUS_STYLES
     from storage import recent_runs
 
     settings = load(config)
@@ -139,9 +142,7 @@ def runs(
         recent = recent_runs(engine, limit=limit, connection=only)
     for run in recent:
         seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
-        style = {"succeeded": "green", "failed": "red", "deferred": "yellow", "skipped": "yellow"}.get(
-            run.status, "cyan"
-        )
+        style = STATUS_STYLES.get(run.status, "cyan")
         table.add_row(
             str(run.id),
             f"{run.connection}/{run.source}/{run.stream}" if several else f"{run.source}/{run.stream}",
@@ -173,7 +174,6 @@ def check(
     """Check the configuration and that the database answers; with --service, that the running
     service answers (the container's HEALTHCHECK)."""
     from sqlalchemy import text
-    from sqlalchemy.exc import SQLAlchemyError
 
     from storage import make_engine, redact_url
 
@@ -197,6 +197,7 @@ def check(
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+        warnings = _api_warnings(settings, engine)
     except SQLAlchemyError as exc:
         err_console.print(
             f"[red]database unreachable:[/red] {redact_url(settings.db_url)} ({type(exc).__name__})"
@@ -205,3 +206,26 @@ def check(
     finally:
         engine.dispose()
     console.print(f"ok: configuration valid, database {redact_url(settings.db_url)} answers")
+    for line in warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(line)}")
+
+
+def _api_warnings(settings: Settings, engine: Any) -> list[str]:
+    """What `check` warns of: HubSpot endpoints in use near or past their end of support, and
+    streams whose last run found them unavailable (with the reason, naming missing scopes)."""
+    from datetime import UTC, datetime
+
+    from connector.hubspot.endpoints import HubSpotPaths
+    from connector.hubspot.source import HubSpotSource
+    from storage.runs import latest_runs
+
+    lines: list[str] = []
+    if settings.has_source("hubspot"):
+        paths = HubSpotPaths(settings.hubspot.api_version)
+        today = datetime.now(UTC).date()
+        lines += paths.support_warnings(HubSpotSource.endpoints_in_use(settings), today)
+    with contextlib.suppress(SQLAlchemyError):  # a database not migrated yet has no runs
+        for run in latest_runs(engine, connection=settings.connection):
+            if run.status == "unavailable":
+                lines.append(f"{run.source}/{run.stream} unavailable: {run.error or 'no reason recorded'}")
+    return lines

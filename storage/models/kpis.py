@@ -51,6 +51,9 @@ class KpiHistory(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=40)
     basis: str = Field(default="", max_length=60)
     computed_at: datetime = Field(sa_type=UTCDateTime)
+    # Set when the value was carried over from an earlier computation because an input stream of
+    # its family failed or became unavailable: when those inputs were last fresh.
+    stale_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class MarketingSpend(SQLModel, table=True):

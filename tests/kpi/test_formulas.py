@@ -163,3 +163,16 @@ def test_email_rates_zero_delivered():
 def test_landing_page_and_close_rate():
     assert formulas.submission_rate(250, 5_000) == pytest.approx(0.05)  # P15
     assert formulas.close_rate(10, 40) == pytest.approx(0.25)  # P16
+
+
+def test_every_kpi_family_names_the_streams_it_reads():
+    """Freshness (service/kpis.py) knows each family's inputs: a family left out would never go stale."""
+    from connector.sources import SOURCES
+    from kpi.definitions import FAMILY_INPUTS, stale_families
+    from kpi.model import FAMILIES
+
+    streams = {name for source in SOURCES.values() for name in source.stream_names()}
+    assert set(FAMILY_INPUTS) == set(FAMILIES.values())
+    assert {s for inputs in FAMILY_INPUTS.values() for s in inputs} <= streams
+    assert stale_families({"web_analytics"}) == {"web"}
+    assert stale_families({"deals"}) == {"sources", "web", "pipeline", "deal_stages", "cycle", "spend", "clv"}

@@ -95,6 +95,46 @@ def test_failed_stream_exits_1(env, sandbox):
     assert result.exit_code == 1 and "failed" in result.output
 
 
+def test_an_account_without_marketing_emails_or_analytics_syncs_exits_0_and_refreshes_kpis(env, sandbox):
+    """Marketing Hub's endpoints missing (404 as for an account without them): a warning, not a
+    failure; the KPIs are computed and exported; the email and web families have no data."""
+    for prefix in ("/marketing/", "/analytics/"):
+        sandbox.faults(
+            {"kind": "status", "status": 404, "count": 1000, "path_prefix": prefix, "body": "json"}
+        )
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("unavailable") >= 2 and "KPIs:" in result.output
+    with (env / "data" / "exports" / "kpis.csv").open() as handle:
+        families = {row["family"]: row for row in csv.DictReader(handle) if row["value"]}
+    assert {"funnel", "pipeline", "sources"} <= set(families) and "web" not in families
+    check = runner.invoke(app, ["check"])
+    assert check.exit_code == 0
+    assert (
+        "hubspot/marketing_emails unavailable" in check.output
+        and "hubspot/web_analytics unavailable" in check.output
+    )
+
+
+def test_check_warns_of_endpoints_near_their_end_of_support(env, monkeypatch):
+    monkeypatch.setenv("FUNNELSYNC_HUBSPOT__API_VERSION", "legacy")
+    monkeypatch.delenv("FUNNELSYNC_HUBSPOT__TOKEN")
+    for name, value in (("CLIENT_ID", "sandbox-client"), ("CLIENT_SECRET", "s"), ("REFRESH_TOKEN", "r")):
+        monkeypatch.setenv(f"FUNNELSYNC_HUBSPOT__{name}", value)
+    result = runner.invoke(app, ["check"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "warning: /oauth/v1/token: HubSpot's support" in result.output
+    assert "set hubspot.api_version to a date version" in result.output
+    monkeypatch.setenv("FUNNELSYNC_HUBSPOT__API_VERSION", "2026-09")
+    result = runner.invoke(app, ["check"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "/oauth/" not in result.output
+
+
+def test_an_api_version_hubspot_does_not_have_is_refused_as_configuration(env, monkeypatch):
+    monkeypatch.setenv("FUNNELSYNC_HUBSPOT__API_VERSION", "2026-07")
+    result = runner.invoke(app, ["check"])
+    assert result.exit_code == 2 and "api_version" in result.output
+
+
 def test_unknown_stream_and_source_exit_2(env):
     assert runner.invoke(app, ["sync", "--stream", "tickets"]).exit_code == 2
     assert runner.invoke(app, ["sync", "--source", "salesforce"]).exit_code == 2

@@ -37,10 +37,30 @@ def stored(engine, model, *columns):
         return conn.execute(select(*(table.c[c] for c in columns))).all()
 
 
-def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_url):
-    settings = make_settings(db_url)
+# The path prefixes of each API family; the analytics v2 reports have no dated equivalent.
+FAMILY_PREFIXES = {
+    "2026-09": (
+        "/crm/objects/2026-09/",
+        "/crm/associations/2026-09/",
+        "/crm/properties/2026-09/",
+        "/crm/pipelines/2026-09/",
+        "/crm/owners/2026-09",
+        "/marketing/emails/2026-09",
+        "/analytics/v2/reports/",
+    ),
+    "legacy": ("/crm/v3/", "/crm/v4/associations/", "/marketing/v3/emails", "/analytics/v2/reports/"),
+}
+
+
+@pytest.mark.parametrize("api_version", ["2026-09", "legacy"])
+def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_url, api_version):
+    settings = make_settings(db_url, api_version=api_version)
     outcomes = build_sync("hubspot", settings, engine, clock=clock).run(full=True)
     assert [o.status for o in outcomes] == ["succeeded"] * 8
+    # Every request used the chosen family's paths (the analytics reports have no dated one).
+    called = {key.split(" ", 1)[1] for key in sandbox.state.paths}
+    assert called and all(path.startswith(FAMILY_PREFIXES[api_version]) for path in called), called
+    assert any(path.startswith("/analytics/v2/") for path in called)
     for object_type, model in (
         ("contacts", HubSpotContact),
         ("companies", HubSpotCompany),
@@ -194,7 +214,15 @@ def test_malformed_values_are_quarantined_and_the_sync_goes_on(sandbox, make_set
         ("deals", deal_ids[0], "amount"): "12,5k",
         ("deals", deal_ids[1], "closedate"): "next tuesday",
     }
-    for (object_type, record_id, name), value in bad.items():
+    # HubSpot's "" for a cleared property is no value, never a finding.
+    cleared = {
+        ("contacts", ids[3], "hs_v2_date_entered_lead"): "",
+        ("contacts", ids[3], "lifecyclestage"): "",
+        ("deals", deal_ids[2], "closedate"): "",
+        ("deals", deal_ids[2], "amount"): "",
+        ("deals", deal_ids[2], "hs_is_closed"): "",
+    }
+    for (object_type, record_id, name), value in {**bad, **cleared}.items():
         sandbox.store.objects[object_type][record_id]["properties"][name] = value
     outcomes = {o.stream: o for o in build_sync("hubspot", settings, engine, clock=clock).run(full=True)}
     assert all(o.status == "succeeded" for o in outcomes.values())
@@ -210,6 +238,7 @@ def test_malformed_values_are_quarantined_and_the_sync_goes_on(sandbox, make_set
     )
     assert rows[("contacts", str(ids[2]), "lifecyclestage")][1] == "unknown lifecycle stage (stored as-is)"
     assert rows[("deals", str(deal_ids[0]), "amount")] == ("12,5k", "non-numeric amount")
+    assert not {(t, str(i)) for t, i, _ in cleared} & {(t, i) for t, i, _ in rows}
     contact = {
         r: (c, s, k)
         for r, c, s, k in stored(
@@ -553,3 +582,42 @@ def test_an_incremental_sync_with_nothing_changed_costs_a_handful_of_requests(
     build_sync("hubspot", settings, engine, clock=clock).run()
     labels = dict(stored(engine, HubSpotPipelineStage, "stage_id", "label"))
     assert labels[changed["id"]] == "Renamed stage"
+
+
+@pytest.mark.parametrize("api_version", ["2026-09", "legacy"])
+def test_associations_beyond_one_page_are_read_to_the_end(
+    make_sandbox, tmp_path, engine, db_url, api_version
+):
+    """Inline associations stop at 100 and batch reads page (`paging.next.after`): every link is
+    read, on full (list) and incremental (search) reads alike, so none is dropped."""
+    from tests.conftest import FakeClock, sandbox_settings
+
+    sandbox = make_sandbox(contacts=700)
+    clock = FakeClock(sandbox)
+    settings = sandbox_settings(sandbox, tmp_path / "data", db_url, api_version=api_version)
+    contacts = sandbox.store.ids["contacts"][:150]
+    big = sandbox.admin(
+        "POST",
+        "/_sandbox/objects/deals",
+        json={"properties": {"dealname": "Big"}, "associations": {"contacts": contacts}},
+    )
+    build_sync("hubspot", settings, engine, clock=clock).run(streams=["deals"], full=True)
+
+    def links(deal_id):
+        rows = stored(engine, HubSpotDealAssociation, "deal_id", "to_type", "to_id")
+        return sorted(int(t) for d, kind, t in rows if d == str(deal_id) and kind == "contact")
+
+    assert links(big["id"]) == sorted(contacts)
+    # An incremental read (search, then association batch reads paged at 500) of a deal with more.
+    many = sandbox.store.ids["contacts"][:650]
+    sandbox.store.clock.advance(600)
+    later = sandbox.admin(
+        "POST",
+        "/_sandbox/objects/deals",
+        json={"properties": {"dealname": "Bigger"}, "associations": {"contacts": many}},
+    )
+    sandbox.store.clock.advance(600)
+    outcomes = build_sync("hubspot", settings, engine, clock=clock).run(streams=["deals"])
+    assert [o.status for o in outcomes] == ["succeeded"] and outcomes[0].mode == "incremental"
+    assert links(later["id"]) == sorted(many)
+    assert links(big["id"]) == sorted(contacts)

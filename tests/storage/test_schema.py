@@ -155,3 +155,25 @@ def test_every_revision_downgrades_to_the_schema_before_it(bare):
         assert shape(bare) == shapes[index - 1], f"downgrade of {revisions[index - 1]}"
     assert schema_status(bare).current is None
     assert migrate(bare)[1] == head_revision() and drift(bare) == []
+
+
+def test_revision_0005_clears_the_empty_date_findings_earlier_versions_wrote(bare):
+    """HubSpot's "" for a cleared date is no value now: the findings of earlier versions go, others stay."""
+    upgrade(bare, "0004")
+    columns = "connection, source, stream, record_id, field, raw_value, reason, detected_at"
+    with bare.begin() as conn:
+        for record_id, raw, reason in (
+            ("1", "", "empty string where a date was expected"),
+            ("2", "next tuesday", "unparseable date"),
+        ):
+            conn.execute(
+                text(
+                    f"INSERT INTO quarantine ({columns}) VALUES "
+                    "('c', 'hubspot', 'deals', :id, 'closedate', :raw, :reason, :at)"
+                ),
+                {"id": record_id, "raw": raw, "reason": reason, "at": datetime(2026, 11, 1, tzinfo=UTC)},
+            )
+    migrate(bare)
+    with bare.connect() as conn:
+        left = conn.execute(text("SELECT record_id, reason FROM quarantine")).all()
+    assert [tuple(r) for r in left] == [("2", "unparseable date")]

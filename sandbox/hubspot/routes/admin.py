@@ -49,6 +49,7 @@ class AdminRoutes:
             Route("/_sandbox/release", self.release, methods=["POST"]),
             Route("/_sandbox/options", self.options, methods=["GET", "POST"]),
             Route("/_sandbox/stats", self.stats, methods=["GET"]),
+            Route("/_sandbox/requests", self.requests, methods=["GET", "DELETE"]),
             Route("/_sandbox/simulate", self.simulate, methods=["POST"]),
             Route("/_sandbox/touch", self.touch, methods=["POST"]),
             Route(objects, self.object, methods=["POST"]),
@@ -96,6 +97,13 @@ class AdminRoutes:
                 if body.get("reset_limits"):
                     state.limiter = Limiter()
         return JSONResponse({key: getattr(state.options, key) for key in OPTION_KEYS})
+
+    async def requests(self, request: Request) -> Response:
+        """API requests by "METHOD path" since the start (or the last DELETE)."""
+        with self.state.lock:
+            if request.method == "DELETE":
+                self.state.paths.clear()
+            return JSONResponse({"paths": dict(self.state.paths)})
 
     async def stats(self, _request: Request) -> Response:
         return JSONResponse(dict(self.state.counts))
