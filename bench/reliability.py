@@ -50,7 +50,7 @@ PORTAL_NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 TOKEN = "bench-token"
 LAG = 60
 MAX_RUNS = 10
-OBJECTS = "/crm/v3/objects"
+OBJECTS = "/crm/objects/2026-09"  # the default API family (hubspot.api_version)
 FAULT_KINDS: dict[str, list[dict[str, Any]]] = {
     "429": [{"kind": "rate_limit", "probability": 0.10, "retry_after": 1}],
     "5xx": [

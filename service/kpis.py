@@ -108,16 +108,7 @@ def run_kpis(
     report = compute_kpis(settings, engine, clock=clock, as_of=as_of)
     result = report.result
     report.stale, report.carried = _stale_families(engine, settings.connection)
-    history_rows = [
-        {
-            **v.record(as_of=result.as_of),
-            "connection": settings.connection,
-            "computed_at": report.computed_at,
-            "stale_since": None,  # every row names every column: one executemany statement
-        }
-        for v in report.fresh()
-    ]
-    values = [*history_rows, *report.carried]
+    values = _history_rows(report, settings.connection)
     report.run_id = save_kpi_run(
         engine,
         run={
@@ -159,6 +150,20 @@ def run_kpis(
         extra={"run_id": report.run_id, "connection": settings.connection},
     )
     return report
+
+
+def _history_rows(report: KpiReport, connection: str) -> list[dict[str, Any]]:
+    """The rows `kpi_values` gets: this computation's fresh values, then the carried ones."""
+    fresh = [
+        {
+            **v.record(as_of=report.result.as_of),
+            "connection": connection,
+            "computed_at": report.computed_at,
+            "stale_since": None,  # every row names every column: one executemany statement
+        }
+        for v in report.fresh()
+    ]
+    return [*fresh, *report.carried]
 
 
 # Run statuses after which a stream's copy is not known to be current.

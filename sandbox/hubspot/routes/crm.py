@@ -49,7 +49,15 @@ class CrmRoutes:
     def routes(self) -> list[Route]:
         """Every route under its numbered path and its dated one (sandbox/hubspot/versions.py)."""
         api = self.gate.api
-        table: list[tuple[str, str, Handler, str]] = [
+        return [
+            Route(path, api(search=handler == self.search)(handler), methods=[method])
+            for numbered, dated_path, handler, method in self._table()
+            for path in (numbered, dated_path)
+        ]
+
+    def _table(self) -> list[tuple[str, str, Handler, str]]:
+        """(numbered path, dated path, handler, method) of every CRM route."""
+        return [
             (
                 "/crm/v3/objects/{object_type}",
                 "/crm/objects/{version}/{object_type}",
@@ -107,11 +115,6 @@ class CrmRoutes:
                 "GET",
             ),
             ("/crm/v3/schemas", "/crm-object-schemas/{version}/schemas", self.custom_schemas, "GET"),
-        ]
-        return [
-            Route(path, api(search=handler == self.search)(handler), methods=[method])
-            for numbered, dated_path, handler, method in table
-            for path in (numbered, dated_path)
         ]
 
     async def list_objects(self, request: Request) -> Response:
