@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from sandbox.hubspot.options import ALL_SCOPES
 from storage.db import table_of
 from storage.kpis import kpi_values, latest_kpi_run
 from storage.models import SyncRun
@@ -36,15 +37,20 @@ pytestmark = pytest.mark.xdist_group("api_read")
 
 @pytest.fixture(scope="module")
 def synced(module_engine, tmp_path_factory) -> Iterator[httpx.Client]:
-    """A client of a service whose first sync, KPIs and exports are done."""
+    """A client of a service whose first sync, KPIs and exports are done; its token lacks the web
+    analytics scope, so that stream is unavailable and the rest (KPIs included) goes on."""
     sandbox = start_sandbox()
     try:
+        scopes = [s for s in ALL_SCOPES if s != "business-intelligence"]
+        sandbox.admin("POST", "/_sandbox/options", json={"token_scopes": scopes})
         url = module_engine.url.render_as_string(hide_password=False)
         settings = sandbox_settings(sandbox, tmp_path_factory.mktemp("api") / "data", url)
         with running_service(settings, module_engine) as service, serving(service) as client:
             body = resync(client).json()
             runs = wait_for(client, [r["id"] for r in body["runs"]], timeout=120)
-            assert all(r["status"] == "succeeded" for r in runs), runs
+            statuses = {r["stream"]: r["status"] for r in runs}
+            assert statuses.pop("web_analytics") == "unavailable", runs
+            assert set(statuses.values()) == {"succeeded"}, runs
             assert wait_kpis(module_engine) is not None
             manifest = service.settings.exports_path / "manifest.json"
             deadline = time.monotonic() + 30
@@ -211,6 +217,9 @@ def test_metrics_match_the_database(synced, engine):
         "funnelsync_stage_conversion_ratio" in text
         and "funnelsync_sync_last_success_timestamp_seconds" in text
     )
+    web = 'connection="default",source="hubspot",stream="web_analytics"'
+    assert f"funnelsync_sync_unavailable{{{web}}} 1.0" in text
+    assert f"funnelsync_sync_unavailable{{{labels}}} 0.0" in text
 
 
 def test_status_page_shows_runs_and_the_funnel(synced):
@@ -219,3 +228,5 @@ def test_status_page_shows_runs_and_the_funnel(synced):
     html = page.text
     assert '<svg id="funnel"' in html and html.count('class="stage"') == 5
     assert "succeeded" in html and "Resync" in html and ADMIN not in html
+    # The unavailable stream, with the scope to grant.
+    assert "unavailable" in html and "business-intelligence" in html
