@@ -91,3 +91,14 @@ HTML_502 = (
     "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
     "</center></body></html>"
 )
+
+
+async def waited(fault: Fault, request: Request, holds: Holds) -> bool:
+    """Wait out a `delay` or `hold` fault before the real answer (True); other kinds are no wait."""
+    if fault.kind == "delay":
+        await wait_out(request, fault.delay)
+        return True
+    if fault.kind == "hold":
+        await wait_out(request, fault.delay or None, holds.gate())
+        return True
+    return False

@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from sandbox.faults import Fault, Holds, pick_fault, wait_out
+from sandbox.faults import Fault, Holds, pick_fault, waited
 from sandbox.hubspot.data import iso
 from sandbox.hubspot.http import Handler, JSONResponse, error, object_type_of, page_signature
 from sandbox.hubspot.model import SandboxError
@@ -238,11 +238,7 @@ def _limited(policy: str, *, headers: dict[str, str] | None = None, **extra: Any
 
 async def _fault_answer(fault: Fault, request: Request, holds: Holds) -> Response | None:
     """The answer a fault sends instead of the real one (None: the real one, maybe spoiled later)."""
-    if fault.kind == "delay":
-        await wait_out(request, fault.delay)
-        return None
-    if fault.kind == "hold":
-        await wait_out(request, fault.delay or None, holds.gate())
+    if await waited(fault, request, holds):
         return None
     if fault.kind == "status":
         if fault.body == "html":

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.faults import HTML_502, Fault, Holds, pick_fault, wait_out
+from sandbox.faults import HTML_502, Fault, Holds, pick_fault, waited
 from sandbox.mailchimp.http import problem
 from sandbox.mailchimp.simulate import touch_members
 from sandbox.mailchimp.state import MailchimpError, MailchimpState
@@ -92,11 +92,7 @@ class Gate:
 
 async def _fault_answer(fault: Fault, request: Request, holds: Holds) -> Response | None:
     """The answer a fault sends instead of the real one (None: the real one)."""
-    if fault.kind == "delay":
-        await wait_out(request, fault.delay)
-        return None
-    if fault.kind == "hold":
-        await wait_out(request, fault.delay or None, holds.gate())
+    if await waited(fault, request, holds):
         return None
     if fault.kind == "rate_limit":
         return problem(429, "TooManyRequests", TOO_MANY)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.faults import Fault
+from sandbox.admin import SharedAdmin
 from sandbox.hubspot.data import Record, iso
 from sandbox.hubspot.http import JSONResponse, error, object_type_of
 from sandbox.hubspot.model import OBJECT_TYPES, SandboxError
@@ -33,22 +33,26 @@ def _at(body: dict[str, Any]) -> datetime | None:
     return datetime.fromisoformat(body["at"]) if body.get("at") else None
 
 
-class AdminRoutes:
+class AdminRoutes(SharedAdmin):
     """The admin routes of one sandbox (no auth, no limits, no faults)."""
 
+    option_keys = OPTION_KEYS
+
     def __init__(self, state: SandboxState) -> None:
+        super().__init__(state)
         self.state = state
         self.store = state.store
+
+    def options_changed(self, body: dict[str, Any]) -> None:
+        if body.get("reset_limits"):
+            self.state.limiter = Limiter()
 
     def routes(self) -> list[Route]:
         objects = "/_sandbox/objects/{object_type}"
         return [
             Route("/_sandbox/health", self.health, methods=["GET"]),
             Route("/_sandbox/clock", self.clock, methods=["GET", "POST"]),
-            Route("/_sandbox/faults", self.faults, methods=["GET", "POST", "DELETE"]),
-            Route("/_sandbox/release", self.release, methods=["POST"]),
-            Route("/_sandbox/options", self.options, methods=["GET", "POST"]),
-            Route("/_sandbox/stats", self.stats, methods=["GET"]),
+            *self.shared_routes(),
             Route("/_sandbox/requests", self.requests, methods=["GET", "DELETE"]),
             Route("/_sandbox/simulate", self.simulate, methods=["POST"]),
             Route("/_sandbox/touch", self.touch, methods=["POST"]),
@@ -67,46 +71,12 @@ class AdminRoutes:
             self.store.clock.advance(float(body.get("advance_seconds", 0)))
         return JSONResponse({"now": iso(self.store.clock.now()), "frozen": self.store.clock.frozen})
 
-    async def faults(self, request: Request) -> Response:
-        state = self.state
-        if request.method == "DELETE":
-            with state.lock:
-                state.faults.clear()
-            return JSONResponse({"faults": []})
-        if request.method == "POST":
-            body = await request.json()
-            with state.lock:
-                for spec in body.get("faults", []):
-                    state.faults.append(Fault(**spec))
-        with state.lock:
-            return JSONResponse({"faults": [f.__dict__ for f in state.faults]})
-
-    async def release(self, _request: Request) -> Response:
-        """Let every request a `hold` fault is holding go on."""
-        self.state.holds.release()
-        return JSONResponse({"released": True})
-
-    async def options(self, request: Request) -> Response:
-        state = self.state
-        if request.method == "POST":
-            body = await request.json()
-            with state.lock:
-                for key in OPTION_KEYS:
-                    if key in body:
-                        setattr(state.options, key, body[key])
-                if body.get("reset_limits"):
-                    state.limiter = Limiter()
-        return JSONResponse({key: getattr(state.options, key) for key in OPTION_KEYS})
-
     async def requests(self, request: Request) -> Response:
         """API requests by "METHOD path" since the start (or the last DELETE)."""
         with self.state.lock:
             if request.method == "DELETE":
                 self.state.paths.clear()
             return JSONResponse({"paths": dict(self.state.paths)})
-
-    async def stats(self, _request: Request) -> Response:
-        return JSONResponse(dict(self.state.counts))
 
     async def simulate(self, request: Request) -> Response:
         body = await request.json()
