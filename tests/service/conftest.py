@@ -17,12 +17,14 @@ from sandbox.server import SandboxServer
 from service.api import create_app
 from service.serve import build_service
 from storage.kpis import latest_kpi_run
+from storage.runs import FINISHED as RUN_ENDINGS
 from tests.conftest import loopback_client
 
 ADMIN = "admin-token-0123456789"
 READER = "read-token-0123456789"
 
-FINISHED = ("succeeded", "failed", "deferred", "skipped", "interrupted", "cancelled")
+# How a run can end (the service's own list, so a new status is never waited on until a timeout).
+FINISHED = RUN_ENDINGS
 
 
 def auth(token: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ from sandbox.server import free_port
 from storage.db import table_of
 from storage.kpis import latest_kpi_run
 from storage.models import HubSpotContact, SyncLease, SyncRun
+from storage.runs import FINISHED
 from tests.conftest import fresh_database, loopback_client
 from tests.service.procs import funnelsync, process_env, run_funnelsync, wait_until_serving
 
@@ -25,7 +26,6 @@ from tests.service.procs import funnelsync, process_env, run_funnelsync, wait_un
 pytestmark = pytest.mark.slow
 
 ADMIN = "serve-admin-token-42"
-FINISHED = ("succeeded", "failed", "deferred", "skipped", "interrupted", "cancelled")
 
 
 class Service:
