@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 DEFAULT_LIFECYCLE_STAGES = (
     "subscriber",
@@ -25,7 +25,25 @@ class ConfigurationError(Exception):
     """A setting is missing or invalid; the message says which variable to set."""
 
 
-class RetrySettings(BaseModel):
+class Section(BaseModel):
+    """A settings section: a key it does not have is an error (a typo such as `tokn` must not be
+    silently ignored), reported with the closest key it does have."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _printable(value: SecretStr) -> SecretStr:
+    """A secret with a control character (a newline pasted with a token) can never be sent in a
+    header: refused as configuration, not retried as a connection error."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value.get_secret_value()):
+        raise ValueError("contains a control character (a newline or tab pasted with it?)")
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_printable)]
+
+
+class RetrySettings(Section):
     """The one retry policy every connector shares."""
 
     max_attempts: int = Field(default=6, ge=1, le=20)
@@ -34,13 +52,13 @@ class RetrySettings(BaseModel):
     jitter_seconds: float = Field(default=0.5, ge=0)
 
 
-class MailchimpSettings(BaseModel):
+class MailchimpSettings(Section):
     """Where and how to reach one Mailchimp account."""
 
     # An API key (`<key>-<data centre>`, e.g. `…-us6`), or an OAuth access token (whose data
     # centre the metadata endpoint tells).
-    api_key: SecretStr | None = None
-    access_token: SecretStr | None = None
+    api_key: Secret | None = None
+    access_token: Secret | None = None
     # Overrides https://<dc>.api.mailchimp.com/3.0 (the sandbox's URL in trials).
     base_url: str | None = None
     metadata_url: str = "https://login.mailchimp.com/oauth2/metadata"
@@ -65,15 +83,15 @@ def check_api_version(value: str) -> str:
     )
 
 
-class HubSpotSettings(BaseModel):
+class HubSpotSettings(Section):
     """Where and how to reach one HubSpot portal."""
 
     # A static access token: a Service Key (HubSpot's credential for new integrations since
     # 2026-09) or a legacy private-app token; or OAuth 2.0 (an app): client id, secret and refresh token.
-    token: SecretStr | None = None
+    token: Secret | None = None
     client_id: str | None = None
-    client_secret: SecretStr | None = None
-    refresh_token: SecretStr | None = None
+    client_secret: Secret | None = None
+    refresh_token: Secret | None = None
     # Where refresh tokens are exchanged, on the API host; unset: the API family's own
     # (/oauth/2026-03/token for date versions, /oauth/v1/token for `legacy`, retired 2027-02-16).
     token_path: str | None = None
@@ -142,7 +160,7 @@ DEFAULT_FUNNEL_STAGES = (
 )
 
 
-class SpendEntry(BaseModel):
+class SpendEntry(Section):
     """Marketing spend for one interval (dates inclusive), optionally for one channel/source."""
 
     period_start: date
@@ -159,7 +177,7 @@ class SpendEntry(BaseModel):
         return self
 
 
-class KpiSettings(BaseModel):
+class KpiSettings(Section):
     """How KPIs are computed; defaults follow docs/kpis.md."""
 
     # Funnel stage order (internal lifecycle-stage values); custom stages allowed.
@@ -218,16 +236,16 @@ def _valid_cron(value: str | None) -> str | None:
     return value.strip()
 
 
-class ServiceSettings(BaseModel):
+class ServiceSettings(Section):
     """`funnelsync serve`: the scheduler, the admin and read APIs, metrics, the status page."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8400, ge=1, le=65535)
     # Bearer token of the admin routes (/admin/*); unset: they answer 403, they are never open.
-    admin_token: SecretStr | None = None
+    admin_token: Secret | None = None
     # Bearer token of the read API (/api/*), which the admin token opens too; with neither
     # set it answers 403. `read_open` opens it (and /metrics) without a token.
-    api_token: SecretStr | None = None
+    api_token: Secret | None = None
     read_open: bool = False
     # /metrics without a token (Prometheus scrapes usually carry none); false: the read API's rule.
     metrics_open: bool = True
@@ -252,6 +270,15 @@ class ServiceSettings(BaseModel):
     ready_failed_minutes: int = Field(default=180, ge=1)
     # On SIGTERM/SIGINT: how long the page in flight may take to commit before the process exits.
     shutdown_seconds: float = Field(default=8.0, gt=0, le=60)
+    # Swagger UI at /docs (it loads its scripts from a CDN); /openapi.json is always served.
+    api_docs: bool = False
+    # Request bodies larger than this are refused (413) before they are read.
+    max_body_bytes: int = Field(default=65_536, ge=1_024, le=16 * 1024 * 1024)
+    # The read API, /metrics and the status page: this many at a time, `read_queue` more waiting
+    # up to `read_wait_seconds`; beyond, 503 with Retry-After. /healthz never waits behind them.
+    max_concurrent_reads: int = Field(default=8, ge=1, le=256)
+    read_queue: int = Field(default=64, ge=0, le=10_000)
+    read_wait_seconds: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("sync_cron", "reconcile_cron")
     @classmethod
@@ -266,7 +293,7 @@ class ServiceSettings(BaseModel):
         return f"http://{host}:{self.port}"
 
 
-class ConnectionSettings(BaseModel):
+class ConnectionSettings(Section):
     """One named connection: a HubSpot portal and/or a Mailchimp account synced side by side
     into the same database, keyed by the connection's name (see docs/configuration.md)."""
 

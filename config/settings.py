@@ -8,6 +8,7 @@ the TOML file (`--config`, `FUNNELSYNC_CONFIG`, or `./funnelsync.toml`), then de
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from config.explain import bad_json_environment, describe, unknown_environment
 from config.sections import (
     ConfigurationError,
     ConnectionSettings,
@@ -41,7 +43,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         env_ignore_empty=True,
-        extra="ignore",
+        extra="forbid",
     )
     # Set per instance by `load_settings`; a ClassVar so pydantic never treats it as a field.
     _toml_path: ClassVar[Path | None] = None
@@ -52,6 +54,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     export_dir: Path | None = None
+    # The export files' permissions, in octal: 600 (owner only) unless a dashboard running as
+    # another user must read them (640: the group too). Read and write bits only.
+    export_mode: str = "600"
     connection: str = "default"
     # Where a sync commits pages: "auto" uses a writer process for full syncs (see docs/sync.md).
     storage_writer: Literal["auto", "process", "inline"] = "auto"
@@ -72,6 +77,27 @@ class Settings(BaseSettings):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_database_url(value)
+        return value
+
+    @field_validator("export_mode")
+    @classmethod
+    def _export_mode(cls, value: str) -> str:
+        text = str(value).strip().removeprefix("0o")
+        if not (len(text) == 3 and all(c in "0246" for c in text) and text[0] in "46"):
+            raise ValueError(
+                "must be octal permissions of read/write bits with the owner reading, e.g. 600 or 640"
+            )
+        return text
+
+    @property
+    def export_file_mode(self) -> int:
+        return int(self.export_mode, 8)
 
     @field_validator("reporting_timezone")
     @classmethod
@@ -221,6 +247,23 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+# The databases funnelsync runs on, by SQLAlchemy driver name.
+DATABASE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg")
+
+
+def _check_database_url(url: str) -> None:
+    """A URL of a database funnelsync runs on (SQLite or PostgreSQL), else ValueError."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError("not a database URL (sqlite:///path or postgresql://...)") from None
+    if parsed.drivername not in DATABASE_DRIVERS:
+        raise ValueError(f"{parsed.drivername!r} is not supported; use sqlite:///path or postgresql://...")
+
+
 def find_config_file(explicit: Path | None = None) -> Path | None:
     """The TOML file to read: the explicit path, `FUNNELSYNC_CONFIG`, or ./funnelsync.toml if present."""
     if explicit is not None:
@@ -238,17 +281,28 @@ def find_config_file(explicit: Path | None = None) -> Path | None:
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings once; raises ConfigurationError with a readable message on bad input."""
+    """Build the settings once; raises ConfigurationError with one readable line on bad input:
+    each setting named with its source, unknown keys with the closest known one."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     path = find_config_file(config_file)
+    unknown = unknown_environment(Settings.model_fields)
+    if unknown:
+        raise ConfigurationError("Invalid configuration: " + "; ".join(unknown))
     # A subclass per call keeps the TOML path out of global state.
     settings_cls = type("Settings", (Settings,), {"_toml_path": path})
     try:
         settings: Settings = settings_cls(**overrides)
         return settings
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigurationError(f"Invalid configuration: {problems}") from None
+        raise ConfigurationError(describe(exc.errors(), Settings, path)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"Invalid configuration file {path}: not valid UTF-8 TOML ({exc})") from None
+    except SettingsError as exc:
+        # A value that must be JSON (a list, a table) but is not, e.g. FUNNELSYNC_KPI__FUNNEL_STAGES='[lead,'.
+        named = bad_json_environment()
+        if named:
+            raise ConfigurationError("Invalid configuration: " + "; ".join(named)) from None
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        raise ConfigurationError(f"Invalid configuration: {exc}{cause}") from None

@@ -88,6 +88,12 @@ class Source(ABC, Generic[ClientT]):
         ConnectorError when the account cannot be reached with the settings."""
 
     @abstractmethod
+    def verify(self, client: ClientT) -> str:
+        """One cheap request that proves the credential works (`funnelsync check`); what it read.
+        Raises AuthenticationError for a refused credential, PermissionDeniedError for a missing
+        scope, another ConnectorError when the account cannot be reached."""
+
+    @abstractmethod
     def open_streams(
         self, client: ClientT, names: Sequence[str], *, full: bool
     ) -> dict[str, Stream[ClientT]]:

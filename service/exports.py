@@ -91,12 +91,14 @@ class ExportedFile:
     bytes: int
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Readers see the old file or the new one, never half of one. The temp file carries the
-    writer's pid, so one left by a killed writer can be told from one being written."""
+    writer's pid, so one left by a killed writer can be told from one being written; it is
+    created 0600 and given `mode` (`export_mode`) before it replaces the file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.pid{os.getpid()}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -107,13 +109,34 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _csv_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
+def csv_text(rows: Iterable[dict[str, Any]]) -> str:
+    """Rows as CSV with the export columns; text that a spreadsheet would run as a formula is
+    neutralised (`csv_cell`). Files and `/api/kpis?format=csv` both write it."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in COLUMNS})
-    return buffer.getvalue().encode()
+        writer.writerow({k: csv_cell(row.get(k)) for k in COLUMNS})
+    return buffer.getvalue()
+
+
+# What makes Excel, LibreOffice and Google Sheets read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: empty for None; text starting like a formula gets a leading `'`, which the
+    spreadsheet shows as text (CRM values such as a source `=HYPERLINK(...)` must not run).
+    Numbers are left alone (a negative number is not text); JSON and Parquet keep raw values."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
+def _csv_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
+    return csv_text(rows).encode("utf-8")
 
 
 def _parquet_bytes(rows: Sequence[dict[str, Any]]) -> bytes:
@@ -138,8 +161,10 @@ def write_exports(
     currency: str,
     timezone: str,
     formats: Sequence[str] = ("csv", "json"),
+    mode: int = 0o600,
 ) -> list[ExportedFile]:
-    """kpis.csv / kpis.json (+ kpis.parquet), one CSV per family, then manifest.json."""
+    """kpis.csv / kpis.json (+ kpis.parquet), one CSV per family, then manifest.json, each with
+    the permissions `mode`."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ExportError(f"unknown export format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
@@ -164,7 +189,7 @@ def write_exports(
     sweep_stale_temp_files(out_dir)
     exported: list[ExportedFile] = []
     for name, data, count in files:
-        _atomic_write(out_dir / name, data)
+        _atomic_write(out_dir / name, data, mode)
         exported.append(ExportedFile(name, count, hashlib.sha256(data).hexdigest(), len(data)))
     manifest = {
         "schema_version": EXPORT_SCHEMA_VERSION,
@@ -175,5 +200,5 @@ def write_exports(
         "timezone": timezone,
         "files": [{"name": f.name, "rows": f.rows, "sha256": f.sha256, "bytes": f.bytes} for f in exported],
     }
-    _atomic_write(out_dir / "manifest.json", json.dumps(manifest, indent=2).encode())
+    _atomic_write(out_dir / "manifest.json", json.dumps(manifest, indent=2).encode(), mode)
     return exported

@@ -135,6 +135,7 @@ def run_kpis(
         currency=result.currency,
         timezone=settings.reporting_timezone,
         formats=formats,
+        mode=settings.export_file_mode,
     )
     if report.stale:
         log.warning(

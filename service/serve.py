@@ -26,18 +26,24 @@ from sqlalchemy import Engine, delete, update
 
 from config import Settings
 from connector.clock import Clock, SystemClock
-from service.api import ServiceContext, create_app
+from service.api import ServiceContext, guarded_app
 from service.control import StopSignal
 from service.jobs import Jobs
 from service.scheduler import Scheduler
 from storage import make_engine, require_current
 from storage.db import table_of
 from storage.models import SyncLease, SyncRun
-from storage.runs import ACTIVE, interrupt_orphaned_queue
+from storage.runs import ACTIVE, cancel_queued, interrupt_orphaned_queue
 
 log = logging.getLogger("funnelsync.serve")
 
 SHUTDOWN_REASON = "the service shut down before the sync finished (it resumes from its checkpoint)"
+QUEUED_REASON = "the service shut down before the queued sync started (ask again with a resync)"
+
+
+def _own_prefix() -> str:
+    """The lease holder prefix of this process (storage.leases.this_holder starts with it)."""
+    return f"{socket.gethostname()}:{os.getpid()}:"
 
 
 class _Server(uvicorn.Server):
@@ -67,8 +73,10 @@ class _Server(uvicorn.Server):
 
 
 def _close_own_runs(engine: Engine, now: datetime) -> int:
-    """Close the runs and leases this process still holds (its syncs did not stop in time)."""
-    prefix = f"{socket.gethostname()}:{os.getpid()}:"
+    """Close the runs and leases this process still holds (its syncs did not stop in time): the
+    queued ones as cancelled, the others as interrupted."""
+    prefix = _own_prefix()
+    cancel_queued(engine, holder_prefix=prefix, now=now, reason=QUEUED_REASON)
     runs, leases = table_of(SyncRun), table_of(SyncLease)
     with engine.begin() as conn:
         closed = conn.execute(
@@ -114,16 +122,23 @@ def serve(settings: Settings) -> int:
 
             def wait_for_jobs() -> None:
                 scheduler.shutdown(wait=True)
+                cancelled = cancel_queued(
+                    engine, holder_prefix=_own_prefix(), now=datetime.now(UTC), reason=QUEUED_REASON
+                )
+                if cancelled:
+                    log.info("closed %d queued run(s) that had not started as cancelled", cancelled)
                 stopped.set()
 
             waiter = threading.Thread(target=wait_for_jobs, daemon=True)
             waiter.start()
             waiter.join(timeout=service.shutdown_seconds)
 
-        app = create_app(ctx)
+        guard = guarded_app(ctx)
+        app = guard.app
+        assert isinstance(app, FastAPI)
         app.router.lifespan_context = lifespan
         config = uvicorn.Config(
-            app,
+            guard,
             host=service.host,
             port=service.port,
             log_config=None,

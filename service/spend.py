@@ -53,6 +53,10 @@ def parse_spend_csv(path: Path) -> list[SpendRow]:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise SpendFileError(path, [f"cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise SpendFileError(path, [f"not UTF-8 text (byte {exc.start}): is it a CSV file?"]) from None
+    if "\x00" in text:
+        raise SpendFileError(path, ["holds NUL bytes: is it a CSV file?"])
     reader = csv.DictReader(text.splitlines())
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     reader.fieldnames = header

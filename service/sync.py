@@ -28,6 +28,7 @@ from connector.sources import SOURCES
 from connector.stream import Stream
 from service.control import Stop, StopSignal
 from service.group import GroupContext, GroupRun, ProgressCallback
+from service.logging import add_secret_provider
 from service.runbook import RunBook, StreamOutcome
 from service.tokens import FileTokenStore
 from service.writer import open_writer
@@ -111,6 +112,8 @@ class SourceSync:
         )
         self._stopped: Stop | None = None
         self._polled = 0.0
+        # Secrets the run learns (refreshed tokens, encoded credentials) are redacted from logs too.
+        add_secret_provider(self.source.secrets)
 
     @property
     def stream_names(self) -> tuple[str, ...]:

@@ -135,6 +135,19 @@ def interrupt_orphaned_queue(engine: Engine, *, now: datetime) -> int:
     return len(orphans)
 
 
+def cancel_queued(engine: Engine, *, holder_prefix: str, now: datetime, reason: str) -> int:
+    """Close the queued runs of one process (its holder prefix) as cancelled: it is stopping and
+    will not start them; any replica sees them finished at once. Returns how many."""
+    runs = table_of(SyncRun)
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(runs)
+            .where(runs.c.holder.startswith(holder_prefix), runs.c.status == "queued")
+            .values(status="cancelled", finished_at=now, error=reason)
+        )
+    return int(result.rowcount)
+
+
 def request_cancel(engine: Engine, *, run_id: int, now: datetime) -> SyncRun | None:
     """Cancel a run: a queued one at once, a running one asks its process to stop after the
     pages in flight (status `cancelling`). Finished runs are left as they are."""

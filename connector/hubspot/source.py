@@ -95,6 +95,11 @@ class HubSpotSource(Source[HubSpotClient]):
             transport=self.transport,
         )
 
+    def verify(self, client: HubSpotClient) -> str:
+        path = client.paths.path("owners")
+        client.get(path, params={"limit": 1})
+        return f"GET {path} answered"
+
     def open_streams(
         self, client: HubSpotClient, names: Sequence[str], *, full: bool
     ) -> dict[str, Stream[HubSpotClient]]:

@@ -33,10 +33,17 @@ class MailchimpKeyAuth(httpx.Auth):
     def __init__(self, key: SecretStr) -> None:
         self._key = key
 
+    def _basic(self) -> str:
+        return base64.b64encode(f"funnelsync:{self._key.get_secret_value()}".encode()).decode()
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = base64.b64encode(f"funnelsync:{self._key.get_secret_value()}".encode()).decode()
-        request.headers["Authorization"] = f"Basic {token}"
+        request.headers["Authorization"] = f"Basic {self._basic()}"
         yield request
+
+    @property
+    def secrets(self) -> list[str]:
+        """The encoded credential as it travels (the key itself is a configured secret)."""
+        return [self._basic()]
 
     def __repr__(self) -> str:
         return "MailchimpKeyAuth(key=**********)"

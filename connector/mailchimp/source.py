@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+import httpx
+
 from connector.mailchimp.auth import resolve_base_url
 from connector.mailchimp.client import MailchimpClient
 from connector.mailchimp.streams import (
@@ -30,9 +32,15 @@ class MailchimpSource(Source[MailchimpClient]):
         ReportsStream,
     )
 
+    _auth: httpx.Auth | None = None
+
+    def secrets(self) -> list[str]:
+        return list(getattr(self._auth, "secrets", []))
+
     def connect(self) -> MailchimpClient:
         settings = self.settings.mailchimp
         base_url, auth = resolve_base_url(settings, transport=self.transport)
+        self._auth = auth
         return MailchimpClient(
             settings,
             base_url=base_url,
@@ -41,6 +49,10 @@ class MailchimpSource(Source[MailchimpClient]):
             clock=self.clock,
             transport=self.transport,
         )
+
+    def verify(self, client: MailchimpClient) -> str:
+        client.get("/ping")
+        return "GET /3.0/ping answered"
 
     def open_streams(
         self, client: MailchimpClient, names: Sequence[str], *, full: bool

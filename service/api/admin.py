@@ -18,6 +18,7 @@ from storage.runs import ACTIVE, get_run, recent_runs, request_cancel
 
 RESYNC_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "The body is not JSON"},
+    413: {"model": Problem, "description": "The body is larger than service.max_body_bytes"},
     401: {"model": Problem},
     403: {"model": Problem},
     409: {"model": Conflict},

@@ -8,7 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from service.api.admin import AdminRoutes
-from service.api.deps import Access, ApiTypes, ServiceContext
+from service.api.deps import Access, ApiTypes, ServiceContext, admin_refusal
+from service.api.guard import Guard
 from service.api.health import HealthRoutes
 from service.api.pages import PageRoutes
 from service.api.read import ReadRoutes
@@ -17,10 +18,27 @@ from service.api.read import ReadRoutes
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     """One readable sentence per problem, as every other error of this API gives."""
     assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
     problems = [
-        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in exc.errors()
+        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in errors
     ]
-    return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=422)
+    # A body that is not JSON at all is a bad request (400); JSON of the wrong shape is 422.
+    status = 400 if any(err.get("type") == "json_invalid" for err in errors) else 422
+    return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=status)
+
+
+def guarded_app(ctx: ServiceContext) -> Guard:
+    """The app as `funnelsync serve` serves it: behind the guard (body limit, admin auth before
+    the body, /healthz on its own lane, bounded reads)."""
+    service = ctx.settings.service
+    return Guard(
+        create_app(ctx),
+        max_body_bytes=service.max_body_bytes,
+        max_concurrent_reads=service.max_concurrent_reads,
+        read_queue=service.read_queue,
+        read_wait_seconds=service.read_wait_seconds,
+        admin_check=admin_refusal(ctx.settings),
+    )
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
@@ -29,7 +47,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         title="funnelsync",
         version="1",
         summary="Admin resync, runs, KPIs, exports and metrics of a funnelsync service.",
-        docs_url="/docs",
+        # Swagger UI loads its scripts from a CDN: off unless `service.api_docs` asks for it.
+        docs_url="/docs" if ctx.settings.service.api_docs else None,
         redoc_url=None,
     )
     app.add_exception_handler(RequestValidationError, _invalid)

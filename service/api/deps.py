@@ -82,18 +82,47 @@ def _matches(given: str, secret: SecretStr | None) -> bool:
     return secret is not None and hmac.compare_digest(given.encode(), secret.get_secret_value().encode())
 
 
+Refusal = tuple[int, str, dict[str, str]]
+
+
+def token_refusal(
+    scheme: str | None, credentials: str | None, accepted: list[SecretStr | None], what: str
+) -> Refusal | None:
+    """(status, detail, headers) when the credentials do not open `what`; None when they do."""
+    configured = [s for s in accepted if s is not None and s.get_secret_value()]
+    if not configured:
+        return 403, f"{what} disabled: no token is configured", {}
+    if scheme is None or scheme.lower() != "bearer" or not credentials:
+        return 401, "missing bearer token", {"WWW-Authenticate": "Bearer"}
+    # Every configured token is compared, so the time taken says nothing about which matched.
+    results = [_matches(credentials, s) for s in configured]
+    if not any(results):
+        return 403, "wrong token", {}
+    return None
+
+
 def check_token(
     creds: HTTPAuthorizationCredentials | None, accepted: list[SecretStr | None], what: str
 ) -> None:
-    configured = [s for s in accepted if s is not None and s.get_secret_value()]
-    if not configured:
-        raise problem(403, f"{what} disabled: no token is configured")
-    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
-        raise problem(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
-    # Every configured token is compared, so the time taken says nothing about which matched.
-    results = [_matches(creds.credentials, s) for s in configured]
-    if not any(results):
-        raise problem(403, "wrong token")
+    refusal = token_refusal(
+        creds.scheme if creds else None, creds.credentials if creds else None, accepted, what
+    )
+    if refusal is not None:
+        status, detail, headers = refusal
+        raise problem(status, detail, headers or None)
+
+
+def admin_refusal(settings: Settings) -> Callable[[str | None], Refusal | None]:
+    """The admin routes' check of an `Authorization` header, for the guard (service/api/guard.py)
+    to refuse a write before its body is read."""
+
+    def check(header: str | None) -> Refusal | None:
+        scheme, _, value = (header or "").partition(" ")
+        return token_refusal(
+            scheme or None, value.strip() or None, [settings.service.admin_token], "admin routes"
+        )
+
+    return check
 
 
 @dataclass(frozen=True)

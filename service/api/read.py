@@ -3,9 +3,7 @@ or CSV, and the export files; every answer conditional (ETag, Last-Modified)."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -20,7 +18,7 @@ from fastapi.responses import PlainTextResponse
 from config import Settings
 from service.api.deps import NO_NUL, ApiTypes, ServiceContext, cached, file_response, problem, retyped
 from service.api.models import KpiPage, Problem
-from service.exports import COLUMNS, export_rows
+from service.exports import csv_text, export_rows
 from storage.kpis import kpi_rows, latest_kpi_run
 from storage.models import KpiRun
 
@@ -31,6 +29,7 @@ READ_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": Problem},
     404: {"model": Problem},
     422: {"model": Problem},
+    503: {"model": Problem, "description": "Too many reads in progress (Retry-After)"},
 }
 _EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 
@@ -168,13 +167,7 @@ class ReadRoutes:
         def build() -> Response:
             values = export_rows(load(), ZoneInfo(run.timezone))
             if fmt == "csv":
-                buffer = io.StringIO()
-                writer = csv.DictWriter(
-                    buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n"
-                )
-                writer.writeheader()
-                writer.writerows(values)
-                return PlainTextResponse(buffer.getvalue(), media_type="text/csv; charset=utf-8")
+                return PlainTextResponse(csv_text(values), media_type="text/csv; charset=utf-8")
             page = {
                 "connection": chosen.connection,
                 "run_id": run.id,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from service.cli import kpis, sandbox, service, sync
-from service.cli.common import app, err_console, sandbox_app, spend_app
+from service.cli import checks, kpis, sandbox, service, sync
+from service.cli.common import app, err_console, print_error, sandbox_app, spend_app
+from service.exitcodes import EXIT_FAILED
 
 __all__ = ["app", "main"]
 
@@ -20,7 +21,7 @@ COMMANDS: tuple[Callable[..., None], ...] = (
     sync.migrate,
     sync.sync,
     sync.runs,
-    sync.check,
+    checks.check,
     kpis.kpis,
     kpis.prune,
     kpis.export,
@@ -37,9 +38,27 @@ spend_app.command("list")(kpis.spend_list)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: every failure the commands do not handle themselves ends in
+    one line and its documented exit code, never a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.writer import StorageWriteError
+    from storage.db import describe_error
+
     try:
         app()
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except StorageWriteError as exc:
+        # Storing failed (a full disk, say): every page committed before it is kept.
+        print_error(f"storing failed: {exc}; what was committed is kept and the next run resumes from it")
+        sys.exit(EXIT_FAILED)
+    except SQLAlchemyError as exc:
+        print_error(f"the database cannot be used: {describe_error(exc)}")
+        sys.exit(EXIT_FAILED)
+    except OSError as exc:
+        # A data directory that cannot be written, a file that cannot be read.
+        where = f": {exc.filename}" if exc.filename else ""
+        print_error(f"{exc.strerror or exc}{where}")
+        sys.exit(EXIT_FAILED)

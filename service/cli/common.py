@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from config import ConfigurationError, Settings, load_settings
 from service.exitcodes import EXIT_CONFIG, EXIT_SCHEMA
@@ -45,12 +46,17 @@ ConfigOption = Annotated[
 ]
 
 
+def print_error(message: object) -> None:
+    """One error line on stderr; the message is printed as text (a `[hubspot]` in it stays)."""
+    err_console.print(f"[red]error:[/red] {escape(str(message))}")
+
+
 def load(config: Path | None) -> Settings:
     """The settings, built once here; a readable error and exit 2 when they are wrong."""
     try:
         settings = load_settings(config)
     except ConfigurationError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(EXIT_CONFIG) from None
     configure_logging(settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values())
     return settings
@@ -78,7 +84,7 @@ def schema_errors() -> Iterator[None]:
     try:
         yield
     except SchemaError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(EXIT_SCHEMA) from None
 
 
@@ -90,7 +96,7 @@ def connections(settings: Settings, name: str | None, *, every: bool) -> list[Se
             return [settings.for_connection(n) for n in settings.connection_names()]
         return [settings.for_connection(name)]
     except ConfigurationError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(EXIT_CONFIG) from None
 
 

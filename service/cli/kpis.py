@@ -18,6 +18,7 @@ from service.cli.common import (
     database,
     err_console,
     load,
+    print_error,
 )
 from service.exitcodes import EXIT_CONFIG
 
@@ -86,7 +87,7 @@ def kpis(
                 last=last,
             )
     except PeriodError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(EXIT_CONFIG) from None
     dim = Dim("source", source) if source else ALL
     if output in ("csv", "json"):
@@ -175,7 +176,7 @@ def export(
                     settings, engine, trigger="cli", out_dir=target, formats=formats or ["csv", "json"]
                 )
         except ExportError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
+            print_error(exc)
             raise typer.Exit(EXIT_CONFIG) from None
         for f in report.files:
             console.print(f"{target / f.name}  {f.rows:,} rows  sha256 {f.sha256[:12]}…")
@@ -195,7 +196,7 @@ def spend_import(
         with database(settings) as engine:
             rows = import_spend_file(engine, path, connection=settings.connection, now=datetime.now(UTC))
     except SpendFileError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(EXIT_CONFIG) from None
     total = sum(r.amount for r in rows)
     console.print(f"Imported {len(rows)} spend row(s) from {path} (total {total:,.2f}).")

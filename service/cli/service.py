@@ -11,8 +11,8 @@ from service.cli.common import (
     ConfigOption,
     ConnectionOption,
     console,
-    err_console,
     load,
+    print_error,
     schema_errors,
 )
 from service.cli.sync import sync_here
@@ -77,6 +77,6 @@ def resync(
             settings, connection=connection, streams=stream, full=full, follow=follow, console=console
         )
     except RemoteError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(exc.exit_code) from None
     raise typer.Exit(code)

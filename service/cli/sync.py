@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from config import ConfigurationError, Settings
 from service.cli.common import (
@@ -19,9 +16,10 @@ from service.cli.common import (
     database,
     err_console,
     load,
+    print_error,
     schema_errors,
 )
-from service.exitcodes import EXIT_CONFIG, EXIT_FAILED, EXIT_SCHEMA
+from service.exitcodes import EXIT_CONFIG, EXIT_SCHEMA
 
 
 def migrate(
@@ -108,7 +106,7 @@ def sync_here(
                         one, streams=streams or None, full=full, trigger=trigger, console=console, source=name
                     )
             except (ConfigurationError, ValueError) as exc:
-                err_console.print(f"[red]error:[/red] {exc}")
+                print_error(exc)
                 raise typer.Exit(EXIT_CONFIG) from None
             print_outcomes(done, console)
             outcomes += done
@@ -162,70 +160,3 @@ def runs(
     console.print(table)
     for line in failures:
         console.print(f"[red]{line}[/red]")
-
-
-def check(
-    service: Annotated[
-        bool,
-        typer.Option("--service", help="Only check that the running service answers /healthz (HEALTHCHECK)."),
-    ] = False,
-    config: ConfigOption = None,
-) -> None:
-    """Check the configuration and that the database answers; with --service, that the running
-    service answers (the container's HEALTHCHECK)."""
-    from sqlalchemy import text
-
-    from storage import make_engine, redact_url
-
-    settings = load(config)
-    if service:
-        import httpx
-
-        url = settings.service.service_url()
-        try:
-            with httpx.Client(base_url=url, timeout=5.0) as client:
-                answer = client.get("/healthz")
-        except httpx.TransportError as exc:
-            err_console.print(f"[red]service unreachable:[/red] {url} ({type(exc).__name__})")
-            raise typer.Exit(EXIT_FAILED) from None
-        if answer.status_code != 200:
-            err_console.print(f"[red]service unhealthy:[/red] {url}/healthz answered {answer.status_code}")
-            raise typer.Exit(EXIT_FAILED)
-        console.print(f"ok: the service at {url} answers")
-        return
-    engine = make_engine(settings.db_url)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        warnings = _api_warnings(settings, engine)
-    except SQLAlchemyError as exc:
-        err_console.print(
-            f"[red]database unreachable:[/red] {redact_url(settings.db_url)} ({type(exc).__name__})"
-        )
-        raise typer.Exit(EXIT_FAILED) from None
-    finally:
-        engine.dispose()
-    console.print(f"ok: configuration valid, database {redact_url(settings.db_url)} answers")
-    for line in warnings:
-        console.print(f"[yellow]warning:[/yellow] {escape(line)}")
-
-
-def _api_warnings(settings: Settings, engine: Any) -> list[str]:
-    """What `check` warns of: HubSpot endpoints in use near or past their end of support, and
-    streams whose last run found them unavailable (with the reason, naming missing scopes)."""
-    from datetime import UTC, datetime
-
-    from connector.hubspot.endpoints import HubSpotPaths
-    from connector.hubspot.source import HubSpotSource
-    from storage.runs import latest_runs
-
-    lines: list[str] = []
-    if settings.has_source("hubspot"):
-        paths = HubSpotPaths(settings.hubspot.api_version)
-        today = datetime.now(UTC).date()
-        lines += paths.support_warnings(HubSpotSource.endpoints_in_use(settings), today)
-    with contextlib.suppress(SQLAlchemyError):  # a database not migrated yet has no runs
-        for run in latest_runs(engine, connection=settings.connection):
-            if run.status == "unavailable":
-                lines.append(f"{run.source}/{run.stream} unavailable: {run.error or 'no reason recorded'}")
-    return lines

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from config import Settings
 from sandbox.server import SandboxServer
-from service.api import create_app
+from service.api import guarded_app
 from service.serve import build_service
 from storage.kpis import latest_kpi_run
 from storage.runs import FINISHED as RUN_ENDINGS
@@ -86,7 +86,7 @@ def running_service(settings: Settings, engine: Engine, **service_settings: Any)
 @contextmanager
 def serving(ctx: Any) -> Iterator[httpx.Client]:
     """The service's app on a loopback port (uvicorn in a thread), and a client for it."""
-    with SandboxServer(create_app(ctx)) as server, loopback_client(server.url) as http:
+    with SandboxServer(guarded_app(ctx)) as server, loopback_client(server.url) as http:
         yield http
 
 

@@ -119,7 +119,11 @@ def test_an_account_without_marketing_emails_or_analytics_syncs_exits_0_and_refr
 def test_check_warns_of_endpoints_near_their_end_of_support(env, monkeypatch):
     monkeypatch.setenv("FUNNELSYNC_HUBSPOT__API_VERSION", "legacy")
     monkeypatch.delenv("FUNNELSYNC_HUBSPOT__TOKEN")
-    for name, value in (("CLIENT_ID", "sandbox-client"), ("CLIENT_SECRET", "s"), ("REFRESH_TOKEN", "r")):
+    for name, value in (
+        ("CLIENT_ID", "sandbox-client"),
+        ("CLIENT_SECRET", "sandbox-secret"),
+        ("REFRESH_TOKEN", "sandbox-refresh"),
+    ):
         monkeypatch.setenv(f"FUNNELSYNC_HUBSPOT__{name}", value)
     result = runner.invoke(app, ["check"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "warning: /oauth/v1/token: HubSpot's support" in result.output

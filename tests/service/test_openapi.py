@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from sandbox.server import SandboxServer
-from service.api import create_app
+from service.api import guarded_app
 from tests.service.conftest import ADMIN
 
 # Real processes or many syncs: left out of the quick tier (`pytest -m "not slow"`).
@@ -23,7 +23,7 @@ NO_INPUTS = {"GET /", "GET /healthz", "GET /readyz", "GET /metrics"}
 @pytest.mark.parametrize("mode", list(schemathesis.GenerationMode), ids=lambda m: m.value)
 def test_no_input_crashes_the_service(service, mode):
     headers = {"Authorization": f"Bearer {ADMIN}"}
-    with SandboxServer(create_app(service)) as server:
+    with SandboxServer(guarded_app(service)) as server:
         schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
         assert len(operations) >= 10

@@ -8,14 +8,14 @@ import pytest
 from rich.console import Console
 
 from sandbox.server import SandboxServer, free_port
-from service.api import create_app
+from service.api import guarded_app
 from service.exitcodes import EXIT_AUTH, EXIT_BUSY, EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from service.remote import RemoteError, request_resync
 
 
 @pytest.fixture
 def running(service) -> Iterator[str]:
-    with SandboxServer(create_app(service)) as server:
+    with SandboxServer(guarded_app(service)) as server:
         yield server.url
 
 
