@@ -72,6 +72,18 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
+def stop_jobs(scheduler: Scheduler, engine: Engine) -> int:
+    """Let the running jobs end, then close this process's queued runs that never started as
+    cancelled (another replica must not take them for active). Returns how many it closed."""
+    scheduler.shutdown(wait=True)
+    cancelled = cancel_queued(
+        engine, holder_prefix=_own_prefix(), now=datetime.now(UTC), reason=QUEUED_REASON
+    )
+    if cancelled:
+        log.info("closed %d queued run(s) that had not started as cancelled", cancelled)
+    return cancelled
+
+
 def _close_own_runs(engine: Engine, now: datetime) -> int:
     """Close the runs and leases this process still holds (its syncs did not stop in time): the
     queued ones as cancelled, the others as interrupted."""
@@ -121,12 +133,7 @@ def serve(settings: Settings) -> int:
             ctx.jobs.shutdown.set("interrupted", SHUTDOWN_REASON)
 
             def wait_for_jobs() -> None:
-                scheduler.shutdown(wait=True)
-                cancelled = cancel_queued(
-                    engine, holder_prefix=_own_prefix(), now=datetime.now(UTC), reason=QUEUED_REASON
-                )
-                if cancelled:
-                    log.info("closed %d queued run(s) that had not started as cancelled", cancelled)
+                stop_jobs(scheduler, engine)
                 stopped.set()
 
             waiter = threading.Thread(target=wait_for_jobs, daemon=True)

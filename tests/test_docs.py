@@ -42,3 +42,26 @@ def test_documented_settings_exist():
     docs = (ROOT / "docs" / "configuration.md").read_text()
     for name in Settings.model_fields:
         assert f"`{name}" in docs, name
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_lock_file_pins_every_dependency_and_the_builds_use_it():
+    """Reproducible builds: requirements/lock.txt pins (==) every dependency pyproject.toml names,
+    test extras included; CI installs through it (PIP_CONSTRAINT) and so does the Dockerfile."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    names = {_normalized(re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0]) for spec in declared}
+    pins = {}
+    for line in (ROOT / "requirements" / "lock.txt").read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            name, _, version = line.partition("==")
+            pins[_normalized(name)] = version
+    assert names <= set(pins) and all(pins.values())
+    assert 'export PIP_CONSTRAINT="$PWD/requirements/lock.txt"' in (ROOT / ".ci" / "run").read_text()
+    docker = (ROOT / "Dockerfile").read_text()
+    assert "--constraint requirements/lock.txt" in docker and "ARG PYTHON_IMAGE=" in docker

@@ -10,7 +10,16 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from config import ConfigurationError
-from service.api.deps import ADMIN_ERRORS, MAX_ID, NO_NUL, ApiTypes, RunId, ServiceContext, problem, retyped
+from service.api.deps import (
+    ADMIN_ERRORS,
+    MAX_ID,
+    NO_CONTROL,
+    ApiTypes,
+    RunId,
+    ServiceContext,
+    problem,
+    retyped,
+)
 from service.api.models import Conflict, Problem, ResyncAccepted, ResyncRequest, RunOut
 from service.jobs import AlreadyRunning
 from storage.models import SyncRun
@@ -94,9 +103,9 @@ class AdminRoutes:
 
     def list_runs(
         self,
-        connection: str | None = Query(default=None, max_length=100, pattern=NO_NUL),
-        status: str | None = Query(default=None, max_length=20, pattern=NO_NUL),
-        stream: str | None = Query(default=None, max_length=60, pattern=NO_NUL),
+        connection: str | None = Query(default=None, max_length=100, pattern=NO_CONTROL),
+        status: str | None = Query(default=None, max_length=20, pattern=NO_CONTROL),
+        stream: str | None = Query(default=None, max_length=60, pattern=NO_CONTROL),
         before: int | None = Query(
             default=None, ge=1, le=MAX_ID, description="Only runs with a smaller id (paging)."
         ),

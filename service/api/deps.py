@@ -35,9 +35,9 @@ from service.scheduler import Scheduler
 bearer = HTTPBearer(auto_error=False, description="service.admin_token (admin) or service.api_token (read)")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
-# Text a query compares with stored text: PostgreSQL cannot hold a NUL byte (it would answer 500),
-# and no name, status or value of funnelsync's has one.
-NO_NUL = r"^[^\x00]*$"
+# Text a query compares with stored text: no NUL byte (PostgreSQL cannot hold one: it would answer
+# 500) and no other control character (no name, status or value funnelsync filters by has one).
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 # Run ids are INTEGER columns (PostgreSQL: 4 bytes); larger values cannot name a run.
 MAX_ID = 2**31 - 1
 RunId = Annotated[int, PathParam(ge=1, le=MAX_ID)]

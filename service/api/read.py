@@ -16,7 +16,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse
 
 from config import Settings
-from service.api.deps import NO_NUL, ApiTypes, ServiceContext, cached, file_response, problem, retyped
+from service.api.deps import NO_CONTROL, ApiTypes, ServiceContext, cached, file_response, problem, retyped
 from service.api.models import KpiPage, Problem
 from service.exports import csv_text, export_rows
 from storage.kpis import kpi_rows, latest_kpi_run
@@ -70,7 +70,7 @@ class ReadRoutes:
     def api_kpis(
         self,
         request: Request,
-        kpi: str | None = Query(default=None, max_length=60, pattern=NO_NUL),
+        kpi: str | None = Query(default=None, max_length=60, pattern=NO_CONTROL),
         period: Literal["week", "month", "quarter", "year"] | None = Query(
             default=None, description="Only if the latest computation used this period grid (else 404)."
         ),
@@ -80,8 +80,8 @@ class ReadRoutes:
         last: date | None = Query(
             default=None, alias="to", description="Periods starting on or before (YYYY-MM-DD)."
         ),
-        dimension: str | None = Query(default=None, max_length=20, pattern=NO_NUL),
-        dimension_value: str | None = Query(default=None, max_length=200, pattern=NO_NUL),
+        dimension: str | None = Query(default=None, max_length=20, pattern=NO_CONTROL),
+        dimension_value: str | None = Query(default=None, max_length=200, pattern=NO_CONTROL),
         connection: str | None = Query(default=None, max_length=100),
         format: Literal["json", "csv"] = Query(default="json"),
     ) -> Response:

@@ -55,7 +55,13 @@ def main() -> None:
         print_error(f"storing failed: {exc}; what was committed is kept and the next run resumes from it")
         sys.exit(EXIT_FAILED)
     except SQLAlchemyError as exc:
-        print_error(f"the database cannot be used: {describe_error(exc)}")
+        text = describe_error(exc)
+        if any(word in text.lower() for word in ("disk", "full", "no space")):
+            print_error(
+                f"writing to the database failed: {text}; what was committed is kept, the next run resumes"
+            )
+        else:
+            print_error(f"the database cannot be used: {text}")
         sys.exit(EXIT_FAILED)
     except OSError as exc:
         # A data directory that cannot be written, a file that cannot be read.

@@ -144,3 +144,34 @@ def test_readyz_fails_while_the_database_is_down(client, service, engine, tmp_pa
     }
     assert "pg-secret" not in answer.text
     assert client.get("/healthz").status_code == 200  # the process itself still answers
+
+
+def test_formula_text_from_the_crm_is_neutralised_in_csv_answers_and_raw_in_json(client, sandbox, engine):
+    """A contact source such as =HYPERLINK(...) would run in Excel or Google Sheets: the CSV
+    answer starts it with a quote; the JSON answer keeps the value as HubSpot sent it."""
+    evil = '=HYPERLINK("http://x","click")'
+    for record_id in sandbox.store.ids["contacts"][-3:]:  # recent ones, inside the KPI grid
+        sandbox.store.objects["contacts"][record_id]["properties"]["hs_analytics_source"] = evil
+    body = resync(client, streams=["contacts"], full=True).json()
+    assert [r["status"] for r in wait_for(client, [r["id"] for r in body["runs"]])] == ["succeeded"]
+    assert wait_kpis(engine) is not None
+    params = {"kpi": "contacts_created", "dimension": "source", "dimension_value": evil}
+    as_json = client.get("/api/kpis", params=params, headers=auth(READER)).json()["values"]
+    as_csv = client.get("/api/kpis", params={**params, "format": "csv"}, headers=auth(READER)).text
+    assert as_json and {v["dimension_value"] for v in as_json} == {evil}
+    lines = as_csv.splitlines()[1:]
+    quoted = "\"'" + evil.replace('"', '""') + '"'  # the CSV cell: a leading quote, quotes doubled
+    assert len(lines) == len(as_json) and all(quoted in line for line in lines)
+
+
+def test_stopping_closes_queued_runs_that_never_started_as_cancelled(service, engine):
+    """SIGTERM's path (service.serve.stop_jobs): no queued run is left for a replica to wait on."""
+    from service.serve import stop_jobs
+    from storage.runs import get_run
+
+    queued = service.jobs.queue("default", ["owners", "deals"], full=False, trigger="admin")
+    assert stop_jobs(service.scheduler, engine) == 2
+    for run_id in queued.values():
+        run = get_run(engine, run_id)
+        assert run is not None and run.status == "cancelled" and run.finished_at is not None
+        assert "shut down before the queued sync started" in (run.error or "")

@@ -88,10 +88,14 @@ def test_admin_routes_need_the_admin_token(synced, headers, status, method, path
         ("/admin/runs", {"stream": "contacts\x00"}),
         ("/api/kpis", {"kpi": "win\x00rate"}),
         ("/api/kpis", {"dimension_value": "a\x00b"}),
+        ("/api/kpis", {"dimension": "source\n"}),
+        ("/api/kpis", {"kpi": "win\x1brate"}),
+        ("/admin/runs", {"stream": "contacts\x7f"}),
     ],
 )
-def test_nul_bytes_in_query_parameters_are_refused(synced, path, params):
-    """PostgreSQL cannot compare text holding a NUL byte: a clear 422, never a 500."""
+def test_nul_bytes_and_control_characters_in_query_parameters_are_refused(synced, path, params):
+    """PostgreSQL cannot compare text holding a NUL byte, and no filter value has a control
+    character: a clear 422, never a 500."""
     response = synced.get(path, params=params, headers=auth(ADMIN))
     assert response.status_code == 422 and next(iter(params)) in response.json()["detail"]
 

@@ -324,3 +324,122 @@ def test_several_named_connections_sync_into_one_database_keyed_by_connection(
     assert "acme/hubspot/contacts" in result.output and "beta/hubspot/contacts" in result.output
     result = runner.invoke(app, ["sync", "--connection", "beta", "-s", "contacts"])
     assert result.exit_code == 0 and "connection acme" not in result.output
+
+
+def run_main(args: list[str], capsys, monkeypatch) -> tuple[int, str]:
+    """`funnelsync ARGS` through the console-script entry point (its error mapping included):
+    (exit code, everything printed)."""
+    from service.cli import main
+
+    monkeypatch.setattr("sys.argv", ["funnelsync", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "needle"),
+    [
+        ("[hubspot\n", {}, "not valid UTF-8 TOML"),
+        (b"\xff\xfe[hubspot]", {}, "not valid UTF-8 TOML"),
+        (
+            "bogus_key = 1\n[hubspot]\ntokn = 'x'\n",
+            {},
+            "hubspot.tokn: unknown setting (did you mean 'token'?)",
+        ),
+        (
+            None,
+            {"FUNNELSYNC_HUBSPT__TOKEN": "x"},
+            "FUNNELSYNC_HUBSPT__TOKEN: unknown setting (did you mean FUNNELSYNC_HUBSPOT?)",
+        ),
+        (None, {"FUNNELSYNC_KPI__FUNNEL_STAGES": "[lead,"}, "FUNNELSYNC_KPI__FUNNEL_STAGES: not valid JSON"),
+        (
+            None,
+            {"FUNNELSYNC_HUBSPOT__TOKEN": "pat-1\nsecond-line"},
+            "hubspot.token: contains a control character",
+        ),
+        (None, {"FUNNELSYNC_DATABASE_URL": "mysql://u@h/db"}, "database_url: 'mysql' is not supported"),
+        (None, {"FUNNELSYNC_DATABASE_URL": "::garbled::"}, "database_url: not a database URL"),
+        (None, {"FUNNELSYNC_EXPORT_MODE": "777"}, "export_mode"),
+    ],
+)
+def test_bad_configuration_is_one_line_naming_the_setting_and_exit_2(
+    bare_env, capsys, monkeypatch, toml, env, needle
+):
+    if toml is not None:
+        path = bare_env / "funnelsync.toml"
+        path.write_bytes(toml if isinstance(toml, bytes) else toml.encode())
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for command in (["check"], ["sync"], ["runs"]):
+        code, output = run_main(command, capsys, monkeypatch)
+        assert code == 2 and needle in output and "Traceback" not in output, (command, output)
+        assert output.count("error:") == 1 and "pat-1" not in output
+
+
+def test_no_credentials_at_all_fail_check(bare_env, capsys, monkeypatch):
+    monkeypatch.delenv("FUNNELSYNC_HUBSPOT__TOKEN")
+    code, output = run_main(["check"], capsys, monkeypatch)
+    assert code == 2 and "no source has credentials" in output
+
+
+def test_check_verifies_the_credential_with_one_request(env, sandbox, capsys, monkeypatch):
+    code, output = run_main(["check"], capsys, monkeypatch)
+    assert (
+        code == 0 and "ok: default/hubspot credential accepted (GET /crm/owners/2026-09 answered)" in output
+    )
+    monkeypatch.setenv("FUNNELSYNC_HUBSPOT__TOKEN", "pat-wrong-token")
+    code, output = run_main(["check"], capsys, monkeypatch)
+    assert code == 4 and "the credential was refused" in output and "pat-wrong-token" not in output
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["sync"], ["serve"], ["runs"], ["kpis"], ["export"]])
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("postgresql://funnelsync:pw-Secret-1@127.0.0.1:1/none", "Connection refused"),
+        ("sqlite:///{dir}/not-a-db.sqlite", "file is not a database"),
+    ],
+)
+def test_an_unusable_database_is_one_line_and_exit_1_for_every_command(
+    bare_env, capsys, monkeypatch, command, url, needle
+):
+    (bare_env / "not-a-db.sqlite").write_text("this is not a database\n" * 100)
+    monkeypatch.setenv("FUNNELSYNC_DATABASE_URL", url.format(dir=bare_env))
+    code, output = run_main(command, capsys, monkeypatch)
+    assert code == 1 and needle in output and "Traceback" not in output, output
+    assert "pw-Secret-1" not in output
+
+
+def test_a_data_directory_that_cannot_be_made_is_one_line(bare_env, capsys, monkeypatch):
+    monkeypatch.delenv("FUNNELSYNC_DATABASE_URL", raising=False)  # the SQLite file under data_dir
+    (bare_env / "a-file").write_text("")
+    monkeypatch.setenv("FUNNELSYNC_DATA_DIR", str(bare_env / "a-file" / "data"))
+    code, output = run_main(["migrate"], capsys, monkeypatch)
+    assert code == 1 and "Not a directory" in output and "Traceback" not in output
+
+
+def test_a_binary_spend_file_is_refused_in_one_line(env, capsys, monkeypatch):
+    (env / "spend.csv").write_bytes(bytes(range(256)) * 4)
+    code, output = run_main(["spend", "import", "spend.csv"], capsys, monkeypatch)
+    assert code == 2 and "not UTF-8 text" in output and "Traceback" not in output
+
+
+def test_the_sqlite_database_and_its_journal_are_private(bare_env, monkeypatch):
+    """They hold contacts' names and emails: 0600 like the exports and the token file."""
+    monkeypatch.delenv("FUNNELSYNC_DATABASE_URL", raising=False)
+    env = bare_env
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    result = runner.invoke(app, ["sync", "--stream", "contacts"])
+    assert result.exit_code == 0, result.output
+    engine = make_engine(f"sqlite:///{env / 'data' / 'funnelsync.db'}")
+    with engine.begin() as conn:  # an open writer keeps the -wal and -shm files there
+        conn.exec_driver_sql("UPDATE sync_state SET updated_at = updated_at")
+        files = sorted(p.name for p in (env / "data").glob("funnelsync.db*"))
+        modes = {p.stat().st_mode & 0o777 for p in (env / "data").glob("funnelsync.db*")}
+    engine.dispose()
+    assert files == ["funnelsync.db", "funnelsync.db-shm", "funnelsync.db-wal"] and modes == {0o600}

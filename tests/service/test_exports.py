@@ -95,3 +95,58 @@ def test_unknown_format(tmp_path):
             timezone="UTC",
             formats=["xlsx"],
         )
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ('=HYPERLINK("http://x","click")', '\'=HYPERLINK("http://x","click")'),
+        ("+1+1", "'+1+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tTAB", "'\tTAB"),
+        ("\rCR", "'\rCR"),
+        ("PAID_SEARCH", "PAID_SEARCH"),
+        (-4.5, -4.5),
+        (None, ""),
+    ],
+)
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(value, cell):
+    from service.exports import csv_cell
+
+    assert csv_cell(value) == cell
+
+
+def test_formula_text_is_neutralised_in_csv_files_and_kept_raw_in_json_and_parquet(tmp_path):
+    """OWASP's CSV-injection advice: a leading quote in CSV; the JSON and Parquet values unchanged."""
+    evil = '=HYPERLINK("http://x","click")'
+    data = rows()
+    data[1]["dimension_value"] = evil
+    write_exports(
+        tmp_path,
+        data,
+        run_id=7,
+        as_of=NOW,
+        generated_at=NOW,
+        currency="SEK",
+        timezone="UTC",
+        formats=("csv", "json", "parquet"),
+    )
+    with (tmp_path / "kpis.csv").open() as handle:
+        cells = [r["dimension_value"] for r in csv.DictReader(handle)]
+    with (tmp_path / "kpis_funnel.csv").open() as handle:
+        family = [r["dimension_value"] for r in csv.DictReader(handle)]
+    assert cells == ["all", "'" + evil] and family == ["'" + evil]
+    assert [v["dimension_value"] for v in json.loads((tmp_path / "kpis.json").read_text())["values"]][
+        1
+    ] == evil
+    assert pq.read_table(tmp_path / "kpis.parquet").column("dimension_value").to_pylist()[1] == evil
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640])
+def test_export_files_get_the_configured_mode(tmp_path, mode):
+    write_exports(
+        tmp_path, rows(), run_id=7, as_of=NOW, generated_at=NOW, currency="SEK", timezone="UTC", mode=mode
+    )
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes and set(modes.values()) == {mode}

@@ -73,7 +73,11 @@ def test_a_failing_job_is_logged_and_written_to_the_runs(engine, tmp_path):
     scheduler.start()
     try:
         deadline = time.monotonic() + 20
-        while not (runs := recent_runs(engine, connection="empty")) and time.monotonic() < deadline:
+        # The listener writes the row, then closes it: wait for the closed one.
+        while time.monotonic() < deadline:
+            runs = [r for r in recent_runs(engine, connection="empty") if r.finished_at is not None]
+            if runs:
+                break
             time.sleep(0.1)
     finally:
         scheduler.shutdown(wait=True)
