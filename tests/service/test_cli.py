@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import re
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -443,3 +444,49 @@ def test_the_sqlite_database_and_its_journal_are_private(bare_env, monkeypatch):
         modes = {p.stat().st_mode & 0o777 for p in (env / "data").glob("funnelsync.db*")}
     engine.dispose()
     assert files == ["funnelsync.db", "funnelsync.db-shm", "funnelsync.db-wal"] and modes == {0o600}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+def test_a_full_disk_ends_the_sync_in_one_line_and_the_next_run_resumes(make_sandbox, db_url, tmp_path):
+    """The database file may not grow past a limit (RLIMIT_FSIZE: writes fail as on a full disk):
+    one line, exit 1, what was committed kept; the next run without the limit completes."""
+    import resource
+    import signal
+    import subprocess
+
+    from storage.models import HubSpotContact
+    from tests.service.procs import process_env, run_funnelsync
+
+    sandbox = make_sandbox(contacts=3000)
+    env = process_env(tmp_path, db_url, sandbox, storage_writer="inline")
+    assert run_funnelsync(env, "migrate").returncode == 0
+    size = Path(str(make_engine(db_url).url.database)).stat().st_size
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 600_000, size + 600_000))
+
+    full = subprocess.run(
+        [str(Path(sys.executable).with_name("funnelsync")), "sync", "--stream", "contacts"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=small_disk,
+        check=False,
+    )
+    output = full.stdout + full.stderr
+    assert full.returncode == 1 and "Traceback" not in output, output[-3000:]
+    assert "error: writing to the database failed" in output and "the next run resumes" in output
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            kept = conn.exec_driver_sql(f"SELECT count(*) FROM {HubSpotContact.__tablename__}").scalar_one()
+        again = run_funnelsync(env, "sync", "--stream", "contacts")
+        assert again.returncode == 0, again.stdout[-2000:]
+        with engine.connect() as conn:
+            stored = conn.exec_driver_sql(f"SELECT count(*) FROM {HubSpotContact.__tablename__}").scalar_one()
+    finally:
+        engine.dispose()
+    assert 0 <= kept < 3000 and stored == 3000
