@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,23 @@ def bad_json_environment(environ: dict[str, str] | None = None) -> list[str]:
         except ValueError as exc:
             out.append(f"environment variable {name}: not valid JSON ({exc})")
     return out
+
+
+def environment(dotenv: Path = Path(".env")) -> dict[str, str]:
+    """The variables settings are read from: the `.env` file's, overridden by the process's."""
+    from dotenv import dotenv_values
+
+    found = {k: v for k, v in dotenv_values(dotenv).items() if v is not None} if dotenv.is_file() else {}
+    return {**found, **os.environ}
+
+
+def unknown_toml_keys(fields: Iterable[str], path: Path | None) -> list[str]:
+    """Top-level keys of the TOML file that name no setting (sections check their own keys)."""
+    if path is None:
+        return []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []  # reported when the settings read it
+    known = list(fields)
+    return [f"{key}: unknown setting{suggestion(key, known)} ({path})" for key in data if key not in known]

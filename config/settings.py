@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from config.explain import bad_json_environment, describe, unknown_environment
+from config.explain import bad_json_environment, describe, environment, unknown_environment, unknown_toml_keys
 from config.sections import (
     ConfigurationError,
     ConnectionSettings,
@@ -43,7 +43,9 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         env_ignore_empty=True,
-        extra="forbid",
+        # Unknown top-level keys are found by `load_settings` (config/explain.py): an `.env` file
+        # may hold other programs' variables, which must not count. Sections forbid theirs.
+        extra="ignore",
     )
     # Set per instance by `load_settings`; a ClassVar so pydantic never treats it as a field.
     _toml_path: ClassVar[Path | None] = None
@@ -287,16 +289,16 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     from pydantic_settings import SettingsError
 
     path = find_config_file(config_file)
-    unknown = unknown_environment(Settings.model_fields)
-    if unknown:
-        raise ConfigurationError("Invalid configuration: " + "; ".join(unknown))
+    unknown = unknown_environment(Settings.model_fields, environment()) + unknown_toml_keys(
+        Settings.model_fields, path
+    )
     # A subclass per call keeps the TOML path out of global state.
     settings_cls = type("Settings", (Settings,), {"_toml_path": path})
     try:
         settings: Settings = settings_cls(**overrides)
-        return settings
     except ValidationError as exc:
-        raise ConfigurationError(describe(exc.errors(), Settings, path)) from None
+        found = describe(exc.errors(), Settings, path).removeprefix("Invalid configuration: ")
+        raise ConfigurationError("Invalid configuration: " + "; ".join([*unknown, found])) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"Invalid configuration file {path}: not valid UTF-8 TOML ({exc})") from None
     except SettingsError as exc:
@@ -306,3 +308,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigurationError("Invalid configuration: " + "; ".join(named)) from None
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""
         raise ConfigurationError(f"Invalid configuration: {exc}{cause}") from None
+    if unknown:
+        raise ConfigurationError("Invalid configuration: " + "; ".join(unknown))
+    return settings

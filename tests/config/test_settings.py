@@ -107,3 +107,21 @@ def test_named_connections_split_into_one_settings_each_and_share_the_rest(tmp_p
         load_settings(connections={"bad name": {}})
     single = load_settings(data_dir=tmp_path, mailchimp={"access_token": "oauth-secret"})
     assert single.for_connection() is single and "oauth-secret" in single.secret_values()
+
+
+def test_an_env_file_may_hold_other_programs_variables_but_not_unknown_funnelsync_ones(tmp_path):
+    (tmp_path / ".env").write_text("OTHER_TOOL_TOKEN=abc\nFUNNELSYNC_HUBSPOT__TOKEN=pat-1\n")
+    assert load_settings().hubspot.token is not None
+    (tmp_path / ".env").write_text("FUNNELSYNC_DATA_DRI=x\n")
+    with pytest.raises(ConfigurationError, match="FUNNELSYNC_DATA_DRI: unknown setting"):
+        load_settings()
+
+
+def test_every_unknown_key_is_named_at_once_with_its_closest_known_one(tmp_path):
+    (tmp_path / "funnelsync.toml").write_text('data_dri = "x"\n[hubspot]\ntokn = "y"\n[service]\nprot = 1\n')
+    with pytest.raises(ConfigurationError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "data_dri: unknown setting (did you mean 'data_dir'?)" in message
+    assert "hubspot.tokn: unknown setting (did you mean 'token'?)" in message
+    assert "service.prot: unknown setting (did you mean 'port'?)" in message and "\n" not in message
