@@ -123,6 +123,8 @@ class SandboxServer:
             host=host,
             port=self.port,
             log_level="warning",
+            # An embedded server logs through its host's logging (funnelsync's redacting handler).
+            log_config=None,
             access_log=False,
             lifespan="off",
             date_header=False,

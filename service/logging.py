@@ -119,3 +119,9 @@ def configure_logging(level: str, *, json_lines: bool, secrets: Iterable[str] = 
     ours.propagate = True
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "apscheduler"):
+        # A library that configured its own handlers (uvicorn's default dictConfig) would write
+        # past the redaction: its records go through ours.
+        library = logging.getLogger(name)
+        library.handlers.clear()
+        library.propagate = True
