@@ -200,12 +200,84 @@ class KpiValue:
         }
 
     def as_row(self, *, run_id: int | None, computed_at: datetime, as_of: datetime) -> dict[str, Any]:
-        """The long-format export row (docs/exports.md): the record with ISO-8601 text times."""
+        """The long-format export row (docs/exports.md): the record with ISO-8601 text times, the
+        period's label and whether it had ended by `as_of`."""
         row = self.record(as_of=as_of)
         start = row["period_start"]
         row["period_start"] = start.isoformat() if start is not None else None
         row["period_end"] = row["period_end"].isoformat()
+        row["period_label"] = self.period.label if self.period else ""
+        row["complete"] = self.period.end <= as_of if self.period else True
         return {**row, "run_id": run_id, "computed_at": computed_at.isoformat()}
+
+
+# The unit vocabulary (docs/exports.md, "Units"): `share` is a part of a whole, always in [0, 1];
+# `rate` relates two different populations (contacts per visit): usually below 1, never promised;
+# `multiple` is a ratio read as "× times" (ROI, ROAS); `count`, `days`, `years`; `money:<ISO>`
+# and `money_per_day:<ISO>` (the portal's home currency). Every KPI has one, declared here.
+UNITS = ("share", "rate", "multiple", "count", "days", "years", "money", "money_per_day")
+KPI_UNITS: dict[str, str] = {}
+
+
+def _units(unit: str, *kpis: str) -> None:
+    for kpi in kpis:
+        KPI_UNITS[kpi] = unit
+
+
+_units(
+    "share",
+    "stage_conversion",
+    "contact_to_customer_rate",
+    "priority_persona_share",
+    "win_rate",
+    "deal_stage_conversion",
+    "email_delivery_rate",
+    "email_bounce_rate",
+    "email_open_rate",
+    "email_click_rate",
+    "email_click_to_open_rate",
+    "email_unsubscribe_rate",
+    "email_spam_rate",
+    "mql_share_subscribed",
+    "mql_share_not_subscribed",
+    "mql_share_engaged",
+    "mql_share_not_engaged",
+    "traffic_share",
+    "organic_traffic_share",
+)
+_units(
+    "rate",
+    "visit_to_contact_rate",
+    "visitor_to_lead_rate",
+    "web_contact_to_customer_rate",
+    "entry_page_conversion_rate",
+    "landing_page_conversion_rate",
+)
+_units("multiple", "roi", "roas", "pipe_to_spend", "clv_roi", "stage_volume_ratio")
+_units("days", *(k for k in FAMILIES if "days" in k or k.startswith("time_to_customer")))
+_units("years", "clv_years_retained")
+_units("money_per_day", "pipeline_velocity")
+_units(
+    "money",
+    "pipeline_created",
+    "open_pipeline",
+    "weighted_pipeline",
+    "closed_won_revenue",
+    "average_won_deal_size",
+    "spend",
+    "cac",
+    "cost_per_lead",
+    "cost_per_mql",
+    "clv_average_order_value",
+    "clv",
+    "clv_gross_margin",
+)
+_units("count", *(k for k in FAMILIES if k not in KPI_UNITS))
+RATIO_UNITS = {k: u for k, u in KPI_UNITS.items() if u in ("share", "rate", "multiple")}
+
+
+def ratio_unit(kpi: str) -> str:
+    return RATIO_UNITS[kpi]
 
 
 def ratio(
@@ -213,11 +285,13 @@ def ratio(
     numerator: float,
     denominator: float,
     *,
-    unit: str = "ratio",
+    unit: str | None = None,
     reason_if_empty: str = NO_BASE,
     **where: Any,
 ) -> KpiValue:
-    """numerator / denominator with both kept; a zero denominator gives None and a reason."""
+    """numerator / denominator with both kept; a zero denominator gives None and a reason. The
+    unit: the KPI's share/rate/multiple (RATIO_UNITS) unless given."""
+    unit = unit or ratio_unit(kpi)
     if denominator == 0:
         return KpiValue(
             kpi, None, unit, numerator=numerator, denominator=denominator, reason=reason_if_empty, **where
@@ -232,7 +306,7 @@ def count(kpi: str, n: float, **where: Unpack[Where]) -> KpiValue:
 def money(
     kpi: str, amount: float | None, currency: str, *, reason: str | None = None, **where: Any
 ) -> KpiValue:
-    return KpiValue(kpi, amount, f"currency:{currency}", reason=reason if amount is None else None, **where)
+    return KpiValue(kpi, amount, f"money:{currency}", reason=reason if amount is None else None, **where)
 
 
 @dataclass

@@ -119,7 +119,7 @@ def _period_values(inputs: KpiInputs, i: int, d: Dim, s: _DealStats, open_deals:
         KpiValue(
             "average_won_deal_size",
             avg,
-            f"currency:{cur}",
+            f"money:{cur}",
             numerator=math.fsum(s.won_amounts),
             denominator=len(s.won_amounts),
             reason=None if avg is not None else NO_DATA,
@@ -136,7 +136,7 @@ def _period_values(inputs: KpiInputs, i: int, d: Dim, s: _DealStats, open_deals:
         KpiValue(
             "pipeline_velocity",
             velocity,
-            f"currency_per_day:{cur}",
+            f"money_per_day:{cur}",
             numerator=opportunities,
             denominator=cycle,
             reason=reason,

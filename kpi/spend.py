@@ -11,7 +11,7 @@ from kpi import formulas
 from kpi.definitions import CLV_WINDOW, mql_stage
 from kpi.grid import dim, rollup
 from kpi.inputs import KpiInputs, SpendFact
-from kpi.model import ALL, NO_DATA, NO_SPEND, Dim, KpiValue, Where, count, money, ratio
+from kpi.model import ALL, NO_DATA, NO_SPEND, Dim, KpiValue, Where, count, money, ratio, ratio_unit
 from kpi.periods import Bucketer, Period
 from kpi.stats import mean
 
@@ -72,13 +72,13 @@ def spend_kpis(inputs: KpiInputs) -> list[KpiValue]:
             where: Where = {"period": period, "dim": d}
             out.append(money("spend", amount, cur, **where))
             for kpi, cells in bases.items():
-                out.append(ratio(kpi, amount, cells.get((i, d), (0, 0))[0], unit=f"currency:{cur}", **where))
+                out.append(ratio(kpi, amount, cells.get((i, d), (0, 0))[0], unit=f"money:{cur}", **where))
             revenue, pipeline = deal_money.get((i, d), [0.0, 0.0])
             out.append(
                 KpiValue(
                     "roi",
                     formulas.roi(revenue, amount),
-                    "ratio",
+                    ratio_unit("roi"),
                     numerator=revenue - amount,
                     denominator=amount,
                     reason=None if amount else NO_SPEND,
@@ -110,7 +110,7 @@ def clv_kpis(inputs: KpiInputs) -> list[KpiValue]:
         KpiValue(
             "clv_average_order_value",
             aov,
-            f"currency:{cur}",
+            f"money:{cur}",
             numerator=None if aov_given is not None else math.fsum(amounts),
             denominator=None if aov_given is not None else len(amounts),
             reason=None if aov is not None else NO_DATA,
@@ -149,7 +149,7 @@ def _clv_roi(
     return KpiValue(
         "clv_roi",
         formulas.clv_roi(value, acquisition),
-        "ratio",
+        ratio_unit("clv_roi"),
         numerator=value,
         denominator=acquisition,
         reason=None if value is not None and acquisition else (NO_SPEND if not spend else NO_DATA),

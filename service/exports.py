@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kpi.periods import Period
 from storage.leases import process_gone
 
-EXPORT_SCHEMA_VERSION = 1
+EXPORT_SCHEMA_VERSION = 2
 COLUMNS = (
     "kpi",
     "family",
@@ -31,6 +32,8 @@ COLUMNS = (
     "period_end",
     "dimension",
     "dimension_value",
+    "period_label",
+    "complete",
     "value",
     "numerator",
     "denominator",
@@ -44,17 +47,23 @@ COLUMNS = (
 FORMATS = ("csv", "json", "parquet")
 
 
-def export_rows(rows: Iterable[dict[str, Any]], tz: ZoneInfo) -> list[dict[str, Any]]:
+def export_rows(
+    rows: Iterable[dict[str, Any]], tz: ZoneInfo, *, period_kind: str, as_of: datetime
+) -> list[dict[str, Any]]:
     """Stored KPI history rows as export rows (docs/exports.md): ISO-8601 text times, period
-    bounds in the reporting zone."""
+    bounds in the reporting zone, the period's label (`2026-11`, `2026-Q4`, `2026-W48`) and
+    whether it had ended by `as_of` (`complete`; snapshots are complete)."""
     out = []
     for r in rows:
         start, end, stale = r["period_start"], r["period_end"], r.get("stale_since")
+        local = Period(start.astimezone(tz), end.astimezone(tz), period_kind) if start is not None else None
         out.append(
             {
                 **{k: r.get(k) for k in COLUMNS},
-                "period_start": start.astimezone(tz).isoformat() if start is not None else None,
-                "period_end": end.astimezone(tz).isoformat() if start is not None else end.isoformat(),
+                "period_start": local.start.isoformat() if local else None,
+                "period_end": local.end.isoformat() if local else end.isoformat(),
+                "period_label": local.label if local else "",
+                "complete": end <= as_of if local else True,
                 "computed_at": r["computed_at"].isoformat(),
                 "stale_since": stale.isoformat() if stale is not None else None,
             }
@@ -130,6 +139,8 @@ def csv_cell(value: Any) -> Any:
     Numbers are left alone (a negative number is not text); JSON and Parquet keep raw values."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str) and value.startswith(FORMULA_LEADS):
         return "'" + value
     return value
@@ -139,13 +150,41 @@ def _csv_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
     return csv_text(rows).encode("utf-8")
 
 
+TIME_COLUMNS = ("period_start", "period_end", "computed_at", "stale_since")
+
+
+def _typed(column: str, value: Any) -> Any:
+    """A value as Parquet stores it: times as instants (UTC), numbers as floats."""
+    if value is None:
+        return None
+    if column in TIME_COLUMNS:
+        return datetime.fromisoformat(value) if isinstance(value, str) else value
+    if column in ("value", "numerator", "denominator"):
+        return float(value)
+    return value
+
+
 def _parquet_bytes(rows: Sequence[dict[str, Any]]) -> bytes:
+    """Typed Parquet: timestamps (UTC instants), floats, a 64-bit run id, a boolean `complete`."""
     try:
         import pyarrow as pa  # type: ignore[import-not-found, unused-ignore]
         import pyarrow.parquet as pq  # type: ignore[import-not-found, unused-ignore]
     except ImportError as exc:
         raise ExportError("Parquet export needs pyarrow: pip install 'funnelsync[parquet]'") from exc
-    table = pa.Table.from_pylist([{k: r.get(k) for k in COLUMNS} for r in rows])
+    stamp = pa.timestamp("us", tz="UTC")
+    types = {
+        "period_start": stamp,
+        "period_end": stamp,
+        "computed_at": stamp,
+        "stale_since": stamp,
+        "value": pa.float64(),
+        "numerator": pa.float64(),
+        "denominator": pa.float64(),
+        "run_id": pa.int64(),
+        "complete": pa.bool_(),
+    }
+    schema = pa.schema([(k, types.get(k, pa.string())) for k in COLUMNS])
+    table = pa.Table.from_pylist([{k: _typed(k, r.get(k)) for k in COLUMNS} for r in rows], schema=schema)
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()

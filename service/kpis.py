@@ -58,7 +58,8 @@ class KpiReport:
             }
             for v in self.fresh()
         ]
-        carried = export_rows(self.carried, self.tz) if self.carried else []
+        kind, as_of = self.periods[0].kind, self.result.as_of
+        carried = export_rows(self.carried, self.tz, period_kind=kind, as_of=as_of) if self.carried else []
         return [*fresh, *({**r, "run_id": self.run_id} for r in carried)]
 
 

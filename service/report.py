@@ -49,14 +49,16 @@ def fmt(value: float | None, unit: str) -> str:
     """A value the way a reader expects it: 23.4 %, 1,234, 12.5 d, 1.2M SEK."""
     if value is None:
         return "–"
-    if unit == "ratio":
+    if unit in ("share", "rate"):
         return f"{value * 100:.1f} %"
+    if unit == "multiple":
+        return f"{value:,.2f}×"
     if unit == "days":
         return f"{value:.1f} d"
     if unit in ("count", "years"):
         return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
     code = unit.split(":", 1)[1] if ":" in unit else ""
-    suffix = "/day" if unit.startswith("currency_per_day") else ""
+    suffix = "/day" if unit.startswith("money_per_day") else ""
     for limit, scale, letter in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
         if abs(value) >= limit:
             return f"{value / scale:,.1f}{letter} {code}{suffix}"
@@ -74,8 +76,11 @@ def kpi_table(report: KpiReport, *, dim: Dim = ALL, last: int = 6) -> Table:
     label = "all contacts and deals" if dim == ALL else f"{dim.name} = {dim.value}"
     table = Table(title=f"KPIs by {periods[0].kind} ({label}, {report.result.currency})")
     table.add_column("kpi", no_wrap=True)
+    as_of = report.result.as_of
     for period in periods:
-        table.add_column(period.label, justify="right", no_wrap=True)
+        # A period still running when the KPIs were computed is marked: its values are partial.
+        title = period.label if period.end <= as_of else f"{period.label} (partial)"
+        table.add_column(title, justify="right", no_wrap=True)
     stages = stages_of(report)
     steps = [step(x, y) for x, y in funnel_steps(stages)]
     for kpi, stage in PERIOD_ROWS:

@@ -28,6 +28,7 @@ from config import Settings
 from connector.clock import Clock, SystemClock
 from service.api import ServiceContext, guarded_app
 from service.control import StopSignal
+from service.exitcodes import EXIT_BIND
 from service.jobs import Jobs
 from service.scheduler import Scheduler
 from storage import make_engine, require_current
@@ -154,7 +155,18 @@ def serve(settings: Settings) -> int:
             lifespan="on",
         )
         server = _Server(config, ctx.jobs.shutdown)
-        server.run()
+        try:
+            server.run()
+        except SystemExit:
+            if server.started:
+                raise
+            # uvicorn could not listen (the port is taken, or the address not this host's).
+            log.error(
+                "could not listen on %s:%s (in use, or not an address of this host)",
+                service.host,
+                service.port,
+            )
+            return EXIT_BIND
         if not stopped.is_set():
             closed = _close_own_runs(engine, datetime.now(UTC))
             log.warning("%d run(s) did not stop in time and were closed as interrupted", closed)

@@ -101,9 +101,9 @@ def _kpi_section(name: str, top: Headline | None, currency: str, as_of: datetime
     tiles = [
         ("Open pipeline", f"{fmt(top.open_pipeline, 'count')} {escape(currency)}"),
         ("Open deals", fmt(top.open_deals, "count")),
-        ("Win rate", fmt(top.win_rate, "ratio")),
+        ("Win rate", fmt(top.win_rate, "share")),
         ("Days to close (mean)", fmt(top.days_to_close_mean, "days")),
-        ("Lead → customer", fmt(top.lead_to_customer_rate, "ratio")),
+        ("Lead → customer", fmt(top.lead_to_customer_rate, "share")),
     ]
     tile_html = "".join(f'<div class="tile"><div>{label}</div><b>{value}</b></div>' for label, value in tiles)
     stamp = f" (as of {as_of:%Y-%m-%d %H:%M} UTC)" if as_of else ""

@@ -52,7 +52,7 @@ def _funnel_table(values: list[KpiValue], stages: list[str], span: str) -> Table
             stage,
             fmt(now.get(stage), "count"),
             fmt(entered, "count"),
-            fmt(rate(converted, base), "ratio"),
+            fmt(rate(converted, base), "share"),
             fmt(converted, "count"),
             fmt(total_of(values, "stage_conversion_open", stage=label), "count"),
         )
@@ -88,8 +88,8 @@ def _sources_table(sources: dict[str, dict[str, float]], cur: str, span: str) ->
             source,
             fmt(row["contacts"], "count"),
             fmt(row["customers"], "count"),
-            fmt(row["revenue"], f"currency:{cur}"),
-            fmt(rate(row["won"], row["closed"]), "ratio"),
+            fmt(row["revenue"], f"money:{cur}"),
+            fmt(rate(row["won"], row["closed"]), "share"),
         )
     return table
 
@@ -107,7 +107,7 @@ def _sales_table(report: KpiReport, stages: list[str], span: str) -> Table:
     sales.add_row(
         "win rate (won / closed)", f"{fmt(rate(won, closed), 'ratio')}  ({won:,.0f} of {closed:,.0f})"
     )
-    sales.add_row("average won deal", fmt(rate(revenue, n_won), f"currency:{cur}"))
+    sales.add_row("average won deal", fmt(rate(revenue, n_won), f"money:{cur}"))
     sales.add_row("days to close (mean, won deals)", fmt(rate(day_sum, day_n), "days"))
     last_complete = report.periods[-2] if len(report.periods) > 1 else report.periods[-1]
     index = index_of(values)
@@ -119,9 +119,11 @@ def _sales_table(report: KpiReport, stages: list[str], span: str) -> Table:
     if spend:
         customers = total_of(values, "stage_entries", stage=stages[-1])
         won_revenue = total_of(values, "closed_won_revenue")
-        sales.add_row("marketing spend", fmt(spend, f"currency:{cur}"))
-        sales.add_row("CAC (spend / new customers)", fmt(rate(spend, customers), f"currency:{cur}"))
-        sales.add_row("ROI ((won revenue − spend) / spend)", fmt(rate(won_revenue - spend, spend), "ratio"))
+        sales.add_row("marketing spend", fmt(spend, f"money:{cur}"))
+        sales.add_row("CAC (spend / new customers)", fmt(rate(spend, customers), f"money:{cur}"))
+        sales.add_row(
+            "ROI ((won revenue − spend) / spend)", fmt(rate(won_revenue - spend, spend), "multiple")
+        )
     for kpi in ("open_pipeline", "weighted_pipeline", "clv"):
         found = index.get((kpi, "", ALL, ""))
         if found is not None:
@@ -152,7 +154,7 @@ def _email_table(values: list[KpiValue], span: str) -> Table:
     email.add_row("sends", *(fmt(total_of(values, "emails_sent", dim=d), "count") for d in dims), "")
     for kpi, label in EMAIL_ROWS:
         rates = [rate(*sum_over(values, kpi, dim=d)) for d in dims]
-        email.add_row(label, *(fmt(r, "ratio") for r in rates), marker(kpi, rates[0]))
+        email.add_row(label, *(fmt(r, "share") for r in rates), marker(kpi, rates[0]))
     return email
 
 
@@ -190,10 +192,10 @@ def _chain_table(values: list[KpiValue], revenue: dict[str, float], cur: str, sp
             name,
             fmt(total_of(values, "web_visits", dim=dim), "count"),
             fmt(total_of(values, "web_new_contacts", dim=dim), "count"),
-            fmt(rate(*sum_over(values, "visit_to_contact_rate", dim=dim)), "ratio"),
+            fmt(rate(*sum_over(values, "visit_to_contact_rate", dim=dim)), "share"),
             fmt(total_of(values, "web_customers", dim=dim), "count"),
-            fmt(rate(*sum_over(values, "web_contact_to_customer_rate", dim=dim)), "ratio"),
-            fmt(sum(revenue.values()) if dim == ALL else revenue.get(name, 0.0), f"currency:{cur}"),
+            fmt(rate(*sum_over(values, "web_contact_to_customer_rate", dim=dim)), "share"),
+            fmt(sum(revenue.values()) if dim == ALL else revenue.get(name, 0.0), f"money:{cur}"),
         )
     return chain
 
@@ -208,16 +210,16 @@ def _website_table(report: KpiReport, span: str) -> Table:
     visitors, customers = total_of(values, "web_visitors"), total_of(values, "web_customers")
     web.add_row(
         "visitor → lead (new contacts / visitors)",
-        fmt(rate(*sum_over(values, "visitor_to_lead_rate")), "ratio"),
+        fmt(rate(*sum_over(values, "visitor_to_lead_rate")), "share"),
         "",
     )
     web.add_row("visitors per new customer", fmt(rate(visitors, customers), "count"), "")
     organic = rate(*sum_over(values, "organic_traffic_share"))
-    web.add_row("organic search share of visits", fmt(organic, "ratio"), "")
+    web.add_row("organic search share of visits", fmt(organic, "share"), "")
     lp_rate = rate(*sum_over(values, "landing_page_conversion_rate"))
     web.add_row(
         "landing pages (submissions / views)",
-        fmt(lp_rate, "ratio"),
+        fmt(lp_rate, "share"),
         marker("landing_page_conversion_rate", lp_rate),
     )
     _page_rows(web, [v for v in values if v.period == last])
@@ -232,7 +234,7 @@ def _page_rows(web: Table, in_last: list[KpiValue]) -> None:
             (v for v in in_last if v.kpi == "landing_page_conversion_rate" and v.stage == stage), None
         )
         if found is not None:
-            web.add_row(f"{stage} landing page: {found.dim.value}", fmt(found.value, "ratio"), "")
+            web.add_row(f"{stage} landing page: {found.dim.value}", fmt(found.value, "share"), "")
     entries = sorted((v for v in in_last if v.kpi == "entry_page_entrances"), key=lambda v: v.stage)
     rates = {v.stage: v for v in in_last if v.kpi == "entry_page_conversion_rate"}
     for v in entries:
@@ -265,4 +267,4 @@ def _audience_rows(web: Table, values: list[KpiValue]) -> None:
         web.add_row(f"new contacts, persona {name}", fmt(created, "count"), "")
     share = rate(*sum_over(values, "priority_persona_share"))
     if any(v.kpi == "priority_persona_share" for v in values):
-        web.add_row("new contacts matching the priority personas", fmt(share, "ratio"), "")
+        web.add_row("new contacts matching the priority personas", fmt(share, "share"), "")

@@ -65,3 +65,18 @@ def test_the_lock_file_pins_every_dependency_and_the_builds_use_it():
     assert 'export PIP_CONSTRAINT="$PWD/requirements/lock.txt"' in (ROOT / ".ci" / "run").read_text()
     docker = (ROOT / "Dockerfile").read_text()
     assert "--constraint requirements/lock.txt" in docker and "ARG PYTHON_IMAGE=" in docker
+
+
+def test_the_documented_units_are_the_codes():
+    """docs/exports.md's unit table lists exactly the KPIs kpi/model.py declares for each unit."""
+    from kpi.model import FAMILIES, KPI_UNITS
+
+    text = (ROOT / "docs" / "exports.md").read_text()
+    table = text.split("## Units", 1)[1].split("\n## ", 1)[0]
+    documented: dict[str, str] = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            for kpi in re.findall(r"`([a-z0-9_]+)`", cells[2]):
+                documented[kpi] = cells[0].strip("`")
+    assert documented == KPI_UNITS and set(KPI_UNITS) == set(FAMILIES)

@@ -165,7 +165,7 @@ class ReadRoutes:
         etag = f'W/"kpis-{run.id}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"'
 
         def build() -> Response:
-            values = export_rows(load(), ZoneInfo(run.timezone))
+            values = export_rows(load(), ZoneInfo(run.timezone), period_kind=run.period, as_of=run.as_of)
             if fmt == "csv":
                 return PlainTextResponse(csv_text(values), media_type="text/csv; charset=utf-8")
             page = {

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 a stream failed; 2 bad usage or configuration; 3 deferred by the
 vendor's daily rate limit (resume later); 4 authentication failed; 5 the database schema needs
-`funnelsync migrate`; 6 another process was already syncing a selected stream.
+`funnelsync migrate`; 6 another process was already syncing a selected stream; 7 `serve` could not
+listen on its port.
 """
 
 from __future__ import annotations

@@ -30,6 +30,28 @@ app = typer.Typer(
 sandbox_app = typer.Typer(
     help="Run a vendor API sandbox on 127.0.0.1 (for demos, tests and trials).", no_args_is_help=True
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"funnelsync {version('funnelsync')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print funnelsync's version and exit.", is_eager=True, callback=_version
+        ),
+    ] = False,
+) -> None:
+    """Sync HubSpot (and Mailchimp) into a local database and compute B2B funnel KPIs."""
+
+
 app.add_typer(sandbox_app, name="sandbox")
 spend_app = typer.Typer(help="Marketing spend for CAC, cost per lead, ROI and ROAS.", no_args_is_help=True)
 app.add_typer(spend_app, name="spend")

@@ -290,7 +290,7 @@ def test_deals_created_and_velocity(result):
     assert value(result, "pipeline_created", JAN).value == 160_000
     velocity = value(result, "pipeline_velocity", FEB)
     assert velocity.value == pytest.approx(3 * 0.75 * 65_000 / 20.5)
-    assert velocity.unit == "currency_per_day:SEK"
+    assert velocity.unit == "money_per_day:SEK"
     assert value(result, "pipeline_velocity", JAN).reason == "no_data"
 
 
@@ -634,3 +634,16 @@ def test_sums_over_sends_counted_differently_name_every_basis():
     assert bases["email_click_to_open_rate", "mailchimp"] == "proxy_excluded+raw"
     assert bases["email_open_rate", "hubspot"] == "bot_filtered"
     assert bases["email_click_rate", "all"] == ""
+
+
+def test_every_value_has_its_kpis_declared_unit(result):
+    """The unit contract: one unit per KPI (kpi.model.KPI_UNITS), money with its currency."""
+    from kpi.model import KPI_UNITS
+
+    assert result.values
+    for v in result.values:
+        kind, _, currency = v.unit.partition(":")
+        assert kind == KPI_UNITS[v.kpi], v
+        assert (currency == "SEK") == kind.startswith("money"), v
+        if kind == "share" and v.value is not None:
+            assert 0.0 <= v.value <= 1.0, v

@@ -234,3 +234,12 @@ def test_status_page_shows_runs_and_the_funnel(synced):
     assert "succeeded" in html and "Resync" in html and ADMIN not in html
     # The unavailable stream, with the scope to grant.
     assert "unavailable" in html and "business-intelligence" in html
+
+
+def test_kpi_rows_carry_their_period_label_and_whether_it_had_ended(synced):
+    values = synced.get("/api/kpis", params={"kpi": "stage_entries"}, headers=auth(READER)).json()["values"]
+    periods = sorted({(v["period_start"], v["period_label"], v["complete"]) for v in values})
+    assert len(periods) >= 2 and periods[-1][2] is False and {c for _, _, c in periods[:-1]} == {True}
+    assert all(label == start[:7] for start, label, _ in periods)  # monthly grid: YYYY-MM
+    snapshot = synced.get("/api/kpis", params={"kpi": "open_pipeline"}, headers=auth(READER)).json()["values"]
+    assert snapshot and all(v["period_label"] == "" and v["complete"] is True for v in snapshot)

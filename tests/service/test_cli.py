@@ -179,12 +179,24 @@ def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
     ):
         assert heading in result.output, heading
     manifest = json.loads((demo / "exports" / "manifest.json").read_text())
-    assert manifest["schema_version"] == 1
+    assert manifest["schema_version"] == 2
     for entry in manifest["files"]:
         data = (demo / "exports" / entry["name"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
     exported = list(csv.DictReader((demo / "exports" / "kpis.csv").read_text().splitlines()))
     document = json.loads((demo / "exports" / "kpis.json").read_text())
+    # Every period row says which period it is and whether it had ended; the last one had not.
+    periods = sorted(
+        {(r["period_start"], r["period_label"], r["complete"]) for r in exported if r["period_start"]}
+    )
+    assert periods[-1][2] == "false" and {c for _, _, c in periods[:-1]} == {"true"}
+    assert all(re.fullmatch(r"\d{4}-\d{2}", label) for _, label, _ in periods)
+    # The export schema as a contract: every dimension and column emitted is documented.
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "exports.md").read_text()
+    dimension_row = next(line for line in docs.splitlines() if line.startswith("| `dimension` |"))
+    assert {r["dimension"] for r in exported} <= set(re.findall(r"`([a-z_]+)`", dimension_row.split("|")[3]))
+    columns = docs.split("## Columns", 1)[1].split("\n## ", 1)[0]
+    assert all(f"`{column}`" in columns for column in exported[0])
     assert len(exported) == len(document["values"]) == manifest["files"][0]["rows"] > 0
     engine = make_engine(f"sqlite:///{demo / 'funnelsync.db'}")
     stored = kpi_values(engine, run_id=manifest["run_id"])
@@ -490,3 +502,10 @@ def test_a_full_disk_ends_the_sync_in_one_line_and_the_next_run_resumes(make_san
     finally:
         engine.dispose()
     assert 0 <= kept < 3000 and stored == 3000
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"funnelsync {version('funnelsync')}"

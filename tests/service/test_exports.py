@@ -16,7 +16,13 @@ NOW = datetime(2025, 4, 10, 12, tzinfo=UTC)
 
 
 def rows() -> list[dict[str, object]]:
-    base = {"period_end": "2025-02-01T00:00:00+01:00", "run_id": 7, "computed_at": NOW.isoformat()}
+    base = {
+        "period_end": "2025-02-01T00:00:00+01:00",
+        "period_label": "2025-01",
+        "complete": True,
+        "run_id": 7,
+        "computed_at": NOW.isoformat(),
+    }
     return [
         {
             **base,
@@ -29,7 +35,7 @@ def rows() -> list[dict[str, object]]:
             "value": 0.75,
             "numerator": 3,
             "denominator": 4,
-            "unit": "ratio",
+            "unit": "share",
             "reason": None,
         },
         {
@@ -43,7 +49,7 @@ def rows() -> list[dict[str, object]]:
             "value": None,
             "numerator": 0,
             "denominator": 0,
-            "unit": "ratio",
+            "unit": "share",
             "reason": "no_base",
         },
     ]
@@ -63,7 +69,7 @@ def test_all_formats_and_manifest(tmp_path):
     names = {f.name for f in files}
     assert names == {"kpis.csv", "kpis_funnel.csv", "kpis_pipeline.csv", "kpis.json", "kpis.parquet"}
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["run_id"] == 7 and manifest["schema_version"] == 1
+    assert manifest["run_id"] == 7 and manifest["schema_version"] == 2
     for entry in manifest["files"]:
         assert hashlib.sha256((tmp_path / entry["name"]).read_bytes()).hexdigest() == entry["sha256"]
     parsed = list(csv.DictReader((tmp_path / "kpis.csv").read_text().splitlines()))
@@ -73,6 +79,11 @@ def test_all_formats_and_manifest(tmp_path):
     assert document["values"][0]["value"] == 0.75 and document["values"][1]["value"] is None
     table = pq.read_table(tmp_path / "kpis.parquet")
     assert table.column_names == list(COLUMNS) and table.num_rows == 2
+    # Typed: instants, floats, a 64-bit run id, a boolean.
+    types = {field.name: str(field.type) for field in table.schema}
+    assert types["period_start"] == types["computed_at"] == "timestamp[us, tz=UTC]"
+    assert types["value"] == "double" and types["run_id"] == "int64" and types["complete"] == "bool"
+    assert table.column("period_start").to_pylist()[0] == datetime(2024, 12, 31, 23, tzinfo=UTC)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 

@@ -259,3 +259,21 @@ def test_two_serve_processes_never_sync_the_same_stream_at_once(make_sandbox, re
         finally:
             first.kill()
             second.kill()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+def test_serve_exits_7_in_one_line_when_its_port_is_taken(make_sandbox, db_url, tmp_path):
+    """A busy port is not "deferred by the daily limit" (3): its own exit code, one error line."""
+    import socket
+
+    from tests.service.procs import run_funnelsync
+
+    sandbox = make_sandbox(contacts=50)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = serve_env(tmp_path, db_url, sandbox, service__port=str(taken.getsockname()[1]))
+        assert run_funnelsync(env, "migrate").returncode == 0
+        done = run_funnelsync(env, "serve", timeout=60)
+    output = done.stdout + done.stderr
+    assert done.returncode == 7 and "could not listen on 127.0.0.1" in output and "Traceback" not in output
