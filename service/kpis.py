@@ -17,8 +17,10 @@ from config import Settings
 from connector.clock import Clock, SystemClock
 from kpi.definitions import FAMILY_INPUTS, stale_families
 from kpi.engine import compute
+from kpi.labels import Labels
 from kpi.model import KpiResult, KpiValue
 from kpi.periods import Period, period_grid
+from kpi.read_labels import read_labels
 from kpi.reader import read_inputs
 from service.exports import ExportedFile, export_rows, write_exports
 from storage import require_current
@@ -44,6 +46,14 @@ class KpiReport:
     stale: dict[str, datetime] = field(default_factory=dict)
     carried: list[dict[str, Any]] = field(default_factory=list)
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    # HubSpot's names of the stages and dimension values, as synced at this computation.
+    labels: Labels = field(default_factory=Labels)
+
+    def labelled(self, v: KpiValue) -> dict[str, str]:
+        return {
+            "stage_label": self.labels.stage(v.family, v.stage),
+            "dimension_label": self.labels.dimension(v.dim.name, v.dim.value),
+        }
 
     def fresh(self) -> list[KpiValue]:
         """This computation's values, less those of stale families."""
@@ -54,6 +64,7 @@ class KpiReport:
         fresh = [
             {
                 **v.as_row(run_id=self.run_id, computed_at=self.computed_at, as_of=self.result.as_of),
+                **self.labelled(v),
                 "stale_since": None,
             }
             for v in self.fresh()
@@ -87,7 +98,8 @@ def compute_kpis(
         engine, connection=settings.connection, settings=kpi, periods=periods, as_of=as_of, tz=tz
     )
     result = compute(inputs)
-    report = KpiReport(result, periods, computed_at=clock.now(), tz=tz)
+    labels = read_labels(engine, connection=settings.connection)
+    report = KpiReport(result, periods, computed_at=clock.now(), tz=tz, labels=labels)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -159,6 +171,7 @@ def _history_rows(report: KpiReport, connection: str) -> list[dict[str, Any]]:
     fresh = [
         {
             **v.record(as_of=report.result.as_of),
+            **report.labelled(v),
             "connection": connection,
             "computed_at": report.computed_at,
             "stale_since": None,  # every row names every column: one executemany statement

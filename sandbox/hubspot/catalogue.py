@@ -151,6 +151,14 @@ def _definition(object_type: str, name: str) -> dict[str, Any]:
     }
 
 
+# HubSpot's wording where it is not the value title-cased.
+SOURCE_LABELS = {
+    "SOCIAL_MEDIA": "Organic Social",
+    "OFFLINE": "Offline Sources",
+    "AI_REFERRALS": "AI Referrals",
+}
+
+
 def _enumeration(name: str, lifecycle_options: list[tuple[str, str]]) -> dict[str, Any]:
     """What makes an enumeration property one (its options), or {} for the others."""
     if name == "lifecyclestage":
@@ -161,7 +169,12 @@ def _enumeration(name: str, lifecycle_options: list[tuple[str, str]]) -> dict[st
         return {"type": "enumeration", "fieldType": "radio", "externalOptions": True, "options": options}
     if name in ("hs_analytics_source", "hs_latest_source"):
         options = [
-            {"label": value.replace("_", " ").title(), "value": value, "displayOrder": i, "hidden": False}
+            {
+                "label": SOURCE_LABELS.get(value, value.replace("_", " ").title()),
+                "value": value,
+                "displayOrder": i,
+                "hidden": False,
+            }
             for i, (value, *_rest) in enumerate(SOURCES)
         ]
         return {"type": "enumeration", "fieldType": "select", "options": options}

@@ -40,10 +40,13 @@ class KpiHistory(SQLModel, table=True):
     kpi: str = Field(max_length=60)
     family: str = Field(max_length=20)
     stage: str = Field(default="", max_length=210)
+    # HubSpot's names of the stage and the dimension value when the KPIs were computed.
+    stage_label: str = Field(default="", max_length=400)
     period_start: datetime | None = Field(default=None, sa_type=UTCDateTime)
     period_end: datetime = Field(sa_type=UTCDateTime)
     dimension: str = Field(max_length=20)
     dimension_value: str = Field(max_length=200)
+    dimension_label: str = Field(default="", max_length=400)
     value: float | None = None
     numerator: float | None = None
     denominator: float | None = None

@@ -1,0 +1,48 @@
+"""The names people read beside the codes KPIs are keyed by: HubSpot's own labels of lifecycle
+stages, deal stages, pipelines, owners, sources and personas, as synced when the KPIs were
+computed (a renamed stage shows its new name from the next computation on). Pure: the reads are
+in kpi/read_labels.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Dimensions whose values are a contact or deal property's enumeration options.
+OPTION_DIMENSIONS = {
+    "source": "hs_analytics_source",
+    "latest_source": "hs_latest_source",
+    "persona": "hs_persona",
+}
+# The separator of a conversion step's stage (`lead>customer`) and how a label shows it.
+STEP, STEP_LABEL = ">", " → "
+
+
+@dataclass
+class Labels:
+    """Code → label maps; a code without a label is shown as it is."""
+
+    lifecycle: dict[str, str] = field(default_factory=dict)
+    deal_stages: dict[str, str] = field(default_factory=dict)
+    pipelines: dict[str, str] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)
+    # Property name → option value → label (hs_analytics_source, hs_latest_source, hs_persona).
+    options: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def stage(self, family: str, stage: str) -> str:
+        """The `stage` column's label: lifecycle stages for contact families, deal stages for
+        `deal_stages`; a step `a>b` as `A → B`; qualifiers (`open`, `won`) as they are."""
+        names = self.deal_stages if family == "deal_stages" else self.lifecycle
+        if not stage:
+            return ""
+        return STEP_LABEL.join(names.get(part, part) for part in stage.split(STEP))
+
+    def dimension(self, dimension: str, value: str) -> str:
+        """The `dimension_value` column's label."""
+        if dimension == "pipeline":
+            return self.pipelines.get(value, value)
+        if dimension == "owner":
+            return self.owners.get(value, value)
+        prop = OPTION_DIMENSIONS.get(dimension)
+        if prop is not None:
+            return self.options.get(prop, {}).get(value, value)
+        return value

@@ -1,0 +1,66 @@
+"""The synced metadata the KPI labels come from (kpi/labels.py): the properties API's options,
+pipelines and their stages, owners."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from kpi.labels import OPTION_DIMENSIONS, Labels
+from storage.db import table_of
+from storage.models import HubSpotOwner, HubSpotPipeline, HubSpotPipelineStage, HubSpotProperty
+
+
+def read_labels(engine: Engine, *, connection: str) -> Labels:
+    """Every label the connection's synced metadata holds now."""
+    props, pipes, stages, owners = (
+        table_of(m) for m in (HubSpotProperty, HubSpotPipeline, HubSpotPipelineStage, HubSpotOwner)
+    )
+    labels = Labels()
+    wanted = {"contacts/lifecyclestage": "lifecyclestage"} | {
+        f"contacts/{p}": p for p in OPTION_DIMENSIONS.values()
+    }
+    with engine.connect() as conn:
+        for record_id, raw in conn.execute(
+            select(props.c.id, props.c.raw).where(
+                props.c.connection == connection, props.c.id.in_(list(wanted))
+            )
+        ):
+            options = _options(raw)
+            if wanted[record_id] == "lifecyclestage":
+                labels.lifecycle = options
+            else:
+                labels.options[wanted[record_id]] = options
+        labels.pipelines = {
+            str(i): str(label)
+            for i, label in conn.execute(
+                select(pipes.c.id, pipes.c.label).where(pipes.c.connection == connection)
+            )
+            if label
+        }
+        labels.deal_stages = {
+            str(i): str(label)
+            for i, label in conn.execute(
+                select(stages.c.stage_id, stages.c.label).where(stages.c.connection == connection)
+            )
+            if label
+        }
+        for i, first, last, email in conn.execute(
+            select(owners.c.id, owners.c.first_name, owners.c.last_name, owners.c.email).where(
+                owners.c.connection == connection
+            )
+        ):
+            name = " ".join(part for part in (first, last) if part)
+            labels.owners[str(i)] = name or email or str(i)
+    return labels
+
+
+def _options(raw: Any) -> dict[str, str]:
+    """An enumeration property's options, value → label."""
+    options = raw.get("options") if isinstance(raw, dict) else None
+    return {
+        str(o["value"]): str(o.get("label") or o["value"])
+        for o in options or []
+        if isinstance(o, dict) and o.get("value") not in (None, "")
+    }
