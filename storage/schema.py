@@ -23,6 +23,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
+from storage.views import CURRENT as CURRENT_VIEWS
+from storage.views import create_views
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Databases created by `create_all` before funnelsync used Alembic hold exactly this revision.
 BASELINE = "0001"
@@ -132,6 +135,7 @@ def migrate(engine: Engine, *, revision: str = "head") -> tuple[str | None, str 
             import storage.models  # noqa: F401  (registers the tables)
 
             SQLModel.metadata.create_all(conn)
+            create_views(conn, CURRENT_VIEWS)
             command.stamp(config, "head")
         else:
             if status.current is None and status.has_tables:

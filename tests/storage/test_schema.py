@@ -118,11 +118,11 @@ def test_the_revisions_form_one_line():
 
 
 def shape(engine) -> dict[str, tuple[list[str], list[str]]]:
-    """Every table's columns and index names (what a downgrade must give back)."""
+    """Every table's columns and index names, every view's columns (what a downgrade must give back)."""
     from sqlalchemy import inspect
 
     seen = inspect(engine)
-    return {
+    tables = {
         table: (
             sorted(c["name"] for c in seen.get_columns(table)),
             sorted(str(i["name"]) for i in seen.get_indexes(table)),
@@ -130,6 +130,10 @@ def shape(engine) -> dict[str, tuple[list[str], list[str]]]:
         for table in sorted(seen.get_table_names())
         if table != "alembic_version"
     }
+    views: dict[str, tuple[list[str], list[str]]] = {
+        f"view {v}": (sorted(c["name"] for c in seen.get_columns(v)), []) for v in seen.get_view_names()
+    }
+    return {**tables, **views}
 
 
 def downgrade(engine, revision: str) -> None:
