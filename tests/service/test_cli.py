@@ -208,6 +208,12 @@ def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
         match = by_key[row["kpi"], row["stage"], row["dimension"], row["dimension_value"], end]
         assert (float(row["value"]) if row["value"] else None) == match.value
     assert not [p for p in (demo / "exports").iterdir() if p.name.startswith(".")]  # no temp files left
+    # Believable money: over the grid, marketing ROI in the documented 3–5× (docs/sandbox.md).
+    totals = {"spend": 0.0, "closed_won_revenue": 0.0}
+    for row in exported:
+        if row["kpi"] in totals and row["dimension"] == "all" and row["period_start"] and row["value"]:
+            totals[row["kpi"]] += float(row["value"])
+    assert 3.0 <= (totals["closed_won_revenue"] - totals["spend"]) / totals["spend"] <= 5.0, totals
     web = list(csv.DictReader((demo / "exports" / "kpis_web.csv").read_text().splitlines()))
     assert {"web_visits", "visit_to_contact_rate", "landing_page_conversion_rate"} <= {r["kpi"] for r in web}
 
