@@ -106,7 +106,7 @@ def print_outcomes(outcomes: Sequence[StreamOutcome], console: Console) -> None:
         )
     console.print(table)
     for o in outcomes:
-        if o.error:
+        if o.error and not o.error.startswith("not run:"):  # a stream passed over says why in the table
             colour = "yellow" if o.status == "unavailable" and o.degradable else "red"
             console.print(f"[{colour}]{o.stream}:[/{colour}] {escape(o.error)}")
 

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from config import ConfigurationError, Settings
 from connector.auth import TokenStore
 from connector.clock import Clock, SystemClock
-from connector.errors import ConnectorError, RateLimitDeferredError
+from connector.errors import AuthenticationError, ConnectorError, RateLimitDeferredError
 from connector.source import Source, TokenStores
 from connector.sources import SOURCES
 from connector.stream import Stream
@@ -280,11 +280,32 @@ class SourceSync:
         self, states: dict[str, dict[str, Any]], error: Exception, *, full: bool, trigger: str
     ) -> list[StreamOutcome]:
         """Nothing can run (no account to talk to, or what every stream needs is unreadable):
-        the failure is recorded on every selected stream."""
+        the failure is recorded on every selected stream; a refused credential once, on the first,
+        the others skipped pointing at it (one 401 is one problem, not one per stream)."""
         status = "deferred" if isinstance(error, RateLimitDeferredError) else "failed"
+        names = list(states)
+        if isinstance(error, AuthenticationError) and names:
+            first = self.book.failure(
+                names[0], self.mode(names[0], states[names[0]], full), status, error, trigger
+            )
+            note = f"not run: the credential was refused (see {names[0]}, run {first.run_id})"
+            return [
+                first,
+                *(
+                    StreamOutcome(
+                        n,
+                        self.book.ended(n, self.mode(n, states[n], full), "skipped", note, trigger),
+                        self.mode(n, states[n], full),
+                        "skipped",
+                        error=note,
+                    )
+                    for n in names[1:]
+                ),
+            ]
         return [
             self.book.failure(name, self.mode(name, state, full), status, error, trigger)
-            for name, state in states.items()
+            for name in names
+            for state in [states[name]]
         ]
 
     def _groups(self, names: list[str]) -> list[list[str]]:

@@ -86,7 +86,9 @@ def discover_schema(client: HubSpotClient, settings: HubSpotSettings) -> PortalS
         path = client.paths.path("properties", object_type=object_type)
         try:
             props = results(client.get(path), path)
-        except FatalAPIError:
+        except FatalAPIError as exc:
+            if not unavailable(exc):
+                raise  # a refused credential is not a missing scope
             continue  # no properties scope: fall back to defaults and config
         schema.property_names[object_type] = {str(p.get("name")) for p in props if isinstance(p, dict)}
         schema.definitions[object_type] = [p for p in props if isinstance(p, dict)]

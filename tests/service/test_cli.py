@@ -87,6 +87,8 @@ def test_bad_token_exits_4_and_is_never_printed(env, monkeypatch):
     result = runner.invoke(app, ["sync"])
     assert result.exit_code == 4
     assert "401" in result.output and "pat-na1-wrong-but-secret-9876" not in result.output
+    # One refused credential is reported once, with the request that was refused.
+    assert result.output.count("HTTP 401") == 1 and "GET /crm/" in result.output
 
 
 def test_failed_stream_exits_1(env, sandbox):

@@ -277,16 +277,20 @@ def test_daily_limit_defers_the_run_and_keeps_the_checkpoint(sandbox, clock, mak
     )
 
 
-def test_bad_token_fails_every_stream_without_leaking_it(
+def test_a_bad_token_fails_the_run_once_without_leaking_it(
     sandbox, clock, make_settings, engine, db_url, caplog
 ):
+    """One refused credential: the first stream fails with the 401, every other is skipped
+    pointing at it (not the same error eight times)."""
     secret = "pat-na1-abcdef-0123456789-topsecret"
     settings = make_settings(db_url, token=secret)
     outcomes = build_sync("hubspot", settings, engine, clock=clock).run()
-    assert {o.status for o in outcomes} == {"failed"} and len(outcomes) == 8
-    for run in recent_runs(engine, limit=10):
-        assert run.error and secret not in run.error and "401" in run.error
-    assert secret not in caplog.text
+    assert [o.status for o in outcomes] == ["failed"] + ["skipped"] * 7 and outcomes[0].stops_run
+    runs = recent_runs(engine, limit=10)
+    assert sum("401" in (run.error or "") for run in runs) == 1
+    first = outcomes[0].run_id
+    assert all(f"see properties, run {first}" in (run.error or "") for run in runs if run.id != first)
+    assert all(secret not in (run.error or "") for run in runs) and secret not in caplog.text
 
 
 REFUSE_SQL = {
