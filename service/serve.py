@@ -108,6 +108,19 @@ def build_service(settings: Settings, engine: Engine, *, clock: Clock | None = N
     return ServiceContext(settings=settings, jobs=jobs, scheduler=Scheduler(jobs), started_at=clock.now())
 
 
+def _listened(server: _Server, host: str, port: int) -> bool:
+    """Run the server to its end; False when it could not listen (the port is taken, or the
+    address is not this host's: uvicorn exits with its startup-failure code)."""
+    try:
+        server.run()
+    except SystemExit:
+        if server.started:
+            raise
+        log.error("could not listen on %s:%s (in use, or not an address of this host)", host, port)
+        return False
+    return True
+
+
 def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code. Refuses a schema that is not current."""
     engine = make_engine(settings.db_url)
@@ -155,17 +168,7 @@ def serve(settings: Settings) -> int:
             lifespan="on",
         )
         server = _Server(config, ctx.jobs.shutdown)
-        try:
-            server.run()
-        except SystemExit:
-            if server.started:
-                raise
-            # uvicorn could not listen (the port is taken, or the address not this host's).
-            log.error(
-                "could not listen on %s:%s (in use, or not an address of this host)",
-                service.host,
-                service.port,
-            )
+        if not _listened(server, service.host, service.port):
             return EXIT_BIND
         if not stopped.is_set():
             closed = _close_own_runs(engine, datetime.now(UTC))
