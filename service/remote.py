@@ -89,10 +89,18 @@ def request_resync(
     return _exit_code([r["status"] for r in runs])
 
 
+# Progress of a running stream is printed every this many polls (a poll a second); a change of
+# status at once.
+PROGRESS_EVERY = 5
+
+
 def _follow(
     client: httpx.Client, ids: list[int], console: Console, sleep: Callable[[float], None]
 ) -> list[dict[str, Any]]:
-    last_line = ""
+    """Poll the runs until they end; one short line per stream when its status changes, and
+    every few seconds while it reads (not a line of every stream at every poll)."""
+    last: dict[int, tuple[str, int]] = {}
+    polls = 0
     while True:
         runs = []
         for run_id in ids:
@@ -100,12 +108,16 @@ def _follow(
             if response.status_code != 200:
                 raise RemoteError(f"run {run_id}: {response.status_code} {_detail(response)}", EXIT_FAILED)
             runs.append(response.json())
-        line = "  ".join(f"{r['stream']} {r['status']} {r['records_read']:,}" for r in runs)
-        if line != last_line:
-            console.print(line, soft_wrap=True)
-            last_line = line
+        for r in runs:
+            now = (r["status"], r["records_read"])
+            before = last.get(r["id"])
+            changed = before is None or before[0] != now[0]
+            if changed or (now != before and polls % PROGRESS_EVERY == 0):
+                console.print(f"{r['stream']}: {r['status']}, {r['records_read']:,} read", soft_wrap=True)
+                last[r["id"]] = now
         if all(r["status"] in FINISHED for r in runs):
             return runs
+        polls += 1
         sleep(1.0)
 
 

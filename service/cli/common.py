@@ -122,6 +122,17 @@ def connections(settings: Settings, name: str | None, *, every: bool) -> list[Se
         raise typer.Exit(EXIT_CONFIG) from None
 
 
+def _stream_names() -> str:
+    from connector.sources import SOURCES
+
+    return "; ".join(f"{name}: {', '.join(source.stream_names())}" for name, source in SOURCES.items())
+
+
+StreamOption = Annotated[
+    list[str] | None,
+    typer.Option("--stream", "-s", help=f"Only these streams (repeatable). {_stream_names()}."),
+]
+
 ConnectionOption = Annotated[
     str | None, typer.Option("--connection", help="Only this named connection (default: every one).")
 ]

@@ -10,6 +10,7 @@ import typer
 from service.cli.common import (
     ConfigOption,
     ConnectionOption,
+    StreamOption,
     console,
     load,
     print_error,
@@ -55,9 +56,7 @@ def serve(
 
 def resync(
     connection: ConnectionOption = None,
-    stream: Annotated[
-        list[str] | None, typer.Option("--stream", "-s", help="Only these streams (repeatable).")
-    ] = None,
+    stream: StreamOption = None,
     full: Annotated[bool, typer.Option("--full", help="Re-read everything.")] = False,
     local: Annotated[
         bool, typer.Option("--local", help="Run in this process (when no service runs) instead of asking it.")

@@ -11,6 +11,7 @@ from config import ConfigurationError, Settings
 from service.cli.common import (
     ConfigOption,
     ConnectionOption,
+    StreamOption,
     connections,
     console,
     database,
@@ -59,9 +60,7 @@ def sync(
     source: Annotated[
         str | None, typer.Option(help="hubspot or mailchimp (default: every source with credentials).")
     ] = None,
-    stream: Annotated[
-        list[str] | None, typer.Option("--stream", "-s", help="Only these streams (repeatable).")
-    ] = None,
+    stream: StreamOption = None,
     full: Annotated[
         bool, typer.Option("--full", help="Re-read everything instead of changes since the last sync.")
     ] = False,

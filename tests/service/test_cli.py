@@ -517,3 +517,14 @@ def test_version_prints_the_installed_version():
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"funnelsync {version('funnelsync')}"
+
+
+@pytest.mark.parametrize("command", ["sync", "resync"])
+def test_help_at_80_columns_lists_every_stream(command):
+    from connector.sources import SOURCES
+
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    flat = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 0 and "--stream" in flat
+    for source in SOURCES.values():
+        assert all(name in flat for name in source.stream_names())

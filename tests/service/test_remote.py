@@ -36,6 +36,9 @@ def test_resync_asks_the_service_and_follows_the_runs_to_their_end(service, runn
     code, out = ask(settings_for(service, running))
     assert code == EXIT_OK
     assert "queued on" in out and "owners" in out and "succeeded" in out
+    # Following prints a short line per stream when its status changes, not one long line a poll.
+    followed = [line for line in out.splitlines() if line.startswith("owners:")]
+    assert followed and followed[-1].startswith("owners: succeeded") and max(map(len, followed)) < 80
 
 
 @pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
