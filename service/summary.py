@@ -10,6 +10,7 @@ from rich.table import Table
 
 from kpi.definitions import step
 from kpi.health import marker
+from kpi.labels import Labels
 from kpi.model import ALL, Dim, KpiValue
 from service.kpis import KpiReport
 from service.report import fmt, index_of, rate, stages_of, sum_over, total_of
@@ -29,7 +30,7 @@ def print_summary(report: KpiReport, console: Console) -> None:
         f"{stages[0]} → {stages[-1]}: {fmt(overall, 'ratio')} ({won_leads:,.0f} of {leads:,.0f}){per}"
     )
     sources = _by_source(values, stages)
-    console.print(_sources_table(sources, report.result.currency, span))
+    console.print(_sources_table(sources, report.result.currency, span, report.labels))
     print_web(report, console, revenue={k: v["revenue"] for k, v in sources.items()})
     console.print(_sales_table(report, stages, span))
     if total_of(values, "emails_sent"):
@@ -78,14 +79,14 @@ def _by_source(values: list[KpiValue], stages: list[str]) -> dict[str, dict[str,
     return sources
 
 
-def _sources_table(sources: dict[str, dict[str, float]], cur: str, span: str) -> Table:
+def _sources_table(sources: dict[str, dict[str, float]], cur: str, span: str, labels: Labels) -> Table:
     table = Table(title=f"Top sources by new customers and won revenue, {span} (first touch)")
     for column in ("source", "new contacts", "new customers", "won revenue", "win rate"):
-        table.add_column(column, justify="left" if column == "source" else "right")
+        table.add_column(column, justify="left" if column == "source" else "right", no_wrap=True)
     ranked = sorted(sources.items(), key=lambda kv: (-kv[1]["customers"], -kv[1]["revenue"]))
     for source, row in ranked[:8]:
         table.add_row(
-            source,
+            labels.dimension("source", source),
             fmt(row["contacts"], "count"),
             fmt(row["customers"], "count"),
             fmt(row["revenue"], f"money:{cur}"),
@@ -166,11 +167,13 @@ def print_web(report: KpiReport, console: Console, *, revenue: dict[str, float])
     if not any(v.family == "web" for v in values):
         return
     span = f"{report.periods[0].label} … {report.periods[-1].label}"
-    console.print(_chain_table(values, revenue, report.result.currency, span))
+    console.print(_chain_table(values, revenue, report.result.currency, span, report.labels))
     console.print(_website_table(report, span))
 
 
-def _chain_table(values: list[KpiValue], revenue: dict[str, float], cur: str, span: str) -> Table:
+def _chain_table(
+    values: list[KpiValue], revenue: dict[str, float], cur: str, span: str, labels: Labels
+) -> Table:
     chain = Table(title=f"Sales from marketing, {span} (web analytics + won deals, first touch)")
     columns = (
         "source",
@@ -182,14 +185,20 @@ def _chain_table(values: list[KpiValue], revenue: dict[str, float], cur: str, sp
         "won revenue",
     )
     for column in columns:
-        chain.add_column(column, justify="left" if column == "source" else "right")
+        chain.add_column(column, justify="left" if column == "source" else "right", no_wrap=True)
+    # Why its new contacts can differ by a few from the sources table's.
+    chain.caption = (
+        "New contacts here are HubSpot's web analytics figures (days in the portal's time zone); the "
+        "sources table counts CRM records by creation time in the reporting time zone, so days at "
+        "the edges of the span can differ."
+    )
     names = sorted(
         {v.dim.value for v in values if v.kpi == "web_visits" and v.dim.name == "source"},
         key=lambda n: -total_of(values, "web_visits", dim=Dim("source", n)),
     )
     for name, dim in [*((n, Dim("source", n)) for n in names), ("all", ALL)]:
         chain.add_row(
-            name,
+            labels.dimension("source", name) if dim != ALL else name,
             fmt(total_of(values, "web_visits", dim=dim), "count"),
             fmt(total_of(values, "web_new_contacts", dim=dim), "count"),
             fmt(rate(*sum_over(values, "visit_to_contact_rate", dim=dim)), "share"),
@@ -205,7 +214,7 @@ def _website_table(report: KpiReport, span: str) -> Table:
     last = report.periods[-2] if len(report.periods) > 1 else report.periods[-1]
     web = Table(title=f"Website, {span} (per-page figures: {last.label})")
     web.add_column("kpi")
-    web.add_column("value", justify="right")
+    web.add_column("value", justify="right", no_wrap=True)
     web.add_column("rule of thumb (source articles, not truth)")
     visitors, customers = total_of(values, "web_visitors"), total_of(values, "web_customers")
     web.add_row(
