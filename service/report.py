@@ -57,7 +57,9 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value:.1f} d"
     if unit in ("count", "years"):
         return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-    code = unit.split(":", 1)[1] if ":" in unit else ""
+    if not unit.startswith(("money:", "money_per_day:")):
+        raise ValueError(f"unknown unit {unit!r} (kpi.model.UNITS)")
+    code = unit.split(":", 1)[1]
     suffix = "/day" if unit.startswith("money_per_day") else ""
     for limit, scale, letter in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
         if abs(value) >= limit:
@@ -95,7 +97,7 @@ def kpi_table(report: KpiReport, *, dim: Dim = ALL, last: int = 6) -> Table:
             if all(c is None for c in cells):
                 continue
             unit = next(c.unit for c in cells if c is not None)
-            title = f"{kpi} {name}".strip()
+            title = f"{kpi} {report.labels.stage('funnel', name)}".strip()
             table.add_row(title, *(fmt(c.value if c else None, unit) for c in cells))
     return table
 
@@ -111,7 +113,7 @@ def snapshot_table(report: KpiReport, *, dim: Dim = ALL) -> Table:
             table.add_row(kpi, fmt(value.value, value.unit))
     for v in report.result.values:
         if v.kpi == "stage_count" and v.dim == dim:
-            table.add_row(f"contacts now in {v.stage}", fmt(v.value, v.unit))
+            table.add_row(f"contacts now in {report.labels.stage('funnel', v.stage)}", fmt(v.value, v.unit))
     return table
 
 

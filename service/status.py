@@ -54,7 +54,7 @@ def funnel_svg(steps: Sequence[FunnelStep], *, width: int = 640) -> str:
             parts.append(
                 f'<text x="{label_w + (width - label_w - 90) / 2}" y="{y + bar_h + gap / 2 + 5}" '
                 f'text-anchor="middle" font-size="12" fill="#57606a">'
-                f"↓ {fmt(s.conversion_rate, 'ratio')}</text>"
+                f"↓ {fmt(s.conversion_rate, 'share')}</text>"
             )
     parts.append("</svg>")
     return "".join(parts)

@@ -21,13 +21,13 @@ def print_summary(report: KpiReport, console: Console) -> None:
     values = report.result.values
     stages = stages_of(report)
     span = f"{report.periods[0].label} … {report.periods[-1].label}"
-    console.print(_funnel_table(values, stages, span))
+    console.print(_funnel_table(values, stages, span, report.labels))
     first_last = step(stages[0], stages[-1])
     won_leads, leads = sum_over(values, "stage_conversion", stage=first_last)
     overall = rate(won_leads, leads)
     per = f", i.e. about {1 / overall:,.0f} leads per new customer" if overall else ""
     console.print(
-        f"{stages[0]} → {stages[-1]}: {fmt(overall, 'ratio')} ({won_leads:,.0f} of {leads:,.0f}){per}"
+        f"{stages[0]} → {stages[-1]}: {fmt(overall, 'share')} ({won_leads:,.0f} of {leads:,.0f}){per}"
     )
     sources = _by_source(values, stages)
     console.print(_sources_table(sources, report.result.currency, span, report.labels))
@@ -37,7 +37,7 @@ def print_summary(report: KpiReport, console: Console) -> None:
         console.print(_email_table(values, span))
 
 
-def _funnel_table(values: list[KpiValue], stages: list[str], span: str) -> Table:
+def _funnel_table(values: list[KpiValue], stages: list[str], span: str, labels: Labels) -> Table:
     funnel = Table(title=f"Funnel, {span} (cohorts: of those entering a stage, how many went on)")
     for column in ("stage", "contacts now", "entered", "→ next stage", "converted", "still open"):
         funnel.add_column(column, justify="left" if column == "stage" else "right")
@@ -45,12 +45,14 @@ def _funnel_table(values: list[KpiValue], stages: list[str], span: str) -> Table
     for i, stage in enumerate(stages):
         entered = total_of(values, "stage_entries", stage=stage)
         if i + 1 == len(stages):
-            funnel.add_row(stage, fmt(now.get(stage), "count"), fmt(entered, "count"), "", "", "")
+            funnel.add_row(
+                labels.stage("funnel", stage), fmt(now.get(stage), "count"), fmt(entered, "count"), "", "", ""
+            )
             continue
         label = step(stage, stages[i + 1])
         converted, base = sum_over(values, "stage_conversion", stage=label)
         funnel.add_row(
-            stage,
+            labels.stage("funnel", stage),
             fmt(now.get(stage), "count"),
             fmt(entered, "count"),
             fmt(rate(converted, base), "share"),
@@ -106,7 +108,7 @@ def _sales_table(report: KpiReport, stages: list[str], span: str) -> Table:
     sales.add_column("kpi")
     sales.add_column("value", justify="right")
     sales.add_row(
-        "win rate (won / closed)", f"{fmt(rate(won, closed), 'ratio')}  ({won:,.0f} of {closed:,.0f})"
+        "win rate (won / closed)", f"{fmt(rate(won, closed), 'share')}  ({won:,.0f} of {closed:,.0f})"
     )
     sales.add_row("average won deal", fmt(rate(revenue, n_won), f"money:{cur}"))
     sales.add_row("days to close (mean, won deals)", fmt(rate(day_sum, day_n), "days"))
@@ -251,7 +253,7 @@ def _page_rows(web: Table, in_last: list[KpiValue]) -> None:
         web.add_row(
             f"entry page #{v.stage}: {v.dim.value}",
             f"{fmt(v.value, 'count')} entrances, "
-            f"{fmt(converts.value if converts else None, 'ratio')} convert",
+            f"{fmt(converts.value if converts else None, 'share')} convert",
             "",
         )
 
@@ -267,7 +269,7 @@ def _audience_rows(web: Table, values: list[KpiValue]) -> None:
             f"{fmt(total_of(values, 'web_visits', dim=dim), 'count')} visits, "
             f"{fmt(total_of(values, 'web_leads', dim=dim), 'count')} leads, "
             f"{fmt(total_of(values, 'web_customers', dim=dim), 'count')} customers, "
-            f"{fmt(rate(*sum_over(values, 'traffic_share', dim=dim)), 'ratio')} of visits",
+            f"{fmt(rate(*sum_over(values, 'traffic_share', dim=dim)), 'share')} of visits",
             "",
         )
     personas = [v for v in values if v.kpi == "contacts_created" and v.dim.name == "persona"]

@@ -183,6 +183,9 @@ def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
         "web analytics figures",
     ):
         assert heading in result.output, heading
+    assert re.search(r"lead → customer: \d+\.\d % \(", result.output), (
+        "the overall conversion as a percentage"
+    )
     manifest = json.loads((demo / "exports" / "manifest.json").read_text())
     assert manifest["schema_version"] == 2
     for entry in manifest["files"]:
@@ -531,3 +534,31 @@ def test_help_at_80_columns_lists_every_stream(command):
     assert result.exit_code == 0 and "--stream" in flat
     for source in SOURCES.values():
         assert all(name in flat for name in source.stream_names())
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "shown"),
+    [
+        (0.234, "share", "23.4 %"),
+        (0.05, "rate", "5.0 %"),
+        (4.1, "multiple", "4.10×"),
+        (12.5, "days", "12.5 d"),
+        (1234, "count", "1,234"),
+        (2.5, "years", "2.50"),
+        (1_250_000, "money:SEK", "1.2M SEK"),
+        (950, "money_per_day:EUR", "950 EUR/day"),
+        (None, "share", "–"),
+    ],
+)
+def test_every_unit_is_shown_the_way_a_reader_expects(value, unit, shown):
+    from kpi.model import UNITS
+    from service.report import fmt
+
+    assert unit.split(":")[0] in UNITS and fmt(value, unit) == shown
+
+
+def test_an_unknown_unit_is_refused_not_shown_as_money():
+    from service.report import fmt
+
+    with pytest.raises(ValueError, match="unknown unit"):
+        fmt(0.5, "ratio")
