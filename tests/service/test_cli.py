@@ -368,6 +368,7 @@ def run_main(args: list[str], capsys, monkeypatch) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)  # the database is not what is tested
 @pytest.mark.parametrize(
     ("toml", "env", "needle"),
     [
@@ -408,6 +409,7 @@ def test_bad_configuration_is_one_line_naming_the_setting_and_exit_2(
         assert output.count("error:") == 1 and "pat-1" not in output
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)  # the database is not what is tested
 def test_no_credentials_at_all_fail_check(bare_env, capsys, monkeypatch):
     monkeypatch.delenv("FUNNELSYNC_HUBSPOT__TOKEN")
     code, output = run_main(["check"], capsys, monkeypatch)
@@ -424,6 +426,7 @@ def test_check_verifies_the_credential_with_one_request(env, sandbox, capsys, mo
     assert code == 4 and "the credential was refused" in output and "pat-wrong-token" not in output
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)  # the URL under test is set below
 @pytest.mark.parametrize("command", [["migrate"], ["sync"], ["serve"], ["runs"], ["kpis"], ["export"]])
 @pytest.mark.parametrize(
     ("url", "needle"),
@@ -442,6 +445,7 @@ def test_an_unusable_database_is_one_line_and_exit_1_for_every_command(
     assert "pw-Secret-1" not in output
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)  # the database is not what is tested
 def test_a_data_directory_that_cannot_be_made_is_one_line(bare_env, capsys, monkeypatch):
     monkeypatch.delenv("FUNNELSYNC_DATABASE_URL", raising=False)  # the SQLite file under data_dir
     (bare_env / "a-file").write_text("")
