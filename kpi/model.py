@@ -199,17 +199,6 @@ class KpiValue:
             "basis": self.basis,
         }
 
-    def as_row(self, *, run_id: int | None, computed_at: datetime, as_of: datetime) -> dict[str, Any]:
-        """The long-format export row (docs/exports.md): the record with ISO-8601 text times, the
-        period's label and whether it had ended by `as_of`."""
-        row = self.record(as_of=as_of)
-        start = row["period_start"]
-        row["period_start"] = start.isoformat() if start is not None else None
-        row["period_end"] = row["period_end"].isoformat()
-        row["period_label"] = self.period.label if self.period else ""
-        row["complete"] = self.period.end <= as_of if self.period else True
-        return {**row, "run_id": run_id, "computed_at": computed_at.isoformat()}
-
 
 # The unit vocabulary (docs/exports.md, "Units"): `share` is a part of a whole, always in [0, 1];
 # `rate` relates two different populations (contacts per visit): usually below 1, never promised;

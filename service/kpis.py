@@ -59,19 +59,26 @@ class KpiReport:
         """This computation's values, less those of stale families."""
         return [v for v in self.result.values if v.family not in self.stale]
 
-    def rows(self) -> list[dict[str, object]]:
-        """The export rows (docs/exports.md): fresh values, then the stale families' carried ones."""
+    def history(self, connection: str) -> list[dict[str, Any]]:
+        """The rows `kpi_values` gets: this computation's fresh values, then the carried ones."""
         fresh = [
             {
-                **v.as_row(run_id=self.run_id, computed_at=self.computed_at, as_of=self.result.as_of),
+                **v.record(as_of=self.result.as_of),
                 **self.labelled(v),
-                "stale_since": None,
+                "connection": connection,
+                "computed_at": self.computed_at,
+                "stale_since": None,  # every row names every column: one executemany statement
             }
             for v in self.fresh()
         ]
+        return [*fresh, *self.carried]
+
+    def rows(self) -> list[dict[str, object]]:
+        """The export rows (docs/exports.md): the history rows as the exports and the API write
+        them (service.exports.export_rows), under this computation's run id."""
         kind, as_of = self.periods[0].kind, self.result.as_of
-        carried = export_rows(self.carried, self.tz, period_kind=kind, as_of=as_of) if self.carried else []
-        return [*fresh, *({**r, "run_id": self.run_id} for r in carried)]
+        rows = export_rows(self.history(""), self.tz, period_kind=kind, as_of=as_of)
+        return [{**r, "run_id": self.run_id} for r in rows]
 
 
 def compute_kpis(
@@ -121,7 +128,7 @@ def run_kpis(
     report = compute_kpis(settings, engine, clock=clock, as_of=as_of)
     result = report.result
     report.stale, report.carried = _stale_families(engine, settings.connection)
-    values = _history_rows(report, settings.connection)
+    values = report.history(settings.connection)
     report.run_id = save_kpi_run(
         engine,
         run={
@@ -164,21 +171,6 @@ def run_kpis(
         extra={"run_id": report.run_id, "connection": settings.connection},
     )
     return report
-
-
-def _history_rows(report: KpiReport, connection: str) -> list[dict[str, Any]]:
-    """The rows `kpi_values` gets: this computation's fresh values, then the carried ones."""
-    fresh = [
-        {
-            **v.record(as_of=report.result.as_of),
-            **report.labelled(v),
-            "connection": connection,
-            "computed_at": report.computed_at,
-            "stale_since": None,  # every row names every column: one executemany statement
-        }
-        for v in report.fresh()
-    ]
-    return [*fresh, *report.carried]
 
 
 # Run statuses after which a stream's copy is not known to be current.
