@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import threading
 from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
@@ -33,6 +32,7 @@ from service.jobs import Jobs
 from service.scheduler import Scheduler
 from storage import make_engine, require_current
 from storage.db import table_of
+from storage.leases import process_prefix
 from storage.models import SyncLease, SyncRun
 from storage.runs import ACTIVE, cancel_queued, interrupt_orphaned_queue
 
@@ -40,11 +40,6 @@ log = logging.getLogger("funnelsync.serve")
 
 SHUTDOWN_REASON = "the service shut down before the sync finished (it resumes from its checkpoint)"
 QUEUED_REASON = "the service shut down before the queued sync started (ask again with a resync)"
-
-
-def _own_prefix() -> str:
-    """The lease holder prefix of this process (storage.leases.this_holder starts with it)."""
-    return f"{socket.gethostname()}:{os.getpid()}:"
 
 
 class _Server(uvicorn.Server):
@@ -78,7 +73,7 @@ def stop_jobs(scheduler: Scheduler, engine: Engine) -> int:
     cancelled (another replica must not take them for active). Returns how many it closed."""
     scheduler.shutdown(wait=True)
     cancelled = cancel_queued(
-        engine, holder_prefix=_own_prefix(), now=datetime.now(UTC), reason=QUEUED_REASON
+        engine, holder_prefix=process_prefix(), now=datetime.now(UTC), reason=QUEUED_REASON
     )
     if cancelled:
         log.info("closed %d queued run(s) that had not started as cancelled", cancelled)
@@ -88,7 +83,7 @@ def stop_jobs(scheduler: Scheduler, engine: Engine) -> int:
 def _close_own_runs(engine: Engine, now: datetime) -> int:
     """Close the runs and leases this process still holds (its syncs did not stop in time): the
     queued ones as cancelled, the others as interrupted."""
-    prefix = _own_prefix()
+    prefix = process_prefix()
     cancel_queued(engine, holder_prefix=prefix, now=now, reason=QUEUED_REASON)
     runs, leases = table_of(SyncRun), table_of(SyncLease)
     with engine.begin() as conn:

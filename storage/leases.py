@@ -29,9 +29,14 @@ log = logging.getLogger("funnelsync.leases")
 DEFAULT_TTL = timedelta(minutes=5)
 
 
+def process_prefix() -> str:
+    """host:pid: — how every holder name of this process starts."""
+    return f"{socket.gethostname()}:{os.getpid()}:"
+
+
 def this_holder() -> str:
     """host:pid:random, unique per process and per lease set."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    return f"{process_prefix()}{secrets.token_hex(4)}"
 
 
 def process_gone(pid: int) -> bool:
