@@ -154,18 +154,23 @@ class RunBook:
         stops = isinstance(error, AuthenticationError)
         return StreamOutcome(stream, run_id, mode, status, error=message, stops_run=stops)
 
+    def passed_over(self, stream: str, mode: str, status: str, message: str, trigger: str) -> StreamOutcome:
+        """A stream that did not run: its run row closed with `status` and why."""
+        return StreamOutcome(
+            stream, self.ended(stream, mode, status, message, trigger), mode, status, error=message
+        )
+
     def busy(self, busy: Busy, mode: str, trigger: str) -> StreamOutcome:
         """A stream another process is syncing: skipped, with its run row saying why."""
-        message = busy.message()
-        run_id = self.ended(busy.stream, mode, "skipped", message, trigger)
-        log.warning("sync %s skipped: %s", busy.stream, message, extra=self.context(run_id, busy.stream))
-        return StreamOutcome(busy.stream, run_id, mode, "skipped", error=message)
+        outcome = self.passed_over(busy.stream, mode, "skipped", busy.message(), trigger)
+        log.warning(
+            "sync %s skipped: %s", busy.stream, outcome.error, extra=self.context(outcome.run_id, busy.stream)
+        )
+        return outcome
 
     def unstarted(self, stream: str, mode: str, trigger: str, stop: Stop | None) -> StreamOutcome:
         """A stream asked for but never started: a stop, or an earlier stream's fatal error."""
         status, message = (
             (stop.status, stop.reason) if stop else ("skipped", "not run: an earlier stream ended the sync")
         )
-        return StreamOutcome(
-            stream, self.ended(stream, mode, status, message, trigger), mode, status, error=message
-        )
+        return self.passed_over(stream, mode, status, message, trigger)

@@ -283,30 +283,13 @@ class SourceSync:
         the failure is recorded on every selected stream; a refused credential once, on the first,
         the others skipped pointing at it (one 401 is one problem, not one per stream)."""
         status = "deferred" if isinstance(error, RateLimitDeferredError) else "failed"
-        names = list(states)
-        if isinstance(error, AuthenticationError) and names:
-            first = self.book.failure(
-                names[0], self.mode(names[0], states[names[0]], full), status, error, trigger
-            )
-            note = f"not run: the credential was refused (see {names[0]}, run {first.run_id})"
-            return [
-                first,
-                *(
-                    StreamOutcome(
-                        n,
-                        self.book.ended(n, self.mode(n, states[n], full), "skipped", note, trigger),
-                        self.mode(n, states[n], full),
-                        "skipped",
-                        error=note,
-                    )
-                    for n in names[1:]
-                ),
-            ]
-        return [
-            self.book.failure(name, self.mode(name, state, full), status, error, trigger)
-            for name in names
-            for state in [states[name]]
-        ]
+        modes = {name: self.mode(name, state, full) for name, state in states.items()}
+        if not isinstance(error, AuthenticationError) or not modes:
+            return [self.book.failure(name, mode, status, error, trigger) for name, mode in modes.items()]
+        first_name, *rest = modes
+        first = self.book.failure(first_name, modes[first_name], status, error, trigger)
+        note = f"not run: the credential was refused (see {first_name}, run {first.run_id})"
+        return [first, *(self.book.passed_over(n, modes[n], "skipped", note, trigger) for n in rest)]
 
     def _groups(self, names: list[str]) -> list[list[str]]:
         """Streams in order; the parallel ones together, `parallel_streams` at a time."""
