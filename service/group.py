@@ -90,11 +90,19 @@ class GroupRun:
                 stopped = self.ctx.stopping(run_ids)
                 return stopped is not None
 
-            merged = merge_batches(
-                sources, depth=PREFETCH_DEPTH, batch=MAX_PAGES_PER_COMMIT, name="fetch", stop_when=stop_when
-            )
-            for name, item in merged:
-                self._take(name, item)
+            # Closed here, in this thread, even when storing fails: left to the garbage collector,
+            # the merge's clean-up could run in one of its own fetch threads and fail to join it.
+            with contextlib.closing(
+                merge_batches(
+                    sources,
+                    depth=PREFETCH_DEPTH,
+                    batch=MAX_PAGES_PER_COMMIT,
+                    name="fetch",
+                    stop_when=stop_when,
+                )
+            ) as merged:
+                for name, item in merged:
+                    self._take(name, item)
             # Pages fetched before a stream failed (or the sync was stopped) are committed
             # before its run is closed, so its checkpoint is where its data is.
             self._settle(self.ctx.writer.drain())
