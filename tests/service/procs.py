@@ -28,8 +28,10 @@ def funnelsync(env: dict[str, str], *args: str, output: Any = subprocess.PIPE) -
     )
 
 
-def run_funnelsync(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """`funnelsync <args>` to its end, output captured."""
+def run_funnelsync(
+    env: dict[str, str], *args: str, timeout: float = 120, **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """`funnelsync <args>` to its end, output captured (`options`: more subprocess.run arguments)."""
     return subprocess.run(
         [str(Path(sys.executable).with_name("funnelsync")), *args],
         env=env,
@@ -38,6 +40,7 @@ def run_funnelsync(env: dict[str, str], *args: str, timeout: float = 120) -> sub
         cwd=REPO,
         timeout=timeout,
         check=False,
+        **options,
     )
 
 

@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import re
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -483,7 +482,6 @@ def test_a_full_disk_ends_the_sync_in_one_line_and_the_next_run_resumes(make_san
     one line, exit 1, what was committed kept; the next run without the limit completes."""
     import resource
     import signal
-    import subprocess
 
     from storage.models import HubSpotContact
     from tests.service.procs import process_env, run_funnelsync
@@ -497,15 +495,7 @@ def test_a_full_disk_ends_the_sync_in_one_line_and_the_next_run_resumes(make_san
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead
         resource.setrlimit(resource.RLIMIT_FSIZE, (size + 600_000, size + 600_000))
 
-    full = subprocess.run(
-        [str(Path(sys.executable).with_name("funnelsync")), "sync", "--stream", "contacts"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=small_disk,
-        check=False,
-    )
+    full = run_funnelsync(env, "sync", "--stream", "contacts", preexec_fn=small_disk)
     output = full.stdout + full.stderr
     assert full.returncode == 1 and "Traceback" not in output, output[-3000:]
     assert "error: writing to the database failed" in output and "the next run resumes" in output
