@@ -251,6 +251,8 @@ class ServiceSettings(Section):
     metrics_open: bool = True
     # The status page at / (run states and headline KPIs, no record data).
     status_page: bool = True
+    # How often the open status page reloads itself (seconds; 0: never).
+    status_refresh_seconds: int = Field(default=60, ge=0, le=86_400)
     # Where `funnelsync resync` finds the running service (default http://<host>:<port>).
     url: str | None = None
     # Incremental sync of every connection: every `sync_interval_minutes`, or on `sync_cron`

@@ -1,5 +1,5 @@
 """The names people read beside the codes KPIs are keyed by: HubSpot's own labels of lifecycle
-stages, deal stages, pipelines, owners, sources and personas, as synced when the KPIs were
+stages, deal stages, pipelines, owners, sources, personas and email names, as synced when the KPIs were
 computed (a renamed stage shows its new name from the next computation on). Pure: the reads are
 in kpi/read_labels.py."""
 
@@ -27,6 +27,8 @@ class Labels:
     owners: dict[str, str] = field(default_factory=dict)
     # Property name → option value → label (hs_analytics_source, hs_latest_source, hs_persona).
     options: dict[str, dict[str, str]] = field(default_factory=dict)
+    # `platform:id` of a marketing email or campaign → its name (HubSpot) or title (Mailchimp).
+    emails: dict[str, str] = field(default_factory=dict)
 
     def stage(self, family: str, stage: str) -> str:
         """The `stage` column's label: lifecycle stages for contact families, deal stages for
@@ -42,6 +44,8 @@ class Labels:
             return self.pipelines.get(value, value)
         if dimension == "owner":
             return self.owners.get(value, value)
+        if dimension == "email":
+            return self.emails.get(value, value)
         prop = OPTION_DIMENSIONS.get(dimension)
         if prop is not None:
             return self.options.get(prop, {}).get(value, value)

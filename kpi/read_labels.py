@@ -1,5 +1,5 @@
 """The synced metadata the KPI labels come from (kpi/labels.py): the properties API's options,
-pipelines and their stages, owners."""
+pipelines and their stages, owners, marketing email names and Mailchimp campaign titles."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from sqlalchemy import Engine, select
 
 from kpi.labels import OPTION_DIMENSIONS, Labels
 from storage.db import table_of
-from storage.models import HubSpotOwner, HubSpotPipeline, HubSpotPipelineStage, HubSpotProperty
+from storage.models import (
+    HubSpotMarketingEmail,
+    HubSpotOwner,
+    HubSpotPipeline,
+    HubSpotPipelineStage,
+    HubSpotProperty,
+    MailchimpCampaign,
+)
 
 
 def read_labels(engine: Engine, *, connection: str) -> Labels:
@@ -53,6 +60,15 @@ def read_labels(engine: Engine, *, connection: str) -> Labels:
         ):
             name = " ".join(part for part in (first, last) if part)
             labels.owners[str(i)] = name or email or str(i)
+        hs_emails, campaigns = table_of(HubSpotMarketingEmail), table_of(MailchimpCampaign)
+        named = (
+            ("hubspot", select(hs_emails.c.id, hs_emails.c.name, hs_emails.c.subject), hs_emails),
+            ("mailchimp", select(campaigns.c.id, campaigns.c.title, campaigns.c.subject_line), campaigns),
+        )
+        for platform, query, table in named:
+            for i, name, subject in conn.execute(query.where(table.c.connection == connection)):
+                if name or subject:
+                    labels.emails[f"{platform}:{i}"] = str(name or subject)
     return labels
 
 

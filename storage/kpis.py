@@ -104,6 +104,7 @@ def kpi_rows(
     *,
     run_id: int,
     kpi: str | None = None,
+    kpis: Iterable[str] | None = None,
     dimension: str | None = None,
     dimension_value: str | None = None,
     start_from: datetime | None = None,
@@ -116,6 +117,8 @@ def kpi_rows(
     query = select(history).where(history.c.run_id == run_id).order_by(history.c.id)
     if kpi is not None:
         query = query.where(history.c.kpi == kpi)
+    if kpis is not None:
+        query = query.where(history.c.kpi.in_(sorted(kpis)))
     if dimension is not None:
         query = query.where(history.c.dimension == dimension)
     if dimension_value is not None:

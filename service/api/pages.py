@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from kpi.headline import Headline, headline
-from service.api.deps import ServiceContext, problem
+from service.api.deps import NO_CONTROL, ServiceContext, problem
+from service.dashboard import PAGE_KPIS, build_dashboard
+from service.exports import export_rows
 from service.metrics import metrics_text
-from service.status import render_status
+from service.status import Section, render_status
 from storage.kpis import kpi_rows, latest_kpi_run
 from storage.runs import latest_runs
 
@@ -43,23 +44,52 @@ class PageRoutes:
 
         return Response(metrics_text(self.ctx.settings, self.ctx.engine), media_type=CONTENT_TYPE_LATEST)
 
-    def status_page(self) -> HTMLResponse:
+    def status_page(
+        self,
+        grain: Literal["week", "month", "quarter", "year"] | None = Query(
+            default=None, description="Period type shown; the KPI grid or a coarser one it nests in."
+        ),
+        period: str | None = Query(
+            default=None,
+            max_length=10,
+            pattern=NO_CONTROL,
+            description="Which period (2026-11, 2026-Q4, 2026-W48, 2026); default the latest complete.",
+        ),
+    ) -> HTMLResponse:
         ctx, settings = self.ctx, self.ctx.settings
         if not settings.service.status_page:
             raise problem(404, "the status page is off (service.status_page)")
-        summaries: list[tuple[str, Headline | None, str, datetime | None]] = []
+        sections = []
         for name in settings.connection_names():
             run = latest_kpi_run(ctx.engine, connection=name)
             if run is None or run.id is None:
-                summaries.append((name, None, "", None))
+                sections.append(Section(name, None, None))
                 continue
-            rows = kpi_rows(ctx.engine, run_id=run.id)
-            summaries.append((name, headline(rows, settings.kpi.funnel_stages), run.currency, run.as_of))
+            tz = ZoneInfo(run.timezone)
+            rows = export_rows(
+                kpi_rows(ctx.engine, run_id=run.id, kpis=PAGE_KPIS),
+                tz,
+                period_kind=run.period,
+                as_of=run.as_of,
+            )
+            board = build_dashboard(
+                rows,
+                connection=name,
+                currency=run.currency,
+                tz=tz,
+                grid=run.period,
+                stages=ctx.connection(name).kpi.funnel_stages,
+                grain=grain,
+                period=period or None,
+            )
+            sections.append(Section(name, board, run.as_of))
         page = render_status(
+            sections=sections,
             runs=latest_runs(ctx.engine),
             next_runs=ctx.scheduler.next_runs() if ctx.scheduler is not None else {},
-            kpis=summaries,
             connections=settings.connection_names(),
             admin_enabled=settings.service.admin_token is not None,
+            refresh_seconds=settings.service.status_refresh_seconds,
+            now=ctx.jobs.clock.now(),
         )
         return HTMLResponse(page)

@@ -69,11 +69,14 @@ SERVICE_DEFAULTS: dict[str, Any] = {
 
 
 @contextmanager
-def running_service(settings: Settings, engine: Engine, **service_settings: Any) -> Iterator[Any]:
-    """A service context with its scheduler running (no timed jobs: the tests queue them)."""
+def running_service(
+    settings: Settings, engine: Engine, *, clock: Any = None, **service_settings: Any
+) -> Iterator[Any]:
+    """A service context with its scheduler running (no timed jobs: the tests queue them), on
+    the system clock unless given one."""
     section = {**settings.service.model_dump(), **SERVICE_DEFAULTS, **service_settings}
     settings = settings.model_copy(update={"service": settings.service.model_validate(section)})
-    ctx = build_service(settings, engine)
+    ctx = build_service(settings, engine, clock=clock)
     assert ctx.scheduler is not None
     ctx.scheduler.start()
     try:

@@ -226,14 +226,43 @@ def test_metrics_match_the_database(synced, engine):
     assert f"funnelsync_sync_unavailable{{{labels}}} 0.0" in text
 
 
-def test_status_page_shows_runs_and_the_funnel(synced):
+def test_status_page_shows_runs_and_the_labelled_funnel_of_a_period(synced):
     page = synced.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
-    assert '<svg id="funnel"' in html and html.count('class="stage"') == 5
-    assert "succeeded" in html and "Resync" in html and ADMIN not in html
+    assert '<div id="funnel"' in html and html.count('class="stage"') == 5
+    assert "Marketing Qualified Lead" in html and ">marketingqualifiedlead<" not in html
+    # The latest complete month is shown; the running one is offered, marked partial.
+    stages = synced.get("/api/kpis", params={"kpi": "stage_entries"}, headers=auth(READER)).json()["values"]
+    labels = sorted({(v["period_label"], v["complete"]) for v in stages})
+    shown, running = [label for label, done in labels if done][-1], labels[-1][0]
+    assert f'<span class="period">{shown}</span>' in html and f"{running} (partial)</option>" in html
+    assert html.count('<svg class="trend"') >= 8
+    # The portal's data ends in May (the sandbox's clock): its sources, by HubSpot's names.
+    may = synced.get("/", params={"period": "2026-05"}).text
+    assert '<span class="period">2026-05</span>' in may and "Organic Search</td>" in may
+    assert '<section id="admin">' in html and "Admin token" in html and ADMIN not in html
+    assert html.index('id="sync"') < html.index('id="admin"')
     # The unavailable stream, with the scope to grant.
     assert "unavailable" in html and "business-intelligence" in html
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"grain": "quarter"}, ': quarter <span class="period">'),
+        ({"grain": "month", "period": "1999-01"}, "No month 1999-01 in this computation"),
+        ({"grain": "week"}, "week is not available on a month grid"),
+    ],
+)
+def test_status_page_period_choices(synced, params, expected):
+    page = synced.get("/", params=params)
+    assert page.status_code == 200 and expected in page.text
+
+
+def test_status_page_rejects_a_malformed_choice(synced):
+    assert synced.get("/", params={"grain": "decade"}).status_code == 422
+    assert synced.get("/", params={"period": "2026-11-01-x"}).status_code == 422
 
 
 def test_kpi_rows_carry_their_period_label_and_whether_it_had_ended(synced):

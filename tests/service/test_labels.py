@@ -1,5 +1,5 @@
 """KPI rows carry HubSpot's names beside the codes they are keyed by, as synced when the KPIs were
-computed: lifecycle and deal stages, pipelines, owners, sources, personas."""
+computed: lifecycle and deal stages, pipelines, owners, sources, personas, email names."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def test_rows_carry_labels_and_a_renamed_stage_shows_its_new_name(
     assert pipelines and all(name != code for code, name in pipelines.items())
     steps = {r["stage"]: r["stage_label"] for r in rows if r["family"] == "deal_stages" and ">" in r["stage"]}
     assert steps and all(" → " in name and ">" not in name for name in steps.values())
+    emails = {r["dimension_value"]: r["dimension_label"] for r in rows if r["dimension"] == "email"}
+    names = {f"hubspot:{e['id']}": e["name"] for e in sandbox.store.emails}
+    assert emails and all(names[code] == name for code, name in emails.items())
     with (tmp_path / "exports" / "kpis.csv").open() as handle:
         exported = list(csv.DictReader(handle))
     assert {"stage_label", "dimension_label"} <= set(exported[0])
