@@ -29,6 +29,9 @@ class Page:
     checkpoint: dict[str, Any]
     # Association types the page's request asked for (HubSpot; see the CRM parsers).
     associations: tuple[str, ...] = ()
+    # On a read's first page, when the API said how many records the read brings: the service
+    # shows progress and time left from it (else from the stream's last run).
+    expected: int | None = None
 
 
 class Stream(ABC, Generic[ClientT]):

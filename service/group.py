@@ -10,7 +10,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
@@ -34,7 +34,19 @@ log = logging.getLogger("funnelsync.sync")
 PREFETCH_DEPTH = 8
 MAX_PAGES_PER_COMMIT = 8
 
-ProgressCallback = Callable[[str, str, PageWrite], None]
+
+class SyncProgress(Protocol):
+    """Who watches a sync (service/progress.py): each stream's start with what it expects to
+    read, its committed totals, and its end: when its reading ends (`final=False`: pages may
+    still be on their way to storage) and when its run row is closed (`final=True`)."""
+
+    def started(self, stream: str, mode: str, expected: int | None) -> None: ...
+
+    def expected(self, stream: str, expected: int) -> None: ...
+
+    def advanced(self, stream: str, records: int, pages: int) -> None: ...
+
+    def finished(self, stream: str, status: str, *, final: bool) -> None: ...
 
 
 def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
@@ -66,7 +78,7 @@ class GroupContext:
     trigger: str
     stopping: Callable[[Sequence[int]], Stop | None]
     census: Census | None = None
-    progress: ProgressCallback | None = None
+    progress: SyncProgress | None = None
 
 
 class GroupRun:
@@ -131,6 +143,12 @@ class GroupRun:
         outcome = StreamOutcome(name, run_id, mode, "running", degradable=stream.degradable())
         run = self.runs[name] = _StreamRun(outcome, empty, counted)
         log.info("sync %s: %s (run %d)", name, mode, run_id, extra=self.book.context(run_id, name))
+        # Until the API says how many records the read brings: what the last such run read.
+        expected = self.book.last_read(name, mode)
+        if expected is not None:
+            self.book.expect(run_id, expected)
+        if ctx.progress is not None:
+            ctx.progress.started(name, mode, expected)
         return self._parsed(stream, state, run.stats)
 
     def _parsed(
@@ -150,6 +168,9 @@ class GroupRun:
             self._classify(run.outcome, item)
         else:
             self._store(name, run, item)
+            return
+        if self.ctx.progress is not None:
+            self.ctx.progress.finished(name, run.outcome.status, final=False)
 
     def _store(self, name: str, run: _StreamRun, item: list[tuple[Page, Normalized]]) -> None:
         ctx = self.ctx
@@ -171,6 +192,11 @@ class GroupRun:
                 ctx.census.add(name, n.entity_ids)
                 ctx.census.add(name, (i.record_id for i in n.issues if i.field == "*"))
         run.last = stats
+        announced = next((page.expected for page, _ in item if page.expected is not None), None)
+        if announced is not None:
+            self.book.expect(run.outcome.run_id, announced)
+            if ctx.progress is not None:
+                ctx.progress.expected(name, announced)
         self.in_flight.append([name, len(item)])
         self._settle(ctx.writer.write(prepared))
 
@@ -185,7 +211,7 @@ class GroupRun:
             outcome.rejected += write.rejected
             outcome.quarantined += write.quarantined
             if self.ctx.progress is not None:
-                self.ctx.progress(outcome.stream, outcome.mode, write)
+                self.ctx.progress.advanced(outcome.stream, outcome.read, outcome.pages)
             head[1] -= 1
             if head[1] == 0:
                 self.in_flight.popleft()
@@ -232,3 +258,5 @@ class GroupRun:
                     extra=self.book.context(outcome.run_id, outcome.stream),
                 )
             self.book.finish(outcome, outcome.status, _delta(run.stats.snapshot(), run.last))
+            if self.ctx.progress is not None:
+                self.ctx.progress.finished(outcome.stream, outcome.status, final=True)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from config import Settings
 from service.exitcodes import EXIT_AUTH, EXIT_BUSY, EXIT_CONFIG, EXIT_DEFERRED, EXIT_FAILED, EXIT_OK
+from service.progress import SyncDisplay
 from storage.runs import FINISHED
 
 
@@ -89,36 +90,41 @@ def request_resync(
     return _exit_code([r["status"] for r in runs])
 
 
-# Progress of a running stream is printed every this many polls (a poll a second); a change of
-# status at once.
-PROGRESS_EVERY = 5
-
-
 def _follow(
     client: httpx.Client, ids: list[int], console: Console, sleep: Callable[[float], None]
 ) -> list[dict[str, Any]]:
-    """Poll the runs until they end; one short line per stream when its status changes, and
-    every few seconds while it reads (not a line of every stream at every poll)."""
-    last: dict[int, tuple[str, int]] = {}
-    polls = 0
-    while True:
-        runs = []
-        for run_id in ids:
-            response = client.get(f"/admin/runs/{run_id}")
-            if response.status_code != 200:
-                raise RemoteError(f"run {run_id}: {response.status_code} {_detail(response)}", EXIT_FAILED)
-            runs.append(response.json())
-        for r in runs:
-            now = (r["status"], r["records_read"])
-            before = last.get(r["id"])
-            changed = before is None or before[0] != now[0]
-            if changed or (now != before and polls % PROGRESS_EVERY == 0):
-                console.print(f"{r['stream']}: {r['status']}, {r['records_read']:,} read", soft_wrap=True)
-                last[r["id"]] = now
-        if all(r["status"] in FINISHED for r in runs):
-            return runs
-        polls += 1
-        sleep(1.0)
+    """Poll the runs (once a second) until they end, shown as `funnelsync sync` shows its own:
+    records against what each expects to read, percent, time left, done marks
+    (service/progress.py)."""
+    with SyncDisplay(console) as display:
+        while True:
+            runs = []
+            for run_id in ids:
+                response = client.get(f"/admin/runs/{run_id}")
+                if response.status_code != 200:
+                    problem = f"run {run_id}: {response.status_code} {_detail(response)}"
+                    raise RemoteError(problem, EXIT_FAILED)
+                runs.append(response.json())
+            for r in runs:
+                _show(display, r)
+            if all(r["status"] in FINISHED for r in runs):
+                return runs
+            sleep(1.0)
+
+
+def _show(display: SyncDisplay, run: dict[str, Any]) -> None:
+    """One polled run row on the display (a queued run appears once it starts)."""
+    stream, status, expected = run["stream"], run["status"], run.get("records_expected")
+    if status == "queued":
+        return
+    line = display.lines.get(stream)
+    if line is None:
+        display.started(stream, run["mode"], expected, elapsed=float(run.get("seconds") or 0.0))
+    elif expected and line.expected != expected:
+        display.expected(stream, int(expected))
+    display.advanced(stream, int(run["records_read"]), int(run["pages"]))
+    if status in FINISHED:
+        display.finished(stream, status, final=True)
 
 
 def _print_runs(runs: list[dict[str, Any]], console: Console) -> None:

@@ -17,7 +17,7 @@ from service.control import Stop
 from service.logging import redact
 from storage import finish_run, start_run
 from storage.leases import Busy, note_run, release
-from storage.runs import claim_run
+from storage.runs import claim_run, expect_records, last_read
 
 log = logging.getLogger("funnelsync.sync")
 
@@ -115,6 +115,16 @@ class RunBook:
                 run_id=run_id,
             )
         return run_id
+
+    def last_read(self, stream: str, mode: str) -> int | None:
+        """What the stream's last successful run of this mode read."""
+        return last_read(
+            self.engine, connection=self.connection, source=self.source, stream=stream, mode=mode
+        )
+
+    def expect(self, run_id: int, expected: int) -> None:
+        """What the run expects to read, on its row (the admin API and `resync --follow` show it)."""
+        expect_records(self.engine, run_id=run_id, expected=expected)
 
     def ended(self, stream: str, mode: str, status: str, message: str, trigger: str) -> int:
         """A run row for a stream that did not sync (failed before starting, or skipped)."""

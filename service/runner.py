@@ -7,16 +7,16 @@ from datetime import datetime
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from config import Settings
 from connector.clock import Clock
 from service.exitcodes import EXIT_AUTH, EXIT_BUSY, EXIT_DEFERRED, EXIT_FAILED, EXIT_OK
 from service.kpis import KpiReport, run_kpis
+from service.progress import SyncDisplay
 from service.runbook import StreamOutcome, refreshes_kpis
 from service.sync import build_sync
-from storage import PageWrite, make_engine
+from storage import make_engine
 
 
 def run_sync_with_progress(
@@ -29,32 +29,12 @@ def run_sync_with_progress(
     clock: Clock | None = None,
     source: str = "hubspot",
 ) -> list[StreamOutcome]:
-    """One sync run of `source` with a live display of records and pages per stream."""
+    """One sync run of `source` with a live display per stream: records against what it expects
+    to read, percent and time left; done marks as streams end (service/progress.py)."""
     engine = make_engine(settings.db_url)
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.fields[stream]:<10}[/bold] {task.fields[mode]:<11}"),
-        TextColumn("{task.fields[records]:>9,} records  {task.fields[pages]:>6,} pages"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-        disable=not console.is_terminal,
-    )
-    tasks: dict[str, TaskID] = {}
-
-    def on_page(stream: str, mode: str, write: PageWrite) -> None:
-        if stream not in tasks:
-            tasks[stream] = progress.add_task(
-                stream, stream=stream, mode=mode, records=0, pages=0, total=None
-            )
-        task = progress.tasks[tasks[stream]]
-        progress.update(
-            tasks[stream], records=task.fields["records"] + write.read, pages=task.fields["pages"] + 1
-        )
-
     try:
-        with progress:
-            return build_sync(source, settings, engine, clock=clock, progress=on_page).run(
+        with SyncDisplay(console) as display:
+            return build_sync(source, settings, engine, clock=clock, progress=display).run(
                 streams=streams, full=full, trigger=trigger
             )
     finally:

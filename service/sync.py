@@ -27,7 +27,7 @@ from connector.source import Source, TokenStores
 from connector.sources import SOURCES
 from connector.stream import Stream
 from service.control import Stop, StopSignal
-from service.group import GroupContext, GroupRun, ProgressCallback
+from service.group import GroupContext, GroupRun, SyncProgress
 from service.logging import add_secret_provider
 from service.runbook import RunBook, StreamOutcome
 from service.tokens import FileTokenStore
@@ -85,7 +85,7 @@ class SourceSync:
         *,
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
-        progress: ProgressCallback | None = None,
+        progress: SyncProgress | None = None,
         stop: StopSignal | None = None,
         census: Census | None = None,
     ) -> None:

@@ -220,6 +220,33 @@ def active_runs(
     return found
 
 
+def expect_records(engine: Engine, *, run_id: int, expected: int) -> None:
+    """What a started run expects to read (progress and time left)."""
+    runs = table_of(SyncRun)
+    with engine.begin() as conn:
+        conn.execute(runs.update().where(runs.c.id == run_id).values(records_expected=expected))
+
+
+def last_read(engine: Engine, *, connection: str, source: str, stream: str, mode: str) -> int | None:
+    """How many records the stream's last successful run of this mode read (None: no such run)."""
+    runs = table_of(SyncRun)
+    query = (
+        select(runs.c.records_read)
+        .where(
+            runs.c.connection == connection,
+            runs.c.source == source,
+            runs.c.stream == stream,
+            runs.c.mode == mode,
+            runs.c.status == "succeeded",
+        )
+        .order_by(runs.c.id.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        found = conn.execute(query).scalar()
+    return int(found) if found is not None else None
+
+
 def get_run(engine: Engine, run_id: int) -> SyncRun | None:
     runs = table_of(SyncRun)
     with engine.connect() as conn:

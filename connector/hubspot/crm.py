@@ -29,7 +29,7 @@ from connector.hubspot.constants import (
 from connector.hubspot.links import attach_associations, attach_history, complete_associations
 from connector.hubspot.normalize import normalize_companies, normalize_contacts, normalize_deals
 from connector.hubspot.schema import PortalSchema
-from connector.hubspot.search import WindowSearch
+from connector.hubspot.search import WindowSearch, search_total
 from connector.hubspot.wire import due, iso, parse_iso, results
 from connector.pagination import CursorPaginator
 from connector.records import Normalized
@@ -106,7 +106,7 @@ class CrmObjectStream(Stream[HubSpotClient]):
         last: dict[str, Any] = dict(state)
         for page in main:
             last = {**carried, **page.checkpoint}
-            yield Page(page.stream, page.records, last, page.associations)
+            yield Page(page.stream, page.records, last, page.associations, page.expected)
         if self.archived_check_due(client, state, full=full):
             for page in self.archived_pages(client, state):
                 yield Page(page.stream, page.records, {**last, **page.checkpoint}, page.associations)
@@ -144,6 +144,9 @@ class CrmObjectStream(Stream[HubSpotClient]):
             # The history comes with the first property chunk; such pages hold at most 50 records.
             limit = min(limit, HISTORY_PAGE_MAX)
             first["propertiesWithHistory"] = self.history_property
+        # How many there are (search's total, one tiny request): what a fresh read will bring,
+        # for the progress display. A resumed read brought part of it in an earlier run: no count.
+        expected = None if progress.get("after") else search_total(client, self.object_type, [])
         listing = self._listing(client, archived=False, after=progress.get("after"), first=first, limit=limit)
         for records, paginator in listing:
             if paginator.finished:
@@ -154,7 +157,8 @@ class CrmObjectStream(Stream[HubSpotClient]):
                     "full": {"after": paginator.token, "started_at": started_at},
                     "window": None,
                 }
-            yield Page(self.name, records, checkpoint, self.associations)
+            yield Page(self.name, records, checkpoint, self.associations, expected)
+            expected = None
 
     def _merge_chunks(
         self,
@@ -248,7 +252,13 @@ class CrmObjectStream(Stream[HubSpotClient]):
             properties=self.properties,
             page_size=self.settings.search_page_size,
         )
+        seen = int(window.get("seen") or 0)  # read by an earlier run of this window
+        first = True
         for fresh, progress in search.pages(window):
+            # The window's first search answer says how many records it holds.
+            total = progress.get("total") if first else None
+            expected = max(int(total) - seen, 0) if total is not None else None
+            first = False
             if fresh and self.associations:
                 attach_associations(client, self.object_type, self.associations, fresh)
             if fresh and self.history_property:
@@ -257,7 +267,7 @@ class CrmObjectStream(Stream[HubSpotClient]):
                 checkpoint: dict[str, Any] = {"watermark": progress["hi"], "full": None, "window": None}
             else:
                 checkpoint = {"watermark": None, "full": None, "window": dict(progress)}
-            yield Page(self.name, fresh, checkpoint)
+            yield Page(self.name, fresh, checkpoint, expected=expected)
 
 
 class CompaniesStream(CrmObjectStream):

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from connector.errors import MalformedResponseError
+from connector.errors import ConnectorError, MalformedResponseError
 from connector.hubspot.client import HubSpotClient
 from connector.hubspot.wire import ms, parse_iso, results
 from connector.pagination import CursorPaginator
@@ -33,6 +33,22 @@ def _numeric_id(record: dict[str, Any]) -> int | None:
 def _banded_restart(window: Window) -> Window:
     """Read the window again from its first id, one digit length at a time (1-9, 10-99, …)."""
     return {**window, "last_id": 0, "band": 10, "seen": 0, "total": None}
+
+
+def search_total(client: HubSpotClient, object_type: str, filters: list[dict[str, Any]]) -> int | None:
+    """How many records match: search's `total` for one tiny result (None when search cannot say;
+    a count is worth one request, never a failed read)."""
+    path = client.paths.path("search", object_type=object_type)
+    request: dict[str, Any] = {"properties": ["hs_object_id"], "limit": 1}
+    if filters:
+        request["filterGroups"] = [{"filters": filters}]
+    try:
+        body = client.post(path, json_body=request, search=True)
+    except ConnectorError as exc:
+        log.debug("%s: no count from search (%s)", object_type, exc)
+        return None
+    total = body.get("total")
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
 class WindowSearch:

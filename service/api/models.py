@@ -36,6 +36,10 @@ class RunOut(BaseModel):
     seconds: float | None
     pages: int
     records_read: int
+    records_expected: int | None = Field(
+        default=None,
+        description="What the run expects to read (the API's count, or the last such run's); null: unknown.",
+    )
     records_written: int
     records_rejected: int
     fields_quarantined: int

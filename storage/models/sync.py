@@ -43,6 +43,8 @@ class SyncRun(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     pages: int = 0
     records_read: int = 0
+    # What the run expects to read (the API's count, or the last such run's): progress and ETA.
+    records_expected: int | None = None
     records_written: int = 0
     records_rejected: int = 0
     fields_quarantined: int = 0

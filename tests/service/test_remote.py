@@ -42,6 +42,16 @@ def test_resync_asks_the_service_and_follows_the_runs_to_their_end(service, runn
 
 
 @pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+def test_resync_follow_shows_what_the_run_expects(service, running):
+    """The same display as a local sync: the count the run expects and its end, one line each."""
+    code, out = ask(settings_for(service, running), streams=["contacts"], full=True)
+    assert code == EXIT_OK
+    lines = [line for line in out.splitlines() if line.startswith("contacts:")]
+    assert lines[0].startswith("contacts: full sync started")
+    assert lines[-1].startswith("contacts: succeeded, ")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
 def test_resync_says_why_it_could_not_ask(service, running):
     from pydantic import SecretStr
 

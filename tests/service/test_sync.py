@@ -265,7 +265,13 @@ def test_malformed_values_are_quarantined_and_the_sync_goes_on(sandbox, make_set
 def test_daily_limit_defers_the_run_and_keeps_the_checkpoint(sandbox, clock, make_settings, engine, db_url):
     settings = make_settings(db_url)
     sandbox.faults(
-        {"kind": "rate_limit", "policy": "DAILY", "skip": 1, "path_prefix": "/crm/objects/2026-09/contacts"}
+        {
+            "kind": "rate_limit",
+            "policy": "DAILY",
+            "skip": 1,
+            "path_prefix": "/crm/objects/2026-09/contacts",
+            "method": "GET",
+        }
     )
     outcomes = build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])
     assert outcomes[0].status == "deferred" and "daily" in (outcomes[0].error or "").lower()

@@ -50,12 +50,15 @@ def contacts_stream(sandbox, **hub):
 
 def test_full_sync_pages_every_live_record_in_id_order(sandbox, clock):
     with client_for(sandbox, clock) as client:
-        records, checkpoints = collect(contacts_stream(sandbox).full_pages(client, {}))
+        pages = list(contacts_stream(sandbox).full_pages(client, {}))
         requests = client.stats.requests
+    records, checkpoints = [r for p in pages for r in p.records], [p.checkpoint for p in pages]
     ids = [r["id"] for r in records]
     assert ids == live_ids(sandbox, "contacts")
     assert [int(i) for i in ids] == sorted(int(i) for i in ids)
-    assert requests == 1 + -(-len(ids) // 100)  # the Date probe plus one request per page of 100
+    # The Date probe, search's count (on the first page, for the progress display), a request per page of 100.
+    assert requests == 2 + -(-len(ids) // 100)
+    assert [p.expected for p in pages] == [len(ids)] + [None] * (len(pages) - 1)
     assert checkpoints[-1]["full"] is None and checkpoints[-1]["watermark"]
     assert all(c["full"]["after"] for c in checkpoints[:-1])
 
