@@ -71,6 +71,18 @@ def index_of(values: Iterable[KpiValue]) -> dict[tuple[str, str, Dim, str], KpiV
     return {(v.kpi, v.stage, v.dim, v.period.label if v.period else ""): v for v in values}
 
 
+def span_of(report: KpiReport) -> str:
+    """The grid's span as a table title says it, the running period marked: `2026-01 … 2026-12
+    (2026-12 to 3 Dec)`: totals over it include a partial period."""
+    first, last = report.periods[0], report.periods[-1]
+    span = f"{first.label} … {last.label}"
+    as_of = report.result.as_of
+    if last.end > as_of:
+        local = as_of.astimezone(last.start.tzinfo)
+        span += f" ({last.label} to {local.day} {local:%b})"
+    return span
+
+
 def kpi_table(report: KpiReport, *, dim: Dim = ALL, last: int = 6) -> Table:
     """KPIs as rows and the last `last` periods as columns, for one breakdown."""
     periods = report.periods[-last:]

@@ -13,14 +13,14 @@ from kpi.health import marker
 from kpi.labels import Labels
 from kpi.model import ALL, Dim, KpiValue
 from service.kpis import KpiReport
-from service.report import fmt, index_of, rate, stages_of, sum_over, total_of
+from service.report import fmt, index_of, rate, span_of, stages_of, sum_over, total_of
 
 
 def print_summary(report: KpiReport, console: Console) -> None:
     """What a marketing lead wants from the whole grid: funnel, sources, sales, value."""
     values = report.result.values
     stages = stages_of(report)
-    span = f"{report.periods[0].label} … {report.periods[-1].label}"
+    span = span_of(report)
     console.print(_funnel_table(values, stages, span, report.labels))
     first_last = step(stages[0], stages[-1])
     won_leads, leads = sum_over(values, "stage_conversion", stage=first_last)
@@ -168,7 +168,7 @@ def print_web(report: KpiReport, console: Console, *, revenue: dict[str, float])
     values = report.result.values
     if not any(v.family == "web" for v in values):
         return
-    span = f"{report.periods[0].label} … {report.periods[-1].label}"
+    span = span_of(report)
     console.print(_chain_table(values, revenue, report.result.currency, span, report.labels))
     console.print(_website_table(report, span))
 

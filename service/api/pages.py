@@ -16,6 +16,8 @@ from service.status import Section, render_status
 from storage.kpis import kpi_rows, latest_kpi_run
 from storage.runs import latest_runs
 
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
 
 class PageRoutes:
     def __init__(self, ctx: ServiceContext) -> None:
@@ -35,7 +37,15 @@ class PageRoutes:
     def status_router(self) -> APIRouter:
         router = APIRouter(tags=["status"])
         router.add_api_route(
-            "/", self.status_page, methods=["GET"], response_class=HTMLResponse, summary="Status page."
+            "/",
+            self.status_page,
+            methods=["GET"],
+            response_class=HTMLResponse,
+            # Errors answer in JSON (problem details), the page in HTML.
+            responses={
+                status: {"content": {"application/json": {"schema": PROBLEM_REF}}} for status in (404, 422)
+            },
+            summary="Status page: headline KPIs of one period, funnel, sources, emails, sync runs.",
         )
         return router
 
