@@ -153,9 +153,13 @@ class SyncDisplay:
             self.console.print(f"{escape(stream)}: {mode} sync started{hint}", soft_wrap=True)
 
     def expected(self, stream: str, expected: int) -> None:
+        """The API's own count arrived (with the read's first page)."""
         line = self.lines.get(stream)
-        if line is not None:
-            line.expected = expected
+        if line is None or line.expected == expected:
+            return
+        line.expected = expected
+        if not self.live:
+            self.console.print(f"{escape(stream)}: {expected:,} records to read", soft_wrap=True)
 
     def advanced(self, stream: str, records: int, pages: int) -> None:
         line = self.lines.get(stream)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from rich.table import Table
 
 from kpi.definitions import funnel_steps, step
 from kpi.model import ALL, FAMILIES, Dim, KpiValue
+from kpi.periods import Period
 from service.kpis import KpiReport
 
 # The KPIs `funnelsync kpis` shows per period, in this order (stage "" = not stage-specific).
@@ -71,12 +73,11 @@ def index_of(values: Iterable[KpiValue]) -> dict[tuple[str, str, Dim, str], KpiV
     return {(v.kpi, v.stage, v.dim, v.period.label if v.period else ""): v for v in values}
 
 
-def span_of(report: KpiReport) -> str:
+def span_of(periods: Sequence[Period], as_of: datetime) -> str:
     """The grid's span as a table title says it, the running period marked: `2026-01 … 2026-12
     (2026-12 to 3 Dec)`: totals over it include a partial period."""
-    first, last = report.periods[0], report.periods[-1]
+    first, last = periods[0], periods[-1]
     span = f"{first.label} … {last.label}"
-    as_of = report.result.as_of
     if last.end > as_of:
         local = as_of.astimezone(last.start.tzinfo)
         span += f" ({last.label} to {local.day} {local:%b})"

@@ -20,7 +20,7 @@ def print_summary(report: KpiReport, console: Console) -> None:
     """What a marketing lead wants from the whole grid: funnel, sources, sales, value."""
     values = report.result.values
     stages = stages_of(report)
-    span = span_of(report)
+    span = span_of(report.periods, report.result.as_of)
     console.print(_funnel_table(values, stages, span, report.labels))
     first_last = step(stages[0], stages[-1])
     won_leads, leads = sum_over(values, "stage_conversion", stage=first_last)
@@ -168,7 +168,7 @@ def print_web(report: KpiReport, console: Console, *, revenue: dict[str, float])
     values = report.result.values
     if not any(v.family == "web" for v in values):
         return
-    span = span_of(report)
+    span = span_of(report.periods, report.result.as_of)
     console.print(_chain_table(values, revenue, report.result.currency, span, report.labels))
     console.print(_website_table(report, span))
 

@@ -25,6 +25,12 @@ class Ticks:
         return self.now
 
 
+def expected_of(engine, run_id: int) -> int | None:
+    run = get_run(engine, run_id)
+    assert run is not None
+    return run.records_expected
+
+
 def piped() -> tuple[Console, io.StringIO]:
     out = io.StringIO()
     return Console(file=out, force_terminal=False, width=200), out
@@ -71,6 +77,7 @@ def test_piped_output_prints_starts_ends_and_a_line_every_interval():
         "owners: full sync started",
         "owners: succeeded, 8 records in 4 s",
         "progress: contacts 500 / 1,000 records (50.0 %), 10 s, about 10 s left",
+        "contacts: 2,000 records to read",
         "progress: contacts 1,000 / 2,000 records (50.0 %), 20 s, about 20 s left",
         "contacts: failed, 1,000 records in 20 s",
     ]
@@ -104,18 +111,16 @@ def test_a_sync_tells_the_display_what_to_expect(sandbox, clock, make_settings, 
     contacts = next(o for o in outcomes if o.stream == "contacts")
     owners = next(o for o in outcomes if o.stream == "owners")
     # A fresh full read of contacts: search's total says how many (owners has no count yet).
-    assert (
-        "contacts: full sync started" in printed
-        and f"contacts: succeeded, {contacts.read:,} records" in printed
-    )
-    assert get_run(engine, contacts.run_id).records_expected == contacts.read
-    assert get_run(engine, owners.run_id).records_expected is None
+    assert f"contacts: full sync started\ncontacts: {contacts.read:,} records to read\n" in printed
+    assert f"contacts: succeeded, {contacts.read:,} records" in printed
+    assert expected_of(engine, contacts.run_id) == contacts.read
+    assert expected_of(engine, owners.run_id) is None
     # Next time owners expects what it read last time; an incremental read of contacts is
     # counted by its search window (nothing changed: 0).
     again = {
         o.stream: o
         for o in build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts", "owners"])
     }
-    assert get_run(engine, again["owners"].run_id).records_expected == owners.read
+    assert expected_of(engine, again["owners"].run_id) == owners.read
     assert again["contacts"].mode == "incremental"
-    assert get_run(engine, again["contacts"].run_id).records_expected == again["contacts"].read
+    assert expected_of(engine, again["contacts"].run_id) == again["contacts"].read

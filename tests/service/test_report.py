@@ -4,7 +4,6 @@ still running (its totals include a partial period)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,12 +24,10 @@ TZ = ZoneInfo("Europe/Stockholm")
 )
 def test_the_span_marks_a_running_last_period(as_of, span):
     periods = period_grid("month", TZ, as_of=as_of, periods_back=3)
-    report = SimpleNamespace(periods=periods, result=SimpleNamespace(as_of=as_of))
-    assert span_of(report) == span
+    assert span_of(periods, as_of) == span
 
 
 def test_a_span_of_ended_periods_is_unmarked():
     as_of = datetime(2026, 12, 3, tzinfo=UTC)
     periods = period_grid("month", TZ, as_of=as_of, periods_back=3)[:-1]
-    report = SimpleNamespace(periods=periods, result=SimpleNamespace(as_of=as_of))
-    assert span_of(report) == "2026-10 … 2026-11"
+    assert span_of(periods, as_of) == "2026-10 … 2026-11"
