@@ -189,6 +189,7 @@ class KpiValue:
             "stage": self.stage,
             "period_start": self.period.start if self.period else None,
             "period_end": self.period.end if self.period else as_of,
+            "period_label": self.period.label if self.period else "",
             "dimension": self.dim.name,
             "dimension_value": self.dim.value,
             "value": self.value,

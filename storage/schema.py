@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
 from storage.views import CURRENT as CURRENT_VIEWS
+from storage.views import REVISION as VIEWS_REVISION
 from storage.views import create_views
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -135,7 +136,7 @@ def migrate(engine: Engine, *, revision: str = "head") -> tuple[str | None, str 
             import storage.models  # noqa: F401  (registers the tables)
 
             SQLModel.metadata.create_all(conn)
-            create_views(conn, CURRENT_VIEWS)
+            create_views(conn, CURRENT_VIEWS, revision=VIEWS_REVISION)
             command.stamp(config, "head")
         else:
             if status.current is None and status.has_tables:

@@ -4,9 +4,10 @@ dimension value with one column per KPI (a BI tool reads a wide table without pi
 
 The KPI lists are frozen per revision (storage sits below kpi/, and a migration must build the
 same thing whenever it runs): a revision that adds KPIs adds its own list and recreates the
-views; `CURRENT` is the newest (tests/storage/test_views.py checks it against kpi.model). A
-revision that alters `kpi_values` or `kpi_runs` drops the views first and creates them again
-after (SQLite rebuilds an altered table, and PostgreSQL fixes a view's columns when it is made).
+views; `CURRENT` is the newest (tests/storage/test_views.py checks it against kpi.model). The
+views' own SQL is frozen per revision the same way (`LATEST`, `KEYS`). A revision that alters
+`kpi_values` or `kpi_runs` drops the views first and creates them again after (SQLite rebuilds an
+altered table, and PostgreSQL fixes a view's columns when it is made).
 """
 
 from __future__ import annotations
@@ -120,32 +121,52 @@ VIEWS_0007: dict[str, tuple[str, ...]] = {
 
 CURRENT = VIEWS_0007
 
-LATEST = """
+# The views as each revision made them: 0009 added `period_label` and `complete` (the period
+# had ended when the KPIs were computed; always true for snapshot values).
+LATEST = {
+    "0007": """
 CREATE VIEW kpi_latest AS
 SELECT v.*
 FROM kpi_values v
 JOIN (SELECT connection, MAX(id) AS run_id FROM kpi_runs GROUP BY connection) latest
   ON v.connection = latest.connection AND v.run_id = latest.run_id
-"""
-KEY = (
-    "connection, run_id, period_start, period_end, stage, stage_label, "
-    "dimension, dimension_value, dimension_label"
-)
+""",
+    "0009": """
+CREATE VIEW kpi_latest AS
+SELECT v.*, (v.period_start IS NULL OR v.period_end <= r.as_of) AS complete
+FROM kpi_values v
+JOIN (SELECT connection, MAX(id) AS run_id FROM kpi_runs GROUP BY connection) latest
+  ON v.connection = latest.connection AND v.run_id = latest.run_id
+JOIN kpi_runs r ON r.id = v.run_id
+""",
+}
+KEYS = {
+    "0007": (
+        "connection, run_id, period_start, period_end, stage, stage_label, "
+        "dimension, dimension_value, dimension_label"
+    ),
+    "0009": (
+        "connection, run_id, period_start, period_end, period_label, complete, stage, stage_label, "
+        "dimension, dimension_value, dimension_label"
+    ),
+}
+REVISION = "0009"  # the newest views
 
 
-def wide(family: str, kpis: tuple[str, ...]) -> str:
+def wide(family: str, kpis: tuple[str, ...], *, revision: str = REVISION) -> str:
     """The family's latest values, one column per KPI."""
+    key = KEYS[revision]
     columns = ",\n  ".join(f"MAX(CASE WHEN kpi = '{kpi}' THEN value END) AS {kpi}" for kpi in kpis)
     return (
-        f"CREATE VIEW kpi_{family} AS\nSELECT {KEY},\n  MAX(stale_since) AS stale_since,\n  {columns}\n"
-        f"FROM kpi_latest WHERE family = '{family}'\nGROUP BY {KEY}"
+        f"CREATE VIEW kpi_{family} AS\nSELECT {key},\n  MAX(stale_since) AS stale_since,\n  {columns}\n"
+        f"FROM kpi_latest WHERE family = '{family}'\nGROUP BY {key}"
     )
 
 
-def create_views(conn: Connection, families: dict[str, tuple[str, ...]]) -> None:
-    conn.execute(text(LATEST))
+def create_views(conn: Connection, families: dict[str, tuple[str, ...]], *, revision: str = "0007") -> None:
+    conn.execute(text(LATEST[revision]))
     for family, kpis in families.items():
-        conn.execute(text(wide(family, kpis)))
+        conn.execute(text(wide(family, kpis, revision=revision)))
 
 
 def drop_views(conn: Connection, families: dict[str, tuple[str, ...]]) -> None:

@@ -44,6 +44,8 @@ class KpiHistory(SQLModel, table=True):
     stage_label: str = Field(default="", max_length=400)
     period_start: datetime | None = Field(default=None, sa_type=UTCDateTime)
     period_end: datetime = Field(sa_type=UTCDateTime)
+    # `2026-11`, `2026-Q4`, `2026-W48` in the computation's time zone; "" for snapshot values.
+    period_label: str = Field(default="", max_length=10)
     dimension: str = Field(max_length=20)
     dimension_value: str = Field(max_length=200)
     dimension_label: str = Field(default="", max_length=400)

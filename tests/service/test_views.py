@@ -1,5 +1,6 @@
-"""The views BI tools read (migration 0007), on SQLite and PostgreSQL: the latest values, and one
-wide table per family with a column per KPI."""
+"""The views BI tools read (migrations 0007 and 0009), on SQLite and PostgreSQL: the latest values,
+and one wide table per family with a column per KPI, each row with its period's label and whether
+that period had ended."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def test_the_latest_values_a_wide_table_per_family_and_the_documented_queries(
         latest = conn.execute(text("SELECT run_id, count(*) FROM kpi_latest GROUP BY run_id")).all()
         pipeline = conn.execute(
             text(
-                "SELECT period_start, dimension_label, deals_won, win_rate, closed_won_revenue "
+                "SELECT period_start, period_label, complete, dimension_label, deals_won, win_rate, "
+                "closed_won_revenue "
                 "FROM kpi_pipeline WHERE dimension = 'all' AND stage = '' AND period_start IS NOT NULL "
                 "ORDER BY period_start"
             )
@@ -49,6 +51,14 @@ def test_the_latest_values_a_wide_table_per_family_and_the_documented_queries(
     assert pipeline and all(row.dimension_label == "all" for row in pipeline)
     assert [(r.deals_won, r.win_rate, r.closed_won_revenue) for r in pipeline] == expected
     assert funnel and {r.stage_label for r in funnel} == {"Lead → Customer"}
+    # Labels and completeness as the exports have them: the portal's clock is 1 June, noon.
+    assert [r.period_label for r in pipeline][-2:] == ["2026-05", "2026-06"]
+    assert [bool(r.complete) for r in pipeline] == [True] * (len(pipeline) - 1) + [False]
+    with engine.connect() as conn:
+        snapshots = conn.execute(
+            text("SELECT period_label, complete FROM kpi_latest WHERE period_start IS NULL")
+        ).all()
+    assert snapshots and {(r.period_label, bool(r.complete)) for r in snapshots} == {("", True)}
     # Every query of docs/bi.md runs on this database and finds rows.
     docs = (Path(__file__).resolve().parents[2] / "docs" / "bi.md").read_text()
     queries = re.findall(r"```sql\n(.+?)```", docs, flags=re.S)
