@@ -156,8 +156,21 @@ def test_check_reports_database_health(env, monkeypatch):
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
     demo = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--contacts", "400", "--days", "1", "--dir", str(demo)])
+    result = runner.invoke(
+        app,
+        ["demo", "--contacts", "400", "--days", "1", "--dir", str(demo)],
+        env={"COLUMNS": "120"},
+        terminal_width=120,
+    )
     assert result.exit_code == 0, result.output
+    # At 120 columns no table cell breaks a value: no unit, currency or half number on a line of its own.
+    for line in result.output.splitlines():
+        if line.startswith("│"):
+            cells = [cell.strip() for cell in line.split("│")[1:-1]]
+            broken = [
+                c for c in cells if re.fullmatch(r"(?:[kMG]? ?SEK(?:/day)?|%|d|×)", c) or c.endswith(",")
+            ]
+            assert not broken, line
     for heading in (
         "Full sync",
         "Day 1",
