@@ -209,6 +209,10 @@ class KpiSettings(Section):
     priority_personas: list[str] = Field(default_factory=list)
     # Landing pages with fewer views in a period are left out of its best and worst page.
     landing_page_min_views: int = Field(default=50, ge=0)
+    # Attribution (docs/kpis.md): touches older than this before the event get no credit, and
+    # the time-decay model halves a touch's weight every `attribution_half_life_days`.
+    attribution_lookback_days: int = Field(default=365, ge=1, le=3650)
+    attribution_half_life_days: float = Field(default=7.0, gt=0, le=365)
 
     @field_validator("funnel_stages")
     @classmethod

@@ -42,6 +42,7 @@ FAMILY_INPUTS: dict[str, tuple[str, ...]] = {
     "cycle": ("deals", "contacts"),
     "spend": ("deals", "contacts"),
     "clv": ("deals",),
+    "attribution": ("deals", "contacts"),
     "email": ("marketing_emails", "mailchimp_campaigns", "mailchimp_reports"),
     "audience": ("mailchimp_lists", "mailchimp_members", "contacts"),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kpi.attribution import attribution_kpis
 from kpi.cycle import cycle_kpis, deal_stage_kpis
 from kpi.email import audience_kpis, email_kpis
 from kpi.funnel import funnel_kpis, source_kpis
@@ -25,6 +26,7 @@ FAMILY_KPIS: tuple[Callable[[KpiInputs], list[KpiValue]], ...] = (
     audience_kpis,
     spend_kpis,
     clv_kpis,
+    attribution_kpis,
     traffic_kpis,
     persona_kpis,
 )

@@ -90,6 +90,19 @@ class DealFact:
     company: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TouchContact:
+    """What the attribution models know of a contact associated with a deal: its creation and
+    original source, its latest session and source, when it became a lead (kpi/attribution.py)."""
+
+    id: str
+    created: datetime | None
+    source: str
+    latest_source: str | None
+    latest_at: datetime | None
+    lead_at: datetime | None
+
+
 @dataclass(frozen=True)
 class PipelineStage:
     """A deal stage in its pipeline's display order."""
@@ -224,3 +237,9 @@ class KpiInputs:
     personas: list[str] = field(default_factory=list)
     priority_personas: list[str] = field(default_factory=list)
     landing_page_min_views: int = 50
+    # Attribution (kpi/attribution.py): the touch data of the contacts associated with deals,
+    # each deal's contacts, the look-back and the time-decay half-life.
+    touch_contacts: dict[str, TouchContact] = field(default_factory=dict)
+    deal_contacts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    attribution_lookback_days: int = 365
+    attribution_half_life_days: float = 7.0

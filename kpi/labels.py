@@ -13,6 +13,22 @@ OPTION_DIMENSIONS = {
     "latest_source": "hs_latest_source",
     "persona": "hs_persona",
 }
+# The attribution family's `stage` is its model; `touch_type` values are touchpoint kinds.
+MODEL_LABELS = {
+    "first_touch": "First touch",
+    "last_touch": "Last touch",
+    "linear": "Linear",
+    "u_shaped": "U-shaped (40/20/40)",
+    "w_shaped": "W-shaped (30/30/30, 10 between)",
+    "time_decay": "Time decay",
+    "full_path": "Full path (22.5 × 4, 10 between)",
+}
+TOUCH_LABELS = {
+    "contact_created": "Contact created",
+    "latest_session": "Latest session",
+    "deal_created": "Deal created",
+    "unattributed": "No touch in the look-back",
+}
 # The separator of a conversion step's stage (`lead>customer`) and how a label shows it.
 STEP, STEP_LABEL = ">", " → "
 
@@ -33,6 +49,8 @@ class Labels:
     def stage(self, family: str, stage: str) -> str:
         """The `stage` column's label: lifecycle stages for contact families, deal stages for
         `deal_stages`; a step `a>b` as `A → B`; qualifiers (`open`, `won`) as they are."""
+        if family == "attribution":
+            return MODEL_LABELS.get(stage, stage)
         names = self.deal_stages if family == "deal_stages" else self.lifecycle
         if not stage:
             return ""
@@ -46,6 +64,8 @@ class Labels:
             return self.owners.get(value, value)
         if dimension == "email":
             return self.emails.get(value, value)
+        if dimension == "touch_type":
+            return TOUCH_LABELS.get(value, value)
         prop = OPTION_DIMENSIONS.get(dimension)
         if prop is not None:
             return self.options.get(prop, {}).get(value, value)

@@ -125,6 +125,7 @@ _family(
     "pipe_to_spend",
     "spend_excluded",
 )
+_family("attribution", "attributed_revenue", "attributed_deals_created", "attributed_pipeline_created")
 _family(
     "clv",
     "clv_average_order_value",
@@ -249,6 +250,8 @@ _units("years", "clv_years_retained")
 _units("money_per_day", "pipeline_velocity")
 _units(
     "money",
+    "attributed_revenue",
+    "attributed_pipeline_created",
     "pipeline_created",
     "open_pipeline",
     "weighted_pipeline",

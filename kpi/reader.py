@@ -32,9 +32,11 @@ from kpi.inputs import (
     PipelineStage,
     SpendFact,
     StageCell,
+    TouchContact,
     TrafficRow,
 )
 from kpi.periods import Period
+from kpi.read_attribution import read_touch_contacts
 from kpi.read_contacts import middle_contact_id, read_contacts, read_stage_counts
 from kpi.read_deals import (
     infer_currency,
@@ -64,6 +66,8 @@ class _Money:
     emails: list[EmailFact]
     members: list[MemberFact]
     audience_link: AudienceLink | None
+    touch_contacts: dict[str, TouchContact]
+    deal_contacts: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ class _Reads:
         emails += read_mailchimp_sends(
             conn, connection=c, since=since, open_basis=self.settings.email_open_basis
         )
+        touch_contacts, deal_contacts = read_touch_contacts(
+            conn, connection=c, lead_stage=stages[0], since=since
+        )
         return _Money(
             deals=read_deals(conn, connection=c, as_of=self.as_of, since=since),
             currency=self.settings.home_currency or infer_currency(conn, connection=c),
@@ -119,6 +126,8 @@ class _Reads:
             emails=emails,
             members=read_members(conn, connection=c),
             audience_link=read_audience_link(conn, connection=c, stages=stages, mql=mql_stage(stages)),
+            touch_contacts=touch_contacts,
+            deal_contacts=deal_contacts,
         )
 
     def web(self, conn: Connection) -> _Web:
@@ -199,4 +208,8 @@ def _inputs(reads: _Reads, contacts: ContactAggregates, money: _Money, web: _Web
         personas=web.personas,
         priority_personas=list(settings.priority_personas),
         landing_page_min_views=settings.landing_page_min_views,
+        touch_contacts=money.touch_contacts,
+        deal_contacts=money.deal_contacts,
+        attribution_lookback_days=settings.attribution_lookback_days,
+        attribution_half_life_days=settings.attribution_half_life_days,
     )

@@ -33,6 +33,8 @@ def print_summary(report: KpiReport, console: Console) -> None:
     console.print(_sources_table(sources, report.result.currency, span, report.labels))
     print_web(report, console, revenue={k: v["revenue"] for k, v in sources.items()})
     console.print(_sales_table(report, stages, span))
+    if any(v.kpi == "attributed_revenue" and v.dim.name == "source" for v in values):
+        console.print(_attribution_table(values, report.result.currency, span, report.labels))
     if total_of(values, "emails_sent"):
         console.print(_email_table(values, span))
 
@@ -141,6 +143,39 @@ EMAIL_ROWS = (
     ("email_click_to_open_rate", "click-to-open (clickers / openers)"),
     ("email_unsubscribe_rate", "unsubscribe rate"),
 )
+
+
+# The models side by side, as the attribution table's columns show them.
+MODEL_COLUMNS = (
+    ("first_touch", "first"),
+    ("last_touch", "last"),
+    ("linear", "linear"),
+    ("u_shaped", "U"),
+    ("w_shaped", "W"),
+    ("time_decay", "decay"),
+    ("full_path", "full path"),
+)
+
+
+def _attribution_table(values: list[KpiValue], cur: str, span: str, labels: Labels) -> Table:
+    """Won revenue credited to each channel under each model (docs/kpis.md, "Attribution")."""
+    credit: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for v in values:
+        if v.kpi == "attributed_revenue" and v.dim.name == "source" and v.period is not None:
+            credit[v.dim.value][v.stage] += v.value or 0
+    table = Table(
+        title=f"Won revenue by channel under each attribution model, {span} "
+        "(U: 40/20/40, W: 30/30/30 + 10, time decay: 7-day half-life)"
+    )
+    table.add_column("channel", no_wrap=True)
+    for _, heading in MODEL_COLUMNS:
+        table.add_column(heading, justify="right", no_wrap=True)
+    ranked = sorted(credit.items(), key=lambda kv: (-kv[1]["linear"], kv[0]))
+    for channel, models in ranked[:10]:
+        table.add_row(
+            labels.dimension("source", channel), *(fmt(models[m], f"money:{cur}") for m, _ in MODEL_COLUMNS)
+        )
+    return table
 
 
 def _email_table(values: list[KpiValue], span: str) -> Table:

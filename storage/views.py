@@ -119,7 +119,13 @@ VIEWS_0007: dict[str, tuple[str, ...]] = {
     ),
 }
 
-CURRENT = VIEWS_0007
+# Revision 0010 added the attribution family.
+VIEWS_0010: dict[str, tuple[str, ...]] = {
+    **VIEWS_0007,
+    "attribution": ("attributed_revenue", "attributed_deals_created", "attributed_pipeline_created"),
+}
+
+CURRENT = VIEWS_0010
 
 # The views as each revision made them: 0009 added `period_label` and `complete` (the period
 # had ended when the KPIs were computed; always true for snapshot values).

@@ -39,6 +39,8 @@ CONTACT_PROPERTIES = (
     "hs_latest_source",
     "hs_latest_source_data_1",
     "hs_latest_source_data_2",
+    # When the latest source's session was: the last touch of the attribution models.
+    "hs_latest_source_timestamp",
 )
 
 COMPANY_PROPERTIES = (

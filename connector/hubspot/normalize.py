@@ -207,6 +207,7 @@ def normalize_contacts(
                 "latest_source": f.text(props, "hs_latest_source"),
                 "latest_source_data_1": f.text(props, "hs_latest_source_data_1"),
                 "latest_source_data_2": f.text(props, "hs_latest_source_data_2"),
+                "latest_source_at": f.timestamp(props, "hs_latest_source_timestamp"),
             }
         )
         out.entities.append(row)

@@ -226,6 +226,9 @@ class _Generator:
                 props["hs_latest_source_data_1"] = rng.choice(info[latest][3]) if info[latest][3] else None
             else:
                 props["hs_latest_source"] = source
+            # The latest session is the one of the contact's last lifecycle move (no draw: the
+            # portal a seed generates stays the same).
+            props["hs_latest_source_timestamp"] = iso(min(max(t for _, t in path), self.now))
             self._apply_path(props, path)
             if len(path) > 1 or path[-1][0] not in ("lead", "subscriber"):
                 props["hubspot_owner_id"] = str(rng.choice(self.active_owners))

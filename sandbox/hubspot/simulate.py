@@ -77,6 +77,7 @@ def _new_contacts(store: WritableStore, count: int, when: When) -> list[str]:
                 "lifecyclestage": "lead",
                 "hs_analytics_source": source,
                 "hs_latest_source": source,
+                "hs_latest_source_timestamp": iso(at),
                 "hs_v2_date_entered_lead": iso(at),
             },
             at=at,

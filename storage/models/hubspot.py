@@ -75,6 +75,8 @@ class HubSpotContact(CrmRecordBase, table=True):
     latest_source: str | None = None
     latest_source_data_1: str | None = None
     latest_source_data_2: str | None = None
+    # When the latest source's session was (hs_latest_source_timestamp).
+    latest_source_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     run_id: int | None = None

@@ -46,6 +46,7 @@ class Portal:
         *,
         source: str | None = None,
         latest: str | None = None,
+        latest_at: str | None = None,
         archived: bool = False,
         merged_into: str | None = None,
         persona: str | None = None,
@@ -59,6 +60,7 @@ class Portal:
                 "lifecyclestage": stage,
                 "analytics_source": source,
                 "latest_source": latest,
+                "latest_source_at": t(latest_at) if latest_at else None,
                 "archived": archived,
                 "merged_into": merged_into,
                 "persona": persona,
@@ -115,6 +117,12 @@ class Portal:
             self.links.append(
                 {"connection": "default", "deal_id": did, "to_type": "company", "to_id": company}
             )
+
+    def link(self, did: str, contact_id: str) -> None:
+        """Associate a deal with a contact."""
+        self.links.append(
+            {"connection": "default", "deal_id": did, "to_type": "contact", "to_id": contact_id}
+        )
 
     def deal_stage(self, did: str, stage: str, when: str, source: str = "hs_v2_date_entered") -> None:
         self.deal_dates.append(

@@ -175,4 +175,13 @@ def test_every_kpi_family_names_the_streams_it_reads():
     assert set(FAMILY_INPUTS) == set(FAMILIES.values())
     assert {s for inputs in FAMILY_INPUTS.values() for s in inputs} <= streams
     assert stale_families({"web_analytics"}) == {"web"}
-    assert stale_families({"deals"}) == {"sources", "web", "pipeline", "deal_stages", "cycle", "spend", "clv"}
+    assert stale_families({"deals"}) == {
+        "sources",
+        "web",
+        "pipeline",
+        "deal_stages",
+        "cycle",
+        "spend",
+        "clv",
+        "attribution",
+    }

@@ -193,6 +193,8 @@ def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
         # HubSpot's names of the sources, and why two tables' new contacts may differ.
         "Organic Search",
         "web analytics figures",
+        # The attribution models side by side.
+        "Won revenue by channel under each attribution model",
     ):
         assert heading in result.output, heading
     assert re.search(r"lead → customer: \d+\.\d % \(", result.output), (

@@ -1,0 +1,233 @@
+"""Attribution: which channels get the credit for a won deal's revenue and for a deal's creation,
+under the models the seed articles name (single touch and multi-touch), over the touchpoints the
+CRM API exposes for a deal and its contacts (docs/kpis.md, "Attribution").
+
+Touchpoints: each associated contact's creation (its original source, `hs_analytics_source`), its
+latest session (`hs_latest_source` at `hs_latest_source_timestamp`), and the deal's creation (the
+deal's latest source, else its original source). Only touches at or before the event and within
+the look-back count. Milestones: the first touch, the lead-creation touch (the touch in effect when
+the first associated contact became a lead) and the deal-creation touch.
+
+Each model gives weights that sum to 1; a deal's credits sum to its amount (the last credit takes
+the rounding, so Σ credits equals the amount to the last few ulps). A deal without any touch in
+the look-back credits `unattributed`, so every model's total equals the revenue it attributes.
+Pure: the reads are in kpi/read_attribution.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from kpi.grid import dim
+from kpi.inputs import DealFact, KpiInputs, TouchContact
+from kpi.model import ALL, KpiValue, count, money
+from kpi.periods import Bucketer
+
+MODELS = ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay", "full_path")
+UNATTRIBUTED = "unattributed"
+ATTRIBUTION_KPIS = ("attributed_revenue", "attributed_deals_created", "attributed_pipeline_created")
+# Same-instant touches in the order a journey reads them.
+KIND_ORDER = {"contact_created": 0, "latest_session": 1, "deal_created": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    at: datetime
+    kind: str  # contact_created | latest_session | deal_created
+    channel: str  # HubSpot's source code (ORGANIC_SEARCH, …), or "unknown"
+
+
+@dataclass(frozen=True)
+class Journey:
+    """The touches before an event, oldest first, and which of them are milestones."""
+
+    touches: tuple[Touch, ...]
+    lead: int | None = None
+    deal: int | None = None
+
+
+def _positional(n: int, milestones: Sequence[tuple[int | None, float]]) -> list[float]:
+    """Milestone shares on their touches (a touch that is two milestones gets both), the rest
+    spread evenly over the other touches; with no other touch, the milestones share it all."""
+    weights = [0.0] * n
+    for index, share in milestones:
+        if index is not None:
+            weights[index] += share
+    named = {i for i, _ in milestones if i is not None}
+    others = [i for i in range(n) if i not in named]
+    left = 1.0 - math.fsum(weights)
+    if others:
+        for i in others:
+            weights[i] += left / len(others)
+        return weights
+    total = math.fsum(weights)
+    return [w / total for w in weights]
+
+
+def weights(journey: Journey, model: str, *, event_at: datetime, half_life_days: float) -> list[float]:
+    """Each touch's share of the credit under `model` (they sum to 1; [] without touches)."""
+    n = len(journey.touches)
+    if n == 0:
+        return []
+    last = n - 1
+    if model == "first_touch":
+        return _positional(n, [(0, 1.0)])
+    if model == "last_touch":
+        return _positional(n, [(last, 1.0)])
+    if model == "linear":
+        return [1.0 / n] * n
+    if model == "time_decay":
+        raw = [
+            0.5 ** (max((event_at - t.at).total_seconds(), 0.0) / 86_400 / half_life_days)
+            for t in journey.touches
+        ]
+        total = math.fsum(raw)
+        return [r / total for r in raw]
+    if model == "u_shaped":
+        return _positional(n, [(0, 0.4), (journey.lead, 0.4)])
+    if model == "w_shaped":
+        return _positional(n, [(0, 0.3), (journey.lead, 0.3), (journey.deal, 0.3)])
+    if model == "full_path":
+        return _positional(n, [(0, 0.225), (journey.lead, 0.225), (journey.deal, 0.225), (last, 0.225)])
+    raise ValueError(f"unknown attribution model {model!r}; choose from {', '.join(MODELS)}")
+
+
+def credits(amount: float, shares: Sequence[float]) -> list[float]:
+    """The amount split by the shares; the last credit takes the rounding."""
+    if not shares:
+        return []
+    parts = [amount * s for s in shares[:-1]]
+    return [*parts, amount - math.fsum(parts)]
+
+
+def journey_of(
+    deal: DealFact,
+    contacts: Iterable[TouchContact],
+    *,
+    event_at: datetime,
+    lookback: timedelta,
+) -> Journey:
+    """The touches of a deal and its contacts at or before `event_at` within the look-back."""
+    earliest = event_at - lookback
+    touches: list[Touch] = []
+    lead_at: datetime | None = None
+    for c in contacts:
+        if c.created is not None:
+            touches.append(Touch(c.created, "contact_created", c.source or "unknown"))
+        if c.latest_at is not None and c.latest_source and (c.created is None or c.latest_at > c.created):
+            touches.append(Touch(c.latest_at, "latest_session", c.latest_source))
+        became_lead = c.lead_at or c.created
+        if became_lead is not None and (lead_at is None or became_lead < lead_at):
+            lead_at = became_lead
+    if deal.created is not None:
+        touches.append(Touch(deal.created, "deal_created", deal.latest_source or deal.source or "unknown"))
+    kept = sorted(
+        (t for t in touches if earliest <= t.at <= event_at), key=lambda t: (t.at, KIND_ORDER[t.kind])
+    )
+    lead = None
+    if lead_at is not None:
+        before = [i for i, t in enumerate(kept) if t.at <= lead_at and t.kind != "deal_created"]
+        lead = before[-1] if before else None
+    deal_index = next((i for i, t in enumerate(kept) if t.kind == "deal_created"), None)
+    return Journey(tuple(kept), lead, deal_index)
+
+
+# (kpi, period index, model) → (dimension name, value) → credit; ("", "") is the `all` row.
+_Sums = dict[tuple[str, int, str], dict[tuple[str, str], float]]
+_ALL_KEY = ("", "")
+
+
+def _credit(
+    sums: _Sums,
+    kpi: str,
+    period: int,
+    amount: float,
+    journey: Journey,
+    *,
+    event_at: datetime,
+    half_life_days: float,
+) -> None:
+    """Add one event's credit under every model, by channel and by touch type."""
+    for model in MODELS:
+        acc = sums.setdefault((kpi, period, model), defaultdict(float))
+        acc[_ALL_KEY] += amount
+        shares = weights(journey, model, event_at=event_at, half_life_days=half_life_days)
+        if not shares:
+            acc[("source", UNATTRIBUTED)] += amount
+            acc[("touch_type", UNATTRIBUTED)] += amount
+            continue
+        for touch, credit in zip(journey.touches, credits(amount, shares), strict=True):
+            acc[("source", touch.channel)] += credit
+            acc[("touch_type", touch.kind)] += credit
+
+
+def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
+    """Closed-won revenue (by close period), deals created and pipeline created (by creation
+    period), credited to channels and touch types under every model (the model in `stage`)."""
+    bucket = Bucketer(inputs.periods)
+    lookback = timedelta(days=inputs.attribution_lookback_days)
+    half_life = inputs.attribution_half_life_days
+    sums: _Sums = {}
+    for deal in inputs.deals:
+        contacts = _contacts_of(deal, inputs.deal_contacts, inputs.touch_contacts)
+        won = bucket.index(deal.closed) if deal.is_won and deal.amount is not None else None
+        if won is not None and deal.closed is not None and deal.amount is not None:
+            journey = journey_of(deal, contacts, event_at=deal.closed, lookback=lookback)
+            _credit(
+                sums,
+                "attributed_revenue",
+                won,
+                deal.amount,
+                journey,
+                event_at=deal.closed,
+                half_life_days=half_life,
+            )
+        created = bucket.index(deal.created)
+        if created is None or deal.created is None:
+            continue
+        journey = journey_of(deal, contacts, event_at=deal.created, lookback=lookback)
+        at = deal.created
+        _credit(
+            sums, "attributed_deals_created", created, 1.0, journey, event_at=at, half_life_days=half_life
+        )
+        if deal.amount is not None:
+            _credit(
+                sums,
+                "attributed_pipeline_created",
+                created,
+                deal.amount,
+                journey,
+                event_at=at,
+                half_life_days=half_life,
+            )
+    return _values(sums, inputs)
+
+
+def _contacts_of(
+    deal: DealFact, deal_contacts: Mapping[str, tuple[str, ...]], touch_contacts: Mapping[str, TouchContact]
+) -> list[TouchContact]:
+    return [touch_contacts[i] for i in deal_contacts.get(deal.id, ()) if i in touch_contacts]
+
+
+def _values(sums: _Sums, inputs: KpiInputs) -> list[KpiValue]:
+    """Every period and model has its `all` row (0 without events); channels and touch types
+    only where they were credited."""
+    out: list[KpiValue] = []
+    for kpi in ATTRIBUTION_KPIS:
+        for i, period in enumerate(inputs.periods):
+            for model in MODELS:
+                acc = sums.get((kpi, i, model), {})
+                found = sorted(
+                    ((dim(name, value), credit) for (name, value), credit in acc.items() if name),
+                    key=lambda dv: (dv[0].name, -dv[1], dv[0].value),
+                )
+                for d, value in [(ALL, acc.get(_ALL_KEY, 0.0)), *found]:
+                    if kpi == "attributed_deals_created":
+                        out.append(count(kpi, value, period=period, dim=d, stage=model))
+                    else:
+                        out.append(money(kpi, value, inputs.currency, period=period, dim=d, stage=model))
+    return out

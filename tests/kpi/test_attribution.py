@@ -1,0 +1,178 @@
+"""Attribution models (kpi/attribution.py): each model's weights on a known journey, credits that
+sum to the amount for any journey (a property), journeys built from a deal and its contacts, and a
+worked example through storage on both databases."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from config import load_settings
+from kpi.attribution import MODELS, Journey, Touch, credits, journey_of, weights
+from kpi.inputs import DealFact, TouchContact
+from kpi.labels import MODEL_LABELS, Labels
+from kpi.model import ALL, Dim
+from kpi.periods import parse_period
+from service.kpis import compute_kpis
+from tests.kpi.portal import Portal, t
+
+DAY0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def day(n: float) -> datetime:
+    return DAY0 + timedelta(days=n)
+
+
+# First touch (lead creation too) on day 0, a later session, the deal's creation, another
+# contact's session; the deal closes on day 30.
+JOURNEY = Journey(
+    (
+        Touch(day(0), "contact_created", "ORGANIC_SEARCH"),
+        Touch(day(10), "latest_session", "PAID_SEARCH"),
+        Touch(day(20), "deal_created", "EMAIL_MARKETING"),
+        Touch(day(25), "latest_session", "REFERRALS"),
+    ),
+    lead=0,
+    deal=2,
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("first_touch", [1, 0, 0, 0]),
+        ("last_touch", [0, 0, 0, 1]),
+        ("linear", [0.25] * 4),
+        # First touch and lead creation are the same touch: it gets both 40 %s.
+        ("u_shaped", [0.8, 0.2 / 3, 0.2 / 3, 0.2 / 3]),
+        ("w_shaped", [0.6, 0.05, 0.3, 0.05]),
+        ("full_path", [0.45, 0.1, 0.225, 0.225]),
+        ("time_decay", [0.5 ** (d / 7) for d in (30, 20, 10, 5)]),
+    ],
+)
+def test_each_model_on_a_known_journey(model, expected):
+    got = weights(JOURNEY, model, event_at=day(30), half_life_days=7)
+    total = math.fsum(expected)
+    assert got == pytest.approx([e / total for e in expected], abs=1e-12)
+
+
+def test_an_unknown_model_is_refused():
+    with pytest.raises(ValueError, match="unknown attribution model"):
+        weights(JOURNEY, "last_non_direct", event_at=day(30), half_life_days=7)
+
+
+kinds = st.sampled_from(["contact_created", "latest_session", "deal_created"])
+journeys = st.integers(min_value=0, max_value=7).flatmap(
+    lambda n: st.tuples(
+        st.lists(
+            st.tuples(st.floats(0, 400), kinds, st.sampled_from(["A", "B", "C"])), min_size=n, max_size=n
+        ),
+        st.one_of(st.none(), st.integers(0, max(n - 1, 0))) if n else st.none(),
+        st.one_of(st.none(), st.integers(0, max(n - 1, 0))) if n else st.none(),
+    )
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    journey=journeys,
+    amount=st.floats(min_value=0.01, max_value=1e9, allow_nan=False),
+    half_life=st.floats(0.5, 60),
+)
+def test_credits_sum_to_the_amount_under_every_model(journey, amount, half_life):
+    raw, lead, deal = journey
+    touches = tuple(Touch(day(d), kind, channel) for d, kind, channel in sorted(raw))
+    j = Journey(touches, lead, deal)
+    for model in MODELS:
+        shares = weights(j, model, event_at=day(400), half_life_days=half_life)
+        assert len(shares) == len(touches)
+        if not touches:
+            continue
+        assert all(s >= -1e-15 for s in shares) and math.isclose(math.fsum(shares), 1.0, rel_tol=1e-12)
+        assert math.isclose(math.fsum(credits(amount, shares)), amount, rel_tol=1e-12)
+
+
+def deal(**changes) -> DealFact:
+    base = DealFact("d1", "p", "won", 1000.0, day(20), day(30), True, True, 1.0, "DIRECT_TRAFFIC", "", "o")
+    return dataclasses.replace(base, **changes)
+
+
+def test_a_journey_keeps_the_touches_before_the_event_within_the_look_back():
+    early = TouchContact("c1", day(0), "ORGANIC_SEARCH", "PAID_SEARCH", day(10), lead_at=day(12))
+    # A session at the contact's creation is the same touch; one after the close does not count.
+    same = TouchContact("c2", day(5), "REFERRALS", "REFERRALS", day(5), lead_at=None)
+    late = TouchContact("c3", day(8), "EMAIL_MARKETING", "SOCIAL_MEDIA", day(40), lead_at=None)
+    j = journey_of(deal(), [early, same, late], event_at=day(30), lookback=timedelta(days=365))
+    assert [(t.kind, t.channel) for t in j.touches] == [
+        ("contact_created", "ORGANIC_SEARCH"),
+        ("contact_created", "REFERRALS"),
+        ("contact_created", "EMAIL_MARKETING"),
+        ("latest_session", "PAID_SEARCH"),
+        ("deal_created", "DIRECT_TRAFFIC"),
+    ]
+    # c2 became a lead first (at its creation on day 5; c1 only on day 12): the lead-creation
+    # touch is c2's creation.
+    assert (j.lead, j.deal) == (1, 4)
+    short = journey_of(deal(), [early, same, late], event_at=day(30), lookback=timedelta(days=21))
+    assert [t.at for t in short.touches] == [day(10), day(20)]
+    assert short.lead is None  # the touch in effect when the contact became a lead is too old
+    alone = journey_of(deal(created=None), [], event_at=day(30), lookback=timedelta(days=365))
+    assert alone.touches == () and weights(alone, "linear", event_at=day(30), half_life_days=7) == []
+
+
+def test_worked_example_through_storage(engine, tmp_path: Path):
+    p = Portal()
+    p.contact("c1", "2025-01-05", "customer", source="ORGANIC_SEARCH", latest="PAID_SEARCH",
+              latest_at="2025-02-01", lead="2025-01-05", customer="2025-02-20")  # fmt: skip
+    p.contact("c2", "2025-01-20", "opportunity", source="REFERRALS", lead="2025-01-20")
+    # d1: created 10 Feb (its own source EMAIL_MARKETING), won 20 Feb, 100,000.
+    p.deal("d1", "2025-02-10", stage="won", amount=100_000, closed="2025-02-20", is_closed=True,
+           is_won=True, source="EMAIL_MARKETING")  # fmt: skip
+    p.link("d1", "c1")
+    p.link("d1", "c2")
+    # d2: created two years before it was won, no contact: nothing in the look-back.
+    p.deal("d2", "2023-01-10", stage="won", amount=5_000, closed="2025-02-25", is_closed=True,
+           is_won=True, source="DIRECT_TRAFFIC")  # fmt: skip
+    p.save(engine)
+    settings_ = load_settings(
+        data_dir=tmp_path,
+        database_url=str(engine.url.render_as_string(hide_password=False)),
+        kpi={"periods_back": 3},
+    )
+    result = compute_kpis(settings_, engine, as_of=t("2025-03-15")).result
+    feb = parse_period("month", "2025-02", ZoneInfo("UTC"))
+
+    def credit(model: str, d: Dim) -> float | None:
+        found = result.find("attributed_revenue", stage=model, dim=d, period=feb)
+        return found.value if found else None
+
+    # d1's journey: c1 created (organic, lead creation), c2 created (referrals), c1's paid
+    # session (1 Feb), d1 created (email, 10 Feb); d2 has none.
+    for model in MODELS:
+        assert credit(model, ALL) == 105_000
+        assert credit(model, Dim("source", "unattributed")) == 5_000
+    assert credit("first_touch", Dim("source", "ORGANIC_SEARCH")) == 100_000
+    assert credit("last_touch", Dim("source", "EMAIL_MARKETING")) == 100_000
+    assert credit("linear", Dim("source", "PAID_SEARCH")) == 25_000
+    assert credit("w_shaped", Dim("source", "ORGANIC_SEARCH")) == pytest.approx(60_000)
+    assert credit("w_shaped", Dim("source", "EMAIL_MARKETING")) == pytest.approx(30_000)
+    assert credit("w_shaped", Dim("touch_type", "latest_session")) == pytest.approx(5_000)
+    created = result.find(
+        "attributed_deals_created", stage="first_touch", dim=Dim("source", "ORGANIC_SEARCH"), period=feb
+    )
+    assert created is not None and created.value == 1
+
+
+def test_models_and_touch_types_have_names_people_read():
+    labels = Labels()
+    assert labels.stage("attribution", "u_shaped") == "U-shaped (40/20/40)"
+    assert labels.stage("funnel", "u_shaped") == "u_shaped"  # only the attribution family's stage is a model
+    assert labels.dimension("touch_type", "latest_session") == "Latest session"
+    assert {labels.stage("attribution", m) for m in MODELS} == set(MODEL_LABELS.values())
