@@ -62,7 +62,8 @@ def classify_status(
         return AuthenticationError(f"{message} {auth_hint}", **where)
     if status == 403:
         return PermissionDeniedError(message, missing_scopes=missing_scopes, **where)
-    if status == 404:
+    if status in (404, 410):
+        # 410 Gone: an API the vendor retired (HubSpot's analytics v2 after September 2027).
         return NotFoundError(message, **where)
     return FatalAPIError(message, **where)
 

@@ -7,7 +7,7 @@
     ├── FatalAPIError             the API refused the request (4xx other than 429): do not retry
     │   ├── AuthenticationError   401: the token is wrong, expired or revoked
     │   ├── PermissionDeniedError 403: the token lacks scopes           ┐ the stream is unavailable
-    │   └── NotFoundError         404: the account has no such API/record ┘ (`unavailable`)
+    │   └── NotFoundError         404/410: no such API/record, or retired ┘ (`unavailable`)
     ├── RetriableAPIError         transient: 429, 5xx, timeouts, connection errors, broken bodies
     │   ├── RateLimitedError      429 with a wait hint
     │   └── MalformedResponseError the body was not the JSON the API documents

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from sandbox.hubspot.options import ALL_SCOPES
+from service.exitcodes import EXIT_OK
 from service.kpis import run_kpis
 from service.runner import exit_code_for
 from service.sync import RESTING, build_sync
@@ -163,3 +164,21 @@ def rows_of(engine, report):
 
 def _key(row):
     return (row["kpi"], row["stage"], row["period_start"], row["dimension"], row["dimension_value"])
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_analytics_v2_retired_leaves_the_rest_of_the_sync_fresh(
+    sandbox, clock, make_settings, engine, db_url, status
+):
+    """After September 2027 HubSpot's Reporting API v2 may answer 404 or 410: web analytics is
+    unavailable, not failed, and nothing else notices (docs/sync.md, "When analytics v2 stops")."""
+    settings = make_settings(db_url)
+    sandbox.faults(
+        {"kind": "status", "status": status, "count": 1000, "path_prefix": "/analytics/v2/", "body": "json"}
+    )
+    outcomes = build_sync("hubspot", settings, engine, clock=clock).run(full=True)
+    found = statuses(outcomes)
+    assert found.pop("web_analytics") == "unavailable" and set(found.values()) == {"succeeded"}
+    web = next(o for o in outcomes if o.stream == "web_analytics")
+    assert f"HTTP {status} GET /analytics/v2/" in (web.error or "") and web.degradable
+    assert exit_code_for(outcomes) == EXIT_OK
