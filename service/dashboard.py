@@ -239,6 +239,8 @@ EMAIL_COLUMNS = (
     ("Open rate", "email_open_rate", ""),
     ("Click rate", "email_click_rate", ""),
 )
+# The dimensions the page reads (the tiles and funnel `all`, the two tables theirs).
+PAGE_DIMENSIONS = frozenset({"all", "source", "email"})
 PAGE_KPIS = frozenset(
     {kpi for _, kpi, _ in SOURCE_COLUMNS + EMAIL_COLUMNS}
     | {"stage_entries", "stage_conversion", "closed_won_revenue", "pipeline_created"}

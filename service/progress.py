@@ -192,10 +192,12 @@ class SyncDisplay:
     def __rich__(self) -> Any:
         now = self.monotonic()
         table = Table.grid(padding=(0, 1))
-        width = max((len(line.stream) for line in self.lines.values()), default=0)
+        # Rendered by the live display's refresh thread while the sync adds streams: a snapshot.
+        lines = list(self.lines.values())
+        width = max((len(line.stream) for line in lines), default=0)
         for _ in range(4):
             table.add_column(no_wrap=True)
-        for line in self.lines.values():
+        for line in lines:
             if line.done:
                 glyph, colour = MARKS.get(line.status, ("•", "white"))
                 mark: Any = Text(glyph, style=colour)

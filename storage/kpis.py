@@ -106,6 +106,7 @@ def kpi_rows(
     kpi: str | None = None,
     kpis: Iterable[str] | None = None,
     dimension: str | None = None,
+    dimensions: Iterable[str] | None = None,
     dimension_value: str | None = None,
     start_from: datetime | None = None,
     start_before: datetime | None = None,
@@ -119,6 +120,8 @@ def kpi_rows(
         query = query.where(history.c.kpi == kpi)
     if kpis is not None:
         query = query.where(history.c.kpi.in_(sorted(kpis)))
+    if dimensions is not None:
+        query = query.where(history.c.dimension.in_(sorted(dimensions)))
     if dimension is not None:
         query = query.where(history.c.dimension == dimension)
     if dimension_value is not None:

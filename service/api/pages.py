@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from service.api.deps import NO_CONTROL, ServiceContext, problem
-from service.dashboard import PAGE_KPIS, build_dashboard
+from service.dashboard import PAGE_DIMENSIONS, PAGE_KPIS, build_dashboard
 from service.exports import export_rows
 from service.metrics import metrics_text
 from service.status import Section, render_status
@@ -77,7 +77,7 @@ class PageRoutes:
                 continue
             tz = ZoneInfo(run.timezone)
             rows = export_rows(
-                kpi_rows(ctx.engine, run_id=run.id, kpis=PAGE_KPIS),
+                kpi_rows(ctx.engine, run_id=run.id, kpis=PAGE_KPIS, dimensions=PAGE_DIMENSIONS),
                 tz,
                 period_kind=run.period,
                 as_of=run.as_of,
