@@ -177,6 +177,17 @@ class SpendEntry(Section):
         return self
 
 
+# The breakdowns KPIs have without configuration (docs/exports.md): a custom dimension may not
+# take one of their names.
+BUILT_IN_DIMENSIONS = frozenset(
+    {
+        "all", "source", "latest_source", "pipeline", "owner", "persona", "platform", "email_type",
+        "email", "audience", "entry_page", "landing_page", "social_network", "search_engine",
+        "paid_social_network", "touch_type",
+    }
+)  # fmt: skip
+
+
 class KpiSettings(Section):
     """How KPIs are computed; defaults follow docs/kpis.md."""
 
@@ -213,6 +224,27 @@ class KpiSettings(Section):
     # the time-decay model halves a touch's weight every `attribution_half_life_days`.
     attribution_lookback_days: int = Field(default=365, ge=1, le=3650)
     attribution_half_life_days: float = Field(default=7.0, gt=0, le=365)
+    # Custom dimensions (docs/kpis.md): contact, company or deal properties (`name`, or
+    # `contacts.name` for one object) read, stored typed, and used as KPI breakdowns.
+    dimensions: list[str] = Field(default_factory=list, max_length=20)
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dimension_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name.rpartition(".")[2] in BUILT_IN_DIMENSIONS:
+                raise ValueError(f"kpi.dimensions entry {name!r} is a built-in breakdown already")
+            if not re.fullmatch(r"(?:(?:contacts|companies|deals)\.)?[a-z0-9_]{1,100}", name):
+                raise ValueError(
+                    f"kpi.dimensions entry {name!r} is not a property name "
+                    "(lowercase, digits, _; optionally after contacts., companies. or deals.)"
+                )
+        return list(dict.fromkeys(names))
+
+    @property
+    def dimension_names(self) -> list[str]:
+        """The configured dimensions' property names (without their object prefix)."""
+        return list(dict.fromkeys(name.rpartition(".")[2] for name in self.dimensions))
 
     @field_validator("funnel_stages")
     @classmethod

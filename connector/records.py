@@ -42,6 +42,10 @@ class Normalized:
     # Links other records hold to this page's records, when the page says so (a restored contact
     # read with its deals): rows of the deals' association table, added if missing.
     held_links: list[dict[str, Any]] = field(default_factory=list)
+    # Values of the properties named in `kpi.dimensions`, and the records whose values the page
+    # states completely (none when no dimension is configured: nothing to replace).
+    dimension_values: list[dict[str, Any]] = field(default_factory=list)
+    dimension_owner_ids: list[str] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     rejected: int = 0
 

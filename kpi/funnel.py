@@ -6,13 +6,17 @@ from collections import defaultdict
 
 from kpi import formulas
 from kpi.definitions import funnel_steps, step
-from kpi.grid import contact_dims, grid_keys, rollup
+from kpi.grid import contact_dims, dim_rollup, grid_keys, rollup
 from kpi.inputs import KpiInputs
 from kpi.model import ALL, NO_BASE, Dim, KpiValue, Where, count, ratio
 
 
 def funnel_kpis(inputs: KpiInputs) -> list[KpiValue]:
-    entries = {stage: rollup(inputs.contacts.entries.get(stage, [])) for stage in inputs.stages}
+    agg = inputs.contacts
+    entries = {
+        stage: {**rollup(agg.entries.get(stage, [])), **dim_rollup(agg.custom_entries.get(stage, []))}
+        for stage in inputs.stages
+    }
     out = _current_stages(inputs)
     for stage in inputs.stages:
         for i, dim in grid_keys(inputs, entries[stage]):
@@ -49,7 +53,8 @@ def _conversions(
     """One funnel step X → Y per period and breakdown: the rate, the open rest, leads per
     customer (first → last only) and the volume ratio."""
     out: list[KpiValue] = []
-    cells = rollup(inputs.contacts.conversions.get((x, y), []))
+    agg = inputs.contacts
+    cells = {**rollup(agg.conversions.get((x, y), [])), **dim_rollup(agg.custom_conversions.get((x, y), []))}
     label = step(x, y)
     for i, dim in grid_keys(inputs, cells):
         base, converted = cells.get((i, dim), (0, 0))
@@ -78,7 +83,7 @@ def _conversions(
 
 
 def source_kpis(inputs: KpiInputs) -> list[KpiValue]:
-    cells = rollup(inputs.contacts.created)
+    cells = {**rollup(inputs.contacts.created), **dim_rollup(inputs.contacts.custom_created)}
     out: list[KpiValue] = []
     for i, dim in grid_keys(inputs, cells):
         created, customers = cells.get((i, dim), (0, 0))

@@ -7,7 +7,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable
 
-from kpi.inputs import CustomerFact, KpiInputs, PeriodCell, StageCell
+from kpi.inputs import CustomerFact, DimCell, KpiInputs, PeriodCell, StageCell
 from kpi.model import ALL, Dim
 
 
@@ -30,6 +30,16 @@ def rollup(cells: Iterable[PeriodCell]) -> dict[tuple[int, Dim], tuple[int, int]
             acc = out[cell.period, d]
             acc[0] += cell.n
             acc[1] += cell.hits
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def dim_rollup(cells: Iterable[DimCell]) -> dict[tuple[int, Dim], tuple[int, int]]:
+    """(period, custom dimension) → (n, hits), the cells of the two contact halves summed."""
+    out: dict[tuple[int, Dim], list[int]] = defaultdict(lambda: [0, 0])
+    for cell in cells:
+        acc = out[cell.period, dim(cell.dimension, cell.value)]
+        acc[0] += cell.n
+        acc[1] += cell.hits
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 

@@ -36,6 +36,18 @@ class PeriodCell:
 
 
 @dataclass(frozen=True, slots=True)
+class DimCell:
+    """`n` contacts (and `hits` of them) in grid period `period` with `value` of the custom
+    dimension `dimension` (kpi.dimensions)."""
+
+    period: int
+    dimension: str
+    value: str
+    n: int
+    hits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerFact:
     """A contact that became a customer: when it was created and when it first became one."""
 
@@ -57,6 +69,11 @@ class ContactAggregates:
     # stage -> contacts whose current stage is at or after it but have no entry date for it
     missing_dates: dict[str, int] = field(default_factory=dict)
     customers: list[CustomerFact] = field(default_factory=list)
+    # The same cells by each custom contact dimension (kpi.dimensions): entries per stage,
+    # conversions per step, contacts created.
+    custom_entries: dict[str, list[DimCell]] = field(default_factory=dict)
+    custom_conversions: dict[tuple[str, str], list[DimCell]] = field(default_factory=dict)
+    custom_created: list[DimCell] = field(default_factory=list)
 
     def add(self, other: ContactAggregates) -> None:
         """Fold in the aggregates of another set of contacts (every part is additive)."""
@@ -69,6 +86,11 @@ class ContactAggregates:
         for stage, n in other.missing_dates.items():
             self.missing_dates[stage] = self.missing_dates.get(stage, 0) + n
         self.customers.extend(other.customers)
+        for stage, dim_cells in other.custom_entries.items():
+            self.custom_entries.setdefault(stage, []).extend(dim_cells)
+        for step, dim_cells in other.custom_conversions.items():
+            self.custom_conversions.setdefault(step, []).extend(dim_cells)
+        self.custom_created.extend(other.custom_created)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +110,9 @@ class DealFact:
     latest_source: str
     owner: str
     company: str | None = None
+    # Custom dimensions (kpi.dimensions): (property, value) of the deal's own properties and of
+    # its company's.
+    dims: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

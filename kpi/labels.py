@@ -66,7 +66,6 @@ class Labels:
             return self.emails.get(value, value)
         if dimension == "touch_type":
             return TOUCH_LABELS.get(value, value)
-        prop = OPTION_DIMENSIONS.get(dimension)
-        if prop is not None:
-            return self.options.get(prop, {}).get(value, value)
-        return value
+        # A built-in option dimension's property, or a custom dimension's own (kpi.dimensions).
+        prop = OPTION_DIMENSIONS.get(dimension, dimension)
+        return self.options.get(prop, {}).get(value, value)

@@ -22,6 +22,7 @@ def deal_dims(deal: DealFact) -> tuple[Dim, ...]:
         dim("latest_source", deal.latest_source),
         dim("pipeline", deal.pipeline),
         dim("owner", deal.owner),
+        *(dim(name, value) for name, value in deal.dims),
     )
 
 

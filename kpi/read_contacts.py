@@ -30,12 +30,17 @@ from sqlalchemy import (
 )
 
 from kpi.definitions import funnel_steps
-from kpi.inputs import ContactAggregates, CustomerFact, PeriodCell, StageCell
+from kpi.inputs import ContactAggregates, CustomerFact, DimCell, PeriodCell, StageCell
 from kpi.model import UNKNOWN
 from kpi.periods import Period
 from kpi.sql import as_of_view, bound, history_applies, id_range, instant, period_index, raw
 from storage.db import UTCDateTime, table_of, upsert_insert
-from storage.models import HubSpotContact, HubSpotContactStageDate, HubSpotContactVersion
+from storage.models import (
+    HubSpotContact,
+    HubSpotContactProperty,
+    HubSpotContactStageDate,
+    HubSpotContactVersion,
+)
 
 
 def middle_contact_id(conn: Connection, *, connection: str, split_above: int) -> str | None:
@@ -80,7 +85,7 @@ def read_stage_counts(conn: Connection, *, connection: str, as_of: datetime) -> 
     ]
 
 
-def _temp_tables(stages: Sequence[str]) -> tuple[Table, Table]:
+def _temp_tables(stages: Sequence[str], dims: Sequence[str] = ()) -> tuple[Table, Table]:
     """Per-run temporary tables: first entries per contact (keyed), then one row per live contact."""
     metadata = MetaData()
     first_entries = Table(
@@ -101,6 +106,7 @@ def _temp_tables(stages: Sequence[str]) -> tuple[Table, Table]:
         Column("source", String),
         Column("latest_source", String),
         *(Column(f"e{i}", UTCDateTime) for i in range(len(stages))),
+        *(Column(f"d{k}", String) for k in range(len(dims))),
         prefixes=["TEMPORARY"],
     )
     return first_entries, facts
@@ -116,18 +122,22 @@ def read_contacts(
     strict: bool,
     since: datetime,
     ids: tuple[str | None, str | None] = (None, None),
+    dims: Sequence[str] = (),
 ) -> ContactAggregates:
-    """The funnel cells of the contacts with ids in [ids[0], ids[1]) (None: unbounded)."""
-    first_entries, facts = _temp_tables(stages)
+    """The funnel cells of the contacts with ids in [ids[0], ids[1]) (None: unbounded), also by
+    each custom contact dimension in `dims` (kpi.dimensions)."""
+    first_entries, facts = _temp_tables(stages, dims)
     pivot = _first_entries_query(connection, stages, as_of, ids)
-    facts_select = _facts_query(first_entries, connection, stages, as_of, ids)
+    facts_select = _facts_query(first_entries, connection, stages, as_of, ids, dims)
     first_entries.create(conn)
     facts.create(conn)
     try:
         conn.execute(insert(first_entries).from_select([c.name for c in first_entries.columns], pivot))
         _fold_merged_entries(conn, first_entries, connection=connection, stages=stages, as_of=as_of, ids=ids)
         conn.execute(insert(facts).from_select([c.name for c in facts.columns], facts_select))
-        return _aggregate_contacts(conn, facts, stages=stages, periods=periods, strict=strict, since=since)
+        out = _aggregate_contacts(conn, facts, stages=stages, periods=periods, strict=strict, since=since)
+        _aggregate_custom(conn, facts, out, stages=stages, periods=periods, strict=strict, dims=dims)
+        return out
     finally:
         facts.drop(conn)
         first_entries.drop(conn)
@@ -163,11 +173,24 @@ def _facts_query(
     stages: list[str],
     as_of: datetime,
     ids: tuple[str | None, str | None],
+    dims: Sequence[str] = (),
 ) -> Any:
-    """One row per live contact: created, stage and its rank in the funnel, sources, first entries."""
+    """One row per live contact: created, stage and its rank in the funnel, sources, first
+    entries, then its value of each custom dimension."""
     contacts = table_of(HubSpotContact)
     e = [first_entries.c[f"e{i}"] for i in range(len(stages))]
     rank = case({s: i for i, s in enumerate(stages)}, value=contacts.c.lifecyclestage, else_=None)
+    values = [table_of(HubSpotContactProperty).alias(f"d{k}") for k in range(len(dims))]
+    joined: FromClause = contacts.outerjoin(first_entries, first_entries.c.contact_id == contacts.c.id)
+    for value, name in zip(values, dims, strict=True):
+        joined = joined.outerjoin(
+            value,
+            and_(
+                value.c.connection == contacts.c.connection,
+                value.c.contact_id == contacts.c.id,
+                value.c.property == name,
+            ),
+        )
     return (
         select(
             contacts.c.id,
@@ -177,8 +200,9 @@ def _facts_query(
             func.coalesce(contacts.c.analytics_source, UNKNOWN),
             func.coalesce(contacts.c.latest_source, contacts.c.analytics_source, UNKNOWN),
             *e,
+            *(func.coalesce(value.c.value, UNKNOWN) for value in values),
         )
-        .select_from(contacts.outerjoin(first_entries, first_entries.c.contact_id == contacts.c.id))
+        .select_from(joined)
         .where(
             contacts.c.connection == connection,
             contacts.c.archived == false(),
@@ -309,5 +333,60 @@ def _cells(
     rows = conn.execute(query).all()
     return [
         [PeriodCell(int(r[0]), r[1], r[2], int(r[3]), int(r[4 + k] or 0)) for r in rows if r[0] is not None]
+        for k in range(len(sums))
+    ]
+
+
+def _aggregate_custom(
+    conn: Connection,
+    facts: Table,
+    out: ContactAggregates,
+    *,
+    stages: list[str],
+    periods: list[Period],
+    strict: bool,
+    dims: Sequence[str],
+) -> None:
+    """The entries, conversions and contacts created by each custom dimension: one scan per
+    anchor date and dimension, grouped by its value alone (not crossed with the sources)."""
+    if not periods:
+        return
+    f = facts.c
+    e = [f[f"e{i}"] for i in range(len(stages))]
+    steps = funnel_steps(stages)
+    for k, name in enumerate(dims):
+        column = f[f"d{k}"]
+        for i, stage in enumerate(stages):
+            anchored = [(x, y) for x, y in steps if x == stage]
+            conditions = [_converted(e, stages.index(x), stages.index(y), strict) for x, y in anchored]
+            per_condition = _dim_cells(conn, periods, e[i], conditions, column, name)
+            out.custom_entries.setdefault(stage, []).extend(per_condition[0])
+            for (x, y), found in zip(anchored, per_condition, strict=False):
+                out.custom_conversions.setdefault((x, y), []).extend(found)
+        out.custom_created.extend(
+            _dim_cells(conn, periods, f.createdate, [e[-1].is_not(None)], column, name)[0]
+        )
+
+
+def _dim_cells(
+    conn: Connection,
+    periods: list[Period],
+    when: ColumnElement[Any],
+    hits: list[ColumnElement[Any]],
+    column: ColumnElement[Any],
+    name: str,
+) -> list[list[DimCell]]:
+    """Like `_cells`, grouped by one custom dimension's value."""
+    bucket = period_index(when, periods).label("p")
+    sums: list[ColumnElement[Any]] = [func.sum(case((hit, 1), else_=0)) for hit in hits]
+    sums = sums or [literal(0, Integer)]
+    query = (
+        select(bucket, column, func.count(), *sums)
+        .where(when >= bound(periods[0].start_utc), when < bound(periods[-1].end_utc))
+        .group_by(bucket, column)
+    )
+    rows = conn.execute(query).all()
+    return [
+        [DimCell(int(r[0]), name, str(r[1]), int(r[2]), int(r[3 + k] or 0)) for r in rows if r[0] is not None]
         for k in range(len(sums))
     ]

@@ -4,7 +4,8 @@ come from the history."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +17,10 @@ from kpi.sql import as_of_view, bound, history_applies, instant, raw
 from storage.db import table_of
 from storage.models import (
     HubSpotCompany,
+    HubSpotCompanyProperty,
     HubSpotDeal,
     HubSpotDealAssociation,
+    HubSpotDealProperty,
     HubSpotDealStageDate,
     HubSpotDealVersion,
     HubSpotPipelineStage,
@@ -81,14 +84,46 @@ def read_deal_stage_entries(
 
 
 def read_deals(
-    conn: Connection, *, connection: str, as_of: datetime, since: datetime | None = None
+    conn: Connection,
+    *,
+    connection: str,
+    as_of: datetime,
+    since: datetime | None = None,
+    dimensions: Sequence[str] = (),
 ) -> list[DealFact]:
     """Deals as facts. With `since`, deals closed before it (and created before it) are left out:
-    no KPI of the grid or the CLV window can count them."""
+    no KPI of the grid or the CLV window can count them. `dimensions`: the configured custom
+    dimension properties, from the deal's own values and its company's."""
     company_of = _companies_of_deals(conn, connection)
-    return [
-        _fact(row, as_of, company_of) for row in conn.execute(_deal_query(conn, connection, as_of, since))
-    ]
+    names = list(dict.fromkeys(dimensions))
+    custom = _custom_dims(conn, connection, company_of, names) if names else {}
+    facts = []
+    for row in conn.execute(_deal_query(conn, connection, as_of, since)):
+        values = custom.get(row[0], {})
+        facts.append(_fact(row, as_of, company_of, tuple((n, values.get(n, UNKNOWN)) for n in names)))
+    return facts
+
+
+def _custom_dims(
+    conn: Connection, connection: str, company_of: dict[str, str], names: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """Deal id → property → value: the company's values, overridden by the deal's own."""
+    deal_values, company_values = table_of(HubSpotDealProperty), table_of(HubSpotCompanyProperty)
+    by_company: dict[str, dict[str, str]] = defaultdict(dict)
+    query = select(company_values.c.company_id, company_values.c.property, company_values.c.value).where(
+        company_values.c.connection == connection, company_values.c.property.in_(list(names))
+    )
+    for company_id, name, value in conn.execute(query):
+        by_company[str(company_id)][str(name)] = str(value)
+    out: dict[str, dict[str, str]] = {
+        deal: dict(by_company[company]) for deal, company in company_of.items() if company in by_company
+    }
+    query = select(deal_values.c.deal_id, deal_values.c.property, deal_values.c.value).where(
+        deal_values.c.connection == connection, deal_values.c.property.in_(list(names))
+    )
+    for deal_id, name, value in conn.execute(query):
+        out.setdefault(str(deal_id), {})[str(name)] = str(value)
+    return out
 
 
 def _companies_of_deals(conn: Connection, connection: str) -> dict[str, str]:
@@ -165,7 +200,12 @@ def _deal_query(conn: Connection, connection: str, as_of: datetime, since: datet
     )
 
 
-def _fact(row: Any, as_of: datetime, company_of: dict[str, str]) -> DealFact:
+def _fact(
+    row: Any,
+    as_of: datetime,
+    company_of: dict[str, str],
+    dims: tuple[tuple[str, str], ...] = (),
+) -> DealFact:
     r = (*row[:4], instant(row[4]), instant(row[5]), *row[6:])
     # HubSpot's own flags first; the stage's metadata when a flag is missing (docs/kpis.md).
     is_closed = bool(r[6]) if r[6] is not None else bool(r[9])
@@ -187,6 +227,7 @@ def _fact(row: Any, as_of: datetime, company_of: dict[str, str]) -> DealFact:
         latest_source=r[12] or r[11] or UNKNOWN,
         owner=r[13] or UNKNOWN,
         company=company_of.get(r[0]),
+        dims=dims,
     )
 
 

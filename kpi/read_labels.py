@@ -3,9 +3,10 @@ pipelines and their stages, owners, marketing email names and Mailchimp campaign
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from kpi.labels import OPTION_DIMENSIONS, Labels
 from storage.db import table_of
@@ -19,15 +20,18 @@ from storage.models import (
 )
 
 
-def read_labels(engine: Engine, *, connection: str) -> Labels:
-    """Every label the connection's synced metadata holds now."""
+def read_labels(engine: Engine, *, connection: str, dimensions: Sequence[str] = ()) -> Labels:
+    """Every label the connection's synced metadata holds now; `dimensions`: the custom
+    dimension properties (kpi.dimensions) whose option labels are wanted too."""
     props, pipes, stages, owners = (
         table_of(m) for m in (HubSpotProperty, HubSpotPipeline, HubSpotPipelineStage, HubSpotOwner)
     )
     labels = Labels()
-    wanted = {"contacts/lifecyclestage": "lifecyclestage"} | {
-        f"contacts/{p}": p for p in OPTION_DIMENSIONS.values()
-    }
+    wanted = (
+        {"contacts/lifecyclestage": "lifecyclestage"}
+        | {f"contacts/{p}": p for p in OPTION_DIMENSIONS.values()}
+        | {f"{o}/{p}": p for p in dimensions for o in ("contacts", "companies", "deals")}
+    )
     with engine.connect() as conn:
         for record_id, raw in conn.execute(
             select(props.c.id, props.c.raw).where(
@@ -38,7 +42,7 @@ def read_labels(engine: Engine, *, connection: str) -> Labels:
             if wanted[record_id] == "lifecyclestage":
                 labels.lifecycle = options
             else:
-                labels.options[wanted[record_id]] = options
+                labels.options.setdefault(wanted[record_id], {}).update(options)
         labels.pipelines = {
             str(i): str(label)
             for i, label in conn.execute(
@@ -80,3 +84,22 @@ def _options(raw: Any) -> dict[str, str]:
         for o in options or []
         if isinstance(o, dict) and o.get("value") not in (None, "")
     }
+
+
+def dimension_objects(
+    conn: Connection, *, connection: str, configured: Sequence[str]
+) -> dict[str, list[str]]:
+    """Object type → the configured custom dimensions it has (kpi.dimensions): `contacts.name`
+    names its object; a bare name every object whose synced property catalogue defines it."""
+    props = table_of(HubSpotProperty)
+    defined = {
+        str(record_id)
+        for (record_id,) in conn.execute(select(props.c.id).where(props.c.connection == connection))
+    }
+    out: dict[str, list[str]] = {}
+    for entry in configured:
+        object_type, _, name = entry.rpartition(".")
+        for candidate in (object_type,) if object_type else ("contacts", "companies", "deals"):
+            if f"{candidate}/{name}" in defined:
+                out.setdefault(candidate, []).append(name)
+    return out

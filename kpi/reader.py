@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -46,6 +46,7 @@ from kpi.read_deals import (
     read_spend,
 )
 from kpi.read_email import read_audience_link, read_email_sends, read_mailchimp_sends, read_members
+from kpi.read_labels import dimension_objects
 from kpi.read_web import read_persona_created, read_personas, read_traffic
 from kpi.sql import on_connection
 
@@ -86,6 +87,8 @@ class _Reads:
     periods: list[Period]
     as_of: datetime
     tz: ZoneInfo
+    # Object type → its custom dimensions (kpi.dimensions that its property catalogue defines).
+    dims: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def since(self) -> datetime:
@@ -101,6 +104,7 @@ class _Reads:
             strict=self.settings.conversion_mode == "strict",
             since=self.since,
             ids=ids,
+            dims=self.dims.get("contacts", []),
         )
 
     def counts(self, conn: Connection) -> list[StageCell]:
@@ -118,7 +122,13 @@ class _Reads:
             conn, connection=c, lead_stage=stages[0], since=since
         )
         return _Money(
-            deals=read_deals(conn, connection=c, as_of=self.as_of, since=since),
+            deals=read_deals(
+                conn,
+                connection=c,
+                as_of=self.as_of,
+                since=since,
+                dimensions=[*self.dims.get("deals", []), *self.dims.get("companies", [])],
+            ),
             currency=self.settings.home_currency or infer_currency(conn, connection=c),
             spend=read_spend(conn, connection=c),
             pipeline_stages=read_pipeline_stages(conn, connection=c),
@@ -158,7 +168,15 @@ def read_inputs(
     up), the current stage counts, and deals with spend. Each sees a consistent snapshot of its
     own; KPIs run after a sync, not during one.
     """
-    reads = _Reads(connection, settings, periods, as_of, tz)
+    dims = (
+        on_connection(
+            engine,
+            lambda conn: dimension_objects(conn, connection=connection, configured=settings.dimensions),
+        )
+        if settings.dimensions
+        else {}
+    )
+    reads = _Reads(connection, settings, periods, as_of, tz, dims)
     middle = on_connection(
         engine, lambda conn: middle_contact_id(conn, connection=connection, split_above=split_above)
     )

@@ -105,7 +105,7 @@ def compute_kpis(
         engine, connection=settings.connection, settings=kpi, periods=periods, as_of=as_of, tz=tz
     )
     result = compute(inputs)
-    labels = read_labels(engine, connection=settings.connection)
+    labels = read_labels(engine, connection=settings.connection, dimensions=settings.kpi.dimension_names)
     report = KpiReport(result, periods, computed_at=clock.now(), tz=tz, labels=labels)
     report.seconds = time.perf_counter() - started
     return report

@@ -27,7 +27,12 @@ from connector.hubspot.constants import (
     STAGE_ENTERED_PREFIX,
 )
 from connector.hubspot.links import attach_associations, attach_history, complete_associations
-from connector.hubspot.normalize import normalize_companies, normalize_contacts, normalize_deals
+from connector.hubspot.normalize import (
+    add_dimension_values,
+    normalize_companies,
+    normalize_contacts,
+    normalize_deals,
+)
 from connector.hubspot.schema import PortalSchema
 from connector.hubspot.search import WindowSearch, search_total
 from connector.hubspot.wire import due, iso, parse_iso, results
@@ -70,18 +75,23 @@ class CrmObjectStream(Stream[HubSpotClient]):
     associations: ClassVar[tuple[str, ...]] = ()
     # The stage property whose every change is read with `propertiesWithHistory`.
     history: ClassVar[str | None] = None
+    # The column that names the record in its child tables (custom dimension values).
+    owner_key: ClassVar[str]
 
     def __init__(
         self,
         settings: HubSpotSettings,
         schema: PortalSchema,
         known_archived: Callable[[], Collection[str]] | None = None,
+        dimensions: Mapping[str, str] | None = None,
     ) -> None:
         """`known_archived()`: the ids storage holds as archived, so the archived phase can find
-        restored records."""
+        restored records. `dimensions`: the properties named in `kpi.dimensions` this object has
+        (name → HubSpot type), read and stored typed."""
         self.settings = settings
         self.object_type = self.name
-        self.properties = list(dict.fromkeys(self.properties_for(schema, settings)))
+        self.dimensions = dict(dimensions or {})
+        self.properties = list(dict.fromkeys([*self.properties_for(schema, settings), *self.dimensions]))
         # None: stage history not read (switched off in the settings).
         self.history_property = self.history if settings.stage_history else None
         self.known_archived = known_archived or (lambda: ())
@@ -90,6 +100,16 @@ class CrmObjectStream(Stream[HubSpotClient]):
     @abstractmethod
     def properties_for(cls, schema: PortalSchema, settings: HubSpotSettings) -> list[str]:
         """The properties read of every record."""
+
+    @abstractmethod
+    def normalize(self, page: Page) -> Normalized:
+        """The object's own typed rows of a page."""
+
+    def parse(self, page: Page) -> Normalized:
+        out = self.normalize(page)
+        if self.dimensions:
+            add_dimension_values(page.records, out, self.dimensions, self.owner_key)
+        return out
 
     @classmethod
     def mode(cls, state: Mapping[str, Any], *, full: bool) -> Mode:
@@ -272,6 +292,7 @@ class CrmObjectStream(Stream[HubSpotClient]):
 
 class CompaniesStream(CrmObjectStream):
     name = "companies"
+    owner_key = "company_id"
     scopes = (("crm.objects.companies.read",),)
     modified_property = "hs_lastmodifieddate"
 
@@ -279,12 +300,13 @@ class CompaniesStream(CrmObjectStream):
     def properties_for(cls, schema: PortalSchema, settings: HubSpotSettings) -> list[str]:
         return [*COMPANY_PROPERTIES, *settings.extra_company_properties]
 
-    def parse(self, page: Page) -> Normalized:
+    def normalize(self, page: Page) -> Normalized:
         return normalize_companies(page.records)
 
 
 class ContactsStream(CrmObjectStream):
     name = "contacts"
+    owner_key = "contact_id"
     scopes = (("crm.objects.contacts.read",),)
     modified_property = "lastmodifieddate"
     associations: ClassVar[tuple[str, ...]] = ("companies",)
@@ -295,8 +317,9 @@ class ContactsStream(CrmObjectStream):
         settings: HubSpotSettings,
         schema: PortalSchema,
         known_archived: Callable[[], Collection[str]] | None = None,
+        dimensions: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(settings, schema, known_archived)
+        super().__init__(settings, schema, known_archived, dimensions)
         self.known_stages = set(schema.lifecycle_stages)
 
     @classmethod
@@ -311,12 +334,13 @@ class ContactsStream(CrmObjectStream):
                 names.append(legacy)
         return [*names, *settings.extra_contact_properties]
 
-    def parse(self, page: Page) -> Normalized:
+    def normalize(self, page: Page) -> Normalized:
         return normalize_contacts(page.records, self.known_stages, page.associations)
 
 
 class DealsStream(CrmObjectStream):
     name = "deals"
+    owner_key = "deal_id"
     scopes = (("crm.objects.deals.read",),)
     modified_property = "hs_lastmodifieddate"
     associations: ClassVar[tuple[str, ...]] = ("contacts", "companies")
@@ -327,5 +351,5 @@ class DealsStream(CrmObjectStream):
         stages = [f"{STAGE_ENTERED_PREFIX}{stage}" for stage in schema.deal_stage_ids]
         return [*DEAL_PROPERTIES, *stages, *settings.extra_deal_properties]
 
-    def parse(self, page: Page) -> Normalized:
+    def normalize(self, page: Page) -> Normalized:
         return normalize_deals(page.records, page.associations)

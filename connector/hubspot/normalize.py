@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -288,3 +288,37 @@ def normalize_deals(records: Iterable[Any], stated: tuple[str, ...] = ()) -> Nor
         if says_any:
             out.association_owner_ids.append(record_id)
     return out
+
+
+# HubSpot property types whose values are also stored as a number or as a time.
+_NUMBER_TYPES = {"number"}
+_TIME_TYPES = {"date", "datetime"}
+
+
+def add_dimension_values(
+    records: Iterable[Any], out: Normalized, dimensions: Mapping[str, str], owner_key: str
+) -> None:
+    """The page's values of the configured dimension properties (name → HubSpot type), one row
+    per record and set property: the text as sent, and typed where the portal types it. A value
+    that does not parse as its type is quarantined and kept as text."""
+    parsed = set(out.entity_ids)
+    for record in records:
+        record_id = str(record.get("id", "")).strip() if isinstance(record, dict) else ""
+        props = record.get("properties") if isinstance(record, dict) else None
+        if record_id not in parsed or not isinstance(props, dict):
+            continue
+        out.dimension_owner_ids.append(record_id)
+        f = Fields(record_id, out.issues)
+        for name, kind in dimensions.items():
+            value = props.get(name)
+            if value is None or str(value).strip() == "":
+                continue
+            out.dimension_values.append(
+                {
+                    owner_key: record_id,
+                    "property": name,
+                    "value": str(value)[:400],
+                    "number": f.number(props, name) if kind in _NUMBER_TYPES else None,
+                    "at": f.timestamp(props, name) if kind in _TIME_TYPES else None,
+                }
+            )

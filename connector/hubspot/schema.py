@@ -26,6 +26,21 @@ class PortalSchema:
     property_names: dict[str, set[str]] = field(default_factory=dict)
     # The full definitions the properties API gave, per object type (name, label, type, options…).
     definitions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Object type → property name → HubSpot type (`string`, `number`, `enumeration`, `date`,
+    # `datetime`, `bool`): how a custom dimension's values are stored (kpi.dimensions).
+    property_types: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def dimensions(self, configured: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Object type → the configured dimension properties it defines, with their types. An
+        entry `contacts.name` names one object; a bare `name` every object that has it."""
+        out: dict[str, dict[str, str]] = {}
+        for entry in configured:
+            object_type, _, name = entry.rpartition(".")
+            for candidate in (object_type,) if object_type else ("contacts", "companies", "deals"):
+                if name in self.property_names.get(candidate, set()):
+                    types = self.property_types.get(candidate, {})
+                    out.setdefault(candidate, {})[name] = types.get(name, "string")
+        return out
 
     def has_property(self, object_type: str, name: str) -> bool:
         names = self.property_names.get(object_type)
@@ -37,6 +52,7 @@ class PortalSchema:
             "lifecycle_stages": list(self.lifecycle_stages),
             "deal_stage_ids": list(self.deal_stage_ids),
             "property_names": {k: sorted(v) for k, v in self.property_names.items()},
+            "property_types": {k: dict(sorted(v.items())) for k, v in self.property_types.items()},
         }
 
     @classmethod
@@ -46,6 +62,11 @@ class PortalSchema:
             deal_stage_ids=[str(s) for s in data.get("deal_stage_ids") or []],
             property_names={
                 str(k): {str(n) for n in v} for k, v in (data.get("property_names") or {}).items()
+            },
+            property_types={
+                str(k): {str(n): str(t) for n, t in v.items()}
+                for k, v in (data.get("property_types") or {}).items()
+                if isinstance(v, dict)
             },
         )
 
@@ -92,6 +113,9 @@ def discover_schema(client: HubSpotClient, settings: HubSpotSettings) -> PortalS
             continue  # no properties scope: fall back to defaults and config
         schema.property_names[object_type] = {str(p.get("name")) for p in props if isinstance(p, dict)}
         schema.definitions[object_type] = [p for p in props if isinstance(p, dict)]
+        schema.property_types[object_type] = {
+            str(p.get("name")): str(p.get("type") or "string") for p in props if isinstance(p, dict)
+        }
         if object_type == "contacts":
             for prop in props:
                 if isinstance(prop, dict) and prop.get("name") == "lifecyclestage":

@@ -112,13 +112,14 @@ class HubSpotSource(Source[HubSpotClient]):
         def archived(name: str) -> Callable[[], Collection[str]]:
             return lambda: self.stored.archived_ids(name)
 
+        dims = schema.dimensions(self.settings.kpi.dimensions)
         streams: list[Stream[HubSpotClient]] = [
             PropertiesStream(schema),
             OwnersStream(hub),
             PipelinesStream(hub),
-            CompaniesStream(hub, schema, archived(CompaniesStream.name)),
-            ContactsStream(hub, schema, archived(ContactsStream.name)),
-            DealsStream(hub, schema, archived(DealsStream.name)),
+            CompaniesStream(hub, schema, archived(CompaniesStream.name), dims.get("companies")),
+            ContactsStream(hub, schema, archived(ContactsStream.name), dims.get("contacts")),
+            DealsStream(hub, schema, archived(DealsStream.name), dims.get("deals")),
             MarketingEmailsStream(hub),
             WebAnalyticsStream(hub),
         ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from sandbox.hubspot.answers import DEAL_TYPES, HEARD_OPTIONS, HEARD_PROPERTY
 from sandbox.hubspot.data import PERSONA_LABELS, SOURCES, Record
 from sandbox.hubspot.model import SINGULAR
 
@@ -184,6 +185,16 @@ def _enumeration(name: str, lifecycle_options: list[tuple[str, str]]) -> dict[st
             for i, (value, label) in enumerate(PERSONA_LABELS.items())
         ]
         return {"type": "enumeration", "fieldType": "select", "options": options}
+    if name in (HEARD_PROPERTY, "dealtype"):
+        choices = HEARD_OPTIONS if name == HEARD_PROPERTY else DEAL_TYPES
+        options = [
+            {"label": label, "value": value, "displayOrder": i, "hidden": False}
+            for i, (value, label) in enumerate(choices)
+        ]
+        extra = (
+            {"hubspotDefined": False, "label": "How did you hear about us?"} if name == HEARD_PROPERTY else {}
+        )
+        return {"type": "enumeration", "fieldType": "select", "options": options, **extra}
     if name in ("dealstage", "pipeline"):
         return {"type": "enumeration", "fieldType": "select", "externalOptions": True, "options": []}
     return {}

@@ -13,6 +13,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sandbox.hubspot.answers import add_answers
 from sandbox.hubspot.data import (
     CURRENCIES,
     DEFAULT_PIPELINE,
@@ -73,6 +74,7 @@ class _Generator:
         contact_paths = self._contacts(created_times, companies)
         self._finish_companies(companies)
         self._deals(contact_paths, n_deals)
+        add_answers(self.data, o.seed)
         self._malformed(o.malformed)
         self.data.marketing_emails = marketing_emails(
             created_times, now=self.now, history_days=o.history_days, seed=o.seed

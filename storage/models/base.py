@@ -44,6 +44,23 @@ class ContactKey(SQLModel):
     contact_id: str = Field(primary_key=True, max_length=40)
 
 
+class CompanyKey(SQLModel):
+    """A row that belongs to one company."""
+
+    connection: str = Field(primary_key=True, max_length=100)
+    company_id: str = Field(primary_key=True, max_length=40)
+
+
+class PropertyValueBase(SQLModel):
+    """A property named in `kpi.dimensions`: its value as text (an enumeration's value, as sent),
+    and typed by the portal's definition where it is a number or a date."""
+
+    property: str = Field(primary_key=True, max_length=100)
+    value: str = Field(max_length=400)
+    number: float | None = None
+    at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class DealKey(SQLModel):
     """A row that belongs to one deal."""
 

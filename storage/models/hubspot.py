@@ -12,9 +12,11 @@ from sqlmodel import Field, SQLModel
 from storage.db import JSONType, UTCDateTime
 from storage.models.base import (
     AssociationBase,
+    CompanyKey,
     ContactKey,
     CrmRecordBase,
     DealKey,
+    PropertyValueBase,
     StageDateBase,
     TransitionBase,
 )
@@ -155,6 +157,27 @@ class HubSpotDealAssociation(AssociationBase, DealKey, table=True):
     """A deal's associated contacts and companies."""
 
     __tablename__ = "hubspot_deal_associations"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class HubSpotContactProperty(PropertyValueBase, ContactKey, table=True):
+    """A contact's value of a property named in `kpi.dimensions`."""
+
+    __tablename__ = "hubspot_contact_properties"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class HubSpotDealProperty(PropertyValueBase, DealKey, table=True):
+    """A deal's value of a property named in `kpi.dimensions`."""
+
+    __tablename__ = "hubspot_deal_properties"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class HubSpotCompanyProperty(PropertyValueBase, CompanyKey, table=True):
+    """A company's value of a property named in `kpi.dimensions`."""
+
+    __tablename__ = "hubspot_company_properties"
     __table_args__ = {"sqlite_with_rowid": False}
 
 

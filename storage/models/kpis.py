@@ -46,7 +46,7 @@ class KpiHistory(SQLModel, table=True):
     period_end: datetime = Field(sa_type=UTCDateTime)
     # `2026-11`, `2026-Q4`, `2026-W48` in the computation's time zone; "" for snapshot values.
     period_label: str = Field(default="", max_length=10)
-    dimension: str = Field(max_length=20)
+    dimension: str = Field(max_length=100)  # built-in names, or a custom property (kpi.dimensions)
     dimension_value: str = Field(max_length=200)
     dimension_label: str = Field(default="", max_length=400)
     value: float | None = None

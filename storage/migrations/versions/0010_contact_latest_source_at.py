@@ -31,6 +31,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("latest_source_at", storage.db.UTCDateTime(timezone=True), nullable=True)
         )
+    drop_views(op.get_bind(), VIEWS_0007)
+    create_views(op.get_bind(), VIEWS_0010, revision="0009")
 
 
 def downgrade() -> None:
