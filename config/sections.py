@@ -227,6 +227,10 @@ class KpiSettings(Section):
     # Custom dimensions (docs/kpis.md): contact, company or deal properties (`name`, or
     # `contacts.name` for one object) read, stored typed, and used as KPI breakdowns.
     dimensions: list[str] = Field(default_factory=list, max_length=20)
+    # A contact property holding the answer to "how did you hear about us?": its answers are
+    # cross-tabulated with the tracked original source (`reported_vs_tracked_contacts`); it is a
+    # custom contact dimension too.
+    self_reported_source: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,100}$")
 
     @field_validator("dimensions")
     @classmethod
@@ -240,6 +244,13 @@ class KpiSettings(Section):
                     "(lowercase, digits, _; optionally after contacts., companies. or deals.)"
                 )
         return list(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _self_reported_is_a_dimension(self) -> KpiSettings:
+        name = self.self_reported_source
+        if name and name not in self.dimensions and f"contacts.{name}" not in self.dimensions:
+            self.dimensions = [*self.dimensions, f"contacts.{name}"]
+        return self
 
     @property
     def dimension_names(self) -> list[str]:

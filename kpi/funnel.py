@@ -7,6 +7,7 @@ from collections import defaultdict
 from kpi import formulas
 from kpi.definitions import funnel_steps, step
 from kpi.grid import contact_dims, dim_rollup, grid_keys, rollup
+from kpi.grid import dim as shared_dim
 from kpi.inputs import KpiInputs
 from kpi.model import ALL, NO_BASE, Dim, KpiValue, Where, count, ratio
 
@@ -98,4 +99,16 @@ def source_kpis(inputs: KpiInputs) -> list[KpiValue]:
                 **where,
             )
         )
+    prop = inputs.self_reported_source
+    if prop:
+        for cell in sorted(inputs.contacts.reported, key=lambda c: (c.period, c.answer, c.source)):
+            out.append(
+                count(
+                    "reported_vs_tracked_contacts",
+                    cell.n,
+                    period=inputs.periods[cell.period],
+                    dim=shared_dim(prop, cell.answer),
+                    stage=cell.source,
+                )
+            )
     return out

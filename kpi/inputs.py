@@ -48,6 +48,17 @@ class DimCell:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportedCell:
+    """`n` contacts created in grid period `period` who answered `answer` to the self-reported
+    source question and whose tracked original source is `source`."""
+
+    period: int
+    answer: str
+    source: str
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerFact:
     """A contact that became a customer: when it was created and when it first became one."""
 
@@ -74,6 +85,8 @@ class ContactAggregates:
     custom_entries: dict[str, list[DimCell]] = field(default_factory=dict)
     custom_conversions: dict[tuple[str, str], list[DimCell]] = field(default_factory=dict)
     custom_created: list[DimCell] = field(default_factory=list)
+    # Self-reported answer × tracked original source (kpi.self_reported_source).
+    reported: list[ReportedCell] = field(default_factory=list)
 
     def add(self, other: ContactAggregates) -> None:
         """Fold in the aggregates of another set of contacts (every part is additive)."""
@@ -91,6 +104,7 @@ class ContactAggregates:
         for step, dim_cells in other.custom_conversions.items():
             self.custom_conversions.setdefault(step, []).extend(dim_cells)
         self.custom_created.extend(other.custom_created)
+        self.reported.extend(other.reported)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,3 +282,5 @@ class KpiInputs:
     deal_contacts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     attribution_lookback_days: int = 365
     attribution_half_life_days: float = 7.0
+    # The contact property of the self-reported source (kpi.self_reported_source), if any.
+    self_reported_source: str | None = None

@@ -51,6 +51,9 @@ class Labels:
         `deal_stages`; a step `a>b` as `A → B`; qualifiers (`open`, `won`) as they are."""
         if family == "attribution":
             return MODEL_LABELS.get(stage, stage)
+        if family == "sources" and STEP not in stage:
+            # The tracked source of `reported_vs_tracked_contacts`.
+            return self.dimension("source", stage)
         names = self.deal_stages if family == "deal_stages" else self.lifecycle
         if not stage:
             return ""

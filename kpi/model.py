@@ -37,7 +37,13 @@ _family(
     "stage_dates_missing",
     "leads_per_customer",
 )
-_family("sources", "contacts_created", "contact_to_customer_rate", "priority_persona_share")
+_family(
+    "sources",
+    "contacts_created",
+    "contact_to_customer_rate",
+    "priority_persona_share",
+    "reported_vs_tracked_contacts",
+)
 _family(
     "web",
     "web_visits",

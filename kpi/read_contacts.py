@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 
 from kpi.definitions import funnel_steps
-from kpi.inputs import ContactAggregates, CustomerFact, DimCell, PeriodCell, StageCell
+from kpi.inputs import ContactAggregates, CustomerFact, DimCell, PeriodCell, ReportedCell, StageCell
 from kpi.model import UNKNOWN
 from kpi.periods import Period
 from kpi.sql import as_of_view, bound, history_applies, id_range, instant, period_index, raw
@@ -123,9 +123,11 @@ def read_contacts(
     since: datetime,
     ids: tuple[str | None, str | None] = (None, None),
     dims: Sequence[str] = (),
+    reported: str | None = None,
 ) -> ContactAggregates:
     """The funnel cells of the contacts with ids in [ids[0], ids[1]) (None: unbounded), also by
-    each custom contact dimension in `dims` (kpi.dimensions)."""
+    each custom contact dimension in `dims` (kpi.dimensions), and the self-reported answers
+    (`reported`, one of `dims`) against the tracked source."""
     first_entries, facts = _temp_tables(stages, dims)
     pivot = _first_entries_query(connection, stages, as_of, ids)
     facts_select = _facts_query(first_entries, connection, stages, as_of, ids, dims)
@@ -137,6 +139,8 @@ def read_contacts(
         conn.execute(insert(facts).from_select([c.name for c in facts.columns], facts_select))
         out = _aggregate_contacts(conn, facts, stages=stages, periods=periods, strict=strict, since=since)
         _aggregate_custom(conn, facts, out, stages=stages, periods=periods, strict=strict, dims=dims)
+        if reported is not None and reported in dims and periods:
+            out.reported = _reported(conn, facts, periods, facts.c[f"d{list(dims).index(reported)}"])
         return out
     finally:
         facts.drop(conn)
@@ -389,4 +393,22 @@ def _dim_cells(
     return [
         [DimCell(int(r[0]), name, str(r[1]), int(r[2]), int(r[3 + k] or 0)) for r in rows if r[0] is not None]
         for k in range(len(sums))
+    ]
+
+
+def _reported(
+    conn: Connection, facts: Table, periods: list[Period], answer: ColumnElement[Any]
+) -> list[ReportedCell]:
+    """Contacts created per period by their answer and their tracked original source."""
+    f = facts.c
+    bucket = period_index(f.createdate, periods).label("p")
+    query = (
+        select(bucket, answer, f.source, func.count())
+        .where(f.createdate >= bound(periods[0].start_utc), f.createdate < bound(periods[-1].end_utc))
+        .group_by(bucket, answer, f.source)
+    )
+    return [
+        ReportedCell(int(r[0]), str(r[1]), str(r[2]), int(r[3]))
+        for r in conn.execute(query)
+        if r[0] is not None
     ]

@@ -105,6 +105,7 @@ class _Reads:
             since=self.since,
             ids=ids,
             dims=self.dims.get("contacts", []),
+            reported=self.settings.self_reported_source,
         )
 
     def counts(self, conn: Connection) -> list[StageCell]:
@@ -230,4 +231,5 @@ def _inputs(reads: _Reads, contacts: ContactAggregates, money: _Money, web: _Web
         deal_contacts=money.deal_contacts,
         attribution_lookback_days=settings.attribution_lookback_days,
         attribution_half_life_days=settings.attribution_half_life_days,
+        self_reported_source=settings.self_reported_source,
     )

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from config import Settings, load_settings
 from connector.sources import SOURCES
+from sandbox.hubspot.answers import HEARD_PROPERTY
 from sandbox.hubspot.app import create_app
 from sandbox.hubspot.options import SandboxState
 from sandbox.mailchimp.app import create_app as create_mailchimp_app
@@ -62,6 +63,11 @@ def run_demo(*, contacts: int, directory: Path, days: int, seed: int, console: C
             data_dir=directory,
             hubspot={"token": token, "base_url": server.url, "rate_limit_per_10s": 250},
             mailchimp={"api_key": mailchimp_key, "base_url": f"{email.url}/3.0"},
+            # The sandbox's self-reported source, its industries and deal types as breakdowns.
+            kpi={
+                "self_reported_source": HEARD_PROPERTY,
+                "dimensions": [HEARD_PROPERTY, "companies.industry", "deals.dealtype"],
+            },
         )
         demo = _Demo(settings, state, mailchimp, console)
         report = demo.first_sync(directory)

@@ -33,6 +33,9 @@ def print_summary(report: KpiReport, console: Console) -> None:
     console.print(_sources_table(sources, report.result.currency, span, report.labels))
     print_web(report, console, revenue={k: v["revenue"] for k, v in sources.items()})
     console.print(_sales_table(report, stages, span))
+    reported = [v for v in values if v.kpi == "reported_vs_tracked_contacts"]
+    if reported:
+        console.print(_reported_table(reported, span, report.labels))
     if any(v.kpi == "attributed_revenue" and v.dim.name == "source" for v in values):
         console.print(_attribution_table(values, report.result.currency, span, report.labels))
     if total_of(values, "emails_sent"):
@@ -143,6 +146,35 @@ EMAIL_ROWS = (
     ("email_click_to_open_rate", "click-to-open (clickers / openers)"),
     ("email_unsubscribe_rate", "unsubscribe rate"),
 )
+
+
+def _reported_table(values: list[KpiValue], span: str, labels: Labels) -> Table:
+    """Contacts created by what they said (rows) and what tracking says (the five commonest
+    tracked sources, then the rest): where the two part, tracking is blind."""
+    cells: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    per_source: dict[str, float] = defaultdict(float)
+    prop = values[0].dim.name
+    for v in values:
+        cells[v.dim.value][v.stage] += v.value or 0
+        per_source[v.stage] += v.value or 0
+    top = [s for s, _ in sorted(per_source.items(), key=lambda kv: (-kv[1], kv[0]))[:5]]
+    table = Table(title=f"What people say ({prop}) vs what tracking says (original source), {span}")
+    table.add_column("they said", no_wrap=True)
+    for source in top:
+        table.add_column(labels.dimension("source", source), justify="right", no_wrap=True)
+    table.add_column("other", justify="right", no_wrap=True)
+    table.add_column("all", justify="right", no_wrap=True)
+    ranked = sorted(cells.items(), key=lambda kv: (kv[0] == "unknown", -sum(kv[1].values()), kv[0]))
+    for answer, row in ranked:
+        other = sum(n for s, n in row.items() if s not in top)
+        name = "(no answer)" if answer == "unknown" else labels.dimension(prop, answer)
+        table.add_row(
+            name,
+            *(fmt(row.get(s, 0), "count") for s in top),
+            fmt(other, "count"),
+            fmt(sum(row.values()), "count"),
+        )
+    return table
 
 
 # The models side by side, as the attribution table's columns show them.

@@ -125,7 +125,13 @@ VIEWS_0010: dict[str, tuple[str, ...]] = {
     "attribution": ("attributed_revenue", "attributed_deals_created", "attributed_pipeline_created"),
 }
 
-CURRENT = VIEWS_0010
+# Revision 0011 added the self-reported source cross-tabulation to the sources family.
+VIEWS_0011: dict[str, tuple[str, ...]] = {
+    **VIEWS_0010,
+    "sources": (*VIEWS_0010["sources"], "reported_vs_tracked_contacts"),
+}
+
+CURRENT = VIEWS_0011
 
 # The views as each revision made them: 0009 added `period_label` and `complete` (the period
 # had ended when the KPIs were computed; always true for snapshot values).

@@ -75,7 +75,12 @@ def test_custom_dimensions_break_down_their_objects_kpis(
     sandbox, clock, make_settings, engine, db_url, tmp_path
 ):
     settings = make_settings(db_url)
-    settings = settings.model_copy(update={"kpi": settings.kpi.model_copy(update={"dimensions": DIMENSIONS})})
+    # The self-reported source alone names the property: it becomes a contact dimension too.
+    kpi = settings.kpi.model_validate(
+        {"dimensions": [d for d in DIMENSIONS if d != HEARD_PROPERTY], "self_reported_source": HEARD_PROPERTY}
+    )
+    assert f"contacts.{HEARD_PROPERTY}" in kpi.dimensions
+    settings = settings.model_copy(update={"kpi": kpi})
     build_sync("hubspot", settings, engine, clock=clock).run(full=True)
     report = run_kpis(settings, engine, trigger="test", clock=clock, out_dir=tmp_path / "exports")
     assert report.run_id is not None
@@ -97,6 +102,21 @@ def test_custom_dimensions_break_down_their_objects_kpis(
     labels = {r["dimension_value"]: r["dimension_label"] for r in rows if r["dimension"] == HEARD_PROPERTY}
     assert labels["podcast"] == dict(HEARD_OPTIONS)["podcast"] and labels["unknown"] == "unknown"
     assert {r["dimension_label"] for r in rows if r["dimension"] == "dealtype"} >= {"New Business"}
+    # What people say against what tracking says: per period and answer, the tracked sources
+    # add up to the contacts created with that answer.
+    crossed: dict[tuple[object, str], float] = defaultdict(float)
+    for r in rows:
+        if r["kpi"] == "reported_vs_tracked_contacts":
+            assert r["dimension"] == HEARD_PROPERTY and r["stage"] and r["stage_label"]
+            crossed[(r["period_start"], r["dimension_value"])] += r["value"]
+    created = {
+        (r["period_start"], r["dimension_value"]): r["value"]
+        for r in rows
+        if r["kpi"] == "contacts_created" and r["dimension"] == HEARD_PROPERTY and r["value"]
+    }
+    assert crossed and dict(crossed) == created
+    tracked = {r["stage"]: r["stage_label"] for r in rows if r["kpi"] == "reported_vs_tracked_contacts"}
+    assert tracked["ORGANIC_SEARCH"] == "Organic Search"
     # A property no object of the portal defines is not a breakdown (and not an error).
     assert not any(r["dimension"] == "numberofemployees" and r["family"] == "funnel" for r in rows)
 

@@ -5,7 +5,7 @@ One row per record and configured property (`hubspot_contact_properties`,
 a time where the portal types the property so. Each page of the record's stream states them
 completely (a cleared value is removed). `kpi_values.dimension` widens to 100 characters, the
 length of a property name (the views are made again around it). docs/kpis.md, "Custom
-dimensions".
+dimensions". The `kpi_sources` view gains `reported_vs_tracked_contacts`.
 
 Revision ID: 0011
 Revises: 0010
@@ -21,7 +21,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 import storage.db
-from storage.views import VIEWS_0010, create_views, drop_views
+from storage.views import VIEWS_0010, VIEWS_0011, create_views, drop_views
 
 revision: str = "0011"
 down_revision: str | None = "0010"
@@ -48,18 +48,20 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint("connection", owner, "property"),
             sqlite_with_rowid=False,
         )
-    _dimension_length(100, 20)
+    _dimension_length(100, 20, views=(VIEWS_0010, VIEWS_0011))
 
 
 def downgrade() -> None:
-    _dimension_length(20, 100)
+    _dimension_length(20, 100, views=(VIEWS_0011, VIEWS_0010))
     for table, _ in reversed(TABLES):
         op.drop_table(table)
 
 
-def _dimension_length(new: int, old: int) -> None:
+def _dimension_length(new: int, old: int, *, views: tuple[dict[str, tuple[str, ...]], ...]) -> None:
+    """Widen or narrow `kpi_values.dimension`, the views dropped (`views[0]`) and made again
+    (`views[1]`) around it."""
     bind = op.get_bind()
-    drop_views(bind, VIEWS_0010)
+    drop_views(bind, views[0])
     with op.batch_alter_table("kpi_values", schema=None) as batch_op:
         batch_op.alter_column(
             "dimension",
@@ -67,4 +69,4 @@ def _dimension_length(new: int, old: int) -> None:
             type_=sqlmodel.sql.sqltypes.AutoString(length=new),
             existing_nullable=False,
         )
-    create_views(bind, VIEWS_0010, revision="0009")
+    create_views(bind, views[1], revision="0009")
