@@ -57,7 +57,8 @@ def cycle_kpis(inputs: KpiInputs) -> list[KpiValue]:
         if p is None or days is None:
             continue
         dims = (ALL, dim("source", deal.source), dim("latest_source", deal.latest_source))
-        for d in (*dims, dim("pipeline", deal.pipeline)):
+        custom = (dim(name, value) for name, value in deal.dims)
+        for d in (*dims, dim("pipeline", deal.pipeline), *custom):
             if days < 0:
                 invalid[p, d] += 1
             else:
@@ -75,7 +76,7 @@ def cycle_kpis(inputs: KpiInputs) -> list[KpiValue]:
         days = (fact.became - fact.created).total_seconds() / DAY_SECONDS
         if days < 0:
             continue
-        for d in contact_dims(fact):
+        for d in (*contact_dims(fact), *(dim(name, value) for name, value in fact.dims)):
             to_customer[p, d].append(days)
     out.extend(_distribution("time_to_customer", to_customer, inputs))
     return out

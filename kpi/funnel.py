@@ -36,6 +36,8 @@ def _current_stages(inputs: KpiInputs) -> list[KpiValue]:
     for cell in agg.stage_counts:
         for dim in contact_dims(cell):
             current[cell.stage, dim] += cell.n
+    for custom in agg.custom_stage_counts:
+        current[custom.stage, shared_dim(custom.dimension, custom.value)] += custom.n
     for stage in inputs.stages:
         current.setdefault((stage, ALL), 0)
     out: list[KpiValue] = []

@@ -25,6 +25,16 @@ class StageCell:
 
 
 @dataclass(frozen=True, slots=True)
+class DimStageCell:
+    """Contacts currently at `stage` with `value` of the custom dimension `dimension`."""
+
+    stage: str
+    dimension: str
+    value: str
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
 class PeriodCell:
     """`n` contacts (and `hits` of them meeting a condition) in grid period `period`, by source."""
 
@@ -66,6 +76,8 @@ class CustomerFact:
     became: datetime
     source: str
     latest_source: str
+    # (property, value) of each custom contact dimension (kpi.dimensions).
+    dims: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -85,6 +97,7 @@ class ContactAggregates:
     custom_entries: dict[str, list[DimCell]] = field(default_factory=dict)
     custom_conversions: dict[tuple[str, str], list[DimCell]] = field(default_factory=dict)
     custom_created: list[DimCell] = field(default_factory=list)
+    custom_stage_counts: list[DimStageCell] = field(default_factory=list)
     # Self-reported answer × tracked original source (kpi.self_reported_source).
     reported: list[ReportedCell] = field(default_factory=list)
 
@@ -105,6 +118,7 @@ class ContactAggregates:
             self.custom_conversions.setdefault(step, []).extend(dim_cells)
         self.custom_created.extend(other.custom_created)
         self.reported.extend(other.reported)
+        self.custom_stage_counts.extend(other.custom_stage_counts)
 
 
 @dataclass(frozen=True, slots=True)

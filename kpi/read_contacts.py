@@ -30,7 +30,15 @@ from sqlalchemy import (
 )
 
 from kpi.definitions import funnel_steps
-from kpi.inputs import ContactAggregates, CustomerFact, DimCell, PeriodCell, ReportedCell, StageCell
+from kpi.inputs import (
+    ContactAggregates,
+    CustomerFact,
+    DimCell,
+    DimStageCell,
+    PeriodCell,
+    ReportedCell,
+    StageCell,
+)
 from kpi.model import UNKNOWN
 from kpi.periods import Period
 from kpi.sql import as_of_view, bound, history_applies, id_range, instant, period_index, raw
@@ -53,8 +61,12 @@ def middle_contact_id(conn: Connection, *, connection: str, split_above: int) ->
     return conn.execute(query).scalar_one_or_none()
 
 
-def read_stage_counts(conn: Connection, *, connection: str, as_of: datetime) -> list[StageCell]:
-    """Live contacts per lifecycle stage, original source and latest source, as of `as_of`.
+def read_stage_counts(
+    conn: Connection, *, connection: str, as_of: datetime, dims: Sequence[str] = ()
+) -> tuple[list[StageCell], list[DimStageCell]]:
+    """Live contacts per lifecycle stage, original source and latest source, as of `as_of`; then
+    per stage and value of each custom dimension (its current value: custom properties keep no
+    history).
 
     Grouped on the bare columns (missing values are named here), read from the covering index;
     through the history when `as_of` is in the past.
@@ -68,21 +80,35 @@ def read_stage_counts(conn: Connection, *, connection: str, as_of: datetime) -> 
         view = as_of_view(contacts, table_of(HubSpotContactVersion), as_of)
         columns = [view.pick(name) for name in ("lifecyclestage", "analytics_source", "latest_source")]
         source, live = view.source, view.live
-    query = (
-        select(*columns, func.count())
-        .select_from(source)
-        .where(
-            c.connection == connection,
-            live,
-            c.merged_into.is_(None),
-            or_(c.createdate.is_(None), c.createdate <= bound(as_of)),
-        )
-        .group_by(*columns)
+    where = (
+        c.connection == connection,
+        live,
+        c.merged_into.is_(None),
+        or_(c.createdate.is_(None), c.createdate <= bound(as_of)),
     )
-    return [
+    query = select(*columns, func.count()).select_from(source).where(*where).group_by(*columns)
+    cells = [
         StageCell(row[0] or UNKNOWN, row[1] or UNKNOWN, row[2] or row[1] or UNKNOWN, int(row[3]))
         for row in conn.execute(query)
     ]
+    by_dim: list[DimStageCell] = []
+    values = table_of(HubSpotContactProperty)
+    for name in dims:
+        joined = source.outerjoin(
+            values,
+            and_(values.c.connection == c.connection, values.c.contact_id == c.id, values.c.property == name),
+        )
+        value = func.coalesce(values.c.value, UNKNOWN)
+        query = (
+            select(columns[0], value, func.count())
+            .select_from(joined)
+            .where(*where)
+            .group_by(columns[0], value)
+        )
+        by_dim.extend(
+            DimStageCell(row[0] or UNKNOWN, name, str(row[1]), int(row[2])) for row in conn.execute(query)
+        )
+    return cells, by_dim
 
 
 def _temp_tables(stages: Sequence[str], dims: Sequence[str] = ()) -> tuple[Table, Table]:
@@ -137,7 +163,9 @@ def read_contacts(
         conn.execute(insert(first_entries).from_select([c.name for c in first_entries.columns], pivot))
         _fold_merged_entries(conn, first_entries, connection=connection, stages=stages, as_of=as_of, ids=ids)
         conn.execute(insert(facts).from_select([c.name for c in facts.columns], facts_select))
-        out = _aggregate_contacts(conn, facts, stages=stages, periods=periods, strict=strict, since=since)
+        out = _aggregate_contacts(
+            conn, facts, stages=stages, periods=periods, strict=strict, since=since, dims=dims
+        )
         _aggregate_custom(conn, facts, out, stages=stages, periods=periods, strict=strict, dims=dims)
         if reported is not None and reported in dims and periods:
             out.reported = _reported(conn, facts, periods, facts.c[f"d{list(dims).index(reported)}"])
@@ -277,6 +305,7 @@ def _aggregate_contacts(
     periods: list[Period],
     strict: bool,
     since: datetime,
+    dims: Sequence[str] = (),
 ) -> ContactAggregates:
     f = facts.c
     e = [f[f"e{i}"] for i in range(len(stages))]
@@ -299,11 +328,15 @@ def _aggregate_contacts(
         for (x, y), found in zip(anchored, per_condition, strict=False):
             out.conversions[x, y] = found
     out.created = _cells(conn, facts, periods, f.createdate, [e[-1].is_not(None)])[0]
-    customers = select(raw(f.createdate), raw(e[-1]), f.source, f.latest_source).where(e[-1] >= bound(since))
+    custom = [f[f"d{k}"] for k in range(len(dims))]
+    customers = select(raw(f.createdate), raw(e[-1]), f.source, f.latest_source, *custom).where(
+        e[-1] >= bound(since)
+    )
     for row in conn.execute(customers):
         became = instant(row[1])
         assert became is not None
-        out.customers.append(CustomerFact(instant(row[0]), became, row[2], row[3]))
+        values = tuple(zip(dims, (str(v) for v in row[4:]), strict=True))
+        out.customers.append(CustomerFact(instant(row[0]), became, row[2], row[3], values))
     return out
 
 

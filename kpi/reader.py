@@ -25,6 +25,7 @@ from kpi.inputs import (
     ContactAggregates,
     DealFact,
     DealStageEntry,
+    DimStageCell,
     EmailFact,
     KpiInputs,
     MemberFact,
@@ -108,8 +109,10 @@ class _Reads:
             reported=self.settings.self_reported_source,
         )
 
-    def counts(self, conn: Connection) -> list[StageCell]:
-        return read_stage_counts(conn, connection=self.connection, as_of=self.as_of)
+    def counts(self, conn: Connection) -> tuple[list[StageCell], list[DimStageCell]]:
+        return read_stage_counts(
+            conn, connection=self.connection, as_of=self.as_of, dims=self.dims.get("contacts", [])
+        )
 
     def money(self, conn: Connection) -> _Money:
         """Deals, spend, deal stages, emails and the audience: one job (the funnel halves
@@ -193,7 +196,7 @@ def read_inputs(
         contacts = ContactAggregates()
         for job in funnel_jobs:
             contacts.add(job.result())
-        contacts.stage_counts = counts_job.result()
+        contacts.stage_counts, contacts.custom_stage_counts = counts_job.result()
         money, web = money_job.result(), web_job.result()
     return _inputs(reads, contacts, money, web)
 

@@ -99,9 +99,38 @@ def test_custom_dimensions_break_down_their_objects_kpis(
     assert totals("stage_entries", HEARD_PROPERTY, "customer") == totals("stage_entries", "all", "customer")
     for dimension in ("industry", "dealtype"):
         assert totals("closed_won_revenue", dimension) == pytest.approx(totals("closed_won_revenue", "all"))
+    # Days to close by deal type: each won deal in exactly one type, so the deals counted add up.
+    deals_by_type: dict[object, float] = defaultdict(float)
+    for r in rows:
+        if r["kpi"] == "days_to_close_mean" and r["dimension"] == "dealtype" and r["denominator"]:
+            deals_by_type[r["period_start"]] += r["denominator"]
+    everyone = {
+        r["period_start"]: r["denominator"]
+        for r in rows
+        if r["kpi"] == "days_to_close_mean" and r["dimension"] == "all" and r["denominator"]
+    }
+    assert deals_by_type and dict(deals_by_type) == everyone
     labels = {r["dimension_value"]: r["dimension_label"] for r in rows if r["dimension"] == HEARD_PROPERTY}
     assert labels["podcast"] == dict(HEARD_OPTIONS)["podcast"] and labels["unknown"] == "unknown"
     assert {r["dimension_label"] for r in rows if r["dimension"] == "dealtype"} >= {"New Business"}
+    # Time to customer by answer: every new customer counted once.
+    became: dict[object, float] = defaultdict(float)
+    for r in rows:
+        if r["kpi"] == "time_to_customer_mean" and r["dimension"] == HEARD_PROPERTY and r["denominator"]:
+            became[r["period_start"]] += r["denominator"]
+    customers = {
+        r["period_start"]: r["denominator"]
+        for r in rows
+        if r["kpi"] == "time_to_customer_mean" and r["dimension"] == "all" and r["denominator"]
+    }
+    assert became and dict(became) == customers
+    # Contacts now at each stage, by answer: they add up to the stage's count.
+    now: dict[str, float] = defaultdict(float)
+    for r in rows:
+        if r["kpi"] == "stage_count" and r["dimension"] == HEARD_PROPERTY:
+            now[r["stage"]] += r["value"]
+    at_stage = {r["stage"]: r["value"] for r in rows if r["kpi"] == "stage_count" and r["dimension"] == "all"}
+    assert now and dict(now) == {s: n for s, n in at_stage.items() if n}
     # What people say against what tracking says: per period and answer, the tracked sources
     # add up to the contacts created with that answer.
     crossed: dict[tuple[object, str], float] = defaultdict(float)
