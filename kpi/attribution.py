@@ -16,6 +16,7 @@ Pure: the reads are in kpi/read_attribution.py.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -73,13 +74,6 @@ def weights(journey: Journey, model: str, *, event_at: datetime, half_life_days:
     n = len(journey.touches)
     if n == 0:
         return []
-    last = n - 1
-    if model == "first_touch":
-        return _positional(n, [(0, 1.0)])
-    if model == "last_touch":
-        return _positional(n, [(last, 1.0)])
-    if model == "linear":
-        return [1.0 / n] * n
     if model == "time_decay":
         raw = [
             0.5 ** (max((event_at - t.at).total_seconds(), 0.0) / 86_400 / half_life_days)
@@ -87,12 +81,28 @@ def weights(journey: Journey, model: str, *, event_at: datetime, half_life_days:
         ]
         total = math.fsum(raw)
         return [r / total for r in raw]
+    return list(_shape_weights(model, n, journey.lead, journey.deal))
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape_weights(model: str, n: int, lead: int | None, deal: int | None) -> tuple[float, ...]:
+    """The weights of the models that look only at a journey's shape: its length and milestones
+    (a portal's journeys have a few dozen shapes, so each is computed once)."""
+    journey_lead, journey_deal, last = lead, deal, n - 1
+    if model == "first_touch":
+        return tuple(_positional(n, [(0, 1.0)]))
+    if model == "last_touch":
+        return tuple(_positional(n, [(last, 1.0)]))
+    if model == "linear":
+        return (1.0 / n,) * n
     if model == "u_shaped":
-        return _positional(n, [(0, 0.4), (journey.lead, 0.4)])
+        return tuple(_positional(n, [(0, 0.4), (journey_lead, 0.4)]))
     if model == "w_shaped":
-        return _positional(n, [(0, 0.3), (journey.lead, 0.3), (journey.deal, 0.3)])
+        return tuple(_positional(n, [(0, 0.3), (journey_lead, 0.3), (journey_deal, 0.3)]))
     if model == "full_path":
-        return _positional(n, [(0, 0.225), (journey.lead, 0.225), (journey.deal, 0.225), (last, 0.225)])
+        return tuple(
+            _positional(n, [(0, 0.225), (journey_lead, 0.225), (journey_deal, 0.225), (last, 0.225)])
+        )
     raise ValueError(f"unknown attribution model {model!r}; choose from {', '.join(MODELS)}")
 
 
@@ -152,6 +162,7 @@ def _credit(
     half_life_days: float,
 ) -> None:
     """Add one event's credit under every model, by channel and by touch type."""
+    keys = [(("source", t.channel), ("touch_type", t.kind)) for t in journey.touches]
     for model in MODELS:
         acc = sums.setdefault((kpi, period, model), defaultdict(float))
         acc[_ALL_KEY] += amount
@@ -160,9 +171,9 @@ def _credit(
             acc[("source", UNATTRIBUTED)] += amount
             acc[("touch_type", UNATTRIBUTED)] += amount
             continue
-        for touch, credit in zip(journey.touches, credits(amount, shares), strict=True):
-            acc[("source", touch.channel)] += credit
-            acc[("touch_type", touch.kind)] += credit
+        for (channel, kind), credit in zip(keys, credits(amount, shares), strict=True):
+            acc[channel] += credit
+            acc[kind] += credit
 
 
 def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
