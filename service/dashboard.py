@@ -43,6 +43,7 @@ ADDITIVE = frozenset(
         "emails_sent",
         "email_sent",
         "spend",
+        "attributed_revenue",
         "web_visits",
         "web_new_contacts",
     }
@@ -103,6 +104,7 @@ class Dashboard:
     snapshots: list[Tile] = field(default_factory=list)
     funnel: list[Step] = field(default_factory=list)
     sources: list[Line] = field(default_factory=list)
+    attribution: list[Line] = field(default_factory=list)
     emails: list[Line] = field(default_factory=list)
     stale: dict[str, str] = field(default_factory=dict)  # family → stale since (ISO time)
     notice: str = ""
@@ -201,8 +203,11 @@ class _Grid:
         cell = self.cells.get((kpi, stage, dim, code), {}).get(period)
         return cell.value(kpi) if cell is not None else None
 
-    def codes(self, dim: str, kpi: str) -> set[str]:
-        return {c for (k, _, d, c) in self.cells if d == dim and k == kpi}
+    def codes(self, dim: str, kpi: str, *, stage: str = "") -> set[str]:
+        """The values of `dim` the KPI has rows for (any stage when `stage` is "" or "*")."""
+        return {
+            c for (k, s, d, c) in self.cells if d == dim and k == kpi and (stage in ("", "*") or s == stage)
+        }
 
 
 def _tile_specs(stages: Sequence[str], labels: Mapping[str, str]) -> list[tuple[str, str, str]]:
@@ -234,6 +239,13 @@ SOURCE_COLUMNS = (
     ("Won revenue", "closed_won_revenue", ""),
     ("Win rate", "win_rate", ""),
 )
+# Won revenue by channel under four of the attribution models (docs/kpis.md, "Attribution").
+ATTRIBUTION_COLUMNS = (
+    ("First touch", "attributed_revenue", "first_touch"),
+    ("Linear", "attributed_revenue", "linear"),
+    ("W-shaped", "attributed_revenue", "w_shaped"),
+    ("Last touch", "attributed_revenue", "last_touch"),
+)
 EMAIL_COLUMNS = (
     ("Recipients", "email_sent", ""),
     ("Open rate", "email_open_rate", ""),
@@ -242,7 +254,7 @@ EMAIL_COLUMNS = (
 # The dimensions the page reads (the tiles and funnel `all`, the two tables theirs).
 PAGE_DIMENSIONS = frozenset({"all", "source", "email"})
 PAGE_KPIS = frozenset(
-    {kpi for _, kpi, _ in SOURCE_COLUMNS + EMAIL_COLUMNS}
+    {kpi for _, kpi, _ in SOURCE_COLUMNS + EMAIL_COLUMNS + ATTRIBUTION_COLUMNS}
     | {"stage_entries", "stage_conversion", "closed_won_revenue", "pipeline_created"}
     | {"win_rate", "days_to_close_mean", "email_open_rate", "email_click_rate", "cac", "roi"}
     | {kpi for _, kpi in SNAPSHOT_TILES}
@@ -322,6 +334,7 @@ def _fill(board: Dashboard, index: _Grid, label: str, stages: Sequence[str]) -> 
         board.funnel.append(Step(stage, labels.get(stage, stage), entered, conversion))
     board.sources = _lines(index, "source", label, SOURCE_COLUMNS, stages[-1], rank=(1, 2, 0))
     board.emails = _lines(index, "email", label, EMAIL_COLUMNS, stages[-1], rank=(0,))
+    board.attribution = _lines(index, "source", label, ATTRIBUTION_COLUMNS, stages[-1], rank=(1,))
 
 
 def _lines(
@@ -335,7 +348,7 @@ def _lines(
 ) -> list[Line]:
     """The top ten of a breakdown in the period, largest first by the `rank` columns."""
     lines = []
-    for code in index.codes(dim, columns[0][1]):
+    for code in index.codes(dim, columns[0][1], stage=columns[0][2]):
         values = tuple(
             index.value(kpi, label, stage=last_stage if stage == "*" else stage, dim=dim, code=code)
             for _, kpi, stage in columns

@@ -15,7 +15,15 @@ from datetime import datetime
 from html import escape
 
 from service.charts import funnel_html, sparkline
-from service.dashboard import EMAIL_COLUMNS, SOURCE_COLUMNS, Dashboard, Line, PeriodOption, Tile
+from service.dashboard import (
+    ATTRIBUTION_COLUMNS,
+    EMAIL_COLUMNS,
+    SOURCE_COLUMNS,
+    Dashboard,
+    Line,
+    PeriodOption,
+    Tile,
+)
 from service.report import fmt
 from storage.models import SyncRun
 
@@ -40,6 +48,7 @@ COLUMN_UNITS = {
     "Recipients": "count",
     "Open rate": "share",
     "Click rate": "share",
+    **{heading: "money" for heading, _, _ in ATTRIBUTION_COLUMNS},
 }
 GRAIN_NAMES = {"week": "Week", "month": "Month", "quarter": "Quarter", "year": "Year"}
 
@@ -140,18 +149,26 @@ def _connection(section: Section) -> str:
     stamp = f"KPIs computed {section.as_of:%Y-%m-%d %H:%M} UTC · " if section.as_of else ""
     tiles = "".join(_tile(t, period) for t in board.tiles)
     now = "".join(_tile(t, period) for t in board.snapshots)
+    cur = board.currency
+    attribution = (
+        f"<h3>Won revenue by channel under attribution models, {label}</h3>"
+        + _table(board.attribution, ATTRIBUTION_COLUMNS, "Channel", cur, id_="attribution-" + name)
+        if board.attribution
+        else ""
+    )
     return (
         f'<section class="conn" id="conn-{name}"><h2>{name}: {GRAIN_NAMES[board.grain].lower()} '
         f'<span class="period">{label}</span> {_partial(period)}</h2>'
-        f'<p class="meta">{stamp}amounts in {escape(board.currency)}; '
+        f'<p class="meta">{stamp}amounts in {escape(cur)}; '
         "trends show up to the last 12 periods (hollow dots: partial periods).</p>"
         f"{_stale_banner(board)}<div class=tiles>{tiles}{now}</div>"
         f"<h3>Funnel, {label}: contacts entering each stage, and how many of them went on</h3>"
         f"{funnel_html(board.funnel)}"
         f"<h3>Sources (first touch), {label}</h3>"
-        f"{_table(board.sources, SOURCE_COLUMNS, 'Source', board.currency, id_='sources-' + name)}"
+        f"{_table(board.sources, SOURCE_COLUMNS, 'Source', cur, id_='sources-' + name)}"
+        f"{attribution}"
         f"<h3>Emails sent, {label}</h3>"
-        f"{_table(board.emails, EMAIL_COLUMNS, 'Email', board.currency, id_='emails-' + name)}"
+        f"{_table(board.emails, EMAIL_COLUMNS, 'Email', cur, id_='emails-' + name)}"
         "</section>"
     )
 

@@ -241,6 +241,13 @@ def test_status_page_shows_runs_and_the_labelled_funnel_of_a_period(synced):
     # The portal's data ends in May (the sandbox's clock): its sources, by HubSpot's names.
     may = synced.get("/", params={"period": "2026-05"}).text
     assert '<span class="period">2026-05</span>' in may and "Organic Search</td>" in may
+    # Won revenue by channel under the attribution models, for a month that had some.
+    credited = synced.get(
+        "/api/kpis", params={"kpi": "attributed_revenue", "dimension": "source"}, headers=auth(READER)
+    ).json()["values"]
+    month = next(v["period_label"] for v in credited if v["value"])
+    page_of_month = synced.get("/", params={"period": month}).text
+    assert 'id="attribution-default"' in page_of_month and "under attribution models" in page_of_month
     assert '<section id="admin">' in html and "Admin token" in html and ADMIN not in html
     assert html.index('id="sync"') < html.index('id="admin"')
     # The unavailable stream, with the scope to grant.

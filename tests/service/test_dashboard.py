@@ -70,6 +70,15 @@ def portal(months: int = 6, *, first: tuple[int, int] = (2026, 1)) -> list[dict[
                 dimension_label="Paid Social", family="sources", **base),
             row("stage_entries", when, float(m), stage="customer", dimension="source",
                 dimension_value="PAID_SOCIAL", dimension_label="Paid Social", **base),
+            # Won revenue 1000 m: first touch all organic, last touch all paid social, linear half each.
+            *(
+                row("attributed_revenue", when, share * 1000.0 * m, stage=model, dimension="source",
+                    dimension_value=code, dimension_label=name, family="attribution", **base)
+                for model, shares in (("first_touch", (1, 0)), ("last_touch", (0, 1)), ("linear", (0.5, 0.5)),
+                                      ("w_shaped", (0.7, 0.3)))
+                for share, (code, name) in zip(shares, (("ORGANIC_SEARCH", "Organic Search"),
+                                                        ("PAID_SOCIAL", "Paid Social")), strict=True)
+            ),
         ]  # fmt: skip
     return rows
 
@@ -118,6 +127,13 @@ def test_a_quarter_combines_its_months_the_way_each_kpi_is_defined():
     # A mean weighted by its deals: Σ (10 m × m) / Σ m.
     assert tile(b, "days_to_close_mean").value == pytest.approx(sum(10 * m * m for m in months) / sum(months))
     assert "days_to_close_median" not in {t.kpi for t in b.tiles}
+    # Attribution: each model's credit summed over the quarter's months (Σ 1000 m = 6000).
+    credit = {line.label: line.values for line in b.attribution}
+    assert credit == {
+        "Organic Search": (6000.0, 3000.0, 4200.0, 0.0),
+        "Paid Social": (0.0, 3000.0, 1800.0, 6000.0),
+    }
+    assert [line.label for line in b.attribution] == ["Organic Search", "Paid Social"]  # by linear, then name
     by_source = {line.label: line.values for line in b.sources}
     assert by_source["Paid Social"][:2] == (sum(40.0 + m for m in months), float(sum(months)))
     assert [line.label for line in b.sources] == ["Paid Social", "Organic Search"]  # most customers first
