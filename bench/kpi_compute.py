@@ -3,9 +3,10 @@
 Builds (once, cached at --db) a snapshot of --contacts contacts (default 1,000,000) with funnel
 stage dates and --deals deals (default 200,000) through funnelsync's own storage layer, raw JSON
 included, then computes all KPIs (12 monthly periods) in a fresh child process and prints the
-seconds and the child's peak memory. Goal: ≤ 10 s and ≤ 1 GB.
+seconds and the child's peak memory. Goal: ≤ 10 s and ≤ 1 GB. Deals have one to three
+contacts each (v2 of the snapshot, hence the new default file name), so attribution has journeys.
 
-    python bench/kpi_compute.py [--contacts 1000000] [--deals 200000] [--db /tmp/funnelsync-kpi-bench.db]
+    python bench/kpi_compute.py [--contacts 1000000] [--deals 200000] [--db /tmp/funnelsync-kpi-bench-v2.db]
 """
 
 from __future__ import annotations
@@ -89,7 +90,35 @@ def build(db: Path, contacts: int, deals: int) -> None:
     with engine.begin() as conn:
         upsert(conn, HubSpotPipelineStage, [_pipeline_stage(n, *stage) for n, stage in enumerate(STAGE_ROWS)])
     load((_deal(i, rng, start, span) for i in range(deals)), HubSpotDeal, HubSpotDealStageDate)
+    _link_deals(engine, contacts, deals)
     engine.dispose()
+
+
+def _link_deals(engine: Any, contacts: int, deals: int) -> None:
+    """One to three contacts per deal (the attribution family's journeys), from a random stream
+    of their own so the records above stay as earlier builds made them."""
+    from storage import upsert
+    from storage.models import HubSpotDealAssociation
+
+    rng = random.Random(2)
+    links: list[Row] = []
+    for i in range(deals):
+        for contact in rng.sample(range(contacts), k=min(contacts, rng.randint(1, 3))):
+            links.append(
+                {
+                    "connection": "default",
+                    "deal_id": str(10_000_000 + i),
+                    "to_type": "contact",
+                    "to_id": str(100 + contact),
+                }
+            )
+        if len(links) >= BATCH:
+            with engine.begin() as conn:
+                upsert(conn, HubSpotDealAssociation, links)
+            links.clear()
+    if links:
+        with engine.begin() as conn:
+            upsert(conn, HubSpotDealAssociation, links)
 
 
 def _pipeline_stage(n: int, stage: str, probability: float, closed: bool, won: bool) -> Row:
@@ -136,6 +165,8 @@ def _contact(i: int, rng: random.Random, start: datetime, span: float) -> tuple[
         "lifecyclestage": path[-1][0],
         "analytics_source": source,
         "latest_source": rng.choice(SOURCES),
+        # The latest session: its last stage move (no draw, so the stream of draws is unchanged).
+        "latest_source_at": path[-1][1],
         "raw": {"id": str(100 + i), "properties": props},
     }
     dates: list[Row] = [
@@ -217,7 +248,7 @@ def main() -> None:
     )
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--deals", type=int, default=200_000)
-    parser.add_argument("--db", type=Path, default=Path("/tmp/funnelsync-kpi-bench.db"))
+    parser.add_argument("--db", type=Path, default=Path("/tmp/funnelsync-kpi-bench-v2.db"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
