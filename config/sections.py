@@ -177,6 +177,10 @@ class SpendEntry(Section):
         return self
 
 
+# The objects a custom dimension's property may belong to (`kpi.dimensions`).
+DIMENSION_OBJECTS = ("contacts", "companies", "deals")
+_DIMENSION_ENTRY = re.compile(rf"(?:(?:{'|'.join(DIMENSION_OBJECTS)})\.)?[a-z0-9_]{{1,100}}")
+
 # The breakdowns KPIs have without configuration (docs/exports.md): a custom dimension may not
 # take one of their names.
 BUILT_IN_DIMENSIONS = frozenset(
@@ -238,7 +242,7 @@ class KpiSettings(Section):
         for name in names:
             if name.rpartition(".")[2] in BUILT_IN_DIMENSIONS:
                 raise ValueError(f"kpi.dimensions entry {name!r} is a built-in breakdown already")
-            if not re.fullmatch(r"(?:(?:contacts|companies|deals)\.)?[a-z0-9_]{1,100}", name):
+            if not _DIMENSION_ENTRY.fullmatch(name):
                 raise ValueError(
                     f"kpi.dimensions entry {name!r} is not a property name "
                     "(lowercase, digits, _; optionally after contacts., companies. or deals.)"
@@ -251,6 +255,18 @@ class KpiSettings(Section):
         if name and name not in self.dimensions and f"contacts.{name}" not in self.dimensions:
             self.dimensions = [*self.dimensions, f"contacts.{name}"]
         return self
+
+    @property
+    def dimension_candidates(self) -> list[tuple[str, str]]:
+        """(object type, property) pairs the configured dimensions may mean: `contacts.name` its
+        one object, a bare `name` every object (the portal's catalogue says which has it)."""
+        pairs: list[tuple[str, str]] = []
+        for entry in self.dimensions:
+            object_type, _, name = entry.rpartition(".")
+            pairs.extend(
+                (candidate, name) for candidate in ((object_type,) if object_type else DIMENSION_OBJECTS)
+            )
+        return pairs
 
     @property
     def dimension_names(self) -> list[str]:

@@ -87,19 +87,17 @@ def _options(raw: Any) -> dict[str, str]:
 
 
 def dimension_objects(
-    conn: Connection, *, connection: str, configured: Sequence[str]
+    conn: Connection, *, connection: str, candidates: Sequence[tuple[str, str]]
 ) -> dict[str, list[str]]:
-    """Object type → the configured custom dimensions it has (kpi.dimensions): `contacts.name`
-    names its object; a bare name every object whose synced property catalogue defines it."""
+    """Object type → the configured custom dimensions it has, of the (object type, property)
+    candidates (`KpiSettings.dimension_candidates`) its synced property catalogue defines."""
     props = table_of(HubSpotProperty)
     defined = {
         str(record_id)
         for (record_id,) in conn.execute(select(props.c.id).where(props.c.connection == connection))
     }
     out: dict[str, list[str]] = {}
-    for entry in configured:
-        object_type, _, name = entry.rpartition(".")
-        for candidate in (object_type,) if object_type else ("contacts", "companies", "deals"):
-            if f"{candidate}/{name}" in defined:
-                out.setdefault(candidate, []).append(name)
+    for object_type, name in candidates:
+        if f"{object_type}/{name}" in defined:
+            out.setdefault(object_type, []).append(name)
     return out

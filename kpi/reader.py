@@ -175,7 +175,9 @@ def read_inputs(
     dims = (
         on_connection(
             engine,
-            lambda conn: dimension_objects(conn, connection=connection, configured=settings.dimensions),
+            lambda conn: dimension_objects(
+                conn, connection=connection, candidates=settings.dimension_candidates
+            ),
         )
         if settings.dimensions
         else {}

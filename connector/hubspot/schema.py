@@ -30,16 +30,14 @@ class PortalSchema:
     # `datetime`, `bool`): how a custom dimension's values are stored (kpi.dimensions).
     property_types: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def dimensions(self, configured: Iterable[str]) -> dict[str, dict[str, str]]:
-        """Object type → the configured dimension properties it defines, with their types. An
-        entry `contacts.name` names one object; a bare `name` every object that has it."""
+    def dimensions(self, candidates: Iterable[tuple[str, str]]) -> dict[str, dict[str, str]]:
+        """Object type → the configured dimension properties it defines, with their types, of
+        the (object type, property) candidates (`KpiSettings.dimension_candidates`)."""
         out: dict[str, dict[str, str]] = {}
-        for entry in configured:
-            object_type, _, name = entry.rpartition(".")
-            for candidate in (object_type,) if object_type else ("contacts", "companies", "deals"):
-                if name in self.property_names.get(candidate, set()):
-                    types = self.property_types.get(candidate, {})
-                    out.setdefault(candidate, {})[name] = types.get(name, "string")
+        for object_type, name in candidates:
+            if name in self.property_names.get(object_type, set()):
+                types = self.property_types.get(object_type, {})
+                out.setdefault(object_type, {})[name] = types.get(name, "string")
         return out
 
     def has_property(self, object_type: str, name: str) -> bool:

@@ -112,7 +112,7 @@ class HubSpotSource(Source[HubSpotClient]):
         def archived(name: str) -> Callable[[], Collection[str]]:
             return lambda: self.stored.archived_ids(name)
 
-        dims = schema.dimensions(self.settings.kpi.dimensions)
+        dims = schema.dimensions(self.settings.kpi.dimension_candidates)
         streams: list[Stream[HubSpotClient]] = [
             PropertiesStream(schema),
             OwnersStream(hub),
