@@ -6,7 +6,7 @@ current stage counts come from the history when `as_of` is in the past."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -319,10 +319,7 @@ def _aggregate_contacts(
         out.missing_dates[stage] = int(missing[i] or 0)
     if not periods:
         return out
-    steps = funnel_steps(stages)
-    for i, stage in enumerate(stages):
-        anchored = [(x, y) for x, y in steps if x == stage]
-        conditions = [_converted(e, stages.index(x), stages.index(y), strict) for x, y in anchored]
+    for i, stage, anchored, conditions in _anchors(e, stages, strict):
         per_condition = _cells(conn, facts, periods, e[i], conditions)
         out.entries[stage] = per_condition[0]
         for (x, y), found in zip(anchored, per_condition, strict=False):
@@ -338,6 +335,22 @@ def _aggregate_contacts(
         values = tuple(zip(dims, (str(v) for v in row[4:]), strict=True))
         out.customers.append(CustomerFact(instant(row[0]), became, row[2], row[3], values))
     return out
+
+
+def _anchors(
+    e: Sequence[ColumnElement[Any]], stages: list[str], strict: bool
+) -> Iterator[tuple[int, str, list[tuple[str, str]], list[ColumnElement[bool]]]]:
+    """Per stage (its first-entry column's index): the funnel steps anchored at it and, for each,
+    whether a contact that entered it went on (the scan of its entries counts them all)."""
+    steps = funnel_steps(stages)
+    for i, stage in enumerate(stages):
+        anchored = [(x, y) for x, y in steps if x == stage]
+        yield (
+            i,
+            stage,
+            anchored,
+            [_converted(e, stages.index(x), stages.index(y), strict) for x, y in anchored],
+        )
 
 
 def _converted(e: Sequence[ColumnElement[Any]], ix: int, iy: int, strict: bool) -> ColumnElement[bool]:
@@ -359,19 +372,31 @@ def _cells(
     """One scan per anchor date: rows inside the grid counted per period and source, with one
     hit count per condition (a stage's entries and its conversions share the scan)."""
     f = facts.c
+    rows = _counted(conn, periods, when, hits, [f.source, f.latest_source])
+    return [
+        [PeriodCell(r[0], r[1], r[2], int(r[3]), int(r[4 + k] or 0)) for r in rows]
+        for k in range(max(len(hits), 1))
+    ]
+
+
+def _counted(
+    conn: Connection,
+    periods: list[Period],
+    when: ColumnElement[Any],
+    hits: list[ColumnElement[Any]],
+    by: list[ColumnElement[Any]],
+) -> list[Any]:
+    """The facts whose `when` falls in the grid, counted per period and the `by` columns, with a
+    count of each of `hits` (rows: period index, *by, count, *hit counts; no hits: one zero)."""
     bucket = period_index(when, periods).label("p")
     sums: list[ColumnElement[Any]] = [func.sum(case((hit, 1), else_=0)) for hit in hits]
     sums = sums or [literal(0, Integer)]
     query = (
-        select(bucket, f.source, f.latest_source, func.count(), *sums)
+        select(bucket, *by, func.count(), *sums)
         .where(when >= bound(periods[0].start_utc), when < bound(periods[-1].end_utc))
-        .group_by(bucket, f.source, f.latest_source)
+        .group_by(bucket, *by)
     )
-    rows = conn.execute(query).all()
-    return [
-        [PeriodCell(int(r[0]), r[1], r[2], int(r[3]), int(r[4 + k] or 0)) for r in rows if r[0] is not None]
-        for k in range(len(sums))
-    ]
+    return [(int(r[0]), *r[1:]) for r in conn.execute(query) if r[0] is not None]
 
 
 def _aggregate_custom(
@@ -390,12 +415,9 @@ def _aggregate_custom(
         return
     f = facts.c
     e = [f[f"e{i}"] for i in range(len(stages))]
-    steps = funnel_steps(stages)
     for k, name in enumerate(dims):
         column = f[f"d{k}"]
-        for i, stage in enumerate(stages):
-            anchored = [(x, y) for x, y in steps if x == stage]
-            conditions = [_converted(e, stages.index(x), stages.index(y), strict) for x, y in anchored]
+        for i, stage, anchored, conditions in _anchors(e, stages, strict):
             per_condition = _dim_cells(conn, periods, e[i], conditions, column, name)
             out.custom_entries.setdefault(stage, []).extend(per_condition[0])
             for (x, y), found in zip(anchored, per_condition, strict=False):
@@ -414,18 +436,10 @@ def _dim_cells(
     name: str,
 ) -> list[list[DimCell]]:
     """Like `_cells`, grouped by one custom dimension's value."""
-    bucket = period_index(when, periods).label("p")
-    sums: list[ColumnElement[Any]] = [func.sum(case((hit, 1), else_=0)) for hit in hits]
-    sums = sums or [literal(0, Integer)]
-    query = (
-        select(bucket, column, func.count(), *sums)
-        .where(when >= bound(periods[0].start_utc), when < bound(periods[-1].end_utc))
-        .group_by(bucket, column)
-    )
-    rows = conn.execute(query).all()
+    rows = _counted(conn, periods, when, hits, [column])
     return [
-        [DimCell(int(r[0]), name, str(r[1]), int(r[2]), int(r[3 + k] or 0)) for r in rows if r[0] is not None]
-        for k in range(len(sums))
+        [DimCell(r[0], name, str(r[1]), int(r[2]), int(r[3 + k] or 0)) for r in rows]
+        for k in range(max(len(hits), 1))
     ]
 
 
@@ -434,14 +448,5 @@ def _reported(
 ) -> list[ReportedCell]:
     """Contacts created per period by their answer and their tracked original source."""
     f = facts.c
-    bucket = period_index(f.createdate, periods).label("p")
-    query = (
-        select(bucket, answer, f.source, func.count())
-        .where(f.createdate >= bound(periods[0].start_utc), f.createdate < bound(periods[-1].end_utc))
-        .group_by(bucket, answer, f.source)
-    )
-    return [
-        ReportedCell(int(r[0]), str(r[1]), str(r[2]), int(r[3]))
-        for r in conn.execute(query)
-        if r[0] is not None
-    ]
+    rows = _counted(conn, periods, f.createdate, [], [answer, f.source])
+    return [ReportedCell(r[0], str(r[1]), str(r[2]), int(r[3])) for r in rows]
