@@ -90,6 +90,7 @@ class Line:
     code: str
     label: str
     values: tuple[float | None, ...]
+    units: tuple[str, ...]  # each value's unit, as its KPI rows say (`money:SEK`, `share`, …)
 
 
 @dataclass
@@ -161,6 +162,7 @@ class _Grid:
 
     tz: ZoneInfo
     grain: str
+    currency: str
     cells: dict[tuple[str, str, str, str], dict[str, _Cell]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(_Cell))
     )
@@ -169,6 +171,7 @@ class _Grid:
     stage_labels: dict[str, str] = field(default_factory=dict)
     spans: dict[str, _Span] = field(default_factory=dict)
     stale: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)  # kpi → the unit its rows carry
 
     def add(self, row: Mapping[str, Any]) -> None:
         dim, code = str(row["dimension"]), str(row["dimension_value"])
@@ -176,6 +179,7 @@ class _Grid:
         stage = str(row.get("stage") or "")
         if stage:
             self.stage_labels[stage] = str(row.get("stage_label") or stage)
+        self.units[str(row["kpi"])] = str(row["unit"])
         if row.get("stale_since"):
             self.stale[str(row["family"])] = str(row["stale_since"])
         if not row.get("period_start"):
@@ -202,6 +206,14 @@ class _Grid:
     ) -> float | None:
         cell = self.cells.get((kpi, stage, dim, code), {}).get(period)
         return cell.value(kpi) if cell is not None else None
+
+    def unit(self, kpi: str) -> str:
+        """The KPI's unit as its rows carry it; for a KPI without rows (no value to show), the
+        declared one in the computation's currency."""
+        declared = KPI_UNITS[kpi]
+        return self.units.get(kpi) or (
+            f"{declared}:{self.currency}" if declared.startswith("money") else declared
+        )
 
     def codes(self, dim: str, kpi: str, *, stage: str = "") -> set[str]:
         """The values of `dim` the KPI has rows for (any stage when `stage` is "" or "*")."""
@@ -261,11 +273,6 @@ PAGE_KPIS = frozenset(
 )
 
 
-def _unit(kpi: str, currency: str) -> str:
-    unit = KPI_UNITS[kpi]
-    return f"{unit}:{currency}" if unit in ("money", "money_per_day") else unit
-
-
 def build_dashboard(
     rows: Iterable[Mapping[str, Any]],
     *,
@@ -285,7 +292,7 @@ def build_dashboard(
         if grain is not None:
             notice = f"{grain} is not available on a {grid} grid; showing {grid}s."
         grain = grid
-    index = _Grid(tz, grain)
+    index = _Grid(tz, grain, currency)
     for row in rows:
         index.add(row)
     options = index.options()
@@ -302,7 +309,7 @@ def build_dashboard(
     for title, kpi in SNAPSHOT_TILES:
         found = index.snapshot.get(kpi)
         value = _num(found.get("value")) if found is not None else None
-        board.snapshots.append(Tile(title, kpi, _unit(kpi, currency), value))
+        board.snapshots.append(Tile(title, kpi, index.unit(kpi), value))
     if selected is None:
         return board
     _fill(board, index, selected.label, stages)
@@ -321,7 +328,7 @@ def _fill(board: Dashboard, index: _Grid, label: str, stages: Sequence[str]) -> 
             Tile(
                 title,
                 kpi,
-                _unit(kpi, board.currency),
+                index.unit(kpi),
                 index.value(kpi, label, stage=stage),
                 trend,
                 board.stale.get(FAMILIES[kpi]),
@@ -354,6 +361,7 @@ def _lines(
             for _, kpi, stage in columns
         )
         if any(v for v in values):
-            lines.append(Line(code, index.labels.get((dim, code), code), values))
+            units = tuple(index.unit(kpi) for _, kpi, _ in columns)
+            lines.append(Line(code, index.labels.get((dim, code), code), values, units))
     lines.sort(key=lambda line: (*(-(line.values[i] or 0.0) for i in rank), line.label))
     return lines[:10]

@@ -40,16 +40,6 @@ STATUS_COLOURS = {
     "queued": "#0969da",
     "cancelling": "#0969da",
 }
-COLUMN_UNITS = {
-    "New contacts": "count",
-    "New customers": "count",
-    "Won revenue": "money",
-    "Win rate": "share",
-    "Recipients": "count",
-    "Open rate": "share",
-    "Click rate": "share",
-    **{heading: "money" for heading, _, _ in ATTRIBUTION_COLUMNS},
-}
 GRAIN_NAMES = {"week": "Week", "month": "Month", "quarter": "Quarter", "year": "Year"}
 
 
@@ -73,7 +63,7 @@ def _tile(tile: Tile, period: PeriodOption | None) -> str:
     when = f"{escape(period.label)} {_partial(period)}" if tile.trend and period is not None else "now"
     stale = (
         f'<span class="badge stale" title="kept from the last fresh data">stale since '
-        f"{escape(tile.stale_since[:16].replace('T', ' '))}</span>"
+        f"{escape(_minute(tile.stale_since))}</span>"
         if tile.stale_since
         else ""
     )
@@ -101,17 +91,15 @@ def _change(tile: Tile) -> str:
     return f'<div class="change">{arrow} {text} vs {escape(before.label)}</div>'
 
 
-def _table(
-    lines: Sequence[Line], columns: Sequence[tuple[str, str, str]], first: str, currency: str, *, id_: str
-) -> str:
+def _table(lines: Sequence[Line], columns: Sequence[tuple[str, str, str]], first: str, *, id_: str) -> str:
     if not lines:
         return f'<p class="empty" id="{id_}">Nothing in this period.</p>'
     head = "".join(f"<th class=n>{escape(c[0])}</th>" for c in columns)
     body = []
     for line in lines:
         cells = "".join(
-            f"<td class=n>{escape(fmt(v, _money(COLUMN_UNITS[c[0]], currency)))}</td>"
-            for c, v in zip(columns, line.values, strict=True)
+            f"<td class=n>{escape(fmt(v, unit))}</td>"
+            for v, unit in zip(line.values, line.units, strict=True)
         )
         body.append(f'<tr><td title="{escape(line.code)}">{escape(line.label)}</td>{cells}</tr>')
     return (
@@ -120,16 +108,15 @@ def _table(
     )
 
 
-def _money(unit: str, currency: str) -> str:
-    return f"money:{currency}" if unit == "money" else unit
+def _minute(iso: str) -> str:
+    """An ISO time as the page shows it: `2026-05-20 08:00`."""
+    return iso[:16].replace("T", " ")
 
 
 def _stale_banner(board: Dashboard) -> str:
     if not board.stale:
         return ""
-    items = ", ".join(
-        f"{escape(f)} (since {escape(t[:16].replace('T', ' '))})" for f, t in sorted(board.stale.items())
-    )
+    items = ", ".join(f"{escape(f)} (since {escape(_minute(t))})" for f, t in sorted(board.stale.items()))
     return (
         '<p class="warn" role="status">Stale: these KPI families are kept from the last sync that '
         f"brought their data, because their streams did not sync since: {items}. See Sync status below.</p>"
@@ -149,26 +136,25 @@ def _connection(section: Section) -> str:
     stamp = f"KPIs computed {section.as_of:%Y-%m-%d %H:%M} UTC · " if section.as_of else ""
     tiles = "".join(_tile(t, period) for t in board.tiles)
     now = "".join(_tile(t, period) for t in board.snapshots)
-    cur = board.currency
     attribution = (
         f"<h3>Won revenue by channel under attribution models, {label}</h3>"
-        + _table(board.attribution, ATTRIBUTION_COLUMNS, "Channel", cur, id_="attribution-" + name)
+        + _table(board.attribution, ATTRIBUTION_COLUMNS, "Channel", id_="attribution-" + name)
         if board.attribution
         else ""
     )
     return (
         f'<section class="conn" id="conn-{name}"><h2>{name}: {GRAIN_NAMES[board.grain].lower()} '
         f'<span class="period">{label}</span> {_partial(period)}</h2>'
-        f'<p class="meta">{stamp}amounts in {escape(cur)}; '
+        f'<p class="meta">{stamp}amounts in {escape(board.currency)}; '
         "trends show up to the last 12 periods (hollow dots: partial periods).</p>"
         f"{_stale_banner(board)}<div class=tiles>{tiles}{now}</div>"
         f"<h3>Funnel, {label}: contacts entering each stage, and how many of them went on</h3>"
         f"{funnel_html(board.funnel)}"
         f"<h3>Sources (first touch), {label}</h3>"
-        f"{_table(board.sources, SOURCE_COLUMNS, 'Source', cur, id_='sources-' + name)}"
+        f"{_table(board.sources, SOURCE_COLUMNS, 'Source', id_='sources-' + name)}"
         f"{attribution}"
         f"<h3>Emails sent, {label}</h3>"
-        f"{_table(board.emails, EMAIL_COLUMNS, 'Email', cur, id_='emails-' + name)}"
+        f"{_table(board.emails, EMAIL_COLUMNS, 'Email', id_='emails-' + name)}"
         "</section>"
     )
 

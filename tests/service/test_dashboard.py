@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from kpi.model import KPI_UNITS
 from service.dashboard import TREND_LENGTH, build_dashboard
 
 STAGES = ["lead", "marketingqualifiedlead", "customer"]
@@ -42,6 +43,8 @@ def row(
         "numerator": extra.pop("numerator", None),
         "denominator": extra.pop("denominator", None),
         "stale_since": extra.pop("stale_since", None),
+        # As export rows carry it: the KPI's unit, money in the portal's currency.
+        "unit": f"{KPI_UNITS[kpi]}:SEK" if KPI_UNITS[kpi].startswith("money") else KPI_UNITS[kpi],
     }
 
 
