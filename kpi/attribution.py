@@ -84,26 +84,27 @@ def weights(journey: Journey, model: str, *, event_at: datetime, half_life_days:
     return list(_shape_weights(model, n, journey.lead, journey.deal))
 
 
+# The position-based models: each milestone's share (`first`, `lead`, `deal`, `last` touch);
+# what the milestones leave is spread over the other touches (`_positional`).
+POSITIONS: dict[str, tuple[tuple[str, float], ...]] = {
+    "first_touch": (("first", 1.0),),
+    "last_touch": (("last", 1.0),),
+    "u_shaped": (("first", 0.4), ("lead", 0.4)),
+    "w_shaped": (("first", 0.3), ("lead", 0.3), ("deal", 0.3)),
+    "full_path": (("first", 0.225), ("lead", 0.225), ("deal", 0.225), ("last", 0.225)),
+}
+
+
 @functools.lru_cache(maxsize=4096)
 def _shape_weights(model: str, n: int, lead: int | None, deal: int | None) -> tuple[float, ...]:
     """The weights of the models that look only at a journey's shape: its length and milestones
     (a portal's journeys have a few dozen shapes, so each is computed once)."""
-    journey_lead, journey_deal, last = lead, deal, n - 1
-    if model == "first_touch":
-        return tuple(_positional(n, [(0, 1.0)]))
-    if model == "last_touch":
-        return tuple(_positional(n, [(last, 1.0)]))
     if model == "linear":
         return (1.0 / n,) * n
-    if model == "u_shaped":
-        return tuple(_positional(n, [(0, 0.4), (journey_lead, 0.4)]))
-    if model == "w_shaped":
-        return tuple(_positional(n, [(0, 0.3), (journey_lead, 0.3), (journey_deal, 0.3)]))
-    if model == "full_path":
-        return tuple(
-            _positional(n, [(0, 0.225), (journey_lead, 0.225), (journey_deal, 0.225), (last, 0.225)])
-        )
-    raise ValueError(f"unknown attribution model {model!r}; choose from {', '.join(MODELS)}")
+    if model not in POSITIONS:
+        raise ValueError(f"unknown attribution model {model!r}; choose from {', '.join(MODELS)}")
+    where = {"first": 0, "lead": lead, "deal": deal, "last": n - 1}
+    return tuple(_positional(n, [(where[milestone], share) for milestone, share in POSITIONS[model]]))
 
 
 def credits(amount: float, shares: Sequence[float]) -> list[float]:
