@@ -166,7 +166,7 @@ class CrmObjectStream(Stream[HubSpotClient]):
             first["propertiesWithHistory"] = self.history_property
         # How many there are (search's total, one tiny request): what a fresh read will bring,
         # for the progress display. A resumed read brought part of it in an earlier run: no count.
-        expected = None if progress.get("after") else search_total(client, self.object_type, [])
+        expected = None if progress.get("after") else search_total(client, self.object_type)
         listing = self._listing(client, archived=False, after=progress.get("after"), first=first, limit=limit)
         for records, paginator in listing:
             if paginator.finished:

@@ -35,13 +35,11 @@ def _banded_restart(window: Window) -> Window:
     return {**window, "last_id": 0, "band": 10, "seen": 0, "total": None}
 
 
-def search_total(client: HubSpotClient, object_type: str, filters: list[dict[str, Any]]) -> int | None:
-    """How many records match: search's `total` for one tiny result (None when search cannot say;
-    a count is worth one request, never a failed read)."""
+def search_total(client: HubSpotClient, object_type: str) -> int | None:
+    """How many records of the type there are: search's `total` for one tiny result (None when
+    search cannot say; a count is worth one request, never a failed read)."""
     path = client.paths.path("search", object_type=object_type)
     request: dict[str, Any] = {"properties": ["hs_object_id"], "limit": 1}
-    if filters:
-        request["filterGroups"] = [{"filters": filters}]
     try:
         body = client.post(path, json_body=request, search=True)
     except ConnectorError as exc:
