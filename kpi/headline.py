@@ -1,4 +1,4 @@
-"""The few numbers a status page and a metrics scrape show, summed from a computation's rows.
+"""The few numbers a metrics scrape shows, summed from a computation's rows.
 
 Rates over the whole period grid are Σ numerators / Σ denominators (never an average of the
 periods' rates), as docs/kpis.md defines them; snapshot KPIs are taken as they are.
@@ -22,17 +22,9 @@ class FunnelStep:
     conversion_rate: float | None
 
 
-@dataclass(frozen=True)
-class SourceLine:
-    source: str
-    new_contacts: float
-    new_customers: float
-    won_revenue: float
-
-
 @dataclass
 class Headline:
-    """Stage counts and step conversions, pipeline, win rate, days to close, top sources."""
+    """Stage counts and step conversions, pipeline, win rate, days to close."""
 
     funnel: list[FunnelStep] = field(default_factory=list)
     stage_counts: dict[str, float] = field(default_factory=dict)
@@ -42,7 +34,6 @@ class Headline:
     win_rate: float | None = None
     days_to_close_mean: float | None = None
     lead_to_customer_rate: float | None = None
-    sources: list[SourceLine] = field(default_factory=list)
 
 
 def _rate(num: float, den: float) -> float | None:
@@ -52,30 +43,18 @@ def _rate(num: float, den: float) -> float | None:
 @dataclass
 class _Sums:
     """Long-format rows gathered: per (kpi, stage) over the grid Σ value, Σ numerator,
-    Σ denominator, Σ value × denominator; the snapshot values; per source its grid totals."""
+    Σ denominator, Σ value × denominator; the snapshot values."""
 
     grid: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0] * 4))
     snapshot: dict[tuple[str, str], float | None] = field(default_factory=dict)
-    per_source: dict[str, dict[str, float]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(float))
-    )
 
 
-def _gather(rows: Iterable[Mapping[str, Any]], stages: Sequence[str]) -> _Sums:
+def _gather(rows: Iterable[Mapping[str, Any]]) -> _Sums:
     out = _Sums()
-    sums, snapshot, per_source = out.grid, out.snapshot, out.per_source
+    sums, snapshot = out.grid, out.snapshot
     for row in rows:
         kpi, stage = str(row["kpi"]), str(row.get("stage") or "")
         value, num, den = row.get("value"), row.get("numerator"), row.get("denominator")
-        if row["dimension"] == "source" and row.get("period_start") is not None:
-            line = per_source[str(row["dimension_value"])]
-            if kpi == "contacts_created":
-                line["contacts"] += value or 0
-            elif kpi == "stage_entries" and stages and stage == stages[-1]:
-                line["customers"] += value or 0
-            elif kpi == "closed_won_revenue":
-                line["revenue"] += value or 0
-            continue
         if row["dimension"] != "all":
             continue
         if row.get("period_start") is None:
@@ -91,7 +70,7 @@ def _gather(rows: Iterable[Mapping[str, Any]], stages: Sequence[str]) -> _Sums:
 
 def headline(rows: Iterable[Mapping[str, Any]], stages: Sequence[str]) -> Headline:
     """Headline numbers from long-format KPI rows (export rows or stored history rows)."""
-    gathered = _gather(rows, stages)
+    gathered = _gather(rows)
     sums, snapshot = gathered.grid, gathered.snapshot
     result = Headline()
     result.stage_counts = {
@@ -121,8 +100,4 @@ def headline(rows: Iterable[Mapping[str, Any]], stages: Sequence[str]) -> Headli
     # A mean has no numerator: the periods' means weighted by their deal counts.
     deals, days = sums[("days_to_close_mean", "")][2:4]
     result.days_to_close_mean = _rate(days, deals)
-    result.sources = sorted(
-        (SourceLine(s, v["contacts"], v["customers"], v["revenue"]) for s, v in gathered.per_source.items()),
-        key=lambda line: (-line.new_customers, -line.won_revenue, -line.new_contacts, line.source),
-    )
     return result
