@@ -8,6 +8,7 @@ from collections import defaultdict
 from rich.console import Console
 from rich.table import Table
 
+from kpi.attribution import MODELS
 from kpi.definitions import step
 from kpi.health import marker
 from kpi.labels import Labels
@@ -177,16 +178,16 @@ def _reported_table(values: list[KpiValue], span: str, labels: Labels) -> Table:
     return table
 
 
-# The models side by side, as the attribution table's columns show them.
-MODEL_COLUMNS = (
-    ("first_touch", "first"),
-    ("last_touch", "last"),
-    ("linear", "linear"),
-    ("u_shaped", "U"),
-    ("w_shaped", "W"),
-    ("time_decay", "decay"),
-    ("full_path", "full path"),
-)
+# Short headings of the attribution models (kpi.attribution.MODELS, in its order) for the table.
+MODEL_HEADINGS = {
+    "first_touch": "first",
+    "last_touch": "last",
+    "linear": "linear",
+    "u_shaped": "U",
+    "w_shaped": "W",
+    "time_decay": "decay",
+    "full_path": "full path",
+}
 
 
 def _attribution_table(values: list[KpiValue], cur: str, span: str, labels: Labels) -> Table:
@@ -200,13 +201,11 @@ def _attribution_table(values: list[KpiValue], cur: str, span: str, labels: Labe
         "(U: 40/20/40, W: 30/30/30 + 10, time decay: 7-day half-life)"
     )
     table.add_column("channel", no_wrap=True)
-    for _, heading in MODEL_COLUMNS:
-        table.add_column(heading, justify="right", no_wrap=True)
+    for model in MODELS:
+        table.add_column(MODEL_HEADINGS[model], justify="right", no_wrap=True)
     ranked = sorted(credit.items(), key=lambda kv: (-kv[1]["linear"], kv[0]))
     for channel, models in ranked[:10]:
-        table.add_row(
-            labels.dimension("source", channel), *(fmt(models[m], f"money:{cur}") for m, _ in MODEL_COLUMNS)
-        )
+        table.add_row(labels.dimension("source", channel), *(fmt(models[m], f"money:{cur}") for m in MODELS))
     return table
 
 
