@@ -187,7 +187,7 @@ BUILT_IN_DIMENSIONS = frozenset(
     {
         "all", "source", "latest_source", "pipeline", "owner", "persona", "platform", "email_type",
         "email", "audience", "entry_page", "landing_page", "social_network", "search_engine",
-        "paid_social_network", "touch_type",
+        "paid_social_network", "touch_type", "component", "method", "reason",
     }
 )  # fmt: skip
 
@@ -228,6 +228,16 @@ class KpiSettings(Section):
     # the time-decay model halves a touch's weight every `attribution_half_life_days`.
     attribution_lookback_days: int = Field(default=365, ge=1, le=3650)
     attribution_half_life_days: float = Field(default=7.0, gt=0, le=365)
+    # Forecast (docs/kpis.md): the current period and `forecast_periods` more (0: no forecast),
+    # each beside its error over the last `forecast_backtest_periods` complete periods; every
+    # cut-off learns from the `forecast_history_days` before it.
+    forecast_periods: int = Field(default=3, ge=0, le=12)
+    forecast_backtest_periods: int = Field(default=6, ge=0, le=36)
+    forecast_history_days: int = Field(default=365, ge=30, le=3650)
+    # How open deals are forecast: `history` (the chance that deals from the same stage, open as
+    # long, were won, and when) or `stage_probability` (amount × the stage's probability in
+    # HubSpot, timed by the won deals' days to close). Both are backtested side by side.
+    forecast_method: Literal["history", "stage_probability"] = "history"
     # Custom dimensions (docs/kpis.md): contact, company or deal properties (`name`, or
     # `contacts.name` for one object) read, stored typed, and used as KPI breakdowns.
     dimensions: list[str] = Field(default_factory=list, max_length=20)

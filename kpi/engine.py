@@ -8,6 +8,7 @@ from collections.abc import Callable
 from kpi.attribution import attribution_kpis
 from kpi.cycle import cycle_kpis, deal_stage_kpis
 from kpi.email import audience_kpis, email_kpis
+from kpi.forecast import forecast_kpis
 from kpi.funnel import funnel_kpis, source_kpis
 from kpi.inputs import KpiInputs
 from kpi.model import KpiResult, KpiValue
@@ -27,6 +28,7 @@ FAMILY_KPIS: tuple[Callable[[KpiInputs], list[KpiValue]], ...] = (
     spend_kpis,
     clv_kpis,
     attribution_kpis,
+    forecast_kpis,
     traffic_kpis,
     persona_kpis,
 )

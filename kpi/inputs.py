@@ -6,6 +6,7 @@ live); tests build them by hand. Everything here is plain data.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import NamedTuple
@@ -100,6 +101,12 @@ class ContactAggregates:
     custom_stage_counts: list[DimStageCell] = field(default_factory=list)
     # Self-reported answer × tracked original source (kpi.self_reported_source).
     reported: list[ReportedCell] = field(default_factory=list)
+    # The forecast's view of the open funnel (kpi/forecast.py), in local day numbers (`day_number`):
+    # (open stage, day entered, day it moved on to a later stage, day it became a customer) →
+    # contacts; and (day first at an open stage or None, day of the first customer entry) →
+    # contacts.
+    paths: Counter[tuple[str, int, int | None, int | None]] = field(default_factory=Counter)
+    customer_days: Counter[tuple[int | None, int]] = field(default_factory=Counter)
 
     def add(self, other: ContactAggregates) -> None:
         """Fold in the aggregates of another set of contacts (every part is additive)."""
@@ -119,6 +126,8 @@ class ContactAggregates:
         self.custom_created.extend(other.custom_created)
         self.reported.extend(other.reported)
         self.custom_stage_counts.extend(other.custom_stage_counts)
+        self.paths.update(other.paths)
+        self.customer_days.update(other.customer_days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +174,18 @@ class PipelineStage:
     order: int
     is_closed: bool
     is_won: bool
+    probability: float | None = None
+
+
+class DealPast(NamedTuple):
+    """A superseded version of a deal (storage.history): its stage and amount (home currency)
+    over [valid_from, valid_to). The forecast's backtest sees deals as they were."""
+
+    deal_id: str
+    valid_from: datetime
+    valid_to: datetime
+    stage: str | None
+    amount: float | None
 
 
 class DealStageEntry(NamedTuple):
@@ -298,3 +319,12 @@ class KpiInputs:
     attribution_half_life_days: float = 7.0
     # The contact property of the self-reported source (kpi.self_reported_source), if any.
     self_reported_source: str | None = None
+    # Forecast (kpi/forecast.py): superseded deal versions since the history window, the number
+    # of periods ahead and of past periods backtested, the history each cut-off learns from, and
+    # the reporting zone's UTC offset (seconds) that local day numbers use.
+    deal_history: list[DealPast] = field(default_factory=list)
+    forecast_periods: int = 3
+    forecast_backtest_periods: int = 6
+    forecast_history_days: int = 365
+    forecast_method: str = "history"
+    day_offset: int = 0

@@ -133,6 +133,18 @@ _family(
 )
 _family("attribution", "attributed_revenue", "attributed_deals_created", "attributed_pipeline_created")
 _family(
+    "forecast",
+    "forecast_won_revenue",
+    "forecast_new_customers",
+    "forecast_error_won_revenue",
+    "forecast_error_new_customers",
+    "forecast_bias_won_revenue",
+    "forecast_bias_new_customers",
+    "forecast_backtest_won_revenue",
+    "forecast_backtest_new_customers",
+    "forecast_deals_left_out",
+)
+_family(
     "clv",
     "clv_average_order_value",
     "clv_orders_per_year",
@@ -249,6 +261,10 @@ _units(
     "web_contact_to_customer_rate",
     "entry_page_conversion_rate",
     "landing_page_conversion_rate",
+    "forecast_error_won_revenue",
+    "forecast_error_new_customers",
+    "forecast_bias_won_revenue",
+    "forecast_bias_new_customers",
 )
 _units("multiple", "roi", "roas", "pipe_to_spend", "clv_roi", "stage_volume_ratio")
 _units("days", *(k for k in FAMILIES if "days" in k or k.startswith("time_to_customer")))
@@ -258,6 +274,8 @@ _units(
     "money",
     "attributed_revenue",
     "attributed_pipeline_created",
+    "forecast_won_revenue",
+    "forecast_backtest_won_revenue",
     "pipeline_created",
     "open_pipeline",
     "weighted_pipeline",

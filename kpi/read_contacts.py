@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
 )
 
-from kpi.definitions import funnel_steps
+from kpi.definitions import funnel_steps, mql_stage
 from kpi.inputs import (
     ContactAggregates,
     CustomerFact,
@@ -41,7 +41,7 @@ from kpi.inputs import (
 )
 from kpi.model import UNKNOWN
 from kpi.periods import Period
-from kpi.sql import as_of_view, bound, history_applies, id_range, instant, period_index, raw
+from kpi.sql import as_of_view, bound, history_applies, id_range, instant, least, local_day, period_index, raw
 from storage.db import UTCDateTime, table_of, upsert_insert
 from storage.models import (
     HubSpotContact,
@@ -150,10 +150,13 @@ def read_contacts(
     ids: tuple[str | None, str | None] = (None, None),
     dims: Sequence[str] = (),
     reported: str | None = None,
+    forecast_since: datetime | None = None,
+    day_offset: int = 0,
 ) -> ContactAggregates:
     """The funnel cells of the contacts with ids in [ids[0], ids[1]) (None: unbounded), also by
     each custom contact dimension in `dims` (kpi.dimensions), and the self-reported answers
-    (`reported`, one of `dims`) against the tracked source."""
+    (`reported`, one of `dims`) against the tracked source; with `forecast_since`, the paths
+    through the open funnel the forecast reads (`_paths`)."""
     first_entries, facts = _temp_tables(stages, dims)
     pivot = _first_entries_query(connection, stages, as_of, ids)
     facts_select = _facts_query(first_entries, connection, stages, as_of, ids, dims)
@@ -169,6 +172,8 @@ def read_contacts(
         _aggregate_custom(conn, facts, out, stages=stages, periods=periods, strict=strict, dims=dims)
         if reported is not None and reported in dims and periods:
             out.reported = _reported(conn, facts, periods, facts.c[f"d{list(dims).index(reported)}"])
+        if forecast_since is not None:
+            _paths(conn, facts, out, stages=stages, since=forecast_since, offset=day_offset)
         return out
     finally:
         facts.drop(conn)
@@ -450,3 +455,30 @@ def _reported(
     f = facts.c
     rows = _counted(conn, periods, f.createdate, [], [answer, f.source])
     return [ReportedCell(r[0], str(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+
+def _paths(
+    conn: Connection, facts: Table, out: ContactAggregates, *, stages: list[str], since: datetime, offset: int
+) -> None:
+    """Per open stage (the MQL stage to the one before the last), its entries since `since`
+    grouped by local day entered, day moved on to any later stage and day of the first customer
+    entry; and the customer entries per day. Days, not contacts: the rows stay few at any size."""
+    dialect = conn.dialect.name
+    e = [facts.c[f"e{i}"] for i in range(len(stages))]
+    days = [local_day(column, offset, dialect) for column in e]
+    missing = 10**7  # a day number after the year 29,000
+    for i in range(stages.index(mql_stage(stages)), len(stages) - 1):
+        moved = least(days[i + 1 :], dialect, missing=missing)
+        keys = (days[i].label("entered"), moved.label("moved"), days[-1].label("became"))
+        query = select(*keys, func.count()).where(e[i] >= bound(since)).group_by(*keys)
+        for entered, moved_on, became, n in conn.execute(query):
+            out.paths[stages[i], int(entered), _day(moved_on), _day(became)] += int(n)
+    first = stages.index(mql_stage(stages))
+    pair = (least(days[first:-1], dialect, missing=missing).label("first"), days[-1].label("became"))
+    query = select(*pair, func.count()).where(e[-1] >= bound(since)).group_by(*pair)
+    for first_day, became, n in conn.execute(query):
+        out.customer_days[_day(first_day), int(became)] += int(n)
+
+
+def _day(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, FromClause, Table, and_, case, false, func, or_, select
 
-from kpi.inputs import DealFact, DealStageEntry, PipelineStage, SpendFact
+from kpi.inputs import DealFact, DealPast, DealStageEntry, PipelineStage, SpendFact
 from kpi.model import UNKNOWN
 from kpi.sql import as_of_view, bound, history_applies, instant, raw
 from storage.db import table_of
@@ -45,13 +45,39 @@ def _relevant_deals(deals: Table, stages: Table, since: datetime | None) -> list
 
 def read_pipeline_stages(conn: Connection, *, connection: str) -> list[PipelineStage]:
     t = table_of(HubSpotPipelineStage).c
-    query = select(t.pipeline_id, t.stage_id, t.display_order, t.is_closed, t.is_won).where(
+    query = select(t.pipeline_id, t.stage_id, t.display_order, t.is_closed, t.is_won, t.probability).where(
         t.connection == connection
     )
     return [
-        PipelineStage(pipeline, stage, int(order or 0), bool(closed), bool(won))
-        for pipeline, stage, order, closed, won in conn.execute(query)
+        PipelineStage(pipeline, stage, int(order or 0), bool(closed), bool(won), probability)
+        for pipeline, stage, order, closed, won, probability in conn.execute(query)
     ]
+
+
+def read_deal_history(
+    conn: Connection, *, connection: str, since: datetime, as_of: datetime
+) -> list[DealPast]:
+    """The deal versions superseded after `since` that had started by `as_of`: what a deal's
+    stage and amount were before their latest change (the forecast's backtest)."""
+    v = table_of(HubSpotDealVersion).c
+    query = select(
+        v.record_id,
+        raw(v.valid_from),
+        raw(v.valid_to),
+        v.dealstage,
+        func.coalesce(v.amount_in_home_currency, v.amount),
+    ).where(
+        v.connection == connection,
+        v.valid_to.is_not(None),
+        v.valid_to > bound(since),
+        v.valid_from <= bound(as_of),
+    )
+    out = []
+    for deal, start, end, stage, amount in conn.execute(query):
+        valid_from, valid_to = instant(start), instant(end)
+        if valid_from is not None and valid_to is not None:
+            out.append(DealPast(str(deal), valid_from, valid_to, stage, amount))
+    return out
 
 
 def read_deal_stage_entries(

@@ -20,10 +20,12 @@ from sqlalchemy import Connection, Engine
 
 from config import KpiSettings
 from kpi.definitions import CLV_WINDOW, mql_stage
+from kpi.forecast import history_since, local_day_offset, plan
 from kpi.inputs import (
     AudienceLink,
     ContactAggregates,
     DealFact,
+    DealPast,
     DealStageEntry,
     DimStageCell,
     EmailFact,
@@ -41,6 +43,7 @@ from kpi.read_attribution import read_touch_contacts
 from kpi.read_contacts import middle_contact_id, read_contacts, read_stage_counts
 from kpi.read_deals import (
     infer_currency,
+    read_deal_history,
     read_deal_stage_entries,
     read_deals,
     read_pipeline_stages,
@@ -70,6 +73,7 @@ class _Money:
     audience_link: AudienceLink | None
     touch_contacts: dict[str, TouchContact]
     deal_contacts: dict[str, tuple[str, ...]]
+    deal_history: list[DealPast]
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,30 @@ class _Reads:
     def since(self) -> datetime:
         return relevant_since(self.periods, self.as_of)
 
+    @property
+    def forecast_since(self) -> datetime | None:
+        """How far back the forecast and its backtest look (None: no forecast)."""
+        s = self.settings
+        if not self.periods or s.forecast_periods < 1:
+            return None
+        p = plan(
+            self.periods[0].kind,
+            self.tz,
+            self.as_of,
+            ahead=s.forecast_periods,
+            backtest=s.forecast_backtest_periods,
+        )
+        return history_since(p, self.as_of, s.forecast_history_days)
+
+    @property
+    def deals_since(self) -> datetime:
+        forecast = self.forecast_since
+        return self.since if forecast is None else min(self.since, forecast)
+
+    @property
+    def day_offset(self) -> int:
+        return local_day_offset(self.tz, self.as_of)
+
     def funnel(self, conn: Connection, ids: tuple[str | None, str | None]) -> ContactAggregates:
         return read_contacts(
             conn,
@@ -107,6 +135,8 @@ class _Reads:
             ids=ids,
             dims=self.dims.get("contacts", []),
             reported=self.settings.self_reported_source,
+            forecast_since=self.forecast_since,
+            day_offset=self.day_offset,
         )
 
     def counts(self, conn: Connection) -> tuple[list[StageCell], list[DimStageCell]]:
@@ -125,23 +155,30 @@ class _Reads:
         touch_contacts, deal_contacts = read_touch_contacts(
             conn, connection=c, lead_stage=stages[0], since=since
         )
+        # The forecast learns from deals further back than the grid.
+        deals_since, forecast_since = self.deals_since, self.forecast_since
         return _Money(
             deals=read_deals(
                 conn,
                 connection=c,
                 as_of=self.as_of,
-                since=since,
+                since=deals_since,
                 dimensions=[*self.dims.get("deals", []), *self.dims.get("companies", [])],
             ),
             currency=self.settings.home_currency or infer_currency(conn, connection=c),
             spend=read_spend(conn, connection=c),
             pipeline_stages=read_pipeline_stages(conn, connection=c),
-            deal_stage_entries=read_deal_stage_entries(conn, connection=c, as_of=self.as_of, since=since),
+            deal_stage_entries=read_deal_stage_entries(
+                conn, connection=c, as_of=self.as_of, since=deals_since
+            ),
             emails=emails,
             members=read_members(conn, connection=c),
             audience_link=read_audience_link(conn, connection=c, stages=stages, mql=mql_stage(stages)),
             touch_contacts=touch_contacts,
             deal_contacts=deal_contacts,
+            deal_history=[]
+            if forecast_since is None
+            else read_deal_history(conn, connection=c, since=forecast_since, as_of=self.as_of),
         )
 
     def web(self, conn: Connection) -> _Web:
@@ -237,4 +274,10 @@ def _inputs(reads: _Reads, contacts: ContactAggregates, money: _Money, web: _Web
         attribution_lookback_days=settings.attribution_lookback_days,
         attribution_half_life_days=settings.attribution_half_life_days,
         self_reported_source=settings.self_reported_source,
+        deal_history=money.deal_history,
+        forecast_periods=settings.forecast_periods,
+        forecast_backtest_periods=settings.forecast_backtest_periods,
+        forecast_history_days=settings.forecast_history_days,
+        forecast_method=settings.forecast_method,
+        day_offset=reads.day_offset,
     )

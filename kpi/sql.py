@@ -19,7 +19,9 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    cast,
     false,
+    func,
     literal,
     or_,
     select,
@@ -116,6 +118,25 @@ def instant(value: Any) -> datetime | None:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def local_day(column: ColumnElement[Any], offset: int, dialect: str) -> ColumnElement[Any]:
+    """The day number (days since 1970-01-01) of a timestamp in a zone `offset` seconds ahead
+    of UTC, computed by the database (grouping by day keeps the rows read few)."""
+    if dialect == "sqlite":
+        seconds = cast(func.round((func.julianday(column) - 2440587.5) * 86400.0), Integer)
+        return (seconds + offset) // 86400
+    return cast(func.floor((func.extract("epoch", column) + offset) / 86400.0), Integer)
+
+
+def least(columns: Sequence[ColumnElement[Any]], dialect: str, *, missing: int) -> ColumnElement[Any]:
+    """The smallest non-NULL of integer `columns` (NULL when all are); `missing` is larger than
+    any value (SQLite's min() of several arguments is NULL when one is)."""
+    if len(columns) == 1:
+        return columns[0]
+    if dialect == "sqlite":
+        return func.nullif(func.min(*(func.coalesce(c, missing) for c in columns)), missing)
+    return func.least(*columns)
 
 
 def bound(value: datetime) -> ColumnElement[Any]:

@@ -93,6 +93,19 @@ class Line:
     units: tuple[str, ...]  # each value's unit, as its KPI rows say (`money:SEK`, `share`, …)
 
 
+@dataclass(frozen=True)
+class Outlook:
+    """One forecast period as of the computation (docs/kpis.md, "Forecast"), each value with
+    its horizon's backtested error."""
+
+    label: str
+    horizon: str
+    revenue: float | None
+    revenue_error: float | None
+    customers: float | None
+    customers_error: float | None
+
+
 @dataclass
 class Dashboard:
     connection: str
@@ -107,6 +120,7 @@ class Dashboard:
     sources: list[Line] = field(default_factory=list)
     attribution: list[Line] = field(default_factory=list)
     emails: list[Line] = field(default_factory=list)
+    forecast: list[Outlook] = field(default_factory=list)
     stale: dict[str, str] = field(default_factory=dict)  # family → stale since (ISO time)
     notice: str = ""
 
@@ -270,6 +284,8 @@ PAGE_KPIS = frozenset(
     | {"stage_entries", "stage_conversion", "closed_won_revenue", "pipeline_created"}
     | {"win_rate", "days_to_close_mean", "email_open_rate", "email_click_rate", "cac", "roi"}
     | {kpi for _, kpi in SNAPSHOT_TILES}
+    | {"forecast_won_revenue", "forecast_error_won_revenue"}
+    | {"forecast_new_customers", "forecast_error_new_customers"}
 )
 
 
@@ -293,7 +309,11 @@ def build_dashboard(
             notice = f"{grain} is not available on a {grid} grid; showing {grid}s."
         grain = grid
     index = _Grid(tz, grain, currency)
+    ahead: list[Mapping[str, Any]] = []
     for row in rows:
+        if row["family"] == "forecast":  # future periods: not choices of the period selector
+            ahead.append(row)
+            continue
         index.add(row)
     options = index.options()
     by_label = {o.label: o for o in options}
@@ -306,6 +326,7 @@ def build_dashboard(
     board = Dashboard(
         connection, currency, grain, grains, options, selected, stale=dict(index.stale), notice=notice
     )
+    board.forecast = _forecast(ahead)
     for title, kpi in SNAPSHOT_TILES:
         found = index.snapshot.get(kpi)
         value = _num(found.get("value")) if found is not None else None
@@ -314,6 +335,30 @@ def build_dashboard(
         return board
     _fill(board, index, selected.label, stages)
     return board
+
+
+def _forecast(rows: Iterable[Mapping[str, Any]]) -> list[Outlook]:
+    """The forecast's periods (current and coming) with their totals and errors."""
+    found: dict[tuple[str, str], dict[str, float | None]] = defaultdict(dict)
+    for row in rows:
+        if (
+            row["dimension"] == "all"
+            and row.get("period_label")
+            and str(row.get("stage", "")).startswith("h")
+        ):
+            found[str(row["period_label"]), str(row["stage"])][str(row["kpi"])] = _num(row.get("value"))
+    return [
+        Outlook(
+            label,
+            horizon,
+            values.get("forecast_won_revenue"),
+            values.get("forecast_error_won_revenue"),
+            values.get("forecast_new_customers"),
+            values.get("forecast_error_new_customers"),
+        )
+        for (label, horizon), values in sorted(found.items())
+        if "forecast_won_revenue" in values
+    ]
 
 
 def _fill(board: Dashboard, index: _Grid, label: str, stages: Sequence[str]) -> None:

@@ -147,7 +147,7 @@ def _connection(section: Section) -> str:
         f'<span class="period">{label}</span> {_partial(period)}</h2>'
         f'<p class="meta">{stamp}amounts in {escape(board.currency)}; '
         "trends show up to the last 12 periods (hollow dots: partial periods).</p>"
-        f"{_stale_banner(board)}<div class=tiles>{tiles}{now}</div>"
+        f"{_stale_banner(board)}<div class=tiles>{tiles}{now}</div>{_forecast(board, name)}"
         f"<h3>Funnel, {label}: contacts entering each stage, and how many of them went on</h3>"
         f"{funnel_html(board.funnel)}"
         f"<h3>Sources (first touch), {label}</h3>"
@@ -156,6 +156,29 @@ def _connection(section: Section) -> str:
         f"<h3>Emails sent, {label}</h3>"
         f"{_table(board.emails, EMAIL_COLUMNS, 'Email', id_='emails-' + name)}"
         "</section>"
+    )
+
+
+def _forecast(board: Dashboard, name: str) -> str:
+    """One line: won revenue and new customers expected per coming period, each ± its horizon's
+    backtested error (WAPE)."""
+    if not board.forecast:
+        return ""
+
+    def off(error: float | None) -> str:
+        return f" ±{fmt(error, 'rate')}" if error is not None else ""
+
+    money = f"money:{board.currency}"
+    parts = []
+    for o in board.forecast:
+        customers = fmt(None if o.customers is None else round(o.customers), "count")
+        parts.append(
+            f"<b>{escape(o.label)}</b> {escape(fmt(o.revenue, money))}{escape(off(o.revenue_error))}, "
+            f"{escape(customers)} new customers{escape(off(o.customers_error))}"
+        )
+    return (
+        f'<p class="forecast" id="forecast-{name}">Forecast of won revenue and new customers '
+        f"(± how far off it was over the backtested periods): {' · '.join(parts)}</p>"
     )
 
 

@@ -13,6 +13,7 @@ from kpi.definitions import step
 from kpi.health import marker
 from kpi.labels import Labels
 from kpi.model import ALL, Dim, KpiValue
+from service.forecast_summary import forecast_tables
 from service.kpis import KpiReport
 from service.report import fmt, index_of, rate, span_of, stages_of, sum_over, total_of
 
@@ -41,6 +42,8 @@ def print_summary(report: KpiReport, console: Console) -> None:
         console.print(_attribution_table(values, report.result.currency, span, report.labels))
     if total_of(values, "emails_sent"):
         console.print(_email_table(values, span))
+    for table in forecast_tables(values, report.result.currency):
+        console.print(table)
 
 
 def _funnel_table(values: list[KpiValue], stages: list[str], span: str, labels: Labels) -> Table:

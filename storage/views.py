@@ -131,7 +131,23 @@ VIEWS_0011: dict[str, tuple[str, ...]] = {
     "sources": (*VIEWS_0010["sources"], "reported_vs_tracked_contacts"),
 }
 
-CURRENT = VIEWS_0011
+# Revision 0012 added the forecast family.
+VIEWS_0012: dict[str, tuple[str, ...]] = {
+    **VIEWS_0011,
+    "forecast": (
+        "forecast_won_revenue",
+        "forecast_new_customers",
+        "forecast_error_won_revenue",
+        "forecast_error_new_customers",
+        "forecast_bias_won_revenue",
+        "forecast_bias_new_customers",
+        "forecast_backtest_won_revenue",
+        "forecast_backtest_new_customers",
+        "forecast_deals_left_out",
+    ),
+}
+
+CURRENT = VIEWS_0012
 
 # The views as each revision made them: 0009 added `period_label` and `complete` (the period
 # had ended when the KPIs were computed; always true for snapshot values).

@@ -184,4 +184,5 @@ def test_every_kpi_family_names_the_streams_it_reads():
         "spend",
         "clv",
         "attribution",
+        "forecast",
     }

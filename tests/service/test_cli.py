@@ -196,6 +196,9 @@ def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
         # What people say against what tracking says, and the attribution models side by side.
         "What people say",
         "Won revenue by channel under each attribution model",
+        # What we will close, and how wrong the same forecast was.
+        "Forecast (error:",
+        "Backtest:",
     ):
         assert heading in result.output, heading
     assert re.search(r"lead → customer: \d+\.\d % \(", result.output), (
@@ -209,10 +212,17 @@ def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
     exported = list(csv.DictReader((demo / "exports" / "kpis.csv").read_text().splitlines()))
     document = json.loads((demo / "exports" / "kpis.json").read_text())
     # Every period row says which period it is and whether it had ended; the last one had not.
+    # The forecast's rows are the current period and the three after it.
     periods = sorted(
         {(r["period_start"], r["period_label"], r["complete"]) for r in exported if r["period_start"]}
     )
-    assert periods[-1][2] == "false" and {c for _, _, c in periods[:-1]} == {"true"}
+    ahead = sorted(
+        {r["period_label"] for r in exported if r["kpi"] == "forecast_won_revenue"}
+    )
+    past = [p for p in periods if p[1] not in ahead[1:]]
+    assert past[-1][2] == "false" and {c for _, _, c in past[:-1]} == {"true"}
+    assert past[-1][1] == ahead[0] and len(ahead) == 4
+    assert {c for _, label, c in periods if label in ahead} == {"false"}
     assert all(re.fullmatch(r"\d{4}-\d{2}", label) for _, label, _ in periods)
     # The export schema as a contract: every dimension and column emitted is documented.
     docs = (Path(__file__).resolve().parents[2] / "docs" / "exports.md").read_text()

@@ -180,3 +180,26 @@ def test_stale_families_are_named_with_their_tiles():
 def test_no_periods_yet_gives_snapshots_only():
     b = board([row("open_pipeline", None, 5.0, family="pipeline")])
     assert b.selected is None and b.tiles == [] and b.snapshots[0].value == 5.0
+
+
+def test_the_forecast_is_a_line_of_its_own_not_periods_to_choose():
+    rows = portal()
+    for h, m in enumerate((6, 7, 8)):
+        when, base = month(2026, m), {"complete": False, "family": "forecast", "stage": f"h{h}"}
+        rows += [
+            row("forecast_won_revenue", when, 5_000.0 * (h + 1), **base),
+            row("forecast_won_revenue", when, 100.0, dimension="component", dimension_value="won", **base),
+            row("forecast_error_won_revenue", when, 0.25, numerator=1, denominator=4, **base),
+            row("forecast_new_customers", when, 3.4, **base),
+            row("forecast_error_new_customers", when, None, **base),
+        ]
+    b = board(rows)
+    assert b.selected is not None and b.selected.label == "2026-05"
+    assert [o.label for o in b.periods][-1] == "2026-06"  # the forecast's months are not choices
+    assert [
+        (o.label, o.horizon, o.revenue, o.revenue_error, o.customers, o.customers_error) for o in b.forecast
+    ] == [
+        ("2026-06", "h0", 5_000.0, 0.25, 3.4, None),
+        ("2026-07", "h1", 10_000.0, 0.25, 3.4, None),
+        ("2026-08", "h2", 15_000.0, 0.25, 3.4, None),
+    ]

@@ -96,6 +96,12 @@ def check_layout(page: Any, width: int) -> None:
     assert page.locator("svg.trend").count() >= 8 and page.locator("svg.trend").first.is_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
     assert page.locator("#sources-default td").first.is_visible()
+    forecast = page.locator("#forecast-default")
+    assert (
+        forecast.is_visible()
+        and "2026-06" in forecast.inner_text()
+        and "new customers" in forecast.inner_text()
+    )
     assert "2026-06 (partial)" in page.locator("select[name=period]").inner_text()
     assert page.get_by_label("Admin token").is_visible()
     sync_y, admin_y = (page.locator(s).bounding_box()["y"] for s in ("#sync", "#admin"))
