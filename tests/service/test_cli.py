@@ -216,9 +216,7 @@ def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
     periods = sorted(
         {(r["period_start"], r["period_label"], r["complete"]) for r in exported if r["period_start"]}
     )
-    ahead = sorted(
-        {r["period_label"] for r in exported if r["kpi"] == "forecast_won_revenue"}
-    )
+    ahead = sorted({r["period_label"] for r in exported if r["kpi"] == "forecast_won_revenue"})
     past = [p for p in periods if p[1] not in ahead[1:]]
     assert past[-1][2] == "false" and {c for _, _, c in past[:-1]} == {"true"}
     assert past[-1][1] == ahead[0] and len(ahead) == 4
