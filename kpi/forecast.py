@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -35,6 +35,8 @@ from kpi.inputs import DealFact, DealPast, KpiInputs
 from kpi.model import ALL, NO_BASE, NO_DATA, Dim, KpiValue, count, money, ratio
 from kpi.periods import Period, period_containing, period_of_day
 
+# (from, to) days after a cut-off, one per period forecast.
+Windows = Sequence[tuple[float, float]]
 # Fewer won deals than this in a group: the forecast uses the next coarser group.
 MIN_SAMPLES = 10
 
@@ -191,27 +193,18 @@ class Durations:
                     groups[()].append(days)
         self.groups = {key: sorted(values) for key, values in groups.items()}
 
-    def shares(
-        self,
-        deal: DealFact,
-        stage: str,
-        stage_age: float,
-        created_age: float,
-        windows: Sequence[tuple[float, float]],
-    ) -> list[float] | None:
+    def left(self, key: tuple[str, ...], age: float) -> int:
+        values = self.groups.get(key, [])
+        return len(values) - bisect.bisect_left(values, age)
+
+    def shares(self, deal: DealFact, ages: tuple[str, float, float], windows: Windows) -> list[float] | None:
         """Each window's share of the deal's close, or None (overdue: no group has a deal won
         after waiting this long). Windows are (from, to) days after the cut-off."""
-        usable = []
-        for key, age in _groups(deal, stage, stage_age, created_age):
-            values = self.groups.get(key, [])
-            left = len(values) - bisect.bisect_left(values, age)
-            if left >= MIN_SAMPLES:
-                return _spread(values, age, left, windows)
-            if left:
-                usable.append((values, age, left))
-        if not usable:
+        picked = _pick(deal, ages, self.left)
+        if picked is None:
             return None
-        return _spread(*usable[0], windows)
+        key, age = picked
+        return _spread(self.groups[key], age, self.left(key, age), windows)
 
 
 def _spread(
@@ -315,37 +308,38 @@ class History:
                     samples[deal.pipeline, stage].append(sample)
         self.groups = {key: Incidence(values) for key, values in samples.items()}
 
-    def shares(
-        self,
-        deal: DealFact,
-        stage: str,
-        stage_age: float,
-        created_age: float,
-        windows: Sequence[tuple[float, float]],
-    ) -> list[float] | None:
+    def left(self, key: tuple[str, ...], age: float) -> int:
+        incidence = self.groups.get(key)
+        return 0 if incidence is None else incidence.at_risk(age)
+
+    def shares(self, deal: DealFact, ages: tuple[str, float, float], windows: Windows) -> list[float] | None:
         """Each window's chance of a win for the deal (None: no deal of any group stayed open
         this long)."""
-        usable = None
-        for key, age in _groups(deal, stage, stage_age, created_age):
-            incidence = self.groups.get(key)
-            left = incidence.at_risk(age) if incidence is not None else 0
-            if incidence is not None and left >= MIN_SAMPLES:
-                return incidence.shares(age, windows)
-            if incidence is not None and left and usable is None:
-                usable = (incidence, age)
-        return None if usable is None else usable[0].shares(usable[1], windows)
+        picked = _pick(deal, ages, self.left)
+        return None if picked is None else self.groups[picked[0]].shares(picked[1], windows)
 
 
-def _groups(
-    deal: DealFact, stage: str, stage_age: float, created_age: float
-) -> tuple[tuple[tuple[str, ...], float], ...]:
-    """The groups a deal's history is looked up in, finest first, with its age in each."""
-    return (
+def _pick(
+    deal: DealFact, ages: tuple[str, float, float], left: Callable[[tuple[str, ...], float], int]
+) -> tuple[tuple[str, ...], float] | None:
+    """The group a deal's history is looked up in, with its age there: the finest with at least
+    MIN_SAMPLES deals left at that age (pipeline, stage and source; pipeline and stage; the
+    pipeline from creation; all deals from creation), else the finest with any."""
+    stage, stage_age, created_age = ages
+    groups = (
         ((deal.pipeline, stage, deal.source), stage_age),
         ((deal.pipeline, stage), stage_age),
         ((deal.pipeline,), created_age),
         ((), created_age),
     )
+    usable = None
+    for key, age in groups:
+        n = left(key, age)
+        if n >= MIN_SAMPLES:
+            return key, age
+        if n and usable is None:
+            usable = (key, age)
+    return usable
 
 
 METHODS = ("history", "stage_probability")
@@ -371,13 +365,13 @@ def deal_outlook(
             continue
         if (deal.pipeline, stage) in book.closed_stages:
             continue
-        ages = (_days(at - entered), _days(at - deal.created))
+        ages = (stage, _days(at - entered), _days(at - deal.created))
         probability = book.probability.get((deal.pipeline, stage))
         by_method = {
-            "history": history.shares(deal, stage, *ages, windows),
+            "history": history.shares(deal, ages, windows),
             "stage_probability": None
             if probability is None
-            else [probability * s for s in durations.shares(deal, stage, *ages, windows) or []] or None,
+            else [probability * s for s in durations.shares(deal, ages, windows) or []] or None,
         }
         if by_method[method] is None:
             left_out[
