@@ -109,12 +109,28 @@ class Won(NamedTuple):
     spans: tuple[tuple[str, float], ...]
 
 
+class Deal(NamedTuple):
+    """A deal as the cut-offs see it, its instants as day numbers (UTC days since 1970: only
+    their differences matter): `end` is its close (inf while open at as_of), `outcome` WON, LOST
+    or OPEN at as_of, and its first entry into each stage in time order."""
+
+    fact: DealFact
+    created: float
+    end: float
+    outcome: int
+    times: tuple[float, ...]
+    stages: tuple[str, ...]
+
+
+def _day(at: datetime) -> float:
+    return at.timestamp() / DAY_SECONDS
+
+
 @dataclass
 class DealBook:
     """The deals indexed for cut-offs: stage timelines, superseded versions, won durations."""
 
-    deals: list[DealFact]
-    timelines: dict[str, list[tuple[datetime, str]]]
+    deals: list[Deal]
     versions: dict[str, list[DealPast]]
     probability: dict[tuple[str, str], float | None]
     closed_stages: set[tuple[str, str]]
@@ -125,28 +141,35 @@ class DealBook:
         timelines: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
         for entry in inputs.deal_stage_entries:
             timelines[entry.deal_id].append((entry.at, entry.stage))
-        for timeline in timelines.values():
-            timeline.sort()
         versions: dict[str, list[DealPast]] = defaultdict(list)
         for version in sorted(inputs.deal_history, key=lambda v: v.valid_from):
             versions[version.deal_id].append(version)
         stages = inputs.pipeline_stages
         book = cls(
-            deals=[d for d in inputs.deals if d.created is not None],
-            timelines=dict(timelines),
+            deals=[],
             versions=dict(versions),
             probability={(s.pipeline, s.stage): s.probability for s in stages},
             closed_stages={(s.pipeline, s.stage) for s in stages if s.is_closed},
         )
-        for deal in book.deals:
-            if deal.is_won and deal.closed is not None and deal.created is not None:
+        for deal in inputs.deals:
+            if deal.created is None:
+                continue
+            timeline = sorted(timelines.get(deal.id, ()))
+            ended = deal.is_closed and deal.closed is not None
+            book.deals.append(
+                Deal(
+                    deal,
+                    _day(deal.created),
+                    _day(deal.closed) if ended and deal.closed is not None else math.inf,
+                    (WON if deal.is_won else LOST) if ended else OPEN,
+                    tuple(_day(at) for at, _ in timeline),
+                    tuple(stage for _, stage in timeline),
+                )
+            )
+            if deal.is_won and deal.closed is not None:
                 closed = deal.closed
                 spans = [("", _days(closed - deal.created))]
-                spans += [
-                    (stage, _days(closed - at))
-                    for at, stage in book.timelines.get(deal.id, [])
-                    if at <= closed
-                ]
+                spans += [(stage, _days(closed - at)) for at, stage in timeline if at <= closed]
                 won = Won(closed, deal.created, deal.pipeline, deal.source, deal.amount or 0.0, tuple(spans))
                 book.won.append(won)
         book.won.sort(key=lambda w: w.closed)
@@ -157,20 +180,21 @@ class DealBook:
         closes = [w.closed for w in self.won]
         return self.won[bisect.bisect_left(closes, start) : bisect.bisect_left(closes, end)]
 
-    def state_at(self, deal: DealFact, at: datetime) -> tuple[str | None, float | None, datetime]:
-        """The deal's stage, amount and entry into that stage at `at`: its version valid then,
-        else its stage entries up to then (amount: the current one), else its current stage."""
-        stage, amount = None, deal.amount
-        for version in self.versions.get(deal.id, ()):
+    def state_at(self, deal: Deal, at: datetime) -> tuple[str | None, float | None, float]:
+        """The deal's stage, amount and entry into that stage (a day number) at `at`: its
+        version valid then, else its stage entries up to then (amount: the current one), else
+        its current stage."""
+        fact = deal.fact
+        stage, amount = None, fact.amount
+        for version in self.versions.get(fact.id, ()):
             if version.valid_from <= at < version.valid_to:
                 stage, amount = version.stage, version.amount
                 break
-        timeline = [(t, s) for t, s in self.timelines.get(deal.id, ()) if t <= at]
+        seen = bisect.bisect_right(deal.times, _day(at))
         if stage is None:
-            stage = timeline[-1][1] if timeline else (deal.stage if not deal.is_closed else None)
-        entered = next((t for t, s in timeline if s == stage), None)
-        assert deal.created is not None
-        return stage, amount, entered or deal.created
+            stage = deal.stages[seen - 1] if seen else (fact.stage if not fact.is_closed else None)
+        entered = next((deal.times[i] for i in range(seen) if deal.stages[i] == stage), deal.created)
+        return stage, amount, entered
 
 
 def _days(delta: timedelta) -> float:
@@ -192,6 +216,7 @@ class Durations:
                     groups[(pipeline,)].append(days)
                     groups[()].append(days)
         self.groups = {key: sorted(values) for key, values in groups.items()}
+        self.longest = max((values[-1] for values in self.groups.values()), default=-math.inf)
 
     def left(self, key: tuple[str, ...], age: float) -> int:
         values = self.groups.get(key, [])
@@ -288,28 +313,36 @@ class History:
     win incidence of the deals that entered it in the history window before a cut-off."""
 
     def __init__(self, book: DealBook, at: datetime, history_days: int) -> None:
-        since = at - timedelta(days=history_days)
+        now = _day(at)
+        since = now - history_days
         samples: dict[tuple[str, ...], list[tuple[float, int]]] = defaultdict(list)
         for deal in book.deals:
-            assert deal.created is not None
-            if deal.created > at or (deal.closed is not None and deal.closed < since):
+            if deal.created > now or deal.end < since:
                 continue
-            ended = deal.is_closed and deal.closed is not None and deal.closed <= at
-            end = deal.closed if ended and deal.closed is not None else at
-            outcome = (WON if deal.is_won else LOST) if ended else OPEN
+            end, outcome = (deal.end, deal.outcome) if deal.end <= now else (now, OPEN)
+            fact = deal.fact
             if deal.created >= since:
-                sample = (_days(end - deal.created), outcome)
-                samples[(deal.pipeline,)].append(sample)
+                sample = (end - deal.created, outcome)
+                samples[(fact.pipeline,)].append(sample)
                 samples[()].append(sample)
-            for entered, stage in book.timelines.get(deal.id, ()):
+            for entered, stage in zip(deal.times, deal.stages, strict=True):
                 if since <= entered <= end:
-                    sample = (_days(end - entered), outcome)
-                    samples[deal.pipeline, stage, deal.source].append(sample)
-                    samples[deal.pipeline, stage].append(sample)
-        self.groups = {key: Incidence(values) for key, values in samples.items()}
+                    sample = (end - entered, outcome)
+                    samples[fact.pipeline, stage, fact.source].append(sample)
+                    samples[fact.pipeline, stage].append(sample)
+        self.samples = samples
+        self.groups: dict[tuple[str, ...], Incidence] = {}  # built when first looked up
+        # No sample is longer than the window (each entered it and ended by the cut-off).
+        self.longest = float(history_days)
+
+    def incidence(self, key: tuple[str, ...]) -> Incidence | None:
+        found = self.groups.get(key)
+        if found is None and key in self.samples:
+            found = self.groups[key] = Incidence(self.samples[key])
+        return found
 
     def left(self, key: tuple[str, ...], age: float) -> int:
-        incidence = self.groups.get(key)
+        incidence = self.incidence(key)
         return 0 if incidence is None else incidence.at_risk(age)
 
     def shares(self, deal: DealFact, ages: tuple[str, float, float], windows: Windows) -> list[float] | None:
@@ -355,24 +388,29 @@ def deal_outlook(
     windows = _windows(at, periods)
     expected = {m: [0.0] * len(periods) for m in METHODS}
     left_out: Counter[str] = Counter()
+    now = _day(at)
+    longest = max(durations.longest, history.longest)
     for deal in book.deals:
-        assert deal.created is not None
-        if deal.created > at or (deal.is_closed and deal.closed is not None and deal.closed <= at):
+        if deal.created > now or deal.end <= now:
             continue
         stage, amount, entered = book.state_at(deal, at)
+        fact = deal.fact
         if stage is None or amount is None:
             left_out["no_stage" if stage is None else "no_amount"] += 1
             continue
-        if (deal.pipeline, stage) in book.closed_stages:
+        if (fact.pipeline, stage) in book.closed_stages:
             continue
-        ages = (stage, _days(at - entered), _days(at - deal.created))
-        probability = book.probability.get((deal.pipeline, stage))
-        by_method = {
-            "history": history.shares(deal, ages, windows),
-            "stage_probability": None
-            if probability is None
-            else [probability * s for s in durations.shares(deal, ages, windows) or []] or None,
-        }
+        ages = (stage, now - entered, now - deal.created)
+        probability = book.probability.get((fact.pipeline, stage))
+        if min(ages[1], ages[2]) > longest:  # older than every deal either method learns from
+            by_method: dict[str, list[float] | None] = dict.fromkeys(METHODS)
+        else:
+            by_method = {
+                "history": history.shares(fact, ages, windows),
+                "stage_probability": None
+                if probability is None
+                else [probability * s for s in durations.shares(fact, ages, windows) or []] or None,
+            }
         if by_method[method] is None:
             left_out[
                 "no_probability" if method == "stage_probability" and probability is None else "overdue"

@@ -75,9 +75,12 @@ def test_a_deal_at_a_past_cutoff_has_the_stage_and_amount_of_its_version_then():
         history=[DealPast("d", t("2025-01-01"), t("2025-02-01"), "open", 1_000.0)],
     )
     book = DealBook.of(inputs)
-    assert book.state_at(deal, t("2025-01-15")) == ("open", 1_000.0, t("2025-01-01"))
-    # After the version ended: the stage entries and the current amount.
-    assert book.state_at(deal, t("2025-02-15")) == ("open", 2_000.0, t("2025-01-01"))
+    (row,) = book.deals
+    entered = t("2025-01-01").timestamp() / 86_400
+    assert book.state_at(row, t("2025-01-15")) == ("open", 1_000.0, entered)
+    # After the version ended: the stage entries and the current amount; once won, its stage.
+    assert book.state_at(row, t("2025-02-15")) == ("open", 2_000.0, entered)
+    assert book.state_at(row, t("2025-03-02"))[0] == "won"
 
 
 def _inputs(
