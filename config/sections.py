@@ -238,6 +238,9 @@ class KpiSettings(Section):
     # long, were won, and when) or `stage_probability` (amount × the stage's probability in
     # HubSpot, timed by the won deals' days to close). Both are backtested side by side.
     forecast_method: Literal["history", "stage_probability"] = "history"
+    # Deals and contacts not created yet come from a run rate over past cut-offs; with this
+    # half-life (days) recent cut-offs weigh more, so growth shows up sooner (0: all the same).
+    forecast_recency_days: float = Field(default=0.0, ge=0, le=3650)
     # Custom dimensions (docs/kpis.md): contact, company or deal properties (`name`, or
     # `contacts.name` for one object) read, stored typed, and used as KPI breakdowns.
     dimensions: list[str] = Field(default_factory=list, max_length=20)

@@ -23,22 +23,18 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from kpi.definitions import DAY_SECONDS, mql_stage
+from kpi.forecast_deals import METHODS, DealBook, deal_outlook, utc_day
 from kpi.grid import dim
-from kpi.inputs import DealFact, DealPast, KpiInputs
+from kpi.inputs import KpiInputs
 from kpi.model import ALL, NO_BASE, NO_DATA, Dim, KpiValue, count, money, ratio
 from kpi.periods import Period, period_containing, period_of_day
-
-# (from, to) days after a cut-off, one per period forecast.
-Windows = Sequence[tuple[float, float]]
-# Fewer won deals than this in a group: the forecast uses the next coarser group.
-MIN_SAMPLES = 10
 
 
 def local_day_offset(tz: ZoneInfo, at: datetime) -> int:
@@ -97,148 +93,8 @@ def history_since(plan_: Plan, as_of: datetime, history_days: int) -> datetime:
     return min(plan_.earliest or as_of, as_of) - timedelta(days=history_days)
 
 
-class Won(NamedTuple):
-    """A won deal: when it closed and was created, its group, amount, and its days to close
-    from each stage it entered (stage "": from its creation)."""
-
-    closed: datetime
-    created: datetime
-    pipeline: str
-    source: str
-    amount: float
-    spans: tuple[tuple[str, float], ...]
-
-
-class Deal(NamedTuple):
-    """A deal as the cut-offs see it, its instants as day numbers (UTC days since 1970: only
-    their differences matter): `end` is its close (inf while open at as_of), `outcome` WON, LOST
-    or OPEN at as_of, and its first entry into each stage in time order."""
-
-    fact: DealFact
-    created: float
-    end: float
-    outcome: int
-    times: tuple[float, ...]
-    stages: tuple[str, ...]
-
-
-def _day(at: datetime) -> float:
-    return at.timestamp() / DAY_SECONDS
-
-
-@dataclass
-class DealBook:
-    """The deals indexed for cut-offs: stage timelines, superseded versions, won durations."""
-
-    deals: list[Deal]
-    versions: dict[str, list[DealPast]]
-    probability: dict[tuple[str, str], float | None]
-    closed_stages: set[tuple[str, str]]
-    won: list[Won] = field(default_factory=list)  # by close
-
-    @classmethod
-    def of(cls, inputs: KpiInputs) -> DealBook:
-        timelines: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
-        for entry in inputs.deal_stage_entries:
-            timelines[entry.deal_id].append((entry.at, entry.stage))
-        versions: dict[str, list[DealPast]] = defaultdict(list)
-        for version in sorted(inputs.deal_history, key=lambda v: v.valid_from):
-            versions[version.deal_id].append(version)
-        stages = inputs.pipeline_stages
-        book = cls(
-            deals=[],
-            versions=dict(versions),
-            probability={(s.pipeline, s.stage): s.probability for s in stages},
-            closed_stages={(s.pipeline, s.stage) for s in stages if s.is_closed},
-        )
-        for deal in inputs.deals:
-            if deal.created is None:
-                continue
-            timeline = sorted(timelines.get(deal.id, ()))
-            ended = deal.is_closed and deal.closed is not None
-            book.deals.append(
-                Deal(
-                    deal,
-                    _day(deal.created),
-                    _day(deal.closed) if ended and deal.closed is not None else math.inf,
-                    (WON if deal.is_won else LOST) if ended else OPEN,
-                    tuple(_day(at) for at, _ in timeline),
-                    tuple(stage for _, stage in timeline),
-                )
-            )
-            if deal.is_won and deal.closed is not None:
-                closed = deal.closed
-                spans = [("", _days(closed - deal.created))]
-                spans += [(stage, _days(closed - at)) for at, stage in timeline if at <= closed]
-                won = Won(closed, deal.created, deal.pipeline, deal.source, deal.amount or 0.0, tuple(spans))
-                book.won.append(won)
-        book.won.sort(key=lambda w: w.closed)
-        return book
-
-    def won_between(self, start: datetime, end: datetime) -> Sequence[Won]:
-        """Won deals closed in [start, end)."""
-        closes = [w.closed for w in self.won]
-        return self.won[bisect.bisect_left(closes, start) : bisect.bisect_left(closes, end)]
-
-    def state_at(self, deal: Deal, at: datetime) -> tuple[str | None, float | None, float]:
-        """The deal's stage, amount and entry into that stage (a day number) at `at`: its
-        version valid then, else its stage entries up to then (amount: the current one), else
-        its current stage."""
-        fact = deal.fact
-        stage, amount = None, fact.amount
-        for version in self.versions.get(fact.id, ()):
-            if version.valid_from <= at < version.valid_to:
-                stage, amount = version.stage, version.amount
-                break
-        seen = bisect.bisect_right(deal.times, _day(at))
-        if stage is None:
-            stage = deal.stages[seen - 1] if seen else (fact.stage if not fact.is_closed else None)
-        entered = next((deal.times[i] for i in range(seen) if deal.stages[i] == stage), deal.created)
-        return stage, amount, entered
-
-
 def _days(delta: timedelta) -> float:
     return delta.total_seconds() / DAY_SECONDS
-
-
-class Durations:
-    """Won deals' days to close per group, learned from the history window before a cut-off."""
-
-    def __init__(self, won: Iterable[Won]) -> None:
-        groups: dict[tuple[str, ...], list[float]] = defaultdict(list)
-        for w in won:
-            pipeline, source = w.pipeline, w.source
-            for stage, days in w.spans:
-                if stage:
-                    groups[pipeline, stage, source].append(days)
-                    groups[pipeline, stage].append(days)
-                else:
-                    groups[(pipeline,)].append(days)
-                    groups[()].append(days)
-        self.groups = {key: sorted(values) for key, values in groups.items()}
-        self.longest = max((values[-1] for values in self.groups.values()), default=-math.inf)
-
-    def left(self, key: tuple[str, ...], age: float) -> int:
-        values = self.groups.get(key, [])
-        return len(values) - bisect.bisect_left(values, age)
-
-    def shares(self, deal: DealFact, ages: tuple[str, float, float], windows: Windows) -> list[float] | None:
-        """Each window's share of the deal's close, or None (overdue: no group has a deal won
-        after waiting this long). Windows are (from, to) days after the cut-off."""
-        picked = _pick(deal, ages, self.left)
-        if picked is None:
-            return None
-        key, age = picked
-        return _spread(self.groups[key], age, self.left(key, age), windows)
-
-
-def _spread(
-    values: list[float], age: float, left: int, windows: Sequence[tuple[float, float]]
-) -> list[float]:
-    return [
-        (bisect.bisect_left(values, age + hi) - bisect.bisect_left(values, age + lo)) / left
-        for lo, hi in windows
-    ]
 
 
 def _windows(at: datetime, periods: Sequence[Period]) -> list[tuple[float, float]]:
@@ -263,162 +119,6 @@ class Outlook:
         for method, values in self.methods.items():
             out[f"revenue:{method}"] = revenue - self.revenue["open_deals"][i] + values[i]
         return out
-
-
-class Incidence:
-    """The chance of a win over time for deals that entered a stage (or were created), losses
-    competing and deals still open at the cut-off censored (Aalen–Johansen). `win(age, lo, hi)`:
-    the chance that a deal open after `age` days wins between `age + lo` and `age + hi`."""
-
-    def __init__(self, samples: list[tuple[float, int]]) -> None:
-        # samples: (days, outcome) with outcome WON, LOST or OPEN (observed this long, still open).
-        samples.sort()
-        self.ends = [t for t, _ in samples]
-        self.times: list[float] = []
-        self.cif: list[float] = [0.0]
-        self.surv: list[float] = [1.0]
-        n, i, cif, surv = len(samples), 0, 0.0, 1.0
-        while i < n:
-            t, at_risk, won, lost = samples[i][0], n - i, 0, 0
-            while i < n and samples[i][0] == t:
-                won += samples[i][1] == WON
-                lost += samples[i][1] == LOST
-                i += 1
-            cif += surv * won / at_risk
-            surv *= 1.0 - (won + lost) / at_risk
-            self.times.append(t)
-            self.cif.append(cif)
-            self.surv.append(surv)
-
-    def at_risk(self, age: float) -> int:
-        return len(self.ends) - bisect.bisect_left(self.ends, age)
-
-    def _before(self, x: float) -> int:
-        return bisect.bisect_left(self.times, x)
-
-    def shares(self, age: float, windows: Sequence[tuple[float, float]]) -> list[float]:
-        surv = self.surv[self._before(age)]
-        if surv <= 0:
-            return [0.0] * len(windows)
-        return [
-            (self.cif[self._before(age + hi)] - self.cif[self._before(age + lo)]) / surv for lo, hi in windows
-        ]
-
-
-WON, LOST, OPEN = 1, 2, 0
-
-
-class History:
-    """Per group (pipeline, stage, source; pipeline, stage; pipeline and all from creation) the
-    win incidence of the deals that entered it in the history window before a cut-off."""
-
-    def __init__(self, book: DealBook, at: datetime, history_days: int) -> None:
-        now = _day(at)
-        since = now - history_days
-        samples: dict[tuple[str, ...], list[tuple[float, int]]] = defaultdict(list)
-        for deal in book.deals:
-            if deal.created > now or deal.end < since:
-                continue
-            end, outcome = (deal.end, deal.outcome) if deal.end <= now else (now, OPEN)
-            fact = deal.fact
-            if deal.created >= since:
-                sample = (end - deal.created, outcome)
-                samples[(fact.pipeline,)].append(sample)
-                samples[()].append(sample)
-            for entered, stage in zip(deal.times, deal.stages, strict=True):
-                if since <= entered <= end:
-                    sample = (end - entered, outcome)
-                    samples[fact.pipeline, stage, fact.source].append(sample)
-                    samples[fact.pipeline, stage].append(sample)
-        self.samples = samples
-        self.groups: dict[tuple[str, ...], Incidence] = {}  # built when first looked up
-        # No sample is longer than the window (each entered it and ended by the cut-off).
-        self.longest = float(history_days)
-
-    def incidence(self, key: tuple[str, ...]) -> Incidence | None:
-        found = self.groups.get(key)
-        if found is None and key in self.samples:
-            found = self.groups[key] = Incidence(self.samples[key])
-        return found
-
-    def left(self, key: tuple[str, ...], age: float) -> int:
-        incidence = self.incidence(key)
-        return 0 if incidence is None else incidence.at_risk(age)
-
-    def shares(self, deal: DealFact, ages: tuple[str, float, float], windows: Windows) -> list[float] | None:
-        """Each window's chance of a win for the deal (None: no deal of any group stayed open
-        this long)."""
-        picked = _pick(deal, ages, self.left)
-        return None if picked is None else self.groups[picked[0]].shares(picked[1], windows)
-
-
-def _pick(
-    deal: DealFact, ages: tuple[str, float, float], left: Callable[[tuple[str, ...], float], int]
-) -> tuple[tuple[str, ...], float] | None:
-    """The group a deal's history is looked up in, with its age there: the finest with at least
-    MIN_SAMPLES deals left at that age (pipeline, stage and source; pipeline and stage; the
-    pipeline from creation; all deals from creation), else the finest with any."""
-    stage, stage_age, created_age = ages
-    groups = (
-        ((deal.pipeline, stage, deal.source), stage_age),
-        ((deal.pipeline, stage), stage_age),
-        ((deal.pipeline,), created_age),
-        ((), created_age),
-    )
-    usable = None
-    for key, age in groups:
-        n = left(key, age)
-        if n >= MIN_SAMPLES:
-            return key, age
-        if n and usable is None:
-            usable = (key, age)
-    return usable
-
-
-METHODS = ("history", "stage_probability")
-
-
-def deal_outlook(
-    book: DealBook, at: datetime, periods: Sequence[Period], history_days: int, *, method: str
-) -> tuple[dict[str, list[float]], Counter[str]]:
-    """Expected won revenue per period from the deals open at `at` under each method, and the
-    deals `method` leaves out, by reason."""
-    durations = Durations(book.won_between(at - timedelta(days=history_days), at))
-    history = History(book, at, history_days)
-    windows = _windows(at, periods)
-    expected = {m: [0.0] * len(periods) for m in METHODS}
-    left_out: Counter[str] = Counter()
-    now = _day(at)
-    longest = max(durations.longest, history.longest)
-    for deal in book.deals:
-        if deal.created > now or deal.end <= now:
-            continue
-        stage, amount, entered = book.state_at(deal, at)
-        fact = deal.fact
-        if stage is None or amount is None:
-            left_out["no_stage" if stage is None else "no_amount"] += 1
-            continue
-        if (fact.pipeline, stage) in book.closed_stages:
-            continue
-        ages = (stage, now - entered, now - deal.created)
-        probability = book.probability.get((fact.pipeline, stage))
-        if min(ages[1], ages[2]) > longest:  # older than every deal either method learns from
-            by_method: dict[str, list[float] | None] = dict.fromkeys(METHODS)
-        else:
-            by_method = {
-                "history": history.shares(fact, ages, windows),
-                "stage_probability": None
-                if probability is None
-                else [probability * s for s in durations.shares(fact, ages, windows) or []] or None,
-            }
-        if by_method[method] is None:
-            left_out[
-                "no_probability" if method == "stage_probability" and probability is None else "overdue"
-            ] += 1
-        for m, shares in by_method.items():
-            for i, share in enumerate(shares or ()):
-                expected[m][i] += amount * share
-    return expected, left_out
 
 
 def funnel_outlook(
@@ -478,23 +178,35 @@ def run_rate(
     at: float,
     history_days: int,
     windows: Sequence[tuple[float, float]],
+    *,
+    half_life: float = 0.0,
 ) -> list[float]:
     """What is won in each window (days after `at`) from things that do not exist yet: the mean,
     over every past cut-off r in the history window whose window had passed by `at`, of the
     weight won in [r + from, r + to) by items that started after r. Items: (started, won,
-    weight) in day numbers; each adds weight × the length of the cut-offs it counts for."""
+    weight) in day numbers; each adds weight × the span of cut-offs it counts for. With
+    `half_life` (days), a cut-off's weight halves every `half_life` days before the latest one,
+    so a growing (or shrinking) business shows up sooner."""
     out = []
     for lo, hi in windows:
         first, last = at - history_days, at - hi
         if last <= first:
             out.append(0.0)
             continue
+
+        def span(x0: float, x1: float, last: float = last) -> float:
+            """The weighted length of the cut-offs in [x0, x1]."""
+            if not half_life:
+                return x1 - x0
+            rate = math.log(2) / half_life
+            return (math.exp(rate * (x1 - last)) - math.exp(rate * (x0 - last))) / rate
+
         total = 0.0
         for started, won, weight in items:
-            length = min(won - lo, last, started) - max(won - hi, first)
-            if length > 0:
-                total += weight * length
-        out.append(total / (last - first))
+            x0, x1 = max(won - hi, first), min(won - lo, last, started)
+            if x1 > x0:
+                total += weight * span(x0, x1)
+        out.append(total / span(first, last))
     return out
 
 
@@ -510,6 +222,7 @@ class Forecaster:
     offset: int
     history_days: int
     method: str = "history"
+    recency_days: float = 0.0  # the run rates' half-life (0: every past cut-off counts the same)
 
     @classmethod
     def of(cls, inputs: KpiInputs) -> Forecaster:
@@ -530,6 +243,7 @@ class Forecaster:
             offset=inputs.day_offset,
             history_days=inputs.forecast_history_days,
             method=inputs.forecast_method,
+            recency_days=inputs.forecast_recency_days,
         )
 
     def day(self, at: datetime) -> int:
@@ -543,20 +257,21 @@ class Forecaster:
         return sum(c[2] for c in self.customers[bisect.bisect_left(days, lo) : bisect.bisect_left(days, hi)])
 
     def revenue_between(self, start: datetime, end: datetime) -> float:
-        return math.fsum(w.amount for w in self.book.won_between(start, end))
+        return math.fsum(w.amount for w in self.book.won_between(utc_day(start), utc_day(end)))
 
     def outlook(self, at: datetime, periods: Sequence[Period]) -> Outlook:
         """What a forecast made at `at` expects in each of `periods`."""
-        methods, left_out = deal_outlook(self.book, at, periods, self.history_days, method=self.method)
         windows = _windows(at, periods)
+        methods, left_out = deal_outlook(self.book, at, windows, self.history_days, method=self.method)
         day = self.day(at)
         customers = {
             stage: funnel_outlook(paths, day, windows, self.history_days)
             for stage, paths in self.paths.items()
         }
-        since = at - timedelta(days=self.history_days)
+        now = utc_day(at)
         new_deals = [
-            (_days(w.created - at), _days(w.closed - at), w.amount) for w in self.book.won_between(since, at)
+            (w.created - now, w.closed - now, w.amount)
+            for w in self.book.won_between(now - self.history_days, now)
         ]
         customers["new_contacts"] = run_rate(
             [
@@ -567,10 +282,11 @@ class Forecaster:
             0.0,
             self.history_days,
             windows,
+            half_life=self.recency_days,
         )
         revenue = {
             "open_deals": methods[self.method],
-            "new_deals": run_rate(new_deals, 0.0, self.history_days, windows),
+            "new_deals": run_rate(new_deals, 0.0, self.history_days, windows, half_life=self.recency_days),
         }
         return Outlook(revenue, customers, methods, left_out)
 

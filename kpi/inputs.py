@@ -327,4 +327,5 @@ class KpiInputs:
     forecast_backtest_periods: int = 6
     forecast_history_days: int = 365
     forecast_method: str = "history"
+    forecast_recency_days: float = 0.0
     day_offset: int = 0

@@ -279,5 +279,6 @@ def _inputs(reads: _Reads, contacts: ContactAggregates, money: _Money, web: _Web
         forecast_backtest_periods=settings.forecast_backtest_periods,
         forecast_history_days=settings.forecast_history_days,
         forecast_method=settings.forecast_method,
+        forecast_recency_days=settings.forecast_recency_days,
         day_offset=reads.day_offset,
     )

@@ -13,18 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from config import load_settings
-from kpi.forecast import (
-    LOST,
-    OPEN,
-    WON,
-    DealBook,
-    Incidence,
-    day_number,
-    forecast_kpis,
-    funnel_outlook,
-    plan,
-    run_rate,
-)
+from kpi.forecast import day_number, forecast_kpis, funnel_outlook, plan, run_rate
+from kpi.forecast_deals import LOST, OPEN, WON, DealBook, Incidence
 from kpi.inputs import ContactAggregates, DealFact, DealPast, DealStageEntry, KpiInputs, PipelineStage
 from kpi.model import ALL, Dim
 from kpi.periods import parse_period, period_grid
@@ -41,7 +31,7 @@ AS_OF = t("2025-12-03")
 def test_win_incidence_with_losses_competing_and_open_deals_censored():
     # Won at 10, lost at 20, won at 30, open for 40 days: after 10 a quarter has won (4 at
     # risk), the loss leaves 2 at risk, so the win at 30 adds 0.5 × 1/2.
-    incidence = Incidence([(30.0, WON), (10.0, WON), (40.0, OPEN), (20.0, LOST)])
+    incidence = Incidence(Counter({(30.0, WON): 1, (10.0, WON): 1, (40.0, OPEN): 1, (20.0, LOST): 1}))
     assert incidence.cif == pytest.approx([0.0, 0.25, 0.25, 0.5, 0.5])
     assert incidence.at_risk(15) == 3
     # A deal open after 15 days: no win in the next 10 days, a third in the 10 after.
@@ -64,6 +54,10 @@ def test_run_rate_counts_items_started_after_each_past_cutoff():
     assert run_rate([(55, 60, 100)], 100, 100, [(0, 10)]) == pytest.approx([100 * 5 / 90])
     assert run_rate([(50, 60, 100)], 100, 100, [(0, 10)]) == [0.0]
     assert run_rate([(55, 60, 100)], 100, 100, [(0, 200)]) == [0.0]  # no cut-off has seen it end
+    # With a 10-day half-life the cut-offs near the latest (90) weigh more: (50, 55) is 3.5 to 4
+    # half-lives back, a share 2^-3.5 (1 − 2^-0.5) / (1 − 2^-9) of the weight.
+    weighted = run_rate([(55, 60, 100)], 100, 100, [(0, 10)], half_life=10)
+    assert weighted == pytest.approx([100 * 2**-3.5 * (1 - 2**-0.5) / (1 - 2**-9)])
 
 
 def test_a_deal_at_a_past_cutoff_has_the_stage_and_amount_of_its_version_then():
@@ -76,7 +70,7 @@ def test_a_deal_at_a_past_cutoff_has_the_stage_and_amount_of_its_version_then():
     )
     book = DealBook.of(inputs)
     (row,) = book.deals
-    entered = t("2025-01-01").timestamp() / 86_400
+    entered = int(t("2025-01-01").timestamp() // 86_400)
     assert book.state_at(row, t("2025-01-15")) == ("open", 1_000.0, entered)
     # After the version ended: the stage entries and the current amount; once won, its stage.
     assert book.state_at(row, t("2025-02-15")) == ("open", 2_000.0, entered)
