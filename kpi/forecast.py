@@ -6,14 +6,13 @@ it, with the stage and amount of their version valid then (storage.history) or e
 entries; contacts by their stage entries; and it learns only from what had happened by then,
 within `forecast_history_days`.
 
-- **Open deals:** amount × the stage's probability, spread over the coming periods by how long
-  the deals won from the same pipeline, stage and source took from entering the stage to closing
-  (coarser groups below MIN_SAMPLES), counting only those that took longer than this deal has
-  already spent in it. A deal older than every such deal is left out ("overdue").
+- **Open deals** (kpi/forecast_deals.py): by the history of deals from the same stage, or by
+  HubSpot's stage probability; both are computed and backtested.
 - **Open funnel:** contacts at each stage from the MQL stage to the one before customer, × the
   chance that such a contact still becomes a customer given how long it has waited (a mixture
-  model: conversion p, time to convert F), spread by F. Their revenue (stages before
-  `opportunity`, which has deals of its own): expected customers × won revenue per new customer.
+  model: conversion p, time to convert F), spread by F.
+- **Not created yet:** deals and contacts that do not exist at the cut-off, from a run rate over
+  the past cut-offs of the history window (`run_rate`).
 
 Pure: the reads are in kpi/reader.py, kpi/read_contacts.py and kpi/read_deals.py.
 """
@@ -219,6 +218,7 @@ class Forecaster:
     paths: dict[str, list[tuple[int, int | None, int | None, int]]]
     # (day became a customer, day first in the open funnel, contacts), by the first.
     customers: list[tuple[int, int, int]]
+    customer_days: list[int]  # each of `customers`' first item, for bisecting
     offset: int
     history_days: int
     method: str = "history"
@@ -240,6 +240,7 @@ class Forecaster:
             book=DealBook.of(inputs),
             paths=paths,
             customers=customers,
+            customer_days=[c[0] for c in customers],
             offset=inputs.day_offset,
             history_days=inputs.forecast_history_days,
             method=inputs.forecast_method,
@@ -253,7 +254,7 @@ class Forecaster:
 
     def customers_between(self, start: datetime, end: datetime) -> int:
         lo, hi = self.day(start), self.day(end)
-        days = [c[0] for c in self.customers]
+        days = self.customer_days
         return sum(c[2] for c in self.customers[bisect.bisect_left(days, lo) : bisect.bisect_left(days, hi)])
 
     def revenue_between(self, start: datetime, end: datetime) -> float:

@@ -79,6 +79,7 @@ class DealBook:
     closed_stages: set[tuple[str, str]]
     won: list[Won] = field(default_factory=list)  # by close
     lasts: list[int] = field(default_factory=list)  # `deals` are sorted by their `last`
+    closes: list[float] = field(default_factory=list)  # `won` closes, in order
 
     @classmethod
     def of(cls, inputs: KpiInputs) -> DealBook:
@@ -115,6 +116,7 @@ class DealBook:
                         deal.amount or 0.0, tuple(spans))
                 )  # fmt: skip
         book.won.sort(key=lambda w: w.closed)
+        book.closes = [w.closed for w in book.won]
         book.deals.sort(key=lambda d: d.last)
         book.lasts = [d.last for d in book.deals]
         return book
@@ -125,7 +127,7 @@ class DealBook:
 
     def won_between(self, start: float, end: float) -> Sequence[Won]:
         """Won deals closed in [start, end) (UTC day numbers)."""
-        closes = [w.closed for w in self.won]
+        closes = self.closes
         return self.won[bisect.bisect_left(closes, start) : bisect.bisect_left(closes, end)]
 
     def state_at(self, deal: Deal, at: datetime) -> tuple[str | None, float | None, int]:
@@ -181,9 +183,7 @@ class Durations:
         tally = self.groups.get(key)
         return 0 if tally is None else tally.at_least(age)
 
-    def shares(
-        self, group: tuple[str, str, str], ages: tuple[float, float], windows: Windows
-    ) -> list[float] | None:
+    def shares(self, group: Group, ages: Ages, windows: Windows) -> list[float] | None:
         """Each window's share of the close of a deal of `group` (pipeline, stage, source) with
         these ages (in its stage, since created), or None: no such deal was won after as long."""
         picked = _pick(group, ages, self.left)
@@ -259,11 +259,11 @@ class History:
         found = self.groups.get(key)
         if found is not None:
             return found
-        # (pipeline, stage) sums its sources; () sums the pipelines' creations.
-        width = 3 if len(key) == 2 else 1
-        parts = [c for k, c in self.samples.items() if len(k) == width and k[: len(key)] == key]
-        if len(key) in (1, 3):
+        if len(key) in (1, 3):  # counted as such
             parts = [self.samples[key]] if key in self.samples else []
+        else:  # (pipeline, stage) sums its sources' counts, () the pipelines' creations
+            finer = 3 if key else 1
+            parts = [c for k, c in self.samples.items() if len(k) == finer and k[: len(key)] == key]
         if not parts:
             return None
         merged: Counter[tuple[float, int]] = Counter()
@@ -276,9 +276,7 @@ class History:
         incidence = self.incidence(key)
         return 0 if incidence is None else incidence.at_risk(age)
 
-    def shares(
-        self, group: tuple[str, str, str], ages: tuple[float, float], windows: Windows
-    ) -> list[float] | None:
+    def shares(self, group: Group, ages: Ages, windows: Windows) -> list[float] | None:
         picked = _pick(group, ages, self.left)
         return None if picked is None else self.groups[picked[0]].shares(picked[1], windows)
 
@@ -317,21 +315,26 @@ def deal_outlook(
     # (pipeline, stage, source, day entered the stage, day created) → amount, deals.
     open_deals: dict[tuple[str, str, str, int, int], list[float]] = defaultdict(lambda: [0.0, 0])
     left_out: Counter[str] = Counter()
-    recent = book.active_since(now - longest)
-    older = book.deals[: len(book.deals) - len(recent)]
-    for deal in older:
-        # In its stage and since its creation longer than any deal either method learns from,
-        # unless a version of it says otherwise.
-        if deal.created <= now < deal.end and deal.fact.id not in book.versions:
-            left_out["overdue" if deal.fact.amount is not None else "no_amount"] += 1
-    for deal in (*recent, *(d for d in older if d.fact.id in book.versions)):
+    for deal in book.deals:
         if deal.created > now or deal.end <= now:
             continue
-        stage, amount, entered = book.state_at(deal, at)
         fact = deal.fact
+        # Nothing of it started within `longest` days: older in its stage and since its creation
+        # than any deal either method learns from. Without versions its stage is its last entry
+        # (what state_at finds), so the look-ups are skipped.
+        stale = now - deal.last > longest and fact.id not in book.versions
+        if stale:
+            stage = deal.stages[-1] if deal.stages else (fact.stage if not fact.is_closed else None)
+            amount, entered = fact.amount, deal.last
+        else:
+            stage, amount, entered = book.state_at(deal, at)
         if stage is None or amount is None:
             left_out["no_stage" if stage is None else "no_amount"] += 1
-        elif (fact.pipeline, stage) not in book.closed_stages:
+        elif (fact.pipeline, stage) in book.closed_stages:
+            continue
+        elif stale:
+            left_out[_unforecast(method, book.probability.get((fact.pipeline, stage)))] += 1
+        else:
             cell = open_deals[fact.pipeline, stage, fact.source, entered, deal.created]
             cell[0] += amount
             cell[1] += 1
@@ -347,9 +350,13 @@ def deal_outlook(
                 shares = durations.shares(group, ages, windows)
                 by_method["stage_probability"] = None if shares is None else [probability * s for s in shares]
         if by_method[method] is None:
-            missing = method == "stage_probability" and probability is None
-            left_out["no_probability" if missing else "overdue"] += int(n)
+            left_out[_unforecast(method, probability)] += int(n)
         for m, values in by_method.items():
             for i, share in enumerate(values or ()):
                 expected[m][i] += amount * share
     return expected, left_out
+
+
+def _unforecast(method: str, probability: float | None) -> str:
+    """Why `method` has no forecast for an open deal with an amount and a stage."""
+    return "no_probability" if method == "stage_probability" and probability is None else "overdue"

@@ -6,18 +6,14 @@ from __future__ import annotations
 from rich.table import Table
 
 from kpi.model import ALL, Dim, KpiValue
-from service.report import fmt
+from service.report import fmt, index_of
 
 STAGE_PROBABILITY = Dim("method", "stage_probability")
 
 
 def forecast_tables(values: list[KpiValue], currency: str) -> list[Table]:
     """Nothing when the forecast is off (kpi.forecast_periods = 0)."""
-    by_key = {
-        (v.kpi, v.stage, v.dim, v.period.label if v.period else ""): v
-        for v in values
-        if v.family == "forecast"
-    }
+    by_key = index_of(v for v in values if v.family == "forecast")
     ahead = [v for v in values if v.kpi == "forecast_won_revenue" and v.dim == ALL and v.period is not None]
     if not ahead:
         return []
