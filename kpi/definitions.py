@@ -30,6 +30,11 @@ def mql_stage(stages: list[str]) -> str:
     return "marketingqualifiedlead" if "marketingqualifiedlead" in stages else stages[1]
 
 
+def open_stages(stages: list[str]) -> list[str]:
+    """The open funnel the forecast follows: the MQL stage up to the one before the last."""
+    return stages[stages.index(mql_stage(stages)) : -1]
+
+
 # The streams each KPI family reads (docs/kpis.md, "Freshness"). When one of them failed or is
 # unavailable after having brought data before, the family keeps its last values, marked stale,
 # instead of being recomputed from a copy that stopped moving.

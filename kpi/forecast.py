@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kpi.definitions import DAY_SECONDS, mql_stage
+from kpi.definitions import DAY_SECONDS, open_stages
 from kpi.forecast_deals import METHODS, DealBook, deal_outlook, utc_day
 from kpi.grid import dim
 from kpi.inputs import KpiInputs
@@ -85,6 +85,15 @@ def plan(kind: str, tz: ZoneInfo, as_of: datetime, *, ahead: int, backtest: int)
             cutoffs[period, h] = start.start.astimezone(UTC)
             start = _previous(start, tz)
     return Plan(future, past, cutoffs)
+
+
+def plan_for(
+    periods: Sequence[Period], tz: ZoneInfo, as_of: datetime, *, ahead: int, backtest: int
+) -> Plan | None:
+    """The plan in the grid's period kind; None without a grid or periods ahead (no forecast)."""
+    if not periods or ahead < 1:
+        return None
+    return plan(periods[0].kind, tz, as_of, ahead=ahead, backtest=backtest)
 
 
 def history_since(plan_: Plan, as_of: datetime, history_days: int) -> datetime:
@@ -226,9 +235,9 @@ class Forecaster:
 
     @classmethod
     def of(cls, inputs: KpiInputs) -> Forecaster:
-        stages = inputs.stages
-        open_stages = stages[stages.index(mql_stage(stages)) : -1]
-        paths: dict[str, list[tuple[int, int | None, int | None, int]]] = {s: [] for s in open_stages}
+        paths: dict[str, list[tuple[int, int | None, int | None, int]]] = {
+            s: [] for s in open_stages(inputs.stages)
+        }
         for (stage, entered, moved, became), n in inputs.contacts.paths.items():
             if stage in paths:
                 paths[stage].append((entered, moved, became, n))
@@ -299,15 +308,15 @@ def forecast_kpis(inputs: KpiInputs) -> list[KpiValue]:
     """The current and coming periods' expected won revenue and new customers by component,
     each beside the error its horizon had over the backtested periods; the backtest itself; the
     open deals the forecast leaves out."""
-    if not inputs.periods or inputs.forecast_periods < 1:
-        return []
-    p = plan(
-        inputs.periods[0].kind,
+    p = plan_for(
+        inputs.periods,
         inputs.tz,
         inputs.as_of,
         ahead=inputs.forecast_periods,
         backtest=inputs.forecast_backtest_periods,
     )
+    if p is None:
+        return []
     f = Forecaster.of(inputs)
     live = f.outlook(inputs.as_of, p.ahead)
     current, later = p.ahead[0], [0.0] * (len(p.ahead) - 1)

@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
 )
 
-from kpi.definitions import funnel_steps, mql_stage
+from kpi.definitions import funnel_steps, open_stages
 from kpi.inputs import (
     ContactAggregates,
     CustomerFact,
@@ -467,14 +467,15 @@ def _paths(
     e = [facts.c[f"e{i}"] for i in range(len(stages))]
     days = [local_day(column, offset, dialect) for column in e]
     missing = 10**7  # a day number after the year 29,000
-    for i in range(stages.index(mql_stage(stages)), len(stages) - 1):
+    indexes = [stages.index(stage) for stage in open_stages(stages)]
+    for i in indexes:
         moved = least(days[i + 1 :], dialect, missing=missing)
         keys = (days[i].label("entered"), moved.label("moved"), days[-1].label("became"))
         query = select(*keys, func.count()).where(e[i] >= bound(since)).group_by(*keys)
         for entered, moved_on, became, n in conn.execute(query):
             out.paths[stages[i], int(entered), _day(moved_on), _day(became)] += int(n)
-    first = stages.index(mql_stage(stages))
-    pair = (least(days[first:-1], dialect, missing=missing).label("first"), days[-1].label("became"))
+    first = least([days[i] for i in indexes], dialect, missing=missing).label("first")
+    pair = (first, days[-1].label("became"))
     query = select(*pair, func.count()).where(e[-1] >= bound(since)).group_by(*pair)
     for first_day, became, n in conn.execute(query):
         out.customer_days[_day(first_day), int(became)] += int(n)

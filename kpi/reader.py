@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from config import KpiSettings
 from kpi.definitions import CLV_WINDOW, mql_stage
-from kpi.forecast import history_since, local_day_offset, plan
+from kpi.forecast import history_since, local_day_offset, plan_for
 from kpi.inputs import (
     AudienceLink,
     ContactAggregates,
@@ -103,16 +103,10 @@ class _Reads:
     def forecast_since(self) -> datetime | None:
         """How far back the forecast and its backtest look (None: no forecast)."""
         s = self.settings
-        if not self.periods or s.forecast_periods < 1:
-            return None
-        p = plan(
-            self.periods[0].kind,
-            self.tz,
-            self.as_of,
-            ahead=s.forecast_periods,
-            backtest=s.forecast_backtest_periods,
+        p = plan_for(
+            self.periods, self.tz, self.as_of, ahead=s.forecast_periods, backtest=s.forecast_backtest_periods
         )
-        return history_since(p, self.as_of, s.forecast_history_days)
+        return None if p is None else history_since(p, self.as_of, s.forecast_history_days)
 
     @property
     def deals_since(self) -> datetime:
