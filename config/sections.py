@@ -124,6 +124,10 @@ class HubSpotSettings(Section):
     # are read again: on incremental syncs at most this often, for emails sent in the last days.
     email_stats_minutes: int = Field(default=60, ge=0)
     email_stats_days: int = Field(default=30, ge=0)
+    # Marketing campaigns (scope `marketing.campaigns.read`, Marketing Hub Professional): listed
+    # with their budget, spend and metrics, which change without a change filter to follow, so
+    # incremental syncs read them all again at most this often (0 = every sync).
+    campaigns_minutes: int = Field(default=60, ge=0)
     # Web analytics (Reporting API v2, scope `business-intelligence`): daily rows from
     # `analytics_days` back on a full sync; incremental syncs read again from the last day read
     # minus `analytics_lookback_days` (HubSpot revises the newest days), at most every
@@ -187,7 +191,7 @@ BUILT_IN_DIMENSIONS = frozenset(
     {
         "all", "source", "latest_source", "pipeline", "owner", "persona", "platform", "email_type",
         "email", "audience", "entry_page", "landing_page", "social_network", "search_engine",
-        "paid_social_network", "touch_type", "component", "method", "reason",
+        "paid_social_network", "touch_type", "campaign", "component", "method", "reason",
     }
 )  # fmt: skip
 
@@ -228,6 +232,13 @@ class KpiSettings(Section):
     # the time-decay model halves a touch's weight every `attribution_half_life_days`.
     attribution_lookback_days: int = Field(default=365, ge=1, le=3650)
     attribution_half_life_days: float = Field(default=7.0, gt=0, le=365)
+    # HubSpot marketing campaigns (docs/kpis.md, "Campaigns"): the model that credits each
+    # campaign with won revenue (its ROI and ROAS), and whether the campaigns' spend items count
+    # in the spend family's totals (turn off when `funnelsync spend import` already holds them).
+    campaign_attribution_model: Literal[
+        "first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay", "full_path"
+    ] = "first_touch"
+    campaign_spend: bool = True
     # Forecast (docs/kpis.md): the current period and `forecast_periods` more (0: no forecast),
     # each beside its error over the last `forecast_backtest_periods` complete periods; every
     # cut-off learns from the `forecast_history_days` before it.

@@ -30,6 +30,8 @@ from kpi.periods import Bucketer
 
 MODELS = ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay", "full_path")
 UNATTRIBUTED = "unattributed"
+# The `campaign` value of a touch no marketing campaign is tied to.
+NO_CAMPAIGN = "none"
 ATTRIBUTION_KPIS = ("attributed_revenue", "attributed_deals_created", "attributed_pipeline_created")
 # Same-instant touches in the order a journey reads them.
 KIND_ORDER = {"contact_created": 0, "latest_session": 1, "deal_created": 2}
@@ -40,6 +42,7 @@ class Touch:
     at: datetime
     kind: str  # contact_created | latest_session | deal_created
     channel: str  # HubSpot's source code (ORGANIC_SEARCH, …), or "unknown"
+    campaign: str = NO_CAMPAIGN  # the HubSpot marketing campaign of a converting touch
 
 
 @dataclass(frozen=True)
@@ -128,9 +131,13 @@ def journey_of(
     lead_at: datetime | None = None
     for c in contacts:
         if c.created is not None:
-            touches.append(Touch(c.created, "contact_created", c.source or "unknown"))
+            touches.append(
+                Touch(c.created, "contact_created", c.source or "unknown", c.first_campaign or NO_CAMPAIGN)
+            )
         if c.latest_at is not None and c.latest_source and (c.created is None or c.latest_at > c.created):
-            touches.append(Touch(c.latest_at, "latest_session", c.latest_source))
+            touches.append(
+                Touch(c.latest_at, "latest_session", c.latest_source, c.last_campaign or NO_CAMPAIGN)
+            )
         became_lead = c.lead_at or c.created
         if became_lead is not None and (lead_at is None or became_lead < lead_at):
             lead_at = became_lead
@@ -161,20 +168,23 @@ def _credit(
     *,
     event_at: datetime,
     half_life_days: float,
+    campaigns: bool,
 ) -> None:
-    """Add one event's credit under every model, by channel and by touch type."""
-    keys = [(("source", t.channel), ("touch_type", t.kind)) for t in journey.touches]
+    """Add one event's credit under every model, by channel and by touch type (and by
+    campaign, when the portal has campaigns)."""
+    names = ("source", "touch_type", "campaign") if campaigns else ("source", "touch_type")
+    keys = [tuple(zip(names, (t.channel, t.kind, t.campaign), strict=False)) for t in journey.touches]
     for model in MODELS:
         acc = sums.setdefault((kpi, period, model), defaultdict(float))
         acc[_ALL_KEY] += amount
         shares = weights(journey, model, event_at=event_at, half_life_days=half_life_days)
         if not shares:
-            acc[("source", UNATTRIBUTED)] += amount
-            acc[("touch_type", UNATTRIBUTED)] += amount
+            for name in names:
+                acc[(name, UNATTRIBUTED)] += amount
             continue
-        for (channel, kind), credit in zip(keys, credits(amount, shares), strict=True):
-            acc[channel] += credit
-            acc[kind] += credit
+        for touch_keys, credit in zip(keys, credits(amount, shares), strict=True):
+            for key in touch_keys:
+                acc[key] += credit
 
 
 def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
@@ -183,9 +193,10 @@ def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
     bucket = Bucketer(inputs.periods)
     lookback = timedelta(days=inputs.attribution_lookback_days)
     half_life = inputs.attribution_half_life_days
+    campaigns = has_campaigns(inputs)
     sums: _Sums = {}
     for deal in inputs.deals:
-        contacts = _contacts_of(deal, inputs.deal_contacts, inputs.touch_contacts)
+        contacts = contacts_of(deal, inputs.deal_contacts, inputs.touch_contacts)
         won = bucket.index(deal.closed) if deal.is_won and deal.amount is not None else None
         if won is not None and deal.closed is not None and deal.amount is not None:
             journey = journey_of(deal, contacts, event_at=deal.closed, lookback=lookback)
@@ -197,6 +208,7 @@ def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
                 journey,
                 event_at=deal.closed,
                 half_life_days=half_life,
+                campaigns=campaigns,
             )
         created = bucket.index(deal.created)
         if created is None or deal.created is None:
@@ -204,7 +216,14 @@ def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
         journey = journey_of(deal, contacts, event_at=deal.created, lookback=lookback)
         at = deal.created
         _credit(
-            sums, "attributed_deals_created", created, 1.0, journey, event_at=at, half_life_days=half_life
+            sums,
+            "attributed_deals_created",
+            created,
+            1.0,
+            journey,
+            event_at=at,
+            half_life_days=half_life,
+            campaigns=campaigns,
         )
         if deal.amount is not None:
             _credit(
@@ -215,11 +234,19 @@ def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
                 journey,
                 event_at=at,
                 half_life_days=half_life,
+                campaigns=campaigns,
             )
     return _values(sums, inputs)
 
 
-def _contacts_of(
+def has_campaigns(inputs: KpiInputs) -> bool:
+    """Whether the portal has marketing campaigns to credit (synced, or named on contacts)."""
+    return bool(inputs.campaigns) or any(
+        c.first_campaign or c.last_campaign for c in inputs.touch_contacts.values()
+    )
+
+
+def contacts_of(
     deal: DealFact, deal_contacts: Mapping[str, tuple[str, ...]], touch_contacts: Mapping[str, TouchContact]
 ) -> list[TouchContact]:
     return [touch_contacts[i] for i in deal_contacts.get(deal.id, ()) if i in touch_contacts]

@@ -48,6 +48,7 @@ FAMILY_INPUTS: dict[str, tuple[str, ...]] = {
     "spend": ("deals", "contacts"),
     "clv": ("deals",),
     "attribution": ("deals", "contacts"),
+    "campaigns": ("campaigns", "contacts", "deals"),
     "forecast": ("deals", "contacts", "pipelines"),
     "email": ("marketing_emails", "mailchimp_campaigns", "mailchimp_reports"),
     "audience": ("mailchimp_lists", "mailchimp_members", "contacts"),

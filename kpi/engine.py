@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kpi.attribution import attribution_kpis
+from kpi.campaigns import campaign_kpis
 from kpi.cycle import cycle_kpis, deal_stage_kpis
 from kpi.email import audience_kpis, email_kpis
 from kpi.forecast import forecast_kpis
@@ -28,6 +29,7 @@ FAMILY_KPIS: tuple[Callable[[KpiInputs], list[KpiValue]], ...] = (
     spend_kpis,
     clv_kpis,
     attribution_kpis,
+    campaign_kpis,
     forecast_kpis,
     traffic_kpis,
     persona_kpis,

@@ -163,6 +163,9 @@ class TouchContact:
     latest_source: str | None
     latest_at: datetime | None
     lead_at: datetime | None
+    # The marketing campaigns of the first and the latest converting touch, if any.
+    first_campaign: str | None = None
+    last_campaign: str | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,38 @@ class SpendFact:
     channel: str
     amount: float
     currency: str
+    # The HubSpot marketing campaign the spend is an item of (None: imported or configured).
+    campaign: str | None = None
+
+
+@dataclass(frozen=True)
+class CampaignFact:
+    """A HubSpot marketing campaign: its dates, totals, HubSpot's lifetime metrics (None when
+    they could not be read) and its spend items (amount, the day the item was entered)."""
+
+    id: str
+    name: str | None
+    start: date | None
+    end: date | None
+    currency: str | None
+    budget_total: float | None = None
+    spend_total: float | None = None
+    sessions: int | None = None
+    new_contacts_first_touch: int | None = None
+    new_contacts_last_touch: int | None = None
+    influenced_contacts: int | None = None
+    spend_items: tuple[tuple[float, date | None], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCell:
+    """`n` contacts whose first converting touch was `campaign` that were created (`event`
+    `created`) or first became customers (`customer`) in grid period `period`."""
+
+    period: int
+    campaign: str
+    event: str
+    n: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,4 +363,9 @@ class KpiInputs:
     forecast_history_days: int = 365
     forecast_method: str = "history"
     forecast_recency_days: float = 0.0
+    # HubSpot marketing campaigns (kpi/campaigns.py), their contacts per period, and the model
+    # that credits them with won revenue.
+    campaigns: list[CampaignFact] = field(default_factory=list)
+    campaign_cells: list[CampaignCell] = field(default_factory=list)
+    campaign_attribution_model: str = "first_touch"
     day_offset: int = 0

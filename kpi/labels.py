@@ -29,6 +29,7 @@ TOUCH_LABELS = {
     "deal_created": "Deal created",
     "unattributed": "No touch in the look-back",
 }
+CAMPAIGN_LABELS = {"none": "No campaign", "unattributed": "No touch in the look-back"}
 # The separator of a conversion step's stage (`lead>customer`) and how a label shows it.
 STEP, STEP_LABEL = ">", " → "
 
@@ -45,11 +46,13 @@ class Labels:
     options: dict[str, dict[str, str]] = field(default_factory=dict)
     # `platform:id` of a marketing email or campaign → its name (HubSpot) or title (Mailchimp).
     emails: dict[str, str] = field(default_factory=dict)
+    # HubSpot marketing campaign id → its name.
+    campaigns: dict[str, str] = field(default_factory=dict)
 
     def stage(self, family: str, stage: str) -> str:
         """The `stage` column's label: lifecycle stages for contact families, deal stages for
         `deal_stages`; a step `a>b` as `A → B`; qualifiers (`open`, `won`) as they are."""
-        if family == "attribution":
+        if family in ("attribution", "campaigns"):
             return MODEL_LABELS.get(stage, stage)
         if family == "sources" and STEP not in stage:
             # The tracked source of `reported_vs_tracked_contacts`.
@@ -67,6 +70,8 @@ class Labels:
             return self.owners.get(value, value)
         if dimension == "email":
             return self.emails.get(value, value)
+        if dimension == "campaign":
+            return CAMPAIGN_LABELS.get(value) or self.campaigns.get(value, value)
         if dimension == "touch_type":
             return TOUCH_LABELS.get(value, value)
         # A built-in option dimension's property, or a custom dimension's own (kpi.dimensions).

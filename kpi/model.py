@@ -131,6 +131,26 @@ _family(
     "pipe_to_spend",
     "spend_excluded",
 )
+_family(
+    "campaigns",
+    "campaign_spend",
+    "campaign_contacts_created",
+    "campaign_customers",
+    "campaign_won_revenue",
+    "campaign_cost_per_contact",
+    "campaign_cac",
+    "campaign_roas",
+    "campaign_roi",
+    "campaign_budget",
+    "campaign_spend_total",
+    "campaign_budget_used",
+    "campaign_cost_per_new_contact",
+    "campaign_sessions",
+    "campaign_new_contacts_first_touch",
+    "campaign_new_contacts_last_touch",
+    "campaign_influenced_contacts",
+    "campaigns_excluded",
+)
 _family("attribution", "attributed_revenue", "attributed_deals_created", "attributed_pipeline_created")
 _family(
     "forecast",
@@ -265,8 +285,18 @@ _units(
     "forecast_error_new_customers",
     "forecast_bias_won_revenue",
     "forecast_bias_new_customers",
+    "campaign_budget_used",
 )
-_units("multiple", "roi", "roas", "pipe_to_spend", "clv_roi", "stage_volume_ratio")
+_units(
+    "multiple",
+    "roi",
+    "roas",
+    "pipe_to_spend",
+    "clv_roi",
+    "stage_volume_ratio",
+    "campaign_roas",
+    "campaign_roi",
+)
 _units("days", *(k for k in FAMILIES if "days" in k or k.startswith("time_to_customer")))
 _units("years", "clv_years_retained")
 _units("money_per_day", "pipeline_velocity")
@@ -288,6 +318,13 @@ _units(
     "clv_average_order_value",
     "clv",
     "clv_gross_margin",
+    "campaign_spend",
+    "campaign_won_revenue",
+    "campaign_cost_per_contact",
+    "campaign_cac",
+    "campaign_budget",
+    "campaign_spend_total",
+    "campaign_cost_per_new_contact",
 )
 _units("count", *(k for k in FAMILIES if k not in KPI_UNITS))
 RATIO_UNITS = {k: u for k, u in KPI_UNITS.items() if u in ("share", "rate", "multiple")}

@@ -1,6 +1,6 @@
 """Reading what the attribution models need (kpi/attribution.py): each relevant deal's associated
-contacts, and per contact its creation and original source, its latest session and source, and
-when it first became a lead."""
+contacts, and per contact its creation and original source, its latest session and source, the
+campaigns of its first and latest converting touch, and when it first became a lead."""
 
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ def read_touch_contacts(
             contacts.c.latest_source,
             contacts.c.latest_source_at,
             lead.c.lead_at,
+            contacts.c.first_touch_campaign,
+            contacts.c.last_touch_campaign,
         )
         .outerjoin(lead, lead.c.contact_id == contacts.c.id)
         .where(
@@ -60,7 +62,14 @@ def read_touch_contacts(
     )
     found = {
         str(row[0]): TouchContact(
-            str(row[0]), instant(row[1]), row[2] or UNKNOWN, row[3], instant(row[4]), instant(row[5])
+            str(row[0]),
+            instant(row[1]),
+            row[2] or UNKNOWN,
+            row[3],
+            instant(row[4]),
+            instant(row[5]),
+            row[6],
+            row[7],
         )
         for row in conn.execute(query)
     }

@@ -1,5 +1,6 @@
 """The synced metadata the KPI labels come from (kpi/labels.py): the properties API's options,
-pipelines and their stages, owners, marketing email names and Mailchimp campaign titles."""
+pipelines and their stages, owners, marketing email and campaign names and Mailchimp campaign
+titles."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, Engine, select
 from kpi.labels import OPTION_DIMENSIONS, Labels
 from storage.db import table_of
 from storage.models import (
+    HubSpotCampaign,
     HubSpotMarketingEmail,
     HubSpotOwner,
     HubSpotPipeline,
@@ -73,6 +75,14 @@ def read_labels(engine: Engine, *, connection: str, dimensions: Sequence[str] = 
             for i, name, subject in conn.execute(query.where(table.c.connection == connection)):
                 if name or subject:
                     labels.emails[f"{platform}:{i}"] = str(name or subject)
+        hs_campaigns = table_of(HubSpotCampaign)
+        labels.campaigns = {
+            str(i): str(name)
+            for i, name in conn.execute(
+                select(hs_campaigns.c.id, hs_campaigns.c.name).where(hs_campaigns.c.connection == connection)
+            )
+            if name
+        }
     return labels
 
 

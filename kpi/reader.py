@@ -19,10 +19,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine
 
 from config import KpiSettings
+from kpi.campaigns import campaign_spend_facts
 from kpi.definitions import CLV_WINDOW, mql_stage
 from kpi.forecast import history_since, local_day_offset, plan_for
 from kpi.inputs import (
     AudienceLink,
+    CampaignCell,
+    CampaignFact,
     ContactAggregates,
     DealFact,
     DealPast,
@@ -40,6 +43,7 @@ from kpi.inputs import (
 )
 from kpi.periods import Period
 from kpi.read_attribution import read_touch_contacts
+from kpi.read_campaigns import read_campaign_cells, read_campaigns
 from kpi.read_contacts import middle_contact_id, read_contacts, read_stage_counts
 from kpi.read_deals import (
     infer_currency,
@@ -74,6 +78,8 @@ class _Money:
     touch_contacts: dict[str, TouchContact]
     deal_contacts: dict[str, tuple[str, ...]]
     deal_history: list[DealPast]
+    campaigns: list[CampaignFact]
+    campaign_cells: list[CampaignCell]
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,10 @@ class _Reads:
             deal_history=[]
             if forecast_since is None
             else read_deal_history(conn, connection=c, since=forecast_since, as_of=self.as_of),
+            campaigns=read_campaigns(conn, connection=c),
+            campaign_cells=read_campaign_cells(
+                conn, connection=c, periods=self.periods, customer_stage=stages[-1]
+            ),
         )
 
     def web(self, conn: Connection) -> _Web:
@@ -239,6 +249,8 @@ def _inputs(reads: _Reads, contacts: ContactAggregates, money: _Money, web: _Web
     configured = [
         SpendFact(s.period_start, s.period_end, s.channel, s.amount, s.currency) for s in settings.spend
     ]
+    if settings.campaign_spend:
+        configured += campaign_spend_facts(money.campaigns, reads.as_of.astimezone(reads.tz).date())
     return KpiInputs(
         as_of=reads.as_of,
         tz=reads.tz,
@@ -275,4 +287,7 @@ def _inputs(reads: _Reads, contacts: ContactAggregates, money: _Money, web: _Web
         forecast_method=settings.forecast_method,
         forecast_recency_days=settings.forecast_recency_days,
         day_offset=reads.day_offset,
+        campaigns=money.campaigns,
+        campaign_cells=money.campaign_cells,
+        campaign_attribution_model=settings.campaign_attribution_model,
     )

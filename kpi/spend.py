@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from kpi import formulas
 from kpi.definitions import CLV_WINDOW, mql_stage
@@ -51,6 +52,19 @@ def _deal_money(inputs: KpiInputs) -> dict[tuple[int, Dim], list[float]]:
     return deal_money
 
 
+def roi_value(kpi: str, revenue: float, spend: float, **where: Any) -> KpiValue:
+    """(revenue − spend) / spend with both parts kept; `no_spend` without spend."""
+    return KpiValue(
+        kpi,
+        formulas.roi(revenue, spend),
+        ratio_unit(kpi),
+        numerator=revenue - spend,
+        denominator=spend,
+        reason=None if spend else NO_SPEND,
+        **where,
+    )
+
+
 def spend_kpis(inputs: KpiInputs) -> list[KpiValue]:
     cur = inputs.currency
     usable = [s for s in inputs.spend if s.currency == cur]
@@ -74,17 +88,7 @@ def spend_kpis(inputs: KpiInputs) -> list[KpiValue]:
             for kpi, cells in bases.items():
                 out.append(ratio(kpi, amount, cells.get((i, d), (0, 0))[0], unit=f"money:{cur}", **where))
             revenue, pipeline = deal_money.get((i, d), [0.0, 0.0])
-            out.append(
-                KpiValue(
-                    "roi",
-                    formulas.roi(revenue, amount),
-                    ratio_unit("roi"),
-                    numerator=revenue - amount,
-                    denominator=amount,
-                    reason=None if amount else NO_SPEND,
-                    **where,
-                )
-            )
+            out.append(roi_value("roi", revenue, amount, **where))
             out.append(ratio("roas", revenue, amount, reason_if_empty=NO_SPEND, **where))
             out.append(ratio("pipe_to_spend", pipeline, amount, reason_if_empty=NO_SPEND, **where))
     return out

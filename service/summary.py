@@ -13,6 +13,7 @@ from kpi.definitions import step
 from kpi.health import marker
 from kpi.labels import Labels
 from kpi.model import ALL, Dim, KpiValue
+from service.campaign_summary import campaign_table
 from service.forecast_summary import forecast_tables
 from service.kpis import KpiReport
 from service.report import fmt, index_of, rate, span_of, stages_of, sum_over, total_of
@@ -40,6 +41,9 @@ def print_summary(report: KpiReport, console: Console) -> None:
         console.print(_reported_table(reported, span, report.labels))
     if any(v.kpi == "attributed_revenue" and v.dim.name == "source" for v in values):
         console.print(_attribution_table(values, report.result.currency, span, report.labels))
+    campaigns = campaign_table(values, report.result.currency, span, report.labels)
+    if campaigns is not None:
+        console.print(campaigns)
     if total_of(values, "emails_sent"):
         console.print(_email_table(values, span))
     for table in forecast_tables(values, report.result.currency):

@@ -1,6 +1,6 @@
 """What each stream's pages write besides their records: the child tables a page states
-completely (stage dates, transitions, associations, pipeline stages, analytics rows,
-unsubscribes), rows added to other records' tables, the stage changes observed between
+completely (stage dates, transitions, associations, pipeline stages, analytics rows, campaign
+items, unsubscribes), rows added to other records' tables, the stage changes observed between
 snapshots, and the association tables a merge re-points."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from storage.models import (
     ENTITY_TABLES,
     VERSION_TABLES,
     HubSpotAnalyticsRow,
+    HubSpotCampaignItem,
     HubSpotCompany,
     HubSpotCompanyProperty,
     HubSpotContact,
@@ -85,6 +86,7 @@ CHILD_TABLES: dict[str, tuple[ChildSpec, ...]] = {
     ),
     "pipelines": (ChildSpec(HubSpotPipelineStage, "pipeline_id", "children", "entity_ids"),),
     "web_analytics": (ChildSpec(HubSpotAnalyticsRow, "day_id", "children", "entity_ids"),),
+    "campaigns": (ChildSpec(HubSpotCampaignItem, "campaign_id", "children", "entity_ids"),),
     "mailchimp_reports": (ChildSpec(MailchimpUnsubscribe, "campaign_id", "children", "entity_ids"),),
 }
 

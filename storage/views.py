@@ -147,7 +147,31 @@ VIEWS_0012: dict[str, tuple[str, ...]] = {
     ),
 }
 
-CURRENT = VIEWS_0012
+# Revision 0013 added the campaigns family.
+VIEWS_0013: dict[str, tuple[str, ...]] = {
+    **VIEWS_0012,
+    "campaigns": (
+        "campaign_spend",
+        "campaign_contacts_created",
+        "campaign_customers",
+        "campaign_won_revenue",
+        "campaign_cost_per_contact",
+        "campaign_cac",
+        "campaign_roas",
+        "campaign_roi",
+        "campaign_budget",
+        "campaign_spend_total",
+        "campaign_budget_used",
+        "campaign_cost_per_new_contact",
+        "campaign_sessions",
+        "campaign_new_contacts_first_touch",
+        "campaign_new_contacts_last_touch",
+        "campaign_influenced_contacts",
+        "campaigns_excluded",
+    ),
+}
+
+CURRENT = VIEWS_0013
 
 # The views as each revision made them: 0009 added `period_label` and `complete` (the period
 # had ended when the KPIs were computed; always true for snapshot values).

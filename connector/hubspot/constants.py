@@ -11,6 +11,8 @@ BURST_INTERVAL_SECONDS = 10.0
 
 BATCH_READ_MAX = 100
 MARKETING_EMAILS_PAGE = 100
+# HubSpot documents no cap for the campaigns listing; 100 is what its own examples ask for.
+CAMPAIGNS_PAGE = 100
 ASSOCIATIONS_BATCH_MAX = 1000
 
 STAGE_ENTERED_PREFIX = "hs_v2_date_entered_"
@@ -41,6 +43,21 @@ CONTACT_PROPERTIES = (
     "hs_latest_source_data_2",
     # When the latest source's session was: the last touch of the attribution models.
     "hs_latest_source_timestamp",
+    # The marketing campaigns of the first and the latest converting touch (campaign GUIDs; on
+    # portals without the campaigns tool HubSpot leaves them out).
+    "hs_analytics_first_touch_converting_campaign",
+    "hs_analytics_last_touch_converting_campaign",
+)
+
+# What funnelsync reads of a marketing campaign (the listing's `properties` map is empty unless
+# they are named; an empty value is left out of the answer).
+CAMPAIGN_PROPERTIES = (
+    "hs_name",
+    "hs_start_date",
+    "hs_end_date",
+    "hs_campaign_status",
+    "hs_currency_code",
+    "hs_utm",
 )
 
 COMPANY_PROPERTIES = (

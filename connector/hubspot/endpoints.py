@@ -92,6 +92,19 @@ ENDPOINTS: dict[str, Endpoint] = {
             "/marketing/emails/{version}/{email_id}",
             V3_END,
         ),
+        Endpoint("campaigns", "/marketing/v3/campaigns", "/marketing/campaigns/{version}", V3_END),
+        Endpoint(
+            "campaign_metrics",
+            "/marketing/v3/campaigns/{campaign_id}/reports/metrics",
+            "/marketing/campaigns/{version}/{campaign_id}/reports/metrics",
+            V3_END,
+        ),
+        Endpoint(
+            "campaign_budget",
+            "/marketing/v3/campaigns/{campaign_id}/budget/totals",
+            "/marketing/campaigns/{version}/{campaign_id}/budget/totals",
+            V3_END,
+        ),
         Endpoint("analytics", "/analytics/v2/reports/{breakdown_by}/{time_period}", None, V3_END),
         Endpoint(
             "oauth_token", "/oauth/v1/token", "/oauth/{version}/token", OAUTH_V1_END, version=OAUTH_VERSION

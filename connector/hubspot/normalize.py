@@ -208,6 +208,8 @@ def normalize_contacts(
                 "latest_source_data_1": f.text(props, "hs_latest_source_data_1"),
                 "latest_source_data_2": f.text(props, "hs_latest_source_data_2"),
                 "latest_source_at": f.timestamp(props, "hs_latest_source_timestamp"),
+                "first_touch_campaign": f.text(props, "hs_analytics_first_touch_converting_campaign"),
+                "last_touch_campaign": f.text(props, "hs_analytics_last_touch_converting_campaign"),
             }
         )
         out.entities.append(row)

@@ -13,6 +13,7 @@ from config import Settings
 from connector.auth import BearerAuth
 from connector.hubspot.analytics import WebAnalyticsStream
 from connector.hubspot.auth import OAUTH_HINT, OAuthAuth
+from connector.hubspot.campaigns import CampaignsStream
 from connector.hubspot.catalogue import OwnersStream, PipelinesStream, PropertiesStream
 from connector.hubspot.client import TOKEN_HINT, HubSpotClient
 from connector.hubspot.crm import CompaniesStream, ContactsStream, DealsStream
@@ -35,6 +36,7 @@ class HubSpotSource(Source[HubSpotClient]):
         ContactsStream,
         DealsStream,
         MarketingEmailsStream,
+        CampaignsStream,
         WebAnalyticsStream,
     )
 
@@ -121,6 +123,7 @@ class HubSpotSource(Source[HubSpotClient]):
             ContactsStream(hub, schema, archived(ContactsStream.name), dims.get("contacts")),
             DealsStream(hub, schema, archived(DealsStream.name), dims.get("deals")),
             MarketingEmailsStream(hub),
+            CampaignsStream(hub),
             WebAnalyticsStream(hub),
         ]
         return {stream.name: stream for stream in streams if stream.name in names}

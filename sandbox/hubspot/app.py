@@ -13,6 +13,7 @@ from sandbox.hubspot.gate import Gate
 from sandbox.hubspot.http import error
 from sandbox.hubspot.options import SandboxState
 from sandbox.hubspot.routes.admin import AdminRoutes
+from sandbox.hubspot.routes.campaigns import CampaignRoutes
 from sandbox.hubspot.routes.crm import CrmRoutes
 from sandbox.hubspot.routes.legacy import LegacyRoutes
 from sandbox.hubspot.routes.marketing import MarketingRoutes
@@ -28,6 +29,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
     routes = [
         *CrmRoutes(gate).routes(),
         *MarketingRoutes(gate).routes(),
+        *CampaignRoutes(gate).routes(),
         *OAuthRoutes(gate).routes(),
         *LegacyRoutes(gate).routes(),
         *AdminRoutes(state).routes(),

@@ -110,6 +110,8 @@ class PortalData:
     legacy_stage_properties: bool = False
     # Marketing emails in the shape of GET /marketing/v3/emails?includeStats=true.
     marketing_emails: list[dict[str, Any]] = field(default_factory=list)
+    # Marketing campaigns with their budget and spend items (sandbox/hubspot/campaigns.py).
+    campaigns: list[dict[str, Any]] = field(default_factory=list)
 
 
 def new_record(record_id: int, props: dict[str, Any], created: datetime, updated: datetime) -> Record:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sandbox.hubspot.answers import add_answers
+from sandbox.hubspot.campaigns import add_campaigns
 from sandbox.hubspot.data import (
     CURRENCIES,
     DEFAULT_PIPELINE,
@@ -75,6 +76,9 @@ class _Generator:
         self._finish_companies(companies)
         self._deals(contact_paths, n_deals)
         add_answers(self.data, o.seed)
+        add_campaigns(
+            self.data, seed=o.seed, now=self.now, history_days=o.history_days, currency=o.home_currency
+        )
         self._malformed(o.malformed)
         self.data.marketing_emails = marketing_emails(
             created_times, now=self.now, history_days=o.history_days, seed=o.seed

@@ -41,6 +41,7 @@ ALL_SCOPES = (
     "crm.schemas.companies.read",
     "crm.schemas.deals.read",
     "content",
+    "marketing.campaigns.read",
     "business-intelligence",
 )
 
@@ -62,6 +63,8 @@ def required_scope(path: str) -> tuple[str, ...] | None:
         return ("crm.objects.owners.read",)
     if known and parts[:3] == ["crm", "v3", "properties"]:
         return (f"crm.schemas.{known}.read", f"crm.objects.{known}.read")
+    if parts[:3] == ["marketing", "v3", "campaigns"]:
+        return ("marketing.campaigns.read",)
     if parts[:1] == ["marketing"]:
         return ("content", "marketing.email.read")
     # Legacy paths (sandbox/hubspot/legacy.py).

@@ -32,6 +32,8 @@ class StoreBase:
         self.legacy_stage_properties = data.legacy_stage_properties
         # Marketing emails in id order (ids are numeric strings, as HubSpot sends them).
         self.emails = sorted(data.marketing_emails, key=lambda e: int(e["id"]))
+        # Marketing campaigns in creation order (their GUIDs have none).
+        self.campaigns = sorted(data.campaigns, key=lambda c: (c["createdAt"], c["id"]))
         for object_type in self.objects:
             for record in getattr(data, object_type):
                 self.objects[object_type][record["id"]] = record

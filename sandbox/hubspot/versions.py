@@ -24,6 +24,7 @@ _DATED_PREFIXES = (
     (re.compile(r"^/crm/owners/([^/]+)"), "/crm/v3/owners"),
     (re.compile(r"^/crm-object-schemas/([^/]+)"), "/crm/v3"),
     (re.compile(r"^/marketing/emails/([^/]+)"), "/marketing/v3/emails"),
+    (re.compile(r"^/marketing/campaigns/([^/]+)"), "/marketing/v3/campaigns"),
 )
 
 

@@ -1,5 +1,5 @@
 """HubSpot's tables: the CRM objects with their stage dates, transitions and associations, and the
-catalogue (owners, pipelines, properties), marketing emails and web analytics."""
+catalogue (owners, pipelines, properties), marketing emails and campaigns, and web analytics."""
 
 from __future__ import annotations
 
@@ -79,6 +79,10 @@ class HubSpotContact(CrmRecordBase, table=True):
     latest_source_data_2: str | None = None
     # When the latest source's session was (hs_latest_source_timestamp).
     latest_source_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The marketing campaigns of the contact's first and latest converting touch (campaign ids,
+    # hs_analytics_first_touch_converting_campaign / hs_analytics_last_touch_converting_campaign).
+    first_touch_campaign: str | None = Field(default=None, max_length=60)
+    last_touch_campaign: str | None = Field(default=None, max_length=60)
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     run_id: int | None = None
@@ -292,6 +296,51 @@ class HubSpotMarketingEmail(SQLModel, table=True):
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     run_id: int | None = None
+
+
+class HubSpotCampaign(SQLModel, table=True):
+    """A marketing campaign (the campaigns API) with its budget and spend totals and HubSpot's
+    lifetime metrics for it; its budget and spend items are `hubspot_campaign_items`."""
+
+    __tablename__ = "hubspot_campaigns"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    id: str = Field(primary_key=True, max_length=60)  # the campaign's GUID
+    name: str | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    status: str | None = Field(default=None, max_length=40)
+    currency: str | None = Field(default=None, max_length=3)
+    budget_total: float | None = None
+    spend_total: float | None = None
+    # HubSpot's metrics over the campaign's life; None when the metrics could not be read.
+    sessions: int | None = None
+    new_contacts_first_touch: int | None = None
+    new_contacts_last_touch: int | None = None
+    influenced_contacts: int | None = None
+    archived: bool = False
+    created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None
+
+
+class HubSpotCampaignItem(SQLModel, table=True):
+    """A campaign's budget or spend item (`kind`), as its campaign's page states them."""
+
+    __tablename__ = "hubspot_campaign_items"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    campaign_id: str = Field(primary_key=True, max_length=60)
+    kind: str = Field(primary_key=True, max_length=10)  # budget | spend
+    item_id: str = Field(primary_key=True, max_length=40)
+    name: str | None = None
+    description: str | None = None
+    amount: float | None = None
+    item_order: int | None = None
+    created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class HubSpotAnalyticsDay(SQLModel, table=True):

@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 
 from storage import upsert
 from storage.models import (
+    HubSpotCampaign,
+    HubSpotCampaignItem,
     HubSpotContact,
     HubSpotContactStageDate,
     HubSpotDeal,
@@ -37,6 +39,8 @@ class Portal:
     spend: list[dict[str, Any]] = field(default_factory=list)
     deal_dates: list[dict[str, Any]] = field(default_factory=list)
     emails: list[dict[str, Any]] = field(default_factory=list)
+    campaigns: list[dict[str, Any]] = field(default_factory=list)
+    campaign_items: list[dict[str, Any]] = field(default_factory=list)
 
     def contact(
         self,
@@ -50,6 +54,8 @@ class Portal:
         archived: bool = False,
         merged_into: str | None = None,
         persona: str | None = None,
+        first_campaign: str | None = None,
+        last_campaign: str | None = None,
         **entered: str | list[str],
     ) -> None:
         self.contacts.append(
@@ -64,6 +70,8 @@ class Portal:
                 "archived": archived,
                 "merged_into": merged_into,
                 "persona": persona,
+                "first_touch_campaign": first_campaign,
+                "last_touch_campaign": last_campaign,
                 "raw": {},
             }
         )
@@ -165,6 +173,50 @@ class Portal:
             }
         )
 
+    def campaign(
+        self,
+        cid: str,
+        name: str,
+        *,
+        start: str | None,
+        end: str | None,
+        spend: list[tuple[float, str]],
+        currency: str = "SEK",
+        budget: float | None = None,
+        **metrics: int,
+    ) -> None:
+        """A HubSpot marketing campaign with spend items (amount, day entered) and its totals."""
+        self.campaigns.append(
+            {
+                "connection": "default",
+                "id": cid,
+                "name": name,
+                "start_date": datetime.fromisoformat(start).date() if start else None,
+                "end_date": datetime.fromisoformat(end).date() if end else None,
+                "currency": currency,
+                "budget_total": budget,
+                "spend_total": sum(amount for amount, _ in spend),
+                "archived": False,
+                "raw": {},
+                **dict.fromkeys(
+                    ("sessions", "new_contacts_first_touch", "new_contacts_last_touch", "influenced_contacts")
+                ),
+                **metrics,
+            }
+        )
+        for n, (amount, entered) in enumerate(spend):
+            self.campaign_items.append(
+                {
+                    "connection": "default",
+                    "campaign_id": cid,
+                    "kind": "spend",
+                    "item_id": f"{cid}-{n}",
+                    "amount": amount,
+                    "item_order": n,
+                    "created_at": t(entered),
+                }
+            )
+
     def save(self, engine: Engine) -> None:
         stages = [
             ("open", 0.2, False, False),
@@ -179,6 +231,8 @@ class Portal:
             upsert(conn, HubSpotDealStageDate, self.deal_dates)
             upsert(conn, MarketingSpend, self.spend)
             upsert(conn, HubSpotMarketingEmail, self.emails)
+            upsert(conn, HubSpotCampaign, self.campaigns)
+            upsert(conn, HubSpotCampaignItem, self.campaign_items)
             upsert(
                 conn,
                 HubSpotPipelineStage,

@@ -196,6 +196,9 @@ def test_demo_runs_end_to_end_and_its_exports_match_the_kpi_history(tmp_path):
         # What people say against what tracking says, and the attribution models side by side.
         "What people say",
         "Won revenue by channel under each attribution model",
+        # HubSpot's campaigns: spend, contacts, customers, credited revenue, CAC and ROAS.
+        "HubSpot campaigns",
+        "All campaigns' spend to date",
         # What we will close, and how wrong the same forecast was.
         "Forecast (error:",
         "Backtest:",

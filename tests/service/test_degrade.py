@@ -24,6 +24,7 @@ EVERY_STREAM = (
     "contacts",
     "deals",
     "marketing_emails",
+    "campaigns",
     "web_analytics",
 )
 
@@ -44,6 +45,7 @@ def grant(sandbox, *missing):
     [
         (("content",), {"marketing_emails"}, 0),
         (("business-intelligence",), {"web_analytics"}, 0),
+        (("marketing.campaigns.read",), {"campaigns"}, 0),
         (("crm.objects.owners.read",), {"owners"}, 0),
         (("crm.objects.deals.read", "crm.schemas.deals.read"), {"deals", "pipelines"}, 1),
         (("crm.objects.contacts.read",), {"contacts"}, 1),

@@ -46,9 +46,16 @@ FAMILY_PREFIXES = {
         "/crm/pipelines/2026-09/",
         "/crm/owners/2026-09",
         "/marketing/emails/2026-09",
+        "/marketing/campaigns/2026-09",
         "/analytics/v2/reports/",
     ),
-    "legacy": ("/crm/v3/", "/crm/v4/associations/", "/marketing/v3/emails", "/analytics/v2/reports/"),
+    "legacy": (
+        "/crm/v3/",
+        "/crm/v4/associations/",
+        "/marketing/v3/emails",
+        "/marketing/v3/campaigns",
+        "/analytics/v2/reports/",
+    ),
 }
 
 
@@ -56,7 +63,7 @@ FAMILY_PREFIXES = {
 def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_url, api_version):
     settings = make_settings(db_url, api_version=api_version)
     outcomes = build_sync("hubspot", settings, engine, clock=clock).run(full=True)
-    assert [o.status for o in outcomes] == ["succeeded"] * 8
+    assert [o.status for o in outcomes] == ["succeeded"] * 9
     # Every request used the chosen family's paths (the analytics reports have no dated one).
     called = {key.split(" ", 1)[1] for key in sandbox.state.paths}
     assert called and all(path.startswith(FAMILY_PREFIXES[api_version]) for path in called), called
@@ -291,7 +298,7 @@ def test_a_bad_token_fails_the_run_once_without_leaking_it(
     secret = "pat-na1-abcdef-0123456789-topsecret"
     settings = make_settings(db_url, token=secret)
     outcomes = build_sync("hubspot", settings, engine, clock=clock).run()
-    assert [o.status for o in outcomes] == ["failed"] + ["skipped"] * 7 and outcomes[0].stops_run
+    assert [o.status for o in outcomes] == ["failed"] + ["skipped"] * 8 and outcomes[0].stops_run
     runs = recent_runs(engine, limit=10)
     assert sum("401" in (run.error or "") for run in runs) == 1
     first = outcomes[0].run_id
