@@ -128,6 +128,9 @@ class HubSpotSettings(Section):
     # with their budget, spend and metrics, which change without a change filter to follow, so
     # incremental syncs read them all again at most this often (0 = every sync).
     campaigns_minutes: int = Field(default=60, ge=0)
+    # Sales engagements (meetings and calls, read with `crm.objects.contacts.read`): the sales
+    # touchpoints of the attribution models. False leaves both streams empty.
+    engagements: bool = True
     # Web analytics (Reporting API v2, scope `business-intelligence`): daily rows from
     # `analytics_days` back on a full sync; incremental syncs read again from the last day read
     # minus `analytics_lookback_days` (HubSpot revises the newest days), at most every
@@ -232,6 +235,9 @@ class KpiSettings(Section):
     # the time-decay model halves a touch's weight every `attribution_half_life_days`.
     attribution_lookback_days: int = Field(default=365, ge=1, le=3650)
     attribution_half_life_days: float = Field(default=7.0, gt=0, le=365)
+    # Meetings and calls held with a deal or its contacts are touches (channel SALES); false
+    # credits marketing touches alone.
+    attribution_sales_touches: bool = True
     # HubSpot marketing campaigns (docs/kpis.md, "Campaigns"): the model that credits each
     # campaign with won revenue (its ROI and ROAS), and whether the campaigns' spend items count
     # in the spend family's totals (turn off when `funnelsync spend import` already holds them).

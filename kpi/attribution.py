@@ -3,9 +3,10 @@ under the models the seed articles name (single touch and multi-touch), over the
 CRM API exposes for a deal and its contacts (docs/kpis.md, "Attribution").
 
 Touchpoints: each associated contact's creation (its original source, `hs_analytics_source`), its
-latest session (`hs_latest_source` at `hs_latest_source_timestamp`), and the deal's creation (the
-deal's latest source, else its original source). Only touches at or before the event and within
-the look-back count. Milestones: the first touch, the lead-creation touch (the touch in effect when
+latest session (`hs_latest_source` at `hs_latest_source_timestamp`), the deal's creation (the
+deal's latest source, else its original source), and the meetings and calls held with the deal or
+its contacts (channel `SALES`). Only touches at or before the event and within the look-back
+count. Milestones: the first touch, the lead-creation touch (the marketing touch in effect when
 the first associated contact became a lead) and the deal-creation touch.
 
 Each model gives weights that sum to 1; a deal's credits sum to its amount (the last credit takes
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kpi.grid import dim
-from kpi.inputs import DealFact, KpiInputs, TouchContact
+from kpi.inputs import DealFact, KpiInputs, SalesTouch, TouchContact
 from kpi.model import ALL, KpiValue, count, money
 from kpi.periods import Bucketer
 
@@ -34,14 +35,18 @@ UNATTRIBUTED = "unattributed"
 NO_CAMPAIGN = "none"
 ATTRIBUTION_KPIS = ("attributed_revenue", "attributed_deals_created", "attributed_pipeline_created")
 # Same-instant touches in the order a journey reads them.
-KIND_ORDER = {"contact_created": 0, "latest_session": 1, "deal_created": 2}
+KIND_ORDER = {"contact_created": 0, "latest_session": 1, "call": 2, "meeting": 3, "deal_created": 4}
+# The touches a contact can become a lead by (a sales conversation is not how a lead arrives).
+LEAD_KINDS = ("contact_created", "latest_session")
+# The channel of a meeting or call: the sales team's own touch, not a marketing source.
+SALES_CHANNEL = "SALES"
 
 
 @dataclass(frozen=True, slots=True)
 class Touch:
     at: datetime
-    kind: str  # contact_created | latest_session | deal_created
-    channel: str  # HubSpot's source code (ORGANIC_SEARCH, …), or "unknown"
+    kind: str  # contact_created | latest_session | meeting | call | deal_created
+    channel: str  # HubSpot's source code (ORGANIC_SEARCH, …), SALES, or "unknown"
     campaign: str = NO_CAMPAIGN  # the HubSpot marketing campaign of a converting touch
 
 
@@ -124,8 +129,10 @@ def journey_of(
     *,
     event_at: datetime,
     lookback: timedelta,
+    sales: Iterable[SalesTouch] = (),
 ) -> Journey:
-    """The touches of a deal and its contacts at or before `event_at` within the look-back."""
+    """The touches of a deal, its contacts and its meetings and calls at or before `event_at`
+    within the look-back."""
     earliest = event_at - lookback
     touches: list[Touch] = []
     lead_at: datetime | None = None
@@ -143,12 +150,13 @@ def journey_of(
             lead_at = became_lead
     if deal.created is not None:
         touches.append(Touch(deal.created, "deal_created", deal.latest_source or deal.source or "unknown"))
+    touches.extend(Touch(t.at, t.kind, SALES_CHANNEL) for t in sales)
     kept = sorted(
         (t for t in touches if earliest <= t.at <= event_at), key=lambda t: (t.at, KIND_ORDER[t.kind])
     )
     lead = None
     if lead_at is not None:
-        before = [i for i, t in enumerate(kept) if t.at <= lead_at and t.kind != "deal_created"]
+        before = [i for i, t in enumerate(kept) if t.at <= lead_at and t.kind in LEAD_KINDS]
         lead = before[-1] if before else None
     deal_index = next((i for i, t in enumerate(kept) if t.kind == "deal_created"), None)
     return Journey(tuple(kept), lead, deal_index)
@@ -197,9 +205,10 @@ def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
     sums: _Sums = {}
     for deal in inputs.deals:
         contacts = contacts_of(deal, inputs.deal_contacts, inputs.touch_contacts)
+        sales = inputs.deal_engagements.get(deal.id, ())
         won = bucket.index(deal.closed) if deal.is_won and deal.amount is not None else None
         if won is not None and deal.closed is not None and deal.amount is not None:
-            journey = journey_of(deal, contacts, event_at=deal.closed, lookback=lookback)
+            journey = journey_of(deal, contacts, event_at=deal.closed, lookback=lookback, sales=sales)
             _credit(
                 sums,
                 "attributed_revenue",
@@ -213,7 +222,7 @@ def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
         created = bucket.index(deal.created)
         if created is None or deal.created is None:
             continue
-        journey = journey_of(deal, contacts, event_at=deal.created, lookback=lookback)
+        journey = journey_of(deal, contacts, event_at=deal.created, lookback=lookback, sales=sales)
         at = deal.created
         _credit(
             sums,

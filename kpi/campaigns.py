@@ -57,7 +57,13 @@ def _revenue(inputs: KpiInputs) -> dict[tuple[int, str], float]:
         if period is None:
             continue
         contacts = contacts_of(deal, inputs.deal_contacts, inputs.touch_contacts)
-        journey = journey_of(deal, contacts, event_at=deal.closed, lookback=lookback)
+        journey = journey_of(
+            deal,
+            contacts,
+            event_at=deal.closed,
+            lookback=lookback,
+            sales=inputs.deal_engagements.get(deal.id, ()),
+        )
         shares = weights(
             journey, model, event_at=deal.closed, half_life_days=inputs.attribution_half_life_days
         )

@@ -168,6 +168,14 @@ class TouchContact:
     last_campaign: str | None = None
 
 
+class SalesTouch(NamedTuple):
+    """A meeting or call held with a deal or one of its contacts (kpi/attribution.py)."""
+
+    id: str
+    at: datetime
+    kind: str  # meeting | call
+
+
 @dataclass(frozen=True)
 class PipelineStage:
     """A deal stage in its pipeline's display order."""
@@ -350,6 +358,8 @@ class KpiInputs:
     # each deal's contacts, the look-back and the time-decay half-life.
     touch_contacts: dict[str, TouchContact] = field(default_factory=dict)
     deal_contacts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Each deal's meetings and calls (its own and its contacts'), oldest first.
+    deal_engagements: dict[str, tuple[SalesTouch, ...]] = field(default_factory=dict)
     attribution_lookback_days: int = 365
     attribution_half_life_days: float = 7.0
     # The contact property of the self-reported source (kpi.self_reported_source), if any.

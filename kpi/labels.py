@@ -26,9 +26,13 @@ MODEL_LABELS = {
 TOUCH_LABELS = {
     "contact_created": "Contact created",
     "latest_session": "Latest session",
+    "meeting": "Sales meeting",
+    "call": "Sales call",
     "deal_created": "Deal created",
     "unattributed": "No touch in the look-back",
 }
+# Channels the attribution models add to HubSpot's sources.
+CHANNEL_LABELS = {"SALES": "Sales meetings and calls", "unattributed": "No touch in the look-back"}
 CAMPAIGN_LABELS = {"none": "No campaign", "unattributed": "No touch in the look-back"}
 # The separator of a conversion step's stage (`lead>customer`) and how a label shows it.
 STEP, STEP_LABEL = ">", " → "
@@ -74,6 +78,8 @@ class Labels:
             return CAMPAIGN_LABELS.get(value) or self.campaigns.get(value, value)
         if dimension == "touch_type":
             return TOUCH_LABELS.get(value, value)
+        if dimension == "source" and value in CHANNEL_LABELS:
+            return CHANNEL_LABELS[value]
         # A built-in option dimension's property, or a custom dimension's own (kpi.dimensions).
         prop = OPTION_DIMENSIONS.get(dimension, dimension)
         return self.options.get(prop, {}).get(value, value)

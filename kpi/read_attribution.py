@@ -1,19 +1,48 @@
 """Reading what the attribution models need (kpi/attribution.py): each relevant deal's associated
 contacts, and per contact its creation and original source, its latest session and source, the
-campaigns of its first and latest converting touch, and when it first became a lead."""
+campaigns of its first and latest converting touch, and when it first became a lead; and each
+relevant deal's sales meetings and calls (its own and its contacts')."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, false, func, or_, select
+from sqlalchemy import Connection, Select, false, func, or_, select
 
-from kpi.inputs import TouchContact
+from kpi.inputs import SalesTouch, TouchContact
 from kpi.model import UNKNOWN
 from kpi.sql import bound, instant
 from storage.db import table_of
-from storage.models import HubSpotContact, HubSpotContactStageDate, HubSpotDeal, HubSpotDealAssociation
+from storage.models import (
+    HubSpotCall,
+    HubSpotCallAssociation,
+    HubSpotContact,
+    HubSpotContactStageDate,
+    HubSpotDeal,
+    HubSpotDealAssociation,
+    HubSpotMeeting,
+    HubSpotMeetingAssociation,
+)
+
+# A meeting counts as a touch unless it did not take place; a call when it was answered (a call
+# without a status was logged by hand, so it happened).
+MISSED_MEETINGS = ("NO_SHOW", "CANCELED", "RESCHEDULED")
+HELD_CALLS = ("COMPLETED",)
+ENGAGEMENT_TABLES = (
+    ("meeting", HubSpotMeeting, HubSpotMeetingAssociation),
+    ("call", HubSpotCall, HubSpotCallAssociation),
+)
+
+
+def _relevant_deals(connection: str, since: datetime | None) -> Select[tuple[str]]:
+    """Live deals created or closed since `since` (all live deals without it)."""
+    deals = table_of(HubSpotDeal)
+    relevant = select(deals.c.id).where(deals.c.connection == connection, deals.c.archived == false())
+    if since is not None:
+        relevant = relevant.where(or_(deals.c.createdate >= bound(since), deals.c.closedate >= bound(since)))
+    return relevant
 
 
 def read_touch_contacts(
@@ -21,11 +50,9 @@ def read_touch_contacts(
 ) -> tuple[dict[str, TouchContact], dict[str, tuple[str, ...]]]:
     """(contact id → its touch data, deal id → its contact ids) for deals created or closed since
     `since` (all deals without it); archived and merged-away contacts are left out."""
-    deals, links = table_of(HubSpotDeal), table_of(HubSpotDealAssociation)
+    links = table_of(HubSpotDealAssociation)
     contacts, dates = table_of(HubSpotContact), table_of(HubSpotContactStageDate)
-    relevant = select(deals.c.id).where(deals.c.connection == connection, deals.c.archived == false())
-    if since is not None:
-        relevant = relevant.where(or_(deals.c.createdate >= bound(since), deals.c.closedate >= bound(since)))
+    relevant = _relevant_deals(connection, since)
     pairs = select(links.c.deal_id, links.c.to_id).where(
         links.c.connection == connection,
         links.c.to_type == "contact",
@@ -74,3 +101,54 @@ def read_touch_contacts(
         for row in conn.execute(query)
     }
     return found, {deal: tuple(ids) for deal, ids in by_deal.items()}
+
+
+def read_sales_touches(
+    conn: Connection,
+    *,
+    connection: str,
+    since: datetime | None,
+    deal_contacts: Mapping[str, tuple[str, ...]],
+) -> dict[str, tuple[SalesTouch, ...]]:
+    """Deal id → the meetings and calls held with it or with one of its contacts (`deal_contacts`,
+    from `read_touch_contacts`), oldest first, each once however many of the deal's contacts it is
+    associated with. Archived ones, those without a time and those before `since` (the earliest
+    touch any relevant event's look-back reaches) are left out.
+
+    One scan per kind, joined in Python: the links of held engagements are few per deal, and a
+    join through the deal associations made PostgreSQL plan nested loops over fresh tables."""
+    direct: dict[str, dict[str, SalesTouch]] = defaultdict(dict)
+    by_contact: dict[str, dict[str, SalesTouch]] = defaultdict(dict)
+    for kind, model, association_model in ENGAGEMENT_TABLES:
+        e, a = table_of(model), table_of(association_model)
+        held = (
+            or_(e.c.outcome.is_(None), e.c.outcome.not_in(MISSED_MEETINGS))
+            if kind == "meeting"
+            else or_(e.c.outcome.is_(None), e.c.outcome.in_(HELD_CALLS))
+        )
+        query = (
+            select(a.c.to_type, a.c.to_id, e.c.id, e.c.occurred_at)
+            .select_from(a.join(e, (e.c.connection == a.c.connection) & (e.c.id == a.c.engagement_id)))
+            .where(
+                a.c.connection == connection,
+                a.c.to_type.in_(("deal", "contact")),
+                e.c.archived == false(),
+                e.c.occurred_at.is_not(None),
+                held,
+            )
+        )
+        if since is not None:
+            query = query.where(e.c.occurred_at >= bound(since))
+        for to_type, to_id, engagement_id, at in conn.execute(query):
+            when = instant(at)
+            if when is not None:
+                target = direct if to_type == "deal" else by_contact
+                target[str(to_id)][f"{kind}:{engagement_id}"] = SalesTouch(str(engagement_id), when, kind)
+    out: dict[str, tuple[SalesTouch, ...]] = {}
+    for deal in {*direct, *deal_contacts}:
+        touches = dict(direct.get(deal, {}))
+        for contact in deal_contacts.get(deal, ()):
+            touches.update(by_contact.get(contact, {}))
+        if touches:
+            out[deal] = tuple(sorted(touches.values(), key=lambda t: (t.at, t.kind, t.id)))
+    return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine
@@ -36,13 +36,14 @@ from kpi.inputs import (
     MemberFact,
     PersonaCell,
     PipelineStage,
+    SalesTouch,
     SpendFact,
     StageCell,
     TouchContact,
     TrafficRow,
 )
 from kpi.periods import Period
-from kpi.read_attribution import read_touch_contacts
+from kpi.read_attribution import read_sales_touches, read_touch_contacts
 from kpi.read_campaigns import read_campaign_cells, read_campaigns
 from kpi.read_contacts import middle_contact_id, read_contacts, read_stage_counts
 from kpi.read_deals import (
@@ -77,6 +78,7 @@ class _Money:
     audience_link: AudienceLink | None
     touch_contacts: dict[str, TouchContact]
     deal_contacts: dict[str, tuple[str, ...]]
+    deal_engagements: dict[str, tuple[SalesTouch, ...]]
     deal_history: list[DealPast]
     campaigns: list[CampaignFact]
     campaign_cells: list[CampaignCell]
@@ -144,6 +146,10 @@ class _Reads:
             conn, connection=self.connection, as_of=self.as_of, dims=self.dims.get("contacts", [])
         )
 
+    @property
+    def attribution_lookback(self) -> timedelta:
+        return timedelta(days=self.settings.attribution_lookback_days)
+
     def money(self, conn: Connection) -> _Money:
         """Deals, spend, deal stages, emails and the audience: one job (the funnel halves
         dominate, and a fifth parallel reader only adds contention)."""
@@ -176,6 +182,14 @@ class _Reads:
             audience_link=read_audience_link(conn, connection=c, stages=stages, mql=mql_stage(stages)),
             touch_contacts=touch_contacts,
             deal_contacts=deal_contacts,
+            deal_engagements=read_sales_touches(
+                conn,
+                connection=c,
+                since=None if since is None else since - self.attribution_lookback,
+                deal_contacts=deal_contacts,
+            )
+            if self.settings.attribution_sales_touches
+            else {},
             deal_history=[]
             if forecast_since is None
             else read_deal_history(conn, connection=c, since=forecast_since, as_of=self.as_of),
@@ -277,6 +291,7 @@ def _inputs(reads: _Reads, contacts: ContactAggregates, money: _Money, web: _Web
         landing_page_min_views=settings.landing_page_min_views,
         touch_contacts=money.touch_contacts,
         deal_contacts=money.deal_contacts,
+        deal_engagements=money.deal_engagements,
         attribution_lookback_days=settings.attribution_lookback_days,
         attribution_half_life_days=settings.attribution_half_life_days,
         self_reported_source=settings.self_reported_source,

@@ -19,6 +19,7 @@ from storage.models import (
     ENTITY_TABLES,
     VERSION_TABLES,
     HubSpotAnalyticsRow,
+    HubSpotCallAssociation,
     HubSpotCampaignItem,
     HubSpotCompany,
     HubSpotCompanyProperty,
@@ -31,6 +32,7 @@ from storage.models import (
     HubSpotDealProperty,
     HubSpotDealStageDate,
     HubSpotDealStageTransition,
+    HubSpotMeetingAssociation,
     HubSpotPipelineStage,
     MailchimpUnsubscribe,
 )
@@ -87,6 +89,10 @@ CHILD_TABLES: dict[str, tuple[ChildSpec, ...]] = {
     "pipelines": (ChildSpec(HubSpotPipelineStage, "pipeline_id", "children", "entity_ids"),),
     "web_analytics": (ChildSpec(HubSpotAnalyticsRow, "day_id", "children", "entity_ids"),),
     "campaigns": (ChildSpec(HubSpotCampaignItem, "campaign_id", "children", "entity_ids"),),
+    "meetings": (
+        ChildSpec(HubSpotMeetingAssociation, "engagement_id", "associations", "association_owner_ids"),
+    ),
+    "calls": (ChildSpec(HubSpotCallAssociation, "engagement_id", "associations", "association_owner_ids"),),
     "mailchimp_reports": (ChildSpec(MailchimpUnsubscribe, "campaign_id", "children", "entity_ids"),),
 }
 

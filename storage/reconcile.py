@@ -31,6 +31,8 @@ RECONCILED = (
     "contacts",
     "companies",
     "deals",
+    "meetings",
+    "calls",
     "mailchimp_lists",
     "mailchimp_campaigns",
     "mailchimp_reports",

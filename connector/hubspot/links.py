@@ -13,7 +13,13 @@ from connector.hubspot.constants import (
 )
 from connector.hubspot.wire import results
 
-_V3_TYPE_NAME = {"contacts": "contact", "companies": "company", "deals": "deal"}
+_V3_TYPE_NAME = {
+    "contacts": "contact",
+    "companies": "company",
+    "deals": "deal",
+    "meetings": "meeting",
+    "calls": "call",
+}
 # Links read from the other side when a record is restored (held by records that did not change).
 RESTORED_LINKS = {"contacts": ("deals",)}
 

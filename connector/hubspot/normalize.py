@@ -32,7 +32,7 @@ STAGE_DATE_SOURCES = {
 }
 
 
-def _check_record(record: Any, out: Normalized) -> tuple[str, dict[str, Any]] | None:
+def check_record(record: Any, out: Normalized) -> tuple[str, dict[str, Any]] | None:
     """The record's id and properties, or None after rejecting a record of the wrong shape."""
     if not isinstance(record, dict):
         out.issues.append(Issue(record_key(record), "*", raw_text(record), "record is not a JSON object"))
@@ -53,7 +53,7 @@ def _check_record(record: Any, out: Normalized) -> tuple[str, dict[str, Any]] | 
     return str(raw_id).strip(), props
 
 
-def _common(fields: Fields, record: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+def common_fields(fields: Fields, record: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": fields.record_id,
         "archived": bool(record.get("archived", False)),
@@ -154,7 +154,7 @@ def _history(fields: Fields, record: dict[str, Any], name: str, owner_key: str, 
     out.history_owner_ids.append(fields.record_id)
 
 
-def _association_ids(
+def association_ids(
     record: dict[str, Any], to_type: str, stated: tuple[str, ...] = (), f: Fields | None = None
 ) -> list[str] | None:
     """Distinct associated ids of `to_type` (v3 inline shape), or None when the record says nothing
@@ -183,7 +183,7 @@ def normalize_contacts(
 ) -> Normalized:
     out = Normalized()
     for record in records:
-        checked = _check_record(record, out)
+        checked = check_record(record, out)
         if checked is None:
             continue
         record_id, props = checked
@@ -192,7 +192,7 @@ def normalize_contacts(
         known = stage is None or stage in known_stages
         if not known:
             f.flag("lifecyclestage", stage, "unknown lifecycle stage (stored as-is)")
-        row = _common(f, record, props)
+        row = common_fields(f, record, props)
         row.update(
             {
                 "email": f.text(props, "email"),
@@ -215,7 +215,7 @@ def normalize_contacts(
         out.entities.append(row)
         out.stage_dates.extend(_stage_dates(f, props, "contact_id"))
         _history(f, record, "lifecyclestage", "contact_id", out)
-        companies = _association_ids(record, "companies", stated, f)
+        companies = association_ids(record, "companies", stated, f)
         if companies is not None:
             out.associations.extend(
                 {"contact_id": record_id, "to_type": "company", "to_id": i} for i in companies
@@ -223,7 +223,7 @@ def normalize_contacts(
             out.association_owner_ids.append(record_id)
         out.held_links.extend(
             {"deal_id": i, "to_type": "contact", "to_id": record_id}
-            for i in _association_ids(record, "deals", (), f) or []
+            for i in association_ids(record, "deals", (), f) or []
         )
     return out
 
@@ -231,12 +231,12 @@ def normalize_contacts(
 def normalize_companies(records: Iterable[Any]) -> Normalized:
     out = Normalized()
     for record in records:
-        checked = _check_record(record, out)
+        checked = check_record(record, out)
         if checked is None:
             continue
         record_id, props = checked
         f = Fields(record_id, out.issues)
-        row = _common(f, record, props)
+        row = common_fields(f, record, props)
         row.update(
             {
                 "name": f.text(props, "name"),
@@ -256,12 +256,12 @@ def normalize_companies(records: Iterable[Any]) -> Normalized:
 def normalize_deals(records: Iterable[Any], stated: tuple[str, ...] = ()) -> Normalized:
     out = Normalized()
     for record in records:
-        checked = _check_record(record, out)
+        checked = check_record(record, out)
         if checked is None:
             continue
         record_id, props = checked
         f = Fields(record_id, out.issues)
-        row = _common(f, record, props)
+        row = common_fields(f, record, props)
         row.update(
             {
                 "dealname": f.text(props, "dealname"),
@@ -282,7 +282,7 @@ def normalize_deals(records: Iterable[Any], stated: tuple[str, ...] = ()) -> Nor
         _history(f, record, "dealstage", "deal_id", out)
         says_any = False
         for to_type, singular in (("contacts", "contact"), ("companies", "company")):
-            ids = _association_ids(record, to_type, stated, f)
+            ids = association_ids(record, to_type, stated, f)
             if ids is None:
                 continue
             says_any = True

@@ -19,6 +19,7 @@ from connector.hubspot.client import TOKEN_HINT, HubSpotClient
 from connector.hubspot.crm import CompaniesStream, ContactsStream, DealsStream
 from connector.hubspot.emails import MarketingEmailsStream
 from connector.hubspot.endpoints import HubSpotPaths
+from connector.hubspot.engagements import CallsStream, MeetingsStream
 from connector.hubspot.schema import cached_schema, discover_schema
 from connector.source import Source
 from connector.stream import Stream
@@ -35,6 +36,8 @@ class HubSpotSource(Source[HubSpotClient]):
         CompaniesStream,
         ContactsStream,
         DealsStream,
+        MeetingsStream,
+        CallsStream,
         MarketingEmailsStream,
         CampaignsStream,
         WebAnalyticsStream,
@@ -73,7 +76,8 @@ class HubSpotSource(Source[HubSpotClient]):
         names = [
             e
             for t in cls.stream_types
-            if hub.web_analytics or t is not WebAnalyticsStream
+            if (hub.web_analytics or t is not WebAnalyticsStream)
+            and (hub.engagements or t not in (MeetingsStream, CallsStream))
             for e in t.endpoints
         ]
         if not hub.token and hub.refresh_token:
@@ -122,6 +126,8 @@ class HubSpotSource(Source[HubSpotClient]):
             CompaniesStream(hub, schema, archived(CompaniesStream.name), dims.get("companies")),
             ContactsStream(hub, schema, archived(ContactsStream.name), dims.get("contacts")),
             DealsStream(hub, schema, archived(DealsStream.name), dims.get("deals")),
+            MeetingsStream(hub, schema, archived(MeetingsStream.name)),
+            CallsStream(hub, schema, archived(CallsStream.name)),
             MarketingEmailsStream(hub),
             CampaignsStream(hub),
             WebAnalyticsStream(hub),

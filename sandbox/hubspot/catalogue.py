@@ -25,6 +25,8 @@ DEFAULT_PROPERTIES = {
         "hs_object_id",
         "pipeline",
     ],
+    "meetings": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
+    "calls": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
 }
 
 NUMBER_PROPERTIES = {
@@ -35,6 +37,7 @@ NUMBER_PROPERTIES = {
     "annualrevenue",
     "associatedcompanyid",
     "hubspot_owner_id",
+    "hs_call_duration",
 }
 
 DATETIME_PREFIXES = ("hs_v2_date_entered_", "hs_v2_date_exited_", "hs_date_entered_", "hs_date_exited_")
@@ -44,6 +47,10 @@ DATETIME_PROPERTIES = {
     "hs_lastmodifieddate",
     "closedate",
     "hs_latest_source_timestamp",
+    "hs_createdate",
+    "hs_timestamp",
+    "hs_meeting_start_time",
+    "hs_meeting_end_time",
 }
 
 
@@ -101,6 +108,23 @@ _EXTRA_PROPERTIES = {
         "hs_analytics_source",
         "hs_analytics_source_data_1",
         "hs_analytics_source_data_2",
+    ),
+    "meetings": (
+        "hs_timestamp",
+        "hs_meeting_title",
+        "hs_meeting_outcome",
+        "hs_meeting_start_time",
+        "hs_meeting_end_time",
+        "hs_activity_type",
+        "hubspot_owner_id",
+    ),
+    "calls": (
+        "hs_timestamp",
+        "hs_call_title",
+        "hs_call_direction",
+        "hs_call_status",
+        "hs_call_duration",
+        "hubspot_owner_id",
     ),
 }
 

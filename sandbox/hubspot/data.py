@@ -100,6 +100,9 @@ class PortalData:
     contacts: list[Record] = field(default_factory=list)
     companies: list[Record] = field(default_factory=list)
     deals: list[Record] = field(default_factory=list)
+    # Sales engagements (sandbox/hubspot/engagements.py), associated with contacts and deals.
+    meetings: list[Record] = field(default_factory=list)
+    calls: list[Record] = field(default_factory=list)
     pipelines: list[Record] = field(default_factory=list)
     owners: list[Record] = field(default_factory=list)
     # (from_type, from_id, to_type, to_id)

@@ -36,6 +36,7 @@ from sandbox.hubspot.data import (
     new_record,
 )
 from sandbox.hubspot.emails import marketing_emails
+from sandbox.hubspot.engagements import add_engagements
 
 
 class _Generator:
@@ -79,6 +80,7 @@ class _Generator:
         add_campaigns(
             self.data, seed=o.seed, now=self.now, history_days=o.history_days, currency=o.home_currency
         )
+        add_engagements(self.data, seed=o.seed, now=self.now)
         self._malformed(o.malformed)
         self.data.marketing_emails = marketing_emails(
             created_times, now=self.now, history_days=o.history_days, seed=o.seed

@@ -15,20 +15,39 @@ OBJECT_TYPES = {
     "0-2": "companies",
     "deals": "deals",
     "0-3": "deals",
+    "calls": "calls",
+    "0-48": "calls",
+    "meetings": "meetings",
+    "0-47": "meetings",
 }
 
-SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal"}
+# Sales engagements: CRM objects read with the contacts scope (HubSpot's activity APIs).
+ENGAGEMENT_TYPES = ("meetings", "calls")
+
+SINGULAR = {
+    "contacts": "contact",
+    "companies": "company",
+    "deals": "deal",
+    "meetings": "meeting",
+    "calls": "call",
+}
+# How an inline association's `type` names an object when it differs from the singular.
+LABEL_NAMES = {"meetings": "meeting_event"}
 
 MODIFIED = {
     "contacts": "lastmodifieddate",
     "companies": "hs_lastmodifieddate",
     "deals": "hs_lastmodifieddate",
+    "meetings": "hs_lastmodifieddate",
+    "calls": "hs_lastmodifieddate",
 }
 
 ALWAYS = {
     "contacts": ("hs_object_id", "createdate", "lastmodifieddate"),
     "companies": ("hs_object_id", "createdate", "hs_lastmodifieddate"),
     "deals": ("hs_object_id", "createdate", "hs_lastmodifieddate"),
+    "meetings": ("hs_object_id", "hs_createdate", "hs_lastmodifieddate"),
+    "calls": ("hs_object_id", "hs_createdate", "hs_lastmodifieddate"),
 }
 
 # Properties whose change history the sandbox keeps and serves (`propertiesWithHistory`).
@@ -42,6 +61,14 @@ ASSOCIATION_TYPE_IDS = {
     ("contacts", "deals"): 4,
     ("deals", "companies"): 341,
     ("companies", "deals"): 342,
+    ("contacts", "calls"): 193,
+    ("calls", "contacts"): 194,
+    ("deals", "calls"): 205,
+    ("calls", "deals"): 206,
+    ("contacts", "meetings"): 199,
+    ("meetings", "contacts"): 200,
+    ("deals", "meetings"): 211,
+    ("meetings", "deals"): 212,
 }
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.faults import Fault, Holds
-from sandbox.hubspot.model import OBJECT_TYPES, association_type
+from sandbox.hubspot.model import ENGAGEMENT_TYPES, OBJECT_TYPES, association_type
 from sandbox.hubspot.store import PortalStore
 from sandbox.hubspot.versions import numbered_path
 
@@ -55,6 +55,8 @@ def required_scope(path: str) -> tuple[str, ...] | None:
         return ("crm.schemas.custom.read",)
     # An object type the portal does not know is a 400 (unknown type), not a missing scope.
     known = OBJECT_TYPES.get(parts[3]) if len(parts) >= 4 else None
+    if known in ENGAGEMENT_TYPES:
+        known = "contacts"  # meetings and calls are read with the contacts scope
     if known and parts[:3] in (["crm", "v3", "objects"], ["crm", "v4", "associations"]):
         return (f"crm.objects.{known}.read",)
     if parts[:3] == ["crm", "v3", "pipelines"]:

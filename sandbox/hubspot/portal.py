@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sandbox.clock import SandboxClock
 from sandbox.hubspot.catalogue import build_catalogue
 from sandbox.hubspot.data import PortalData, Record, iso
-from sandbox.hubspot.model import HISTORY_PROPERTIES, MODIFIED
+from sandbox.hubspot.model import ENGAGEMENT_TYPES, HISTORY_PROPERTIES, MODIFIED
 
 # Who typically moves a contact into a stage (HubSpot's sourceType); anything else is a person.
 _STAGE_SOURCE_TYPE = {"subscriber": "FORM", "lead": "FORM", "marketingqualifiedlead": "AUTOMATION_PLATFORM"}
@@ -23,7 +23,9 @@ class StoreBase:
         self.clock = clock
         self.lock = threading.RLock()
         self.rng = random.Random(seed ^ 0x5EED)
-        self.objects: dict[str, dict[int, Record]] = {t: {} for t in ("contacts", "companies", "deals")}
+        self.objects: dict[str, dict[int, Record]] = {
+            t: {} for t in ("contacts", "companies", "deals", *ENGAGEMENT_TYPES)
+        }
         self.ids: dict[str, list[int]] = {t: [] for t in self.objects}
         self.assoc: dict[tuple[str, str], dict[int, set[int]]] = {}
         self.pipelines = data.pipelines

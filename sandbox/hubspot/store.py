@@ -15,7 +15,7 @@ from sandbox.hubspot import simulate
 from sandbox.hubspot.catalogue import DEFAULT_PROPERTIES, property_definitions
 from sandbox.hubspot.data import Record, iso
 from sandbox.hubspot.emails import email_statistics, newsletter
-from sandbox.hubspot.model import ALWAYS, OBJECT_TYPES, SINGULAR, ListResult, SandboxError
+from sandbox.hubspot.model import ALWAYS, LABEL_NAMES, OBJECT_TYPES, SINGULAR, ListResult, SandboxError
 from sandbox.hubspot.search import filter_groups, matching, page_bounds, sort
 from sandbox.hubspot.writes import WritableStore
 
@@ -42,6 +42,10 @@ def _offset_of(token: Any) -> int:
     except ValueError:  # not base64, not UTF-8, not a number
         pass
     raise SandboxError(400, "VALIDATION_ERROR", f"Invalid paging token: {token}")
+
+
+def _label_name(object_type: str) -> str:
+    return LABEL_NAMES.get(object_type, SINGULAR[object_type])
 
 
 class PortalStore(WritableStore):
@@ -143,7 +147,7 @@ class PortalStore(WritableStore):
                     continue  # HubSpot ignores types it cannot associate
                 ids = self.associated(object_type, record["id"], to_type)
                 if ids:
-                    label = f"{SINGULAR[object_type]}_to_{SINGULAR[to_type]}"
+                    label = f"{_label_name(object_type)}_to_{_label_name(to_type)}"
                     shown = ids[:INLINE_ASSOCIATIONS_MAX]
                     block[to_type] = {"results": [{"id": str(i), "type": label} for i in shown]}
                     if len(ids) > len(shown):

@@ -7,6 +7,12 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from storage.models.base import CrmRecordBase, VersionBase
+from storage.models.engagements import (
+    HubSpotCall,
+    HubSpotCallAssociation,
+    HubSpotMeeting,
+    HubSpotMeetingAssociation,
+)
 from storage.models.hubspot import (
     HubSpotAnalyticsDay,
     HubSpotAnalyticsRow,
@@ -65,6 +71,8 @@ ENTITY_TABLES: dict[str, type[SQLModel]] = {
     "pipelines": HubSpotPipeline,
     "marketing_emails": HubSpotMarketingEmail,
     "campaigns": HubSpotCampaign,
+    "meetings": HubSpotMeeting,
+    "calls": HubSpotCall,
     "web_analytics": HubSpotAnalyticsDay,
     "mailchimp_lists": MailchimpList,
     "mailchimp_members": MailchimpMember,
@@ -78,6 +86,8 @@ __all__ = [
     "CrmRecordBase",
     "HubSpotAnalyticsDay",
     "HubSpotAnalyticsRow",
+    "HubSpotCall",
+    "HubSpotCallAssociation",
     "HubSpotCampaign",
     "HubSpotCampaignItem",
     "HubSpotCompany",
@@ -96,6 +106,8 @@ __all__ = [
     "HubSpotDealStageTransition",
     "HubSpotDealVersion",
     "HubSpotMarketingEmail",
+    "HubSpotMeeting",
+    "HubSpotMeetingAssociation",
     "HubSpotOwner",
     "HubSpotPipeline",
     "HubSpotPipelineStage",

@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 
 from storage import upsert
 from storage.models import (
+    HubSpotCall,
+    HubSpotCallAssociation,
     HubSpotCampaign,
     HubSpotCampaignItem,
     HubSpotContact,
@@ -18,6 +20,8 @@ from storage.models import (
     HubSpotDealAssociation,
     HubSpotDealStageDate,
     HubSpotMarketingEmail,
+    HubSpotMeeting,
+    HubSpotMeetingAssociation,
     HubSpotPipelineStage,
     MarketingSpend,
 )
@@ -41,6 +45,9 @@ class Portal:
     emails: list[dict[str, Any]] = field(default_factory=list)
     campaigns: list[dict[str, Any]] = field(default_factory=list)
     campaign_items: list[dict[str, Any]] = field(default_factory=list)
+    # "meeting" | "call" → rows, and their associations.
+    engagements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    engagement_links: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def contact(
         self,
@@ -217,6 +224,33 @@ class Portal:
                 }
             )
 
+    def engagement(
+        self,
+        kind: str,
+        eid: str,
+        at: str,
+        *,
+        outcome: str | None = "COMPLETED",
+        deals: tuple[str, ...] = (),
+        contacts: tuple[str, ...] = (),
+        archived: bool = False,
+    ) -> None:
+        """A sales meeting or call (`kind`) held at `at`, associated with deals and contacts."""
+        self.engagements.setdefault(kind, []).append(
+            {
+                "connection": "default",
+                "id": eid,
+                "occurred_at": t(at),
+                "outcome": outcome,
+                "archived": archived,
+                "raw": {},
+            }
+        )
+        for to_type, ids in (("deal", deals), ("contact", contacts)):
+            self.engagement_links.setdefault(kind, []).extend(
+                {"connection": "default", "engagement_id": eid, "to_type": to_type, "to_id": i} for i in ids
+            )
+
     def save(self, engine: Engine) -> None:
         stages = [
             ("open", 0.2, False, False),
@@ -233,6 +267,12 @@ class Portal:
             upsert(conn, HubSpotMarketingEmail, self.emails)
             upsert(conn, HubSpotCampaign, self.campaigns)
             upsert(conn, HubSpotCampaignItem, self.campaign_items)
+            for kind, model, links in (
+                ("meeting", HubSpotMeeting, HubSpotMeetingAssociation),
+                ("call", HubSpotCall, HubSpotCallAssociation),
+            ):
+                upsert(conn, model, self.engagements.get(kind, []))
+                upsert(conn, links, self.engagement_links.get(kind, []))
             upsert(
                 conn,
                 HubSpotPipelineStage,

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from config import load_settings
 from kpi.attribution import MODELS, Journey, Touch, credits, journey_of, weights
-from kpi.inputs import DealFact, TouchContact
+from kpi.inputs import DealFact, SalesTouch, TouchContact
 from kpi.labels import MODEL_LABELS, Labels
 from kpi.model import ALL, Dim
 from kpi.periods import parse_period
@@ -127,7 +127,25 @@ def test_a_journey_keeps_the_touches_before_the_event_within_the_look_back():
     assert alone.touches == () and weights(alone, "linear", event_at=day(30), half_life_days=7) == []
 
 
-def test_worked_example_through_storage(engine, tmp_path: Path):
+def test_sales_touches_join_the_journey_but_never_make_a_lead():
+    contact = TouchContact("c1", day(0), "ORGANIC_SEARCH", None, None, lead_at=day(15))
+    sales = [SalesTouch("k1", day(12), "call"), SalesTouch("m1", day(22), "meeting")]
+    j = journey_of(deal(), [contact], event_at=day(30), lookback=timedelta(days=365), sales=sales)
+    assert [(t.kind, t.channel) for t in j.touches] == [
+        ("contact_created", "ORGANIC_SEARCH"),
+        ("call", "SALES"),
+        ("deal_created", "DIRECT_TRAFFIC"),
+        ("meeting", "SALES"),
+    ]
+    # The call on day 12 is the latest touch before the contact became a lead (day 15), but a
+    # sales conversation is not how a lead arrives: lead creation stays the contact's creation.
+    assert (j.lead, j.deal) == (0, 2)
+    # A touch after the event does not count.
+    before = journey_of(deal(), [contact], event_at=day(20), lookback=timedelta(days=365), sales=sales)
+    assert [t.kind for t in before.touches] == ["contact_created", "call", "deal_created"]
+
+
+def _worked_example() -> Portal:
     p = Portal()
     p.contact("c1", "2025-01-05", "customer", source="ORGANIC_SEARCH", latest="PAID_SEARCH",
               latest_at="2025-02-01", lead="2025-01-05", customer="2025-02-20")  # fmt: skip
@@ -140,7 +158,10 @@ def test_worked_example_through_storage(engine, tmp_path: Path):
     # d2: created two years before it was won, no contact: nothing in the look-back.
     p.deal("d2", "2023-01-10", stage="won", amount=5_000, closed="2025-02-25", is_closed=True,
            is_won=True, source="DIRECT_TRAFFIC")  # fmt: skip
-    p.save(engine)
+    return p
+
+
+def _february(engine, tmp_path: Path):
     settings_ = load_settings(
         data_dir=tmp_path,
         database_url=str(engine.url.render_as_string(hide_password=False)),
@@ -149,9 +170,16 @@ def test_worked_example_through_storage(engine, tmp_path: Path):
     result = compute_kpis(settings_, engine, as_of=t("2025-03-15")).result
     feb = parse_period("month", "2025-02", ZoneInfo("UTC"))
 
-    def credit(model: str, d: Dim) -> float | None:
-        found = result.find("attributed_revenue", stage=model, dim=d, period=feb)
+    def credit(model: str, d: Dim, kpi: str = "attributed_revenue") -> float | None:
+        found = result.find(kpi, stage=model, dim=d, period=feb)
         return found.value if found else None
+
+    return credit
+
+
+def test_worked_example_through_storage(engine, tmp_path: Path):
+    _worked_example().save(engine)
+    credit = _february(engine, tmp_path)
 
     # d1's journey: c1 created (organic, lead creation), c2 created (referrals), c1's paid
     # session (1 Feb), d1 created (email, 10 Feb); d2 has none.
@@ -164,10 +192,41 @@ def test_worked_example_through_storage(engine, tmp_path: Path):
     assert credit("w_shaped", Dim("source", "ORGANIC_SEARCH")) == pytest.approx(60_000)
     assert credit("w_shaped", Dim("source", "EMAIL_MARKETING")) == pytest.approx(30_000)
     assert credit("w_shaped", Dim("touch_type", "latest_session")) == pytest.approx(5_000)
-    created = result.find(
-        "attributed_deals_created", stage="first_touch", dim=Dim("source", "ORGANIC_SEARCH"), period=feb
+    assert credit("first_touch", Dim("source", "ORGANIC_SEARCH"), "attributed_deals_created") == 1
+
+
+def test_meetings_and_calls_are_touches_of_their_deals(engine, tmp_path: Path):
+    """The worked example with d1's sales conversations: a call with c1 (12 Feb), a meeting on d1
+    (15 Feb) and a call on both d1 and c1 (18 Feb, counted once). A no-show, a meeting after the
+    close, an unanswered call and an archived call are not touches."""
+    p = _worked_example()
+    p.engagement("call", "k1", "2025-02-12", contacts=("c1",))
+    p.engagement("meeting", "m1", "2025-02-15", deals=("d1",))
+    p.engagement("call", "k2", "2025-02-18", deals=("d1",), contacts=("c1",))
+    p.engagement("meeting", "m2", "2025-02-16", outcome="NO_SHOW", deals=("d1",))
+    p.engagement("meeting", "m3", "2025-02-22", deals=("d1",))
+    p.engagement("call", "k3", "2025-02-13", outcome="NO_ANSWER", deals=("d1",))
+    p.engagement("call", "k4", "2025-02-14", deals=("d1",), archived=True)
+    p.save(engine)
+    credit = _february(engine, tmp_path)
+    # d1's journey to its close: c1 created (organic; first touch and lead creation), c2 created
+    # (referrals), c1's paid session, d1 created (email), k1, m1, k2: seven touches.
+    for model in MODELS:
+        assert credit(model, ALL) == 105_000
+    assert credit("linear", Dim("source", "SALES")) == pytest.approx(300_000 / 7)
+    assert credit("linear", Dim("touch_type", "meeting")) == pytest.approx(100_000 / 7)
+    assert credit("linear", Dim("touch_type", "call")) == pytest.approx(200_000 / 7)
+    assert credit("last_touch", Dim("source", "SALES")) == 100_000
+    assert credit("first_touch", Dim("source", "ORGANIC_SEARCH")) == 100_000
+    # W-shaped: 60 % to c1's creation (first touch and lead creation), 30 % to d1's creation,
+    # 10 % over the five others, three of them sales touches.
+    assert credit("w_shaped", Dim("source", "SALES")) == pytest.approx(6_000)
+    assert credit("w_shaped", Dim("source", "EMAIL_MARKETING")) == pytest.approx(30_000)
+    # The deal's creation (10 Feb) came before every conversation: none shares its credit.
+    assert credit("linear", Dim("source", "SALES"), "attributed_deals_created") is None
+    assert credit("linear", Dim("source", "ORGANIC_SEARCH"), "attributed_deals_created") == pytest.approx(
+        0.25
     )
-    assert created is not None and created.value == 1
 
 
 def test_models_and_touch_types_have_names_people_read():
@@ -175,4 +234,6 @@ def test_models_and_touch_types_have_names_people_read():
     assert labels.stage("attribution", "u_shaped") == "U-shaped (40/20/40)"
     assert labels.stage("funnel", "u_shaped") == "u_shaped"  # only the attribution family's stage is a model
     assert labels.dimension("touch_type", "latest_session") == "Latest session"
+    assert labels.dimension("touch_type", "meeting") == "Sales meeting"
+    assert labels.dimension("source", "SALES") == "Sales meetings and calls"
     assert {labels.stage("attribution", m) for m in MODELS} == set(MODEL_LABELS.values())

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from connector.hubspot.source import HubSpotSource
 from storage import make_engine, migrate
 from storage.db import table_of
 from storage.models import SyncRun
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.slow
 # How many pages each killed process commits before its kill (None: until its streams end).
 KILL_AFTER_PAGES = ((2, 8), (3, 12), None)
 PROGRESS_DEADLINE = 120.0
+STREAMS = len(HubSpotSource.stream_types)
 
 
 def start_sync(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -79,7 +81,7 @@ def wait_for_progress(engine, process: subprocess.Popen[bytes], pages: int | Non
         runs = _runs_of(engine, process.pid)
         if pages is not None and sum(p for _, p in runs) >= pages:
             return True
-        if pages is None and len(runs) >= 8 and all(s not in ("running", "queued") for s, _ in runs):
+        if pages is None and len(runs) >= STREAMS and all(s not in ("running", "queued") for s, _ in runs):
             return True
         time.sleep(0.02)
     raise AssertionError(f"the sync made no progress for {PROGRESS_DEADLINE:.0f} s")

@@ -23,6 +23,8 @@ EVERY_STREAM = (
     "companies",
     "contacts",
     "deals",
+    "meetings",
+    "calls",
     "marketing_emails",
     "campaigns",
     "web_analytics",
@@ -48,7 +50,7 @@ def grant(sandbox, *missing):
         (("marketing.campaigns.read",), {"campaigns"}, 0),
         (("crm.objects.owners.read",), {"owners"}, 0),
         (("crm.objects.deals.read", "crm.schemas.deals.read"), {"deals", "pipelines"}, 1),
-        (("crm.objects.contacts.read",), {"contacts"}, 1),
+        (("crm.objects.contacts.read",), {"contacts", "meetings", "calls"}, 1),
         (("crm.objects.companies.read",), {"companies"}, 1),
     ],
 )
