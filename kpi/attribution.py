@@ -3,7 +3,8 @@ under the models the seed articles name (single touch and multi-touch), over the
 CRM API exposes for a deal and its contacts (docs/kpis.md, "Attribution").
 
 Touchpoints: each associated contact's creation (its original source, `hs_analytics_source`), its
-latest session (`hs_latest_source` at `hs_latest_source_timestamp`), the deal's creation (the
+latest session (`hs_latest_source` at `hs_latest_source_timestamp`), its first and latest form
+submission and marketing email click (contact properties), the deal's creation (the
 deal's latest source, else its original source), and the meetings and calls held with the deal or
 its contacts (channel `SALES`). Only touches at or before the event and within the look-back
 count. Milestones: the first touch, the lead-creation touch (the marketing touch in effect when
@@ -35,9 +36,21 @@ UNATTRIBUTED = "unattributed"
 NO_CAMPAIGN = "none"
 ATTRIBUTION_KPIS = ("attributed_revenue", "attributed_deals_created", "attributed_pipeline_created")
 # Same-instant touches in the order a journey reads them.
-KIND_ORDER = {"contact_created": 0, "latest_session": 1, "call": 2, "meeting": 3, "deal_created": 4}
+KIND_ORDER = {
+    "contact_created": 0,
+    "form_submission": 1,
+    "email_click": 2,
+    "latest_session": 3,
+    "call": 4,
+    "meeting": 5,
+    "deal_created": 6,
+}
 # The touches a contact can become a lead by (a sales conversation is not how a lead arrives).
-LEAD_KINDS = ("contact_created", "latest_session")
+LEAD_KINDS = ("contact_created", "form_submission", "email_click", "latest_session")
+# A first conversion this close to the contact's creation is the creation itself (HubSpot
+# creates the contact from the form).
+SAME_AS_CREATION = timedelta(minutes=5)
+EMAIL_CHANNEL = "EMAIL_MARKETING"
 # The channel of a meeting or call: the sales team's own touch, not a marketing source.
 SALES_CHANNEL = "SALES"
 
@@ -45,7 +58,8 @@ SALES_CHANNEL = "SALES"
 @dataclass(frozen=True, slots=True)
 class Touch:
     at: datetime
-    kind: str  # contact_created | latest_session | meeting | call | deal_created
+    # contact_created | form_submission | email_click | latest_session | meeting | call | deal_created
+    kind: str
     channel: str  # HubSpot's source code (ORGANIC_SEARCH, …), SALES, or "unknown"
     campaign: str = NO_CAMPAIGN  # the HubSpot marketing campaign of a converting touch
 
@@ -145,6 +159,7 @@ def journey_of(
             touches.append(
                 Touch(c.latest_at, "latest_session", c.latest_source, c.last_campaign or NO_CAMPAIGN)
             )
+        touches.extend(_conversions_and_clicks(c))
         became_lead = c.lead_at or c.created
         if became_lead is not None and (lead_at is None or became_lead < lead_at):
             lead_at = became_lead
@@ -160,6 +175,30 @@ def journey_of(
         lead = before[-1] if before else None
     deal_index = next((i for i, t in enumerate(kept) if t.kind == "deal_created"), None)
     return Journey(tuple(kept), lead, deal_index)
+
+
+def _conversions_and_clicks(c: TouchContact) -> list[Touch]:
+    """A contact's form submissions (the first unless it created the contact, the latest when
+    later) and marketing email clicks (the first, the latest when later). A submission's channel
+    is the source of the session it came in: the latest session's when that began at or before
+    it, else the original source."""
+    out: list[Touch] = []
+    first, recent = c.first_conversion_at, c.recent_conversion_at
+    submissions = [first] if first is not None else []
+    if recent is not None and (first is None or recent > first):
+        submissions.append(recent)
+    for at in submissions:
+        if c.created is None or at - c.created > SAME_AS_CREATION:
+            out.append(Touch(at, "form_submission", _channel_at(c, at)))
+    clicks = {t for t in (c.email_first_click_at, c.email_last_click_at) if t is not None}
+    out.extend(Touch(at, "email_click", EMAIL_CHANNEL) for at in sorted(clicks))
+    return out
+
+
+def _channel_at(c: TouchContact, at: datetime) -> str:
+    if c.latest_source and c.latest_at is not None and c.latest_at <= at:
+        return c.latest_source
+    return c.source or "unknown"
 
 
 # (kpi, period index, model) → (dimension name, value) → credit; ("", "") is the `all` row.

@@ -166,6 +166,12 @@ class TouchContact:
     # The marketing campaigns of the first and the latest converting touch, if any.
     first_campaign: str | None = None
     last_campaign: str | None = None
+    # The first and the latest conversion (form submission), and the first and the latest
+    # marketing email click.
+    first_conversion_at: datetime | None = None
+    recent_conversion_at: datetime | None = None
+    email_first_click_at: datetime | None = None
+    email_last_click_at: datetime | None = None
 
 
 class SalesTouch(NamedTuple):

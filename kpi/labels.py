@@ -25,6 +25,8 @@ MODEL_LABELS = {
 }
 TOUCH_LABELS = {
     "contact_created": "Contact created",
+    "form_submission": "Form submission",
+    "email_click": "Marketing email click",
     "latest_session": "Latest session",
     "meeting": "Sales meeting",
     "call": "Sales call",

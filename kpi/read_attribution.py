@@ -78,6 +78,10 @@ def read_touch_contacts(
             lead.c.lead_at,
             contacts.c.first_touch_campaign,
             contacts.c.last_touch_campaign,
+            contacts.c.first_conversion_at,
+            contacts.c.recent_conversion_at,
+            contacts.c.email_first_click_at,
+            contacts.c.email_last_click_at,
         )
         .outerjoin(lead, lead.c.contact_id == contacts.c.id)
         .where(
@@ -97,6 +101,10 @@ def read_touch_contacts(
             instant(row[5]),
             row[6],
             row[7],
+            instant(row[8]),
+            instant(row[9]),
+            instant(row[10]),
+            instant(row[11]),
         )
         for row in conn.execute(query)
     }

@@ -47,6 +47,14 @@ CONTACT_PROPERTIES = (
     # portals without the campaigns tool HubSpot leaves them out).
     "hs_analytics_first_touch_converting_campaign",
     "hs_analytics_last_touch_converting_campaign",
+    # Conversions (form submissions) and marketing email clicks: the first and the latest of
+    # each, the touches between a contact's creation and its deals (every tier has them).
+    "first_conversion_date",
+    "first_conversion_event_name",
+    "recent_conversion_date",
+    "recent_conversion_event_name",
+    "hs_email_first_click_date",
+    "hs_email_last_click_date",
 )
 
 # What funnelsync reads of a marketing campaign (the listing's `properties` map is empty unless

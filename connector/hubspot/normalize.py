@@ -210,6 +210,12 @@ def normalize_contacts(
                 "latest_source_at": f.timestamp(props, "hs_latest_source_timestamp"),
                 "first_touch_campaign": f.text(props, "hs_analytics_first_touch_converting_campaign"),
                 "last_touch_campaign": f.text(props, "hs_analytics_last_touch_converting_campaign"),
+                "first_conversion_at": f.timestamp(props, "first_conversion_date"),
+                "first_conversion": f.text(props, "first_conversion_event_name"),
+                "recent_conversion_at": f.timestamp(props, "recent_conversion_date"),
+                "recent_conversion": f.text(props, "recent_conversion_event_name"),
+                "email_first_click_at": f.timestamp(props, "hs_email_first_click_date"),
+                "email_last_click_at": f.timestamp(props, "hs_email_last_click_date"),
             }
         )
         out.entities.append(row)

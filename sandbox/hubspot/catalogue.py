@@ -51,6 +51,10 @@ DATETIME_PROPERTIES = {
     "hs_timestamp",
     "hs_meeting_start_time",
     "hs_meeting_end_time",
+    "first_conversion_date",
+    "recent_conversion_date",
+    "hs_email_first_click_date",
+    "hs_email_last_click_date",
 }
 
 
@@ -84,6 +88,12 @@ _EXTRA_PROPERTIES = {
         "hs_latest_source_data_1",
         "hs_latest_source_data_2",
         "hs_lastmodifieddate",
+        "first_conversion_date",
+        "first_conversion_event_name",
+        "recent_conversion_date",
+        "recent_conversion_event_name",
+        "hs_email_first_click_date",
+        "hs_email_last_click_date",
     ),
     "companies": (
         "industry",

@@ -15,6 +15,7 @@ from typing import Any
 
 from sandbox.hubspot.answers import add_answers
 from sandbox.hubspot.campaigns import add_campaigns
+from sandbox.hubspot.conversions import add_conversions
 from sandbox.hubspot.data import (
     CURRENCIES,
     DEFAULT_PIPELINE,
@@ -77,6 +78,7 @@ class _Generator:
         self._finish_companies(companies)
         self._deals(contact_paths, n_deals)
         add_answers(self.data, o.seed)
+        add_conversions(self.data, o.seed)
         add_campaigns(
             self.data, seed=o.seed, now=self.now, history_days=o.history_days, currency=o.home_currency
         )

@@ -83,6 +83,15 @@ class HubSpotContact(CrmRecordBase, table=True):
     # hs_analytics_first_touch_converting_campaign / hs_analytics_last_touch_converting_campaign).
     first_touch_campaign: str | None = Field(default=None, max_length=60)
     last_touch_campaign: str | None = Field(default=None, max_length=60)
+    # The first and the latest conversion (a form submission; first_conversion_date /
+    # _event_name, recent_conversion_date / _event_name) and the first and latest marketing email
+    # click (hs_email_first_click_date, hs_email_last_click_date): touches of the attribution models.
+    first_conversion_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_conversion: str | None = None
+    recent_conversion_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    recent_conversion: str | None = None
+    email_first_click_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    email_last_click_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     run_id: int | None = None

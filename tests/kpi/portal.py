@@ -26,6 +26,8 @@ from storage.models import (
     MarketingSpend,
 )
 
+TOUCH_COLUMNS = ("first_conversion_at", "recent_conversion_at", "email_first_click_at", "email_last_click_at")
+
 
 def t(text: str) -> datetime:
     """'2025-01-05' or '2025-01-05T10:00' as an aware UTC instant (noon for bare dates)."""
@@ -63,8 +65,12 @@ class Portal:
         persona: str | None = None,
         first_campaign: str | None = None,
         last_campaign: str | None = None,
+        touches: dict[str, str] | None = None,
         **entered: str | list[str],
     ) -> None:
+        """`touches`: the conversion and email click columns (`first_conversion_at`,
+        `recent_conversion_at`, `email_first_click_at`, `email_last_click_at`) → when."""
+        moments = dict.fromkeys(TOUCH_COLUMNS) | {k: t(v) for k, v in (touches or {}).items()}
         self.contacts.append(
             {
                 "connection": "default",
@@ -79,6 +85,7 @@ class Portal:
                 "persona": persona,
                 "first_touch_campaign": first_campaign,
                 "last_touch_campaign": last_campaign,
+                **moments,
                 "raw": {},
             }
         )

@@ -145,6 +145,37 @@ def test_sales_touches_join_the_journey_but_never_make_a_lead():
     assert [t.kind for t in before.touches] == ["contact_created", "call", "deal_created"]
 
 
+def test_form_submissions_and_email_clicks_are_touches_of_their_contact():
+    contact = TouchContact(
+        "c1",
+        day(0),
+        "ORGANIC_SEARCH",
+        "PAID_SOCIAL",
+        day(9),
+        lead_at=day(12),
+        first_conversion_at=day(0) + timedelta(minutes=1),  # the form that created the contact
+        recent_conversion_at=day(12),  # in the paid social session of day 9
+        email_first_click_at=day(4),
+        email_last_click_at=day(4),  # one click: one touch
+    )
+    j = journey_of(deal(), [contact], event_at=day(30), lookback=timedelta(days=365))
+    assert [(t.at, t.kind, t.channel) for t in j.touches] == [
+        (day(0), "contact_created", "ORGANIC_SEARCH"),
+        (day(4), "email_click", "EMAIL_MARKETING"),
+        (day(9), "latest_session", "PAID_SOCIAL"),
+        (day(12), "form_submission", "PAID_SOCIAL"),
+        (day(20), "deal_created", "DIRECT_TRAFFIC"),
+    ]
+    # The contact became a lead with that form on day 12: it is the lead-creation touch.
+    assert (j.lead, j.deal) == (3, 4)
+    # A later form without a session before it came by the original source.
+    early = dataclasses.replace(contact, latest_at=day(14), recent_conversion_at=day(13))
+    kinds = journey_of(deal(), [early], event_at=day(30), lookback=timedelta(days=365)).touches
+    assert [(t.kind, t.channel) for t in kinds if t.kind == "form_submission"] == [
+        ("form_submission", "ORGANIC_SEARCH")
+    ]
+
+
 def _worked_example() -> Portal:
     p = Portal()
     p.contact("c1", "2025-01-05", "customer", source="ORGANIC_SEARCH", latest="PAID_SEARCH",
@@ -229,11 +260,41 @@ def test_meetings_and_calls_are_touches_of_their_deals(engine, tmp_path: Path):
     )
 
 
+def test_form_submissions_and_email_clicks_through_storage(engine, tmp_path: Path):
+    """c1: created 5 Jan (organic; the form that created it is the creation), a paid search
+    session on 1 Feb, a demo request on 5 Feb (in that session), a newsletter click on 7 Feb;
+    d1 created 10 Feb (direct), won 20 Feb: five touches."""
+    p = Portal()
+    touches = {
+        "first_conversion_at": "2025-01-05",
+        "recent_conversion_at": "2025-02-05",
+        "email_first_click_at": "2025-02-07",
+        "email_last_click_at": "2025-02-07",
+    }
+    p.contact("c1", "2025-01-05", "customer", source="ORGANIC_SEARCH", latest="PAID_SEARCH",
+              latest_at="2025-02-01", lead="2025-01-05", touches=touches)  # fmt: skip
+    p.deal("d1", "2025-02-10", stage="won", amount=100_000, closed="2025-02-20", is_closed=True,
+           is_won=True, source="DIRECT_TRAFFIC")  # fmt: skip
+    p.link("d1", "c1")
+    p.save(engine)
+    credit = _february(engine, tmp_path)
+    assert credit("linear", Dim("touch_type", "form_submission")) == pytest.approx(20_000)
+    assert credit("linear", Dim("touch_type", "email_click")) == pytest.approx(20_000)
+    assert credit("linear", Dim("source", "PAID_SEARCH")) == pytest.approx(40_000)
+    assert credit("linear", Dim("source", "EMAIL_MARKETING")) == pytest.approx(20_000)
+    # W-shaped: 60 % to c1's creation (first touch and lead creation), 30 % to d1's creation,
+    # 10 % over the session, the form and the click.
+    assert credit("w_shaped", Dim("source", "ORGANIC_SEARCH")) == pytest.approx(60_000)
+    assert credit("w_shaped", Dim("source", "PAID_SEARCH")) == pytest.approx(20_000 / 3)
+    assert credit("last_touch", Dim("source", "DIRECT_TRAFFIC")) == 100_000
+
+
 def test_models_and_touch_types_have_names_people_read():
     labels = Labels()
     assert labels.stage("attribution", "u_shaped") == "U-shaped (40/20/40)"
     assert labels.stage("funnel", "u_shaped") == "u_shaped"  # only the attribution family's stage is a model
     assert labels.dimension("touch_type", "latest_session") == "Latest session"
     assert labels.dimension("touch_type", "meeting") == "Sales meeting"
+    assert labels.dimension("touch_type", "form_submission") == "Form submission"
     assert labels.dimension("source", "SALES") == "Sales meetings and calls"
     assert {labels.stage("attribution", m) for m in MODELS} == set(MODEL_LABELS.values())

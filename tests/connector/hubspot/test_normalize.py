@@ -131,6 +131,27 @@ def test_contact_stage_dates_pivot_every_source_property():
     assert out.entities[0]["lifecyclestage_known"] is True
 
 
+def test_contact_conversions_and_email_clicks_are_typed_and_checked():
+    record = {
+        "id": "6",
+        "properties": {
+            "first_conversion_date": "2024-01-01T10:00:00Z",
+            "first_conversion_event_name": "Guide download",
+            "recent_conversion_date": "2024-03-01T10:00:00.000Z",
+            "recent_conversion_event_name": "Demo request",
+            "hs_email_first_click_date": "soon",
+            "hs_email_last_click_date": "",
+        },
+    }
+    out = normalize_contacts([record], set())
+    row = out.entities[0]
+    assert row["first_conversion_at"] == datetime(2024, 1, 1, 10, tzinfo=UTC)
+    assert (row["first_conversion"], row["recent_conversion"]) == ("Guide download", "Demo request")
+    assert row["recent_conversion_at"] == datetime(2024, 3, 1, 10, tzinfo=UTC)
+    assert row["email_first_click_at"] is None and row["email_last_click_at"] is None
+    assert [i.field for i in out.issues] == ["hs_email_first_click_date"]
+
+
 def test_deal_associations_are_deduplicated_and_stated():
     record = deal("9", dealname="x")
     record["associations"] = {
