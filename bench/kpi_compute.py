@@ -4,7 +4,10 @@ Builds (once, cached at --db) a snapshot of --contacts contacts (default 1,000,0
 stage dates and --deals deals (default 200,000) through funnelsync's own storage layer, raw JSON
 included, then computes all KPIs (12 monthly periods) in a fresh child process and prints the
 seconds and the child's peak memory. Goal: ≤ 10 s and ≤ 1 GB. Deals have one to three
-contacts each (v2 of the snapshot, hence the new default file name), so attribution has journeys.
+contacts each (v2 of the snapshot, hence the new default file name), so attribution has journeys;
+a HubSpot campaign runs every two months with spend items and the contacts it brought, contacts
+carry form conversions and email clicks, and every deal has a discovery call and a demo meeting,
+so the campaigns family and every attribution touch type are measured too.
 
     python bench/kpi_compute.py [--contacts 1000000] [--deals 200000] [--db /tmp/funnelsync-kpi-bench-v2.db]
 """
@@ -42,6 +45,9 @@ SOURCES = [
     "AI_REFERRALS",
 ]
 BATCH = 20_000
+# HubSpot campaigns over the three years; contacts a campaign brings; form and email touches.
+CAMPAIGNS = 18
+CAMPAIGN_SHARE, CONVERTED_LATER, CLICKERS = 0.3, 0.35, 0.3
 
 
 STAGE_ROWS = [
@@ -87,12 +93,115 @@ def build(db: Path, contacts: int, deals: int) -> None:
                 upsert(conn, model, rows)
                 upsert(conn, dated, dates)
 
-    load((_contact(i, rng, start, span) for i in range(contacts)), HubSpotContact, HubSpotContactStageDate)
+    touch_rng = random.Random(3)  # its own stream: the contacts' other fields stay as earlier builds
+    made = (_touches(_contact(i, rng, start, span), touch_rng, start) for i in range(contacts))
+    load(made, HubSpotContact, HubSpotContactStageDate)
     with engine.begin() as conn:
         upsert(conn, HubSpotPipelineStage, [_pipeline_stage(n, *stage) for n, stage in enumerate(STAGE_ROWS)])
     load((_deal(i, rng, start, span) for i in range(deals)), HubSpotDeal, HubSpotDealStageDate)
     _link_deals(engine, contacts, deals)
+    _campaigns(engine, start)
+    _engagements(engine)
     engine.dispose()
+
+
+def _campaigns(engine: Any, start: datetime) -> None:
+    """A campaign every two months (CAMPAIGNS of them) with three spend items each."""
+    from storage import upsert
+    from storage.models import HubSpotCampaign, HubSpotCampaignItem
+
+    rng = random.Random(4)
+    campaigns, items = [], []
+    for n in range(CAMPAIGNS):
+        begins = start + timedelta(days=60 * n)
+        spend = [round(rng.uniform(20_000, 120_000), 2) for _ in range(3)]
+        campaigns.append(
+            {
+                "connection": "default",
+                "id": _campaign_id(n),
+                "name": f"Campaign {n}",
+                "start_date": begins.date(),
+                "end_date": (begins + timedelta(days=45)).date(),
+                "currency": "SEK",
+                "budget_total": round(sum(spend) * 1.1, 2),
+                "spend_total": sum(spend),
+                "sessions": rng.randint(1_000, 50_000),
+                "archived": False,
+                "raw": {},
+            }
+        )
+        items += [
+            {
+                "connection": "default",
+                "campaign_id": _campaign_id(n),
+                "kind": "spend",
+                "item_id": f"{n}-{k}",
+                "amount": amount,
+                "item_order": k,
+                "created_at": begins + timedelta(days=7 * k),
+            }
+            for k, amount in enumerate(spend)
+        ]
+    with engine.begin() as conn:
+        upsert(conn, HubSpotCampaign, campaigns)
+        upsert(conn, HubSpotCampaignItem, items)
+
+
+def _campaign_id(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+def _engagements(engine: Any) -> None:
+    """A discovery call the day before each deal was created and a demo meeting a week after,
+    each on the deal and its first contact (read back from the stored links)."""
+    from sqlalchemy import select
+
+    from storage import upsert
+    from storage.db import table_of
+    from storage.models import (
+        HubSpotCall,
+        HubSpotCallAssociation,
+        HubSpotDeal,
+        HubSpotDealAssociation,
+        HubSpotMeeting,
+        HubSpotMeetingAssociation,
+    )
+
+    deals_t, links_t = table_of(HubSpotDeal), table_of(HubSpotDealAssociation)
+    with engine.connect() as conn:
+        created = {str(i): at for i, at in conn.execute(select(deals_t.c.id, deals_t.c.createdate))}
+        first: dict[str, str] = {}
+        for deal_id, contact_id in conn.execute(select(links_t.c.deal_id, links_t.c.to_id)):
+            first.setdefault(deal_id, contact_id)
+    kinds = (
+        (HubSpotCall, HubSpotCallAssociation, -1, "COMPLETED"),
+        (HubSpotMeeting, HubSpotMeetingAssociation, 7, "COMPLETED"),
+    )
+    for model, links, days, outcome in kinds:
+        rows: list[Row] = []
+        linked: list[Row] = []
+        for n, (deal_id, at) in enumerate(sorted(created.items())):
+            eid = str(50_000_000 + n)
+            rows.append({"connection": "default", "id": eid, "occurred_at": at + timedelta(days=days),
+                         "outcome": outcome, "archived": False, "raw": {}})  # fmt: skip
+            linked.append(
+                {"connection": "default", "engagement_id": eid, "to_type": "deal", "to_id": deal_id}
+            )
+            if deal_id in first:
+                linked.append(
+                    {
+                        "connection": "default",
+                        "engagement_id": eid,
+                        "to_type": "contact",
+                        "to_id": first[deal_id],
+                    }
+                )
+            if len(rows) >= BATCH or n == len(created) - 1:
+                with engine.begin() as conn:
+                    upsert(conn, model, rows)
+                    upsert(conn, links, linked)
+                rows.clear()
+                linked.clear()
 
 
 def _link_deals(engine: Any, contacts: int, deals: int) -> None:
@@ -180,6 +289,23 @@ def _contact(i: int, rng: random.Random, start: datetime, span: float) -> tuple[
         }
         for s, w in path
     ]
+    return row, dates
+
+
+def _touches(made: tuple[Row, list[Row]], rng: random.Random, start: datetime) -> tuple[Row, list[Row]]:
+    """The contact's converting campaign (when it arrived while one ran), its later form
+    conversion and its email clicks."""
+    row, dates = made
+    created, last = row["createdate"], row["latest_source_at"]
+    assert isinstance(created, datetime) and isinstance(last, datetime)
+    running = int((created - start).days // 60)
+    campaign = _campaign_id(running) if 0 <= running < CAMPAIGNS and rng.random() < CAMPAIGN_SHARE else None
+    row["first_touch_campaign"] = row["last_touch_campaign"] = campaign
+    row["first_conversion_at"] = created
+    row["recent_conversion_at"] = last if last > created and rng.random() < CONVERTED_LATER else created
+    clicked = rng.random() < CLICKERS and last > created
+    row["email_first_click_at"] = created + (last - created) / 3 if clicked else None
+    row["email_last_click_at"] = last if clicked else None
     return row, dates
 
 

@@ -25,7 +25,7 @@ from sqlmodel import SQLModel
 
 from storage.views import CURRENT as CURRENT_VIEWS
 from storage.views import REVISION as VIEWS_REVISION
-from storage.views import create_views
+from storage.views import create_touchpoints, create_views
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Databases created by `create_all` before funnelsync used Alembic hold exactly this revision.
@@ -137,6 +137,7 @@ def migrate(engine: Engine, *, revision: str = "head") -> tuple[str | None, str 
 
             SQLModel.metadata.create_all(conn)
             create_views(conn, CURRENT_VIEWS, revision=VIEWS_REVISION)
+            create_touchpoints(conn)
             command.stamp(config, "head")
         else:
             if status.current is None and status.has_tables:

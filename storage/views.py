@@ -225,3 +225,103 @@ def drop_views(conn: Connection, families: dict[str, tuple[str, ...]]) -> None:
     for family in families:
         conn.execute(text(f"DROP VIEW IF EXISTS kpi_{family}"))
     conn.execute(text("DROP VIEW IF EXISTS kpi_latest"))
+
+
+# Revision 0016: `touchpoints`, every touch the attribution models see (docs/kpis.md,
+# "Attribution"), one row per contact (or deal) and touch, for BI tools. A revision that rebuilds
+# `hubspot_contacts`, `hubspot_deals` or the engagement tables on SQLite drops it first and makes
+# it again after. `_LATER` compares two instants: more than five minutes apart, per dialect.
+_LATER = {
+    "sqlite": "(julianday({a}) - julianday({b})) * 1440 > 5",
+    "postgresql": "{a} - {b} > INTERVAL '5 minutes'",
+}
+_COLUMNS = "connection, contact_id, deal_id, at, touch_type, channel, campaign, content"
+# The channel of a form submission: the latest session's source when it began at or before it.
+_AT_SESSION = (
+    "CASE WHEN c.latest_source_at <= {at} AND c.latest_source IS NOT NULL THEN c.latest_source "
+    "ELSE COALESCE(c.analytics_source, 'unknown') END"
+)
+_HELD = {
+    "meeting": "(e.outcome IS NULL OR e.outcome NOT IN ('NO_SHOW', 'CANCELED', 'RESCHEDULED'))",
+    "call": "(e.outcome IS NULL OR e.outcome = 'COMPLETED')",
+}
+
+
+def _contact_touch(at: str, kind: str, channel: str, campaign: str, content: str, where: str = "") -> str:
+    return (
+        f"SELECT c.connection, c.id, NULL, {at}, '{kind}', {channel}, {campaign}, {content}\n"
+        f"FROM hubspot_contacts c\nWHERE NOT c.archived AND c.merged_into IS NULL AND {at} IS NOT NULL{where}"
+    )
+
+
+def _engagement_touch(kind: str) -> str:
+    return (
+        "SELECT a.connection, CASE WHEN a.to_type = 'contact' THEN a.to_id END,\n"
+        "  CASE WHEN a.to_type = 'deal' THEN a.to_id END,\n"
+        f"  e.occurred_at, '{kind}', 'SALES', 'none', e.title\n"
+        f"FROM hubspot_{kind}_associations a\n"
+        f"JOIN hubspot_{kind}s e ON e.connection = a.connection AND e.id = a.engagement_id\n"
+        "WHERE a.to_type IN ('contact', 'deal') AND NOT e.archived AND e.occurred_at IS NOT NULL\n"
+        f"  AND {_HELD[kind]}"
+    )
+
+
+def touchpoints_sql(dialect: str) -> str:
+    """The `touchpoints` view as revision 0016 makes it."""
+    later = _LATER["postgresql" if dialect == "postgresql" else "sqlite"]
+    first, recent = "c.first_conversion_at", "c.recent_conversion_at"
+    first_click, last_click = "c.email_first_click_at", "c.email_last_click_at"
+    source = "COALESCE(c.analytics_source, 'unknown')"
+    parts = [
+        _contact_touch(
+            "c.createdate", "contact_created", source, "COALESCE(c.first_touch_campaign, 'none')", "NULL"
+        ),
+        _contact_touch(
+            "c.latest_source_at",
+            "latest_session",
+            "c.latest_source",
+            "COALESCE(c.last_touch_campaign, 'none')",
+            "NULL",
+            " AND c.latest_source IS NOT NULL"
+            " AND (c.createdate IS NULL OR c.latest_source_at > c.createdate)",
+        ),
+        _contact_touch(
+            first,
+            "form_submission",
+            _AT_SESSION.format(at=first),
+            "'none'",
+            "c.first_conversion",
+            f" AND (c.createdate IS NULL OR {later.format(a=first, b='c.createdate')})",
+        ),
+        _contact_touch(
+            recent,
+            "form_submission",
+            _AT_SESSION.format(at=recent),
+            "'none'",
+            "c.recent_conversion",
+            f" AND ({first} IS NULL OR {recent} > {first})"
+            f" AND (c.createdate IS NULL OR {later.format(a=recent, b='c.createdate')})",
+        ),
+        _contact_touch(first_click, "email_click", "'EMAIL_MARKETING'", "'none'", "NULL"),
+        _contact_touch(
+            last_click,
+            "email_click",
+            "'EMAIL_MARKETING'",
+            "'none'",
+            "NULL",
+            f" AND ({first_click} IS NULL OR {last_click} <> {first_click})",
+        ),
+        *(_engagement_touch(kind) for kind in _HELD),
+        "SELECT d.connection, NULL, d.id, d.createdate, 'deal_created',\n"
+        "  COALESCE(d.latest_source, d.analytics_source, 'unknown'), 'none', d.dealname\n"
+        "FROM hubspot_deals d\nWHERE NOT d.archived AND d.merged_into IS NULL AND d.createdate IS NOT NULL",
+    ]
+    return f"CREATE VIEW touchpoints ({_COLUMNS}) AS\n" + "\nUNION ALL\n".join(parts)
+
+
+def create_touchpoints(conn: Connection) -> None:
+    conn.execute(text(touchpoints_sql(conn.dialect.name)))
+
+
+def drop_touchpoints(conn: Connection) -> None:
+    conn.execute(text("DROP VIEW IF EXISTS touchpoints"))

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from config import load_settings
 from kpi.attribution import MODELS, Journey, Touch, credits, journey_of, weights
@@ -255,6 +256,14 @@ def test_meetings_and_calls_are_touches_of_their_deals(engine, tmp_path: Path):
     assert credit("w_shaped", Dim("source", "EMAIL_MARKETING")) == pytest.approx(30_000)
     # The deal's creation (10 Feb) came before every conversation: none shares its credit.
     assert credit("linear", Dim("source", "SALES"), "attributed_deals_created") is None
+    # The touchpoints view (BI): each held meeting and call once per contact or deal it is on.
+    assert [(c, d, day, kind) for c, d, day, kind, _, _ in touchpoints(engine, "meeting", "call")] == [
+        ("c1", None, "2025-02-12", "call"),
+        (None, "d1", "2025-02-15", "meeting"),
+        (None, "d1", "2025-02-18", "call"),
+        ("c1", None, "2025-02-18", "call"),
+        (None, "d1", "2025-02-22", "meeting"),
+    ]
     assert credit("linear", Dim("source", "ORGANIC_SEARCH"), "attributed_deals_created") == pytest.approx(
         0.25
     )
@@ -273,6 +282,7 @@ def test_form_submissions_and_email_clicks_through_storage(engine, tmp_path: Pat
     }
     p.contact("c1", "2025-01-05", "customer", source="ORGANIC_SEARCH", latest="PAID_SEARCH",
               latest_at="2025-02-01", lead="2025-01-05", touches=touches)  # fmt: skip
+    p.contacts[0]["recent_conversion"] = "Demo request"
     p.deal("d1", "2025-02-10", stage="won", amount=100_000, closed="2025-02-20", is_closed=True,
            is_won=True, source="DIRECT_TRAFFIC")  # fmt: skip
     p.link("d1", "c1")
@@ -287,6 +297,26 @@ def test_form_submissions_and_email_clicks_through_storage(engine, tmp_path: Pat
     assert credit("w_shaped", Dim("source", "ORGANIC_SEARCH")) == pytest.approx(60_000)
     assert credit("w_shaped", Dim("source", "PAID_SEARCH")) == pytest.approx(20_000 / 3)
     assert credit("last_touch", Dim("source", "DIRECT_TRAFFIC")) == 100_000
+    # The touchpoints view (BI) lists the same five touches.
+    assert touchpoints(engine) == [
+        ("c1", None, "2025-01-05", "contact_created", "ORGANIC_SEARCH", None),
+        ("c1", None, "2025-02-01", "latest_session", "PAID_SEARCH", None),
+        ("c1", None, "2025-02-05", "form_submission", "PAID_SEARCH", "Demo request"),
+        ("c1", None, "2025-02-07", "email_click", "EMAIL_MARKETING", None),
+        (None, "d1", "2025-02-10", "deal_created", "DIRECT_TRAFFIC", None),
+    ]
+
+
+def touchpoints(engine, *kinds: str) -> list[tuple[str | None, str | None, str, str, str, str | None]]:
+    """The `touchpoints` view's rows (of `kinds`, or all) with the day of each, in time order."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT contact_id, deal_id, at, touch_type, channel, content FROM touchpoints")
+        ).all()
+    found = [(c, d, str(at)[:10], kind, channel, content) for c, d, at, kind, channel, content in rows]
+    return sorted(
+        (r for r in found if not kinds or r[3] in kinds), key=lambda r: (r[2], r[3], r[0] or "", r[1] or "")
+    )
 
 
 def test_models_and_touch_types_have_names_people_read():
