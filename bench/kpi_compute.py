@@ -403,12 +403,16 @@ def main() -> None:
         print(json.dumps(measure(args.db)))
         return
     marker = args.db.with_suffix(".json")
-    # The cached database is rebuilt when the sizes or the schema (any table or column) changed.
+    # The cached database is rebuilt when the sizes or the schema (a table, column or index) changed.
     from sqlmodel import SQLModel
 
     import storage.models  # noqa: F401  (registers the tables)
 
-    schema = sorted(f"{t.name}.{c.name}" for t in SQLModel.metadata.tables.values() for c in t.columns)
+    tables = SQLModel.metadata.tables.values()
+    schema = sorted(
+        [f"{t.name}.{c.name}" for t in tables for c in t.columns]
+        + [f"{t.name}.{i.name}" for t in tables for i in t.indexes]
+    )
     wanted = {"contacts": args.contacts, "deals": args.deals, "schema": schema}
     if not (args.db.exists() and marker.exists() and json.loads(marker.read_text()) == wanted):
         for suffix in ("", "-wal", "-shm"):

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Select, false, func, or_, select
 
 from kpi.inputs import SalesTouch, TouchContact
 from kpi.model import UNKNOWN
-from kpi.sql import bound, instant
+from kpi.sql import bound, instant, raw
 from storage.db import table_of
 from storage.models import (
     HubSpotCall,
@@ -71,17 +71,17 @@ def read_touch_contacts(
     query = (
         select(
             contacts.c.id,
-            contacts.c.createdate,
+            raw(contacts.c.createdate),
             contacts.c.analytics_source,
             contacts.c.latest_source,
-            contacts.c.latest_source_at,
-            lead.c.lead_at,
+            raw(contacts.c.latest_source_at),
+            raw(lead.c.lead_at),
             contacts.c.first_touch_campaign,
             contacts.c.last_touch_campaign,
-            contacts.c.first_conversion_at,
-            contacts.c.recent_conversion_at,
-            contacts.c.email_first_click_at,
-            contacts.c.email_last_click_at,
+            raw(contacts.c.first_conversion_at),
+            raw(contacts.c.recent_conversion_at),
+            raw(contacts.c.email_first_click_at),
+            raw(contacts.c.email_last_click_at),
         )
         .outerjoin(lead, lead.c.contact_id == contacts.c.id)
         .where(
@@ -125,8 +125,9 @@ def read_sales_touches(
 
     One scan per kind, joined in Python: the links of held engagements are few per deal, and a
     join through the deal associations made PostgreSQL plan nested loops over fresh tables."""
-    direct: dict[str, dict[str, SalesTouch]] = defaultdict(dict)
-    by_contact: dict[str, dict[str, SalesTouch]] = defaultdict(dict)
+    # (kind, engagement id) → the touch, per deal and per contact it is associated with.
+    direct: dict[str, dict[tuple[str, str], SalesTouch]] = defaultdict(dict)
+    by_contact: dict[str, dict[tuple[str, str], SalesTouch]] = defaultdict(dict)
     for kind, model, association_model in ENGAGEMENT_TABLES:
         e, a = table_of(model), table_of(association_model)
         held = (
@@ -135,7 +136,7 @@ def read_sales_touches(
             else or_(e.c.outcome.is_(None), e.c.outcome.in_(HELD_CALLS))
         )
         query = (
-            select(a.c.to_type, a.c.to_id, e.c.id, e.c.occurred_at)
+            select(a.c.to_type, a.c.to_id, e.c.id, raw(e.c.occurred_at))
             .select_from(a.join(e, (e.c.connection == a.c.connection) & (e.c.id == a.c.engagement_id)))
             .where(
                 a.c.connection == connection,
@@ -147,11 +148,11 @@ def read_sales_touches(
         )
         if since is not None:
             query = query.where(e.c.occurred_at >= bound(since))
-        for to_type, to_id, engagement_id, at in conn.execute(query):
+        for to_type, to_id, engagement_id, at in conn.execute(query).all():
             when = instant(at)
             if when is not None:
                 target = direct if to_type == "deal" else by_contact
-                target[str(to_id)][f"{kind}:{engagement_id}"] = SalesTouch(str(engagement_id), when, kind)
+                target[to_id][kind, engagement_id] = SalesTouch(engagement_id, when, kind)
     out: dict[str, tuple[SalesTouch, ...]] = {}
     for deal in {*direct, *deal_contacts}:
         touches = dict(direct.get(deal, {}))

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from config import HubSpotSettings
 from connector.hubspot.client import HubSpotClient
 from connector.hubspot.crm import CrmObjectStream
-from connector.hubspot.normalize import association_ids, check_record, common_fields
+from connector.hubspot.normalize import add_associations, check_record, common_fields
 from connector.hubspot.schema import PortalSchema
 from connector.records import Fields, Normalized
 from connector.stream import Page
@@ -68,17 +68,7 @@ def normalize_engagements(
             }
         )
         out.entities.append(row)
-        says_any = False
-        for to_type, singular in LINKED:
-            ids = association_ids(record, to_type, stated, f)
-            if ids is None:
-                continue
-            says_any = True
-            out.associations.extend(
-                {"engagement_id": record_id, "to_type": singular, "to_id": i} for i in ids
-            )
-        if says_any:
-            out.association_owner_ids.append(record_id)
+        add_associations(out, record, f, "engagement_id", LINKED, stated)
     return out
 
 

@@ -286,16 +286,32 @@ def normalize_deals(records: Iterable[Any], stated: tuple[str, ...] = ()) -> Nor
         out.entities.append(row)
         out.stage_dates.extend(_stage_dates(f, props, "deal_id"))
         _history(f, record, "dealstage", "deal_id", out)
-        says_any = False
-        for to_type, singular in (("contacts", "contact"), ("companies", "company")):
-            ids = association_ids(record, to_type, stated, f)
-            if ids is None:
-                continue
-            says_any = True
-            out.associations.extend({"deal_id": record_id, "to_type": singular, "to_id": i} for i in ids)
-        if says_any:
-            out.association_owner_ids.append(record_id)
+        add_associations(
+            out, record, f, "deal_id", (("contacts", "contact"), ("companies", "company")), stated
+        )
     return out
+
+
+def add_associations(
+    out: Normalized,
+    record: dict[str, Any],
+    f: Fields,
+    owner_key: str,
+    types: tuple[tuple[str, str], ...],
+    stated: tuple[str, ...],
+) -> None:
+    """The record's associations of `types` (plural as read, singular as stored) as rows; the
+    record states its links (and loses stored ones it no longer has) when any block said
+    something."""
+    says_any = False
+    for to_type, singular in types:
+        ids = association_ids(record, to_type, stated, f)
+        if ids is None:
+            continue
+        says_any = True
+        out.associations.extend({owner_key: f.record_id, "to_type": singular, "to_id": i} for i in ids)
+    if says_any:
+        out.association_owner_ids.append(f.record_id)
 
 
 # HubSpot property types whose values are also stored as a number or as a time.

@@ -55,6 +55,19 @@ class HubSpotContact(CrmRecordBase, table=True):
             "merged_into",
             "createdate",
         ),
+        # The contacts a marketing campaign brought, counted per period by the campaigns family
+        # without walking the wide rows of all the others.
+        Index(
+            "ix_hubspot_contacts_campaign",
+            "connection",
+            "first_touch_campaign",
+            "createdate",
+            "archived",
+            "merged_into",
+            "id",
+            sqlite_where=text("first_touch_campaign IS NOT NULL"),
+            postgresql_where=text("first_touch_campaign IS NOT NULL"),
+        ),
         # The few merged-away contacts, whose stage dates count for their survivors.
         Index(
             "ix_hubspot_contacts_merged",
