@@ -1,6 +1,7 @@
 """Simulated CRM activity: the clock moves on by some days and that much happens inside the
 elapsed window (new leads, stage moves, deals created, won and lost, deletions), through the
-same write operations the API uses."""
+same write operations the API uses. A new deal comes with the discovery call that opened it, a
+won one with the meeting that closed it."""
 
 from __future__ import annotations
 
@@ -138,8 +139,25 @@ def _new_deals(store: WritableStore, count: int, when: When) -> list[str]:
             at=at,
             associations={"contacts": [record["id"]]},
         )
+        _log(store, "calls", at, deal["id"], [record["id"]], {
+            "hs_call_title": f"Discovery call: {deal['properties']['dealname']}",
+            "hs_call_direction": "OUTBOUND",
+            "hs_call_status": "COMPLETED",
+        })  # fmt: skip
         created.append(str(deal["id"]))
     return created
+
+
+def _log(
+    store: WritableStore, kind: str, at: datetime, deal_id: int, contact_ids: list[int], props: dict[str, str]
+) -> None:
+    """A call or meeting held at `at` on the deal and its contacts, logged at once."""
+    store.create(
+        kind,
+        {"hs_timestamp": iso(at), **props},
+        at=at,
+        associations={"deals": [deal_id], "contacts": contact_ids},
+    )
 
 
 def _close_deals(store: WritableStore, outcome: str, count: int, when: When) -> list[str]:
@@ -162,7 +180,13 @@ def _close_deals(store: WritableStore, outcome: str, count: int, when: When) -> 
         closed.append(str(deal["id"]))
         if outcome != "won":
             continue
-        for contact_id in store.associated("deals", deal["id"], "contacts"):
+        contacts = store.associated("deals", deal["id"], "contacts")
+        _log(store, "meetings", at, deal["id"], contacts, {
+            "hs_meeting_title": f"Contract signing: {deal['properties'].get('dealname', '')}",
+            "hs_meeting_outcome": "COMPLETED",
+            "hs_meeting_start_time": iso(at),
+        })  # fmt: skip
+        for contact_id in contacts:
             contact = store.objects["contacts"][contact_id]
             if contact["properties"].get("lifecyclestage") != "customer":
                 store.update(

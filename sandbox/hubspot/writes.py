@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.hubspot.data import Record, iso
-from sandbox.hubspot.model import HISTORY_PROPERTIES, OBJECT_TYPES, SandboxError
+from sandbox.hubspot.model import ENGAGEMENT_TYPES, HISTORY_PROPERTIES, OBJECT_TYPES, SandboxError
 from sandbox.hubspot.portal import StoreBase
 from sandbox.hubspot.search import iso_ms
 
@@ -61,7 +61,8 @@ class WritableStore(StoreBase):
             record_id = self.next_ids[object_type]
             self.next_ids[object_type] += self.rng.randint(1, 3)
             props = {k: str(v) for k, v in properties.items() if v is not None}
-            props.setdefault("createdate", iso(at))
+            # Activities name their creation date hs_createdate, CRM records createdate.
+            props.setdefault("hs_createdate" if object_type in ENGAGEMENT_TYPES else "createdate", iso(at))
             record: Record = {
                 "id": record_id,
                 "properties": props,

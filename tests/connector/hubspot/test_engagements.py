@@ -105,3 +105,23 @@ def test_malformed_engagements_are_quarantined_field_by_field():
     assert second["occurred_at"] is not None and second["occurred_at"].day == 1
     assert parsed.associations == [{"engagement_id": "61", "to_type": "deal", "to_id": "9"}]
     assert parsed.association_owner_ids == ["61"]
+
+
+def test_simulated_activity_logs_calls_and_meetings_an_incremental_read_brings(sandbox, clock):
+    """The sandbox's simulated days open deals with a discovery call and close won ones with a
+    meeting (the demo's incremental syncs read them)."""
+    calls, meetings = stream(CallsStream, sandbox), stream(MeetingsStream, sandbox)
+    with client_for(sandbox, clock) as client:
+        states = {s.name: collect(s.pages(client, {}, full=True))[1][-1] for s in (calls, meetings)}
+        done = sandbox.admin(
+            "POST", "/_sandbox/simulate", json={"days": 1, "deals_created": 3, "deals_won": 2}
+        )
+        sandbox.store.clock.advance(600)
+        new_calls, _ = collect(calls.pages(client, states["calls"], full=False))
+        new_meetings, _ = collect(meetings.pages(client, states["meetings"], full=False))
+    parsed = calls.parse(Page(calls.name, new_calls, {}, calls.associations))
+    assert {a["to_id"] for a in parsed.associations if a["to_type"] == "deal"} == set(
+        done["changes"]["deals_created"]
+    )
+    assert len(new_meetings) == done["deals_won"] == 2
+    assert all(r["properties"]["hs_meeting_outcome"] == "COMPLETED" for r in new_meetings)
