@@ -21,9 +21,10 @@ from __future__ import annotations
 import functools
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from kpi.grid import dim
 from kpi.inputs import DealFact, KpiInputs, SalesTouch, TouchContact
@@ -238,31 +239,26 @@ def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
     """Closed-won revenue (by close period), deals created and pipeline created (by creation
     period), credited to channels and touch types under every model (the model in `stage`)."""
     bucket = Bucketer(inputs.periods)
-    lookback = timedelta(days=inputs.attribution_lookback_days)
     half_life = inputs.attribution_half_life_days
     campaigns = has_campaigns(inputs)
     sums: _Sums = {}
+    for won in won_journeys(inputs):
+        _credit(
+            sums,
+            "attributed_revenue",
+            won.period,
+            won.amount,
+            won.journey,
+            event_at=won.closed,
+            half_life_days=half_life,
+            campaigns=campaigns,
+        )
     for deal in inputs.deals:
-        contacts = contacts_of(deal, inputs.deal_contacts, inputs.touch_contacts)
-        sales = inputs.deal_engagements.get(deal.id, ())
-        won = bucket.index(deal.closed) if deal.is_won and deal.amount is not None else None
-        if won is not None and deal.closed is not None and deal.amount is not None:
-            journey = journey_of(deal, contacts, event_at=deal.closed, lookback=lookback, sales=sales)
-            _credit(
-                sums,
-                "attributed_revenue",
-                won,
-                deal.amount,
-                journey,
-                event_at=deal.closed,
-                half_life_days=half_life,
-                campaigns=campaigns,
-            )
         created = bucket.index(deal.created)
         if created is None or deal.created is None:
             continue
-        journey = journey_of(deal, contacts, event_at=deal.created, lookback=lookback, sales=sales)
         at = deal.created
+        journey = deal_journey(inputs, deal, at)
         _credit(
             sums,
             "attributed_deals_created",
@@ -285,6 +281,38 @@ def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
                 campaigns=campaigns,
             )
     return _values(sums, inputs)
+
+
+class WonJourney(NamedTuple):
+    """A won deal closed in grid period `period`, and its journey up to the close."""
+
+    period: int
+    amount: float
+    closed: datetime
+    journey: Journey
+
+
+def won_journeys(inputs: KpiInputs) -> Iterator[WonJourney]:
+    """Every won deal with an amount that closed in a grid period, with its journey: what the
+    attribution family and the campaigns family's won revenue both credit."""
+    bucket = Bucketer(inputs.periods)
+    for deal in inputs.deals:
+        if not deal.is_won or deal.amount is None or deal.closed is None:
+            continue
+        period = bucket.index(deal.closed)
+        if period is not None:
+            yield WonJourney(period, deal.amount, deal.closed, deal_journey(inputs, deal, deal.closed))
+
+
+def deal_journey(inputs: KpiInputs, deal: DealFact, event_at: datetime) -> Journey:
+    """The deal's journey up to `event_at`: its contacts' touches, its own and its sales touches."""
+    return journey_of(
+        deal,
+        contacts_of(deal, inputs.deal_contacts, inputs.touch_contacts),
+        event_at=event_at,
+        lookback=timedelta(days=inputs.attribution_lookback_days),
+        sales=inputs.deal_engagements.get(deal.id, ()),
+    )
 
 
 def has_campaigns(inputs: KpiInputs) -> bool:

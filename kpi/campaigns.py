@@ -12,11 +12,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from kpi.attribution import NO_CAMPAIGN, UNATTRIBUTED, contacts_of, credits, journey_of, weights
+from kpi.attribution import NO_CAMPAIGN, UNATTRIBUTED, credits, weights, won_journeys
 from kpi.grid import dim
 from kpi.inputs import CampaignFact, KpiInputs, SpendFact
 from kpi.model import ALL, NO_DATA, NO_SPEND, Dim, KpiValue, Where, count, money, ratio, ratio_unit
-from kpi.periods import Bucketer
 from kpi.spend import roi_value
 
 # Per-period counts and money, summed over campaigns into `all`.
@@ -46,30 +45,15 @@ def campaign_spend_facts(campaigns: Iterable[CampaignFact], today: date) -> list
 def _revenue(inputs: KpiInputs) -> dict[tuple[int, str], float]:
     """(period, campaign) → won revenue credited under the configured model; touches without a
     campaign and deals without touches keep their share out of every campaign."""
-    bucket = Bucketer(inputs.periods)
-    lookback = timedelta(days=inputs.attribution_lookback_days)
     model = inputs.campaign_attribution_model
     out: dict[tuple[int, str], float] = defaultdict(float)
-    for deal in inputs.deals:
-        if not deal.is_won or deal.amount is None or deal.closed is None:
-            continue
-        period = bucket.index(deal.closed)
-        if period is None:
-            continue
-        contacts = contacts_of(deal, inputs.deal_contacts, inputs.touch_contacts)
-        journey = journey_of(
-            deal,
-            contacts,
-            event_at=deal.closed,
-            lookback=lookback,
-            sales=inputs.deal_engagements.get(deal.id, ()),
-        )
+    for won in won_journeys(inputs):
         shares = weights(
-            journey, model, event_at=deal.closed, half_life_days=inputs.attribution_half_life_days
+            won.journey, model, event_at=won.closed, half_life_days=inputs.attribution_half_life_days
         )
-        for touch, credit in zip(journey.touches, credits(deal.amount, shares), strict=True):
+        for touch, credit in zip(won.journey.touches, credits(won.amount, shares), strict=True):
             if touch.campaign not in (NO_CAMPAIGN, UNATTRIBUTED):
-                out[period, touch.campaign] += credit
+                out[won.period, touch.campaign] += credit
     return out
 
 
