@@ -6,7 +6,8 @@ included, then computes all KPIs (12 monthly periods) in a fresh child process a
 seconds and the child's peak memory. Goal: ≤ 10 s and ≤ 1 GB. Deals have one to three
 contacts each (v2 of the snapshot, hence the new default file name), so attribution has journeys;
 a HubSpot campaign runs every two months with spend items and the contacts it brought, contacts
-carry form conversions and email clicks, and every deal has a discovery call and a demo meeting,
+carry form conversions and email clicks, every deal has a discovery call and a demo meeting, and
+70 % of contacts are on a weekly Mailchimp newsletter whose campaigns they click now and then,
 so the campaigns family and every attribution touch type are measured too.
 
     python bench/kpi_compute.py [--contacts 1000000] [--deals 200000] [--db /tmp/funnelsync-kpi-bench-v2.db]
@@ -48,6 +49,8 @@ BATCH = 20_000
 # HubSpot campaigns over the three years; contacts a campaign brings; form and email touches.
 CAMPAIGNS = 18
 CAMPAIGN_SHARE, CONVERTED_LATER, CLICKERS = 0.3, 0.35, 0.3
+# Mailchimp: the share of contacts on the newsletter, and how many campaigns a member clicks.
+MAILCHIMP_MEMBERS, MAILCHIMP_CLICKS = 0.7, (0, 0, 0, 1, 1, 2, 3)
 
 
 STAGE_ROWS = [
@@ -102,7 +105,43 @@ def build(db: Path, contacts: int, deals: int) -> None:
     _link_deals(engine, contacts, deals)
     _campaigns(engine, start)
     _engagements(engine)
+    _mailchimp_clicks(engine, contacts, start, span)
     engine.dispose()
+
+
+def _mailchimp_clicks(engine: Any, contacts: int, start: datetime, span: float) -> None:
+    """A weekly Mailchimp newsletter over the last year; 70 % of contacts are members (by
+    address) and click a few campaigns sent after they arrived (their own random stream)."""
+    from storage import upsert
+    from storage.models import MailchimpCampaign, MailchimpEmailClick
+
+    sends = [AS_OF - timedelta(days=7 * w + 3) for w in range(52)][::-1]
+    with engine.begin() as conn:
+        upsert(conn, MailchimpCampaign, [
+            {"connection": "default", "id": f"mc{n:03d}", "title": f"Newsletter {at:%Y-%m-%d}",
+             "status": "sent", "send_time": at, "raw": {}}
+            for n, at in enumerate(sends)
+        ])  # fmt: skip
+    # The contacts' creation times, drawn again (the same stream as `build` walks).
+    rng, clicks_rng = random.Random(1), random.Random(5)
+    rows: list[Row] = []
+    for i in range(contacts):
+        created = _contact(i, rng, start, span)[0]["createdate"]
+        assert isinstance(created, datetime)
+        if clicks_rng.random() >= MAILCHIMP_MEMBERS:
+            continue
+        after = [n for n, at in enumerate(sends) if at >= created]
+        for n in clicks_rng.sample(after, min(len(after), clicks_rng.choice(MAILCHIMP_CLICKS))):
+            at = sends[n] + timedelta(hours=clicks_rng.uniform(1, 72))
+            rows.append({"connection": "default", "id": f"mc{n:03d}:{i}", "campaign_id": f"mc{n:03d}",
+                         "email_id": str(i), "email_address": f"c{i}@example.com", "first_click_at": at,
+                         "last_click_at": at, "clicks": 1, "raw": {}})  # fmt: skip
+            if len(rows) >= BATCH:
+                with engine.begin() as conn:
+                    upsert(conn, MailchimpEmailClick, rows)
+                rows.clear()
+    with engine.begin() as conn:
+        upsert(conn, MailchimpEmailClick, rows)
 
 
 def _campaigns(engine: Any, start: datetime) -> None:
@@ -271,6 +310,7 @@ def _contact(i: int, rng: random.Random, start: datetime, span: float) -> tuple[
     row: Row = {
         "connection": "default",
         "id": str(100 + i),
+        "email": f"c{i}@example.com",
         "createdate": created,
         "lifecyclestage": path[-1][0],
         "analytics_source": source,

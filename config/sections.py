@@ -70,6 +70,10 @@ class MailchimpSettings(Section):
     # read on every sync, older ones at most every `older_reports_days`.
     report_window_days: int = Field(default=30, ge=0)
     older_reports_days: int = Field(default=7, ge=0)
+    # Who clicked each campaign, and when (per-member email activity: touches of the attribution
+    # models) is read for campaigns sent in the last `click_activity_days`, each again only when
+    # its report's last click is newer than the last read; 0 switches the stream off.
+    click_activity_days: int = Field(default=365, ge=0)
 
 
 def check_api_version(value: str) -> str:

@@ -4,7 +4,8 @@ CRM API exposes for a deal and its contacts (docs/kpis.md, "Attribution").
 
 Touchpoints: each associated contact's creation (its original source, `hs_analytics_source`), its
 latest session (`hs_latest_source` at `hs_latest_source_timestamp`), its first and latest form
-submission and marketing email click (contact properties), the deal's creation (the
+submission and marketing email click (contact properties), its first click in each Mailchimp
+campaign (per-member email activity, joined by address), the deal's creation (the
 deal's latest source, else its original source), and the meetings and calls held with the deal or
 its contacts (channel `SALES`). Only touches at or before the event and within the look-back
 count. Milestones: the first touch, the lead-creation touch (the marketing touch in effect when
@@ -41,13 +42,14 @@ KIND_ORDER = {
     "contact_created": 0,
     "form_submission": 1,
     "email_click": 2,
-    "latest_session": 3,
-    "call": 4,
-    "meeting": 5,
-    "deal_created": 6,
+    "mailchimp_click": 3,
+    "latest_session": 4,
+    "call": 5,
+    "meeting": 6,
+    "deal_created": 7,
 }
 # The touches a contact can become a lead by (a sales conversation is not how a lead arrives).
-LEAD_KINDS = ("contact_created", "form_submission", "email_click", "latest_session")
+LEAD_KINDS = ("contact_created", "form_submission", "email_click", "mailchimp_click", "latest_session")
 # A first conversion this close to the contact's creation is the creation itself (HubSpot
 # creates the contact from the form).
 SAME_AS_CREATION = timedelta(minutes=5)
@@ -59,7 +61,8 @@ SALES_CHANNEL = "SALES"
 @dataclass(frozen=True, slots=True)
 class Touch:
     at: datetime
-    # contact_created | form_submission | email_click | latest_session | meeting | call | deal_created
+    # contact_created | form_submission | email_click | mailchimp_click | latest_session | meeting |
+    # call | deal_created
     kind: str
     channel: str  # HubSpot's source code (ORGANIC_SEARCH, …), SALES, or "unknown"
     campaign: str = NO_CAMPAIGN  # the HubSpot marketing campaign of a converting touch
@@ -180,7 +183,8 @@ def journey_of(
 
 def _conversions_and_clicks(c: TouchContact) -> list[Touch]:
     """A contact's form submissions (the first unless it created the contact, the latest when
-    later) and marketing email clicks (the first, the latest when later). A submission's channel
+    later), HubSpot marketing email clicks (the first, the latest when later) and Mailchimp
+    clicks (the first in each campaign). A submission's channel
     is the source of the session it came in: the latest session's when that began at or before
     it, else the original source."""
     out: list[Touch] = []
@@ -193,6 +197,7 @@ def _conversions_and_clicks(c: TouchContact) -> list[Touch]:
             out.append(Touch(at, "form_submission", _channel_at(c, at)))
     clicks = {t for t in (c.email_first_click_at, c.email_last_click_at) if t is not None}
     out.extend(Touch(at, "email_click", EMAIL_CHANNEL) for at in sorted(clicks))
+    out.extend(Touch(at, "mailchimp_click", EMAIL_CHANNEL) for at in c.mailchimp_clicks)
     return out
 
 

@@ -172,6 +172,8 @@ class TouchContact:
     recent_conversion_at: datetime | None = None
     email_first_click_at: datetime | None = None
     email_last_click_at: datetime | None = None
+    # The first click of each Mailchimp campaign the contact clicked (by address), oldest first.
+    mailchimp_clicks: tuple[datetime, ...] = ()
 
 
 class SalesTouch(NamedTuple):

@@ -27,6 +27,7 @@ TOUCH_LABELS = {
     "contact_created": "Contact created",
     "form_submission": "Form submission",
     "email_click": "Marketing email click",
+    "mailchimp_click": "Mailchimp email click",
     "latest_session": "Latest session",
     "meeting": "Sales meeting",
     "call": "Sales call",

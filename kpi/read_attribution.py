@@ -1,12 +1,14 @@
 """Reading what the attribution models need (kpi/attribution.py): each relevant deal's associated
 contacts, and per contact its creation and original source, its latest session and source, the
-campaigns of its first and latest converting touch, and when it first became a lead; and each
-relevant deal's sales meetings and calls (its own and its contacts')."""
+campaigns of its first and latest converting touch, when it first became a lead, and the
+Mailchimp campaigns it clicked (joined by address); and each relevant deal's sales meetings and
+calls (its own and its contacts')."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import Connection, Select, false, func, or_, select
@@ -24,6 +26,7 @@ from storage.models import (
     HubSpotDealAssociation,
     HubSpotMeeting,
     HubSpotMeetingAssociation,
+    MailchimpEmailClick,
 )
 
 # A meeting counts as a touch unless it did not take place; a call when it was answered (a call
@@ -46,10 +49,16 @@ def _relevant_deals(connection: str, since: datetime | None) -> Select[tuple[str
 
 
 def read_touch_contacts(
-    conn: Connection, *, connection: str, lead_stage: str, since: datetime | None
+    conn: Connection,
+    *,
+    connection: str,
+    lead_stage: str,
+    since: datetime | None,
+    clicks_since: datetime | None = None,
 ) -> tuple[dict[str, TouchContact], dict[str, tuple[str, ...]]]:
     """(contact id → its touch data, deal id → its contact ids) for deals created or closed since
-    `since` (all deals without it); archived and merged-away contacts are left out."""
+    `since` (all deals without it); archived and merged-away contacts are left out. Mailchimp
+    clicks count from `clicks_since` (the earliest touch any relevant event's look-back reaches)."""
     links = table_of(HubSpotDealAssociation)
     contacts, dates = table_of(HubSpotContact), table_of(HubSpotContactStageDate)
     relevant = _relevant_deals(connection, since)
@@ -82,6 +91,7 @@ def read_touch_contacts(
             raw(contacts.c.recent_conversion_at),
             raw(contacts.c.email_first_click_at),
             raw(contacts.c.email_last_click_at),
+            contacts.c.email,
         )
         .outerjoin(lead, lead.c.contact_id == contacts.c.id)
         .where(
@@ -91,9 +101,12 @@ def read_touch_contacts(
             contacts.c.id.in_(wanted),
         )
     )
-    found = {
-        str(row[0]): TouchContact(
-            str(row[0]),
+    found: dict[str, TouchContact] = {}
+    addresses: dict[str, list[str]] = defaultdict(list)  # lower-cased address → contact ids
+    for row in conn.execute(query):
+        contact_id = str(row[0])
+        found[contact_id] = TouchContact(
+            contact_id,
             instant(row[1]),
             row[2] or UNKNOWN,
             row[3],
@@ -106,9 +119,44 @@ def read_touch_contacts(
             instant(row[10]),
             instant(row[11]),
         )
-        for row in conn.execute(query)
-    }
+        if row[12]:
+            addresses[_address(row[12])].append(contact_id)
+    clicks = read_mailchimp_clicks(
+        conn, connection=connection, since=clicks_since, addresses=addresses.keys()
+    )
+    for address, times in clicks.items():
+        for contact_id in addresses[address]:
+            found[contact_id] = replace(found[contact_id], mailchimp_clicks=times)
     return found, {deal: tuple(ids) for deal, ids in by_deal.items()}
+
+
+def _address(email: object) -> str:
+    return str(email).strip().lower() if email else ""
+
+
+def read_mailchimp_clicks(
+    conn: Connection, *, connection: str, since: datetime | None, addresses: Collection[str]
+) -> dict[str, tuple[datetime, ...]]:
+    """Lower-cased address (of `addresses`) → the first click of each Mailchimp campaign it
+    clicked (at or after `since`), oldest first. The clicks are streamed and only those of
+    `addresses` kept, so a large account's clicks are never all in memory."""
+    if not addresses:
+        return {}
+    m = table_of(MailchimpEmailClick)
+    query = select(m.c.email_address, raw(m.c.first_click_at)).where(
+        m.c.connection == connection,
+        m.c.archived == false(),
+        m.c.email_address.is_not(None),
+        m.c.first_click_at.is_not(None),
+    )
+    if since is not None:
+        query = query.where(m.c.first_click_at >= bound(since))
+    out: dict[str, list[datetime]] = defaultdict(list)
+    # Stored addresses are lower-cased already (connector/mailchimp/normalize.py).
+    for address, at in conn.execution_options(stream_results=True, yield_per=10_000).execute(query):
+        if address in addresses and (when := instant(at)) is not None:
+            out[address].append(when)
+    return {address: tuple(sorted(times)) for address, times in out.items()}
 
 
 def read_sales_touches(

@@ -158,8 +158,9 @@ class _Reads:
         emails += read_mailchimp_sends(
             conn, connection=c, since=since, open_basis=self.settings.email_open_basis
         )
+        touches_since = None if since is None else since - self.attribution_lookback
         touch_contacts, deal_contacts = read_touch_contacts(
-            conn, connection=c, lead_stage=stages[0], since=since
+            conn, connection=c, lead_stage=stages[0], since=since, clicks_since=touches_since
         )
         # The forecast learns from deals further back than the grid.
         deals_since, forecast_since = self.deals_since, self.forecast_since
@@ -185,7 +186,7 @@ class _Reads:
             deal_engagements=read_sales_touches(
                 conn,
                 connection=c,
-                since=None if since is None else since - self.attribution_lookback,
+                since=touches_since,
                 deal_contacts=deal_contacts,
             )
             if self.settings.attribution_sales_touches

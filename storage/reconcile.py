@@ -33,6 +33,7 @@ RECONCILED = (
     "deals",
     "meetings",
     "calls",
+    "campaigns",
     "mailchimp_lists",
     "mailchimp_campaigns",
     "mailchimp_reports",

@@ -247,6 +247,19 @@ _HELD = {
 }
 
 
+# Revision 0017: a contact's Mailchimp clicks, one per campaign (its first click), joined by the
+# lower-cased address; the content is the campaign's title.
+_MAILCHIMP_CLICK = (
+    "SELECT c.connection, c.id, NULL, m.first_click_at, 'mailchimp_click', 'EMAIL_MARKETING', 'none',\n"
+    "  COALESCE(mc.title, m.campaign_id)\n"
+    "FROM hubspot_contacts c\n"
+    "JOIN mailchimp_email_clicks m\n"
+    "  ON m.connection = c.connection AND m.email_address = LOWER(TRIM(c.email))\n"
+    "LEFT JOIN mailchimp_campaigns mc ON mc.connection = m.connection AND mc.id = m.campaign_id\n"
+    "WHERE NOT c.archived AND c.merged_into IS NULL AND NOT m.archived AND m.first_click_at IS NOT NULL"
+)
+
+
 def _contact_touch(at: str, kind: str, channel: str, campaign: str, content: str, where: str = "") -> str:
     return (
         f"SELECT c.connection, c.id, NULL, {at}, '{kind}', {channel}, {campaign}, {content}\n"
@@ -266,8 +279,8 @@ def _engagement_touch(kind: str) -> str:
     )
 
 
-def touchpoints_sql(dialect: str) -> str:
-    """The `touchpoints` view as revision 0016 makes it."""
+def touchpoints_sql(dialect: str, revision: int = 17) -> str:
+    """The `touchpoints` view as `revision` makes it: 0016, and 0017 with Mailchimp clicks."""
     later = _LATER["postgresql" if dialect == "postgresql" else "sqlite"]
     first, recent = "c.first_conversion_at", "c.recent_conversion_at"
     first_click, last_click = "c.email_first_click_at", "c.email_last_click_at"
@@ -312,6 +325,7 @@ def touchpoints_sql(dialect: str) -> str:
             f" AND ({first_click} IS NULL OR {last_click} <> {first_click})",
         ),
         *(_engagement_touch(kind) for kind in _HELD),
+        *([_MAILCHIMP_CLICK] if revision >= 17 else []),
         "SELECT d.connection, NULL, d.id, d.createdate, 'deal_created',\n"
         "  COALESCE(d.latest_source, d.analytics_source, 'unknown'), 'none', d.dealname\n"
         "FROM hubspot_deals d\nWHERE NOT d.archived AND d.merged_into IS NULL AND d.createdate IS NOT NULL",
@@ -319,8 +333,8 @@ def touchpoints_sql(dialect: str) -> str:
     return f"CREATE VIEW touchpoints ({_COLUMNS}) AS\n" + "\nUNION ALL\n".join(parts)
 
 
-def create_touchpoints(conn: Connection) -> None:
-    conn.execute(text(touchpoints_sql(conn.dialect.name)))
+def create_touchpoints(conn: Connection, revision: int = 17) -> None:
+    conn.execute(text(touchpoints_sql(conn.dialect.name, revision)))
 
 
 def drop_touchpoints(conn: Connection) -> None:

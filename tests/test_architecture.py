@@ -5,6 +5,7 @@ The contracts live in pyproject.toml ([tool.importlinter]); docs/architecture.md
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from pathlib import Path
 
@@ -17,7 +18,15 @@ CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlin
 
 def test_every_layering_contract_is_kept(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
     monkeypatch.chdir(ROOT)
-    status = lint_imports(no_cache=True, no_logo=True)
+    # import-linter configures logging with `disable_existing_loggers`, which would silence
+    # funnelsync's loggers for every later test in this process: put them back.
+    loggers = [lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    disabled = {lg: lg.disabled for lg in loggers}
+    try:
+        status = lint_imports(no_cache=True, no_logo=True)
+    finally:
+        for lg, was in disabled.items():
+            lg.disabled = was
     report = capsys.readouterr().out
     assert status == 0, report
     assert f"Contracts: {len(CONFIG['contracts'])} kept, 0 broken." in report

@@ -177,3 +177,53 @@ def normalize_reports(records: Iterable[Any]) -> Normalized:
                 }
             )
     return out
+
+
+def normalize_email_activity(records: Iterable[Any]) -> Normalized:
+    """One row per member who clicked a campaign: the first and last click, how many, the first
+    link. A record states all of the member's activity in that campaign (read without `since`),
+    so its row replaces the stored one; opens and bounces are not kept."""
+    out = Normalized()
+    for record in records:
+        campaign_id = record.get("campaign_id") if isinstance(record, dict) else None
+        email_id = record.get("email_id") if isinstance(record, dict) else None
+        if not (isinstance(campaign_id, str) and campaign_id and isinstance(email_id, str) and email_id):
+            out.issues.append(
+                Issue(
+                    record_key(record),
+                    "*",
+                    raw_text(record),
+                    "email activity without campaign_id or email_id",
+                )
+            )
+            out.rejected += 1
+            continue
+        f = Fields(f"{campaign_id}:{email_id}", out.issues)
+        clicks: list[tuple[datetime, str | None]] = []
+        activity = record.get("activity")
+        for event in activity if isinstance(activity, list) else []:
+            if not isinstance(event, dict) or event.get("action") != "click":
+                continue
+            at = f.timestamp(event, "timestamp")
+            if at is not None:
+                clicks.append((at, f.text(event, "url")))
+        if not clicks:
+            continue
+        clicks.sort(key=lambda c: c[0])
+        address = f.text(record, "email_address")
+        out.entities.append(
+            {
+                "id": f.record_id,
+                "campaign_id": campaign_id,
+                "list_id": f.text(record, "list_id"),
+                "email_id": email_id,
+                "email_address": address.strip().lower() if address else None,
+                "first_click_at": clicks[0][0],
+                "last_click_at": clicks[-1][0],
+                "clicks": len(clicks),
+                "first_url": clicks[0][1],
+                "archived": False,
+                "raw": record,
+            }
+        )
+    return out

@@ -12,6 +12,7 @@ from connector.mailchimp.auth import resolve_base_url
 from connector.mailchimp.client import MailchimpClient
 from connector.mailchimp.streams import (
     CampaignsStream,
+    EmailActivityStream,
     ListsStream,
     MailchimpStream,
     MembersStream,
@@ -22,7 +23,8 @@ from connector.stream import Stream
 
 
 class MailchimpSource(Source[MailchimpClient]):
-    """Audiences, members, campaigns and reports, all side by side within the account's limit."""
+    """Audiences, members, campaigns, reports and who clicked them, all side by side within the
+    account's limit."""
 
     name = "mailchimp"
     stream_types: ClassVar[tuple[type[MailchimpStream], ...]] = (
@@ -30,6 +32,7 @@ class MailchimpSource(Source[MailchimpClient]):
         MembersStream,
         CampaignsStream,
         ReportsStream,
+        EmailActivityStream,
     )
 
     _auth: httpx.Auth | None = None

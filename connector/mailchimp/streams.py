@@ -7,7 +7,8 @@ offset; a window that ends with fewer members than its first page's `total_items
 (members that changed meanwhile moved out and shifted the offsets) is read again. Each page's
 checkpoint says how far each window got, so a failed run resumes there. Reports have
 no change filter: those of campaigns sent in the last `report_window_days` are read on every
-sync, all of them when the last full read is older than `older_reports_days`.
+sync, all of them when the last full read is older than `older_reports_days`. Email activity
+(who clicked) is read per campaign, again only when the campaign's report shows a later click.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from connector.client import items as _items
 from connector.mailchimp.client import MailchimpClient
 from connector.mailchimp.normalize import (
     normalize_campaigns,
+    normalize_email_activity,
     normalize_lists,
     normalize_members,
     normalize_reports,
@@ -234,3 +236,81 @@ class ReportsStream(MailchimpStream):
 
     def parse(self, page: Page) -> Normalized:
         return normalize_reports(page.records)
+
+
+class EmailActivityStream(MailchimpStream):
+    """Who clicked each campaign and when: the per-member email activity of campaigns sent in the
+    last `click_activity_days`, the touches the attribution models join to CRM contacts by address.
+
+    Optional: an account without the endpoint (or a key without access to it) makes it
+    unavailable and the rest of the sync goes on. Each campaign is read whole (every recipient,
+    without `since`), so a member's row states all their clicks; a campaign is read again only
+    when its report's `last_click` is after the start of the run that last read it. State:
+    `campaigns` maps each campaign read to that start; `resume` the campaign and offset an
+    interrupted run stopped at.
+    """
+
+    name = "mailchimp_email_activity"
+    optional = True
+    cursor_key = "campaigns"
+    REPORT_FIELDS = "reports.id,reports.clicks.unique_subscriber_clicks,reports.clicks.last_click,total_items"
+    ACTIVITY_FIELDS = (
+        "emails.campaign_id,emails.list_id,emails.email_id,emails.email_address,emails.activity,total_items"
+    )
+
+    def pages(self, client: MailchimpClient, state: dict[str, Any], *, full: bool) -> Iterator[Page]:
+        days = self.settings.click_activity_days
+        if days == 0:  # switched off: nothing read, the state kept
+            yield Page(self.name, [], dict(state))
+            return
+        now = client.server_now()
+        marks: dict[str, str] = {} if full else dict(state.get("campaigns") or {})
+        resume = dict(state.get("resume") or {})
+        params = {"since_send_time": _iso(now - timedelta(days=days)), "fields": self.REPORT_FIELDS}
+        listed: dict[str, bool] = {}
+        for items, _ in _pages(client, "/reports", "reports", params, 1000):
+            for report in items:
+                if isinstance(report, dict) and report.get("id"):
+                    listed[str(report["id"])] = _has_new_clicks(report, marks.get(str(report["id"])))
+        # Campaigns sent before the horizon are no longer read; their marks go.
+        marks = {cid: mark for cid, mark in marks.items() if cid in listed}
+        started = _iso(now)
+        for campaign_id in (cid for cid, due in listed.items() if due):
+            offset = int(resume.get("offset") or 0) if resume.get("campaign") == campaign_id else 0
+            path = f"/reports/{campaign_id}/email-activity"
+            pages = _pages(
+                client, path, "emails", {"fields": self.ACTIVITY_FIELDS}, self.settings.page_size, offset
+            )
+            for items, paginator in pages:
+                clicked = [e for e in items if _clicked(e)]
+                where = {"campaign": campaign_id, "offset": paginator.offset}
+                yield Page(self.name, clicked, {"campaigns": dict(marks), "resume": where})
+            marks[campaign_id] = started
+            yield Page(self.name, [], {"campaigns": dict(marks), "resume": None})
+        yield Page(self.name, [], {"campaigns": dict(marks), "resume": None})
+
+    def parse(self, page: Page) -> Normalized:
+        return normalize_email_activity(page.records)
+
+
+def _has_new_clicks(report: dict[str, Any], mark: str | None) -> bool:
+    """Whether a campaign has clicks its last read (started at `mark`) may not have seen."""
+    clicks = report.get("clicks")
+    if not isinstance(clicks, dict):
+        return False
+    if not clicks.get("unique_subscriber_clicks"):
+        return False
+    if mark is None:
+        return True
+    try:
+        last = datetime.fromisoformat(str(clicks.get("last_click")))
+    except ValueError:
+        return True  # no readable last click: read it to be sure
+    return last.tzinfo is None or last >= datetime.fromisoformat(mark) - MEMBER_OVERLAP
+
+
+def _clicked(row: Any) -> bool:
+    activity = row.get("activity") if isinstance(row, dict) else None
+    return isinstance(activity, list) and any(
+        isinstance(e, dict) and e.get("action") == "click" for e in activity
+    )

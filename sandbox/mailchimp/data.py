@@ -71,6 +71,10 @@ class Account:
     campaigns: list[dict[str, Any]] = field(default_factory=list)
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # campaign id -> report
     unsubscribes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # campaign id -> rows
+    # Clicks simulated days added to a report (campaign id -> their times, oldest first), and the
+    # report's `last_click` before the first of them (sandbox/mailchimp/activity.py).
+    late_clicks: dict[str, list[datetime]] = field(default_factory=dict)
+    first_last_click: dict[str, datetime] = field(default_factory=dict)
 
 
 class HexIds:
@@ -122,7 +126,7 @@ def generate_account(
         while send < now:
             campaign = _campaign(ids.hex(10), audience, title, send, joined, rng)
             account.campaigns.append(campaign)
-            account.reports[campaign["id"]] = campaign_report(campaign, rng)
+            account.reports[campaign["id"]] = campaign_report(campaign, rng, now)
             send += timedelta(days=cadence)
         for n in range(2):
             account.campaigns.append(_draft(ids.hex(10), audience, now - timedelta(days=n + 1)))
@@ -237,7 +241,8 @@ def _draft(campaign_id: str, list_id: str, created: datetime) -> dict[str, Any]:
     }
 
 
-def campaign_report(campaign: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+def campaign_report(campaign: dict[str, Any], rng: random.Random, now: datetime) -> dict[str, Any]:
+    """A sent campaign's report as of `now` (its last open and click no later)."""
     sent = campaign["emails_sent"]
     hard, soft = round(sent * rng.uniform(0, 0.008)), round(sent * rng.uniform(0, 0.01))
     delivered = max(0, sent - hard - soft)
@@ -248,7 +253,7 @@ def campaign_report(campaign: dict[str, Any], rng: random.Random) -> dict[str, A
         "opens_total": round(unique_opens * rng.uniform(1.3, 2.2)),
         "unique_opens": unique_opens,
         "open_rate": unique_opens / delivered if delivered else 0,
-        "last_open": campaign["send_time"] + timedelta(days=rng.uniform(1, 9)),
+        "last_open": min(campaign["send_time"] + timedelta(days=rng.uniform(1, 9)), now),
     }
     if campaign["send_time"] >= MPP_EXCLUSION_START:
         human = round(unique_opens * rng.uniform(0.45, 0.7))
@@ -275,7 +280,7 @@ def campaign_report(campaign: dict[str, Any], rng: random.Random) -> dict[str, A
             "unique_clicks": unique_clicks,
             "unique_subscriber_clicks": clickers,
             "click_rate": clickers / delivered if delivered else 0,
-            "last_click": campaign["send_time"] + timedelta(days=rng.uniform(0.5, 5)),
+            "last_click": min(campaign["send_time"] + timedelta(days=rng.uniform(0.5, 5)), now),
         },
         "list_stats": {},
         "ecommerce": {"total_orders": 0, "total_spent": 0, "total_revenue": 0, "currency_code": "SEK"},
@@ -333,8 +338,9 @@ def attribute_unsubscribe(
     )
 
 
-def grow_report(report: dict[str, Any], rng: random.Random) -> None:
-    """A few more people open and click a recent campaign; the rates follow the counts."""
+def grow_report(report: dict[str, Any], rng: random.Random) -> int:
+    """A few more people open and click a recent campaign; the rates follow the counts. Returns
+    how many more members clicked."""
     delivered = report["emails_sent"] - report["bounces"]["hard_bounces"] - report["bounces"]["soft_bounces"]
     opens, clicks = report["opens"], report["clicks"]
     more = min(max(delivered - opens["unique_opens"], 0), rng.randint(0, 3))
@@ -348,11 +354,12 @@ def grow_report(report: dict[str, Any], rng: random.Random) -> None:
         opens["proxy_excluded_open_rate"] = (
             opens["proxy_excluded_unique_opens"] / delivered if delivered else 0
         )
-    clickers = min(opens["unique_opens"] - clicks["unique_subscriber_clicks"], rng.randint(0, 1))
+    clickers: int = min(opens["unique_opens"] - clicks["unique_subscriber_clicks"], rng.randint(0, 1))
     clicks["unique_subscriber_clicks"] += clickers
     clicks["unique_clicks"] += clickers
     clicks["clicks_total"] += clickers
     clicks["click_rate"] = clicks["unique_subscriber_clicks"] / delivered if delivered else 0
+    return clickers
 
 
 def list_stats(audience: dict[str, Any], account: Account) -> None:

@@ -1,5 +1,6 @@
 """Mailchimp's Marketing API 3.0 over the sandbox account: the root and ping, audiences and
-members, campaigns and reports with their unsubscribes, and the OAuth metadata endpoint."""
+members, campaigns and reports with their unsubscribes and email activity, and the OAuth
+metadata endpoint."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox.mailchimp.activity import email_activity
 from sandbox.mailchimp.gate import Gate
 from sandbox.mailchimp.http import NOT_FOUND, JSONResponse, between, page, render, select_fields, time_param
 from sandbox.mailchimp.state import MailchimpError
@@ -63,6 +65,7 @@ class MarketingRoutes:
             Route("/3.0/reports", api(self.reports)),
             Route("/3.0/reports/{campaign_id}", api(self.get_report)),
             Route("/3.0/reports/{campaign_id}/unsubscribed", api(self.unsubscribed)),
+            Route("/3.0/reports/{campaign_id}/email-activity", api(self.email_activity)),
             Route("/oauth2/metadata", self.metadata),
         ]
 
@@ -185,6 +188,26 @@ class MarketingRoutes:
                 raise _not_found()
             rows = self.account.unsubscribes.get(campaign_id, [])
             return collection(request, "unsubscribes", rows, campaign_id=campaign_id)
+
+    async def email_activity(self, request: Request) -> Response:
+        """Every recipient's activity; `since` keeps the events after it (the rows stay)."""
+        campaign_id = request.path_params["campaign_id"]
+        since = time_param(request, "since")
+        state = self.state
+        with state.lock:
+            state.counts[f"email-activity:{campaign_id}"] += 1
+            campaign = next((c for c in self.account.campaigns if c["id"] == campaign_id), None)
+            if campaign is None or campaign_id not in self.account.reports:
+                raise _not_found()
+            # Paging re-asks for the same campaign: its rows are derived once per change.
+            key = (state.version, campaign_id)
+            rows = state.activity_rows.get(key)
+            if rows is None:
+                rows = email_activity(self.account, campaign)
+                state.activity_rows = {key: rows}
+            if since is not None:
+                rows = [{**r, "activity": [e for e in r["activity"] if e["timestamp"] > since]} for r in rows]
+            return collection(request, "emails", rows, campaign_id=campaign_id)
 
     async def metadata(self, request: Request) -> Response:
         """`GET https://login.mailchimp.com/oauth2/metadata`, served here: where the token's account lives."""

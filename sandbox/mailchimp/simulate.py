@@ -3,10 +3,12 @@ edit their details, are archived or cleaned, reports keep counting, a newsletter
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sandbox.mailchimp.activity import late_click
 from sandbox.mailchimp.data import (
     HexIds,
     Person,
@@ -65,9 +67,15 @@ def simulate(
         member = new_member(person, newsletter, end, rng, ids)
         member.update(status="subscribed", last_changed=joined, unsubscribe_reason=None)
         members.append(member)
-    for report in account.reports.values():
+    for campaign_id, report in account.reports.items():
         if end - report["send_time"] <= timedelta(days=30):
-            grow_report(report, rng)
+            # Their times come from a stream of their own, so the day's other draws stay as they were.
+            times = random.Random(f"late:{campaign_id}:{mc_time(end)}")
+            for at in sorted(
+                start + timedelta(seconds=times.uniform(0, span * 0.98))
+                for _ in range(grow_report(report, rng))
+            ):
+                late_click(account, campaign_id, at)
     leaving = rng.sample([m for m in members if m["status"] == "subscribed"], unsubscribes)
     for member in leaving:
         member.update(status="unsubscribed", last_changed=during(), unsubscribe_reason=None)
@@ -121,5 +129,5 @@ def _send_newsletter(state: MailchimpState, newsletter: str, end: datetime, ids:
         "tracking": {"opens": True, "html_clicks": True, "text_clicks": False},
     }
     account.campaigns.append(campaign)
-    account.reports[campaign["id"]] = campaign_report(campaign, rng)
+    account.reports[campaign["id"]] = campaign_report(campaign, rng, end)
     return str(campaign["id"])

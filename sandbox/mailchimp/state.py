@@ -50,6 +50,7 @@ class MailchimpState:
         # Bumped whenever the account changes; the last members query is kept for its version.
         self.version = 0
         self.member_queries: dict[Any, list[dict[str, Any]]] = {}
+        self.activity_rows: dict[Any, list[dict[str, Any]]] = {}
 
     @property
     def dc(self) -> str:

@@ -39,6 +39,7 @@ from storage.models.hubspot import (
 from storage.models.kpis import KpiHistory, KpiRun, MarketingSpend
 from storage.models.mailchimp import (
     MailchimpCampaign,
+    MailchimpEmailClick,
     MailchimpList,
     MailchimpMember,
     MailchimpReport,
@@ -78,6 +79,7 @@ ENTITY_TABLES: dict[str, type[SQLModel]] = {
     "mailchimp_members": MailchimpMember,
     "mailchimp_campaigns": MailchimpCampaign,
     "mailchimp_reports": MailchimpReport,
+    "mailchimp_email_activity": MailchimpEmailClick,
 }
 
 __all__ = [
@@ -115,6 +117,7 @@ __all__ = [
     "KpiHistory",
     "KpiRun",
     "MailchimpCampaign",
+    "MailchimpEmailClick",
     "MailchimpList",
     "MailchimpMember",
     "MailchimpMemberVersion",

@@ -1,4 +1,4 @@
-"""Mailchimp's tables: audiences, members, campaigns, reports, unsubscribes."""
+"""Mailchimp's tables: audiences, members, campaigns, reports, unsubscribes, email clicks."""
 
 from __future__ import annotations
 
@@ -117,3 +117,30 @@ class MailchimpUnsubscribe(SQLModel, table=True):
     email_address: str | None = None
     timestamp: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reason: str | None = None
+
+
+class MailchimpEmailClick(SQLModel, table=True):
+    """A member who clicked a campaign (its per-member email activity): the first and last click,
+    how many, and the first link; `id` is `<campaign id>:<subscriber hash>`. The attribution
+    models join it to CRM contacts by the lower-cased address."""
+
+    __tablename__ = "mailchimp_email_clicks"
+    # Covers the attribution read (address, first click), so it never walks the wide rows.
+    __table_args__ = (
+        Index("ix_mailchimp_email_clicks_email", "connection", "email_address", "first_click_at", "archived"),
+    )
+
+    connection: str = Field(primary_key=True, max_length=100)
+    id: str = Field(primary_key=True, max_length=80)
+    campaign_id: str = Field(max_length=40)
+    list_id: str | None = Field(default=None, max_length=40)
+    email_id: str = Field(max_length=40)
+    email_address: str | None = None  # lower-cased
+    first_click_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_click_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    clicks: int | None = None
+    first_url: str | None = None
+    archived: bool = False
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None

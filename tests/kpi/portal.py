@@ -23,6 +23,8 @@ from storage.models import (
     HubSpotMeeting,
     HubSpotMeetingAssociation,
     HubSpotPipelineStage,
+    MailchimpCampaign,
+    MailchimpEmailClick,
     MarketingSpend,
 )
 
@@ -50,6 +52,8 @@ class Portal:
     # "meeting" | "call" → rows, and their associations.
     engagements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     engagement_links: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    mailchimp_campaigns: list[dict[str, Any]] = field(default_factory=list)
+    mailchimp_clicks: list[dict[str, Any]] = field(default_factory=list)
 
     def contact(
         self,
@@ -66,6 +70,7 @@ class Portal:
         first_campaign: str | None = None,
         last_campaign: str | None = None,
         touches: dict[str, str] | None = None,
+        email: str | None = None,
         **entered: str | list[str],
     ) -> None:
         """`touches`: the conversion and email click columns (`first_conversion_at`,
@@ -85,6 +90,7 @@ class Portal:
                 "persona": persona,
                 "first_touch_campaign": first_campaign,
                 "last_touch_campaign": last_campaign,
+                "email": email,
                 **moments,
                 "raw": {},
             }
@@ -258,6 +264,28 @@ class Portal:
                 {"connection": "default", "engagement_id": eid, "to_type": to_type, "to_id": i} for i in ids
             )
 
+    def mailchimp_click(
+        self, campaign: str, title: str, email: str, first: str, last: str | None = None
+    ) -> None:
+        """A Mailchimp member (by address, as Mailchimp spells it) who clicked `campaign`."""
+        if not any(c["id"] == campaign for c in self.mailchimp_campaigns):
+            self.mailchimp_campaigns.append(
+                {"connection": "default", "id": campaign, "title": title, "status": "sent", "raw": {}}
+            )
+        self.mailchimp_clicks.append(
+            {
+                "connection": "default",
+                "id": f"{campaign}:{email}",
+                "campaign_id": campaign,
+                "email_id": email,
+                "email_address": email.strip().lower(),
+                "first_click_at": t(first),
+                "last_click_at": t(last or first),
+                "clicks": 1 if last is None else 2,
+                "raw": {},
+            }
+        )
+
     def save(self, engine: Engine) -> None:
         stages = [
             ("open", 0.2, False, False),
@@ -274,6 +302,8 @@ class Portal:
             upsert(conn, HubSpotMarketingEmail, self.emails)
             upsert(conn, HubSpotCampaign, self.campaigns)
             upsert(conn, HubSpotCampaignItem, self.campaign_items)
+            upsert(conn, MailchimpCampaign, self.mailchimp_campaigns)
+            upsert(conn, MailchimpEmailClick, self.mailchimp_clicks)
             for kind, model, links in (
                 ("meeting", HubSpotMeeting, HubSpotMeetingAssociation),
                 ("call", HubSpotCall, HubSpotCallAssociation),

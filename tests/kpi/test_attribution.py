@@ -307,6 +307,43 @@ def test_form_submissions_and_email_clicks_through_storage(engine, tmp_path: Pat
     ]
 
 
+def test_mailchimp_clicks_are_touches_of_the_contact_with_that_address(engine, tmp_path: Path):
+    """c1 (Ada@Example.com in the CRM): created 5 Jan (organic), clicked Mailchimp's newsletter on
+    3 Feb (and again on 4 Feb: one touch per campaign) and an invitation on 8 Feb; d1 created
+    10 Feb (direct), won 20 Feb. A click after the close and one by an address the CRM does not
+    know are not touches of d1."""
+    p = Portal()
+    p.contact("c1", "2025-01-05", "customer", source="ORGANIC_SEARCH", lead="2025-01-05",
+              email=" Ada@Example.com")  # fmt: skip
+    p.deal("d1", "2025-02-10", stage="won", amount=100_000, closed="2025-02-20", is_closed=True,
+           is_won=True, source="DIRECT_TRAFFIC")  # fmt: skip
+    p.link("d1", "c1")
+    p.mailchimp_click("mc1", "Newsletter 2025-02-03", "ada@example.com", "2025-02-03", "2025-02-04")
+    p.mailchimp_click("mc2", "Event invitation", "ADA@example.com", "2025-02-08")
+    p.mailchimp_click("mc3", "Newsletter 2025-02-21", "ada@example.com", "2025-02-22")
+    p.mailchimp_click("mc1", "Newsletter 2025-02-03", "someone@else.example", "2025-02-03")
+    p.save(engine)
+    credit = _february(engine, tmp_path)
+    # Four touches: c1's creation, the two campaigns' first clicks, d1's creation.
+    assert credit("linear", Dim("touch_type", "mailchimp_click")) == pytest.approx(50_000)
+    assert credit("linear", Dim("source", "EMAIL_MARKETING")) == pytest.approx(50_000)
+    # W-shaped: 60 % to c1's creation (first touch and lead creation), 30 % to d1's, 10 % over
+    # the two clicks.
+    assert credit("w_shaped", Dim("touch_type", "mailchimp_click")) == pytest.approx(10_000)
+    assert credit("last_touch", Dim("source", "DIRECT_TRAFFIC")) == 100_000
+    # The deal's creation: the clicks before it share the credit with c1's creation and the
+    # creation touch itself.
+    kpi = "attributed_deals_created"
+    assert credit("linear", Dim("touch_type", "mailchimp_click"), kpi) == pytest.approx(0.5)
+
+    # The touchpoints view lists each campaign's first click, titled, the late one included.
+    assert touchpoints(engine, "mailchimp_click") == [
+        ("c1", None, "2025-02-03", "mailchimp_click", "EMAIL_MARKETING", "Newsletter 2025-02-03"),
+        ("c1", None, "2025-02-08", "mailchimp_click", "EMAIL_MARKETING", "Event invitation"),
+        ("c1", None, "2025-02-22", "mailchimp_click", "EMAIL_MARKETING", "Newsletter 2025-02-21"),
+    ]
+
+
 def touchpoints(engine, *kinds: str) -> list[tuple[str | None, str | None, str, str, str, str | None]]:
     """The `touchpoints` view's rows (of `kinds`, or all) with the day of each, in time order."""
     with engine.connect() as conn:

@@ -318,6 +318,7 @@ def test_mailchimp_full_then_incrementals_under_every_fault_equal_ground_truth(
             "base_url": mailchimp.url,
             "page_size": 120,
             "timeout_seconds": TIMEOUT,
+            "click_activity_days": 30,  # a month of campaigns' activity, under faults too
         },
         retry={"max_attempts": 10, "jitter_seconds": 0.0},
     )

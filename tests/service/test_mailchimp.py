@@ -3,17 +3,20 @@ email KPIs beside HubSpot's."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from config import load_settings
+from sandbox.mailchimp.activity import email_activity
 from service.kpis import compute_kpis
 from service.sync import build_sync
 from storage.db import table_of
 from storage.models import (
     MailchimpCampaign,
+    MailchimpEmailClick,
     MailchimpMember,
     MailchimpReport,
     MailchimpUnsubscribe,
@@ -33,12 +36,14 @@ class SandboxTime(FakeClock):
         return moment
 
 
-def settings_for(mailchimp, db_url, tmp_path, key=MAILCHIMP_KEY):
-    """Settings of the Mailchimp sandbox; pages commit in this process (see `make_settings`)."""
+def settings_for(mailchimp, db_url, tmp_path, key=MAILCHIMP_KEY, click_days=30):
+    """Settings of the Mailchimp sandbox; pages commit in this process (see `make_settings`).
+    Email activity of the last month's campaigns only (the default year's are read in the tests
+    of that stream: every recipient of 60 campaigns costs a second per full sync)."""
     return load_settings(
         data_dir=tmp_path / "data",
         database_url=db_url,
-        mailchimp={"api_key": key, "base_url": mailchimp.url},
+        mailchimp={"api_key": key, "base_url": mailchimp.url, "click_activity_days": click_days},
         retry={"max_attempts": 4, "jitter_seconds": 0.0},
         storage_writer="inline",
     )
@@ -51,14 +56,16 @@ def rows(engine, model, *columns):
 
 
 def test_full_then_incremental_sync_copies_the_account(mailchimp, engine, db_url, tmp_path):
-    settings = settings_for(mailchimp, db_url, tmp_path)
+    settings = settings_for(mailchimp, db_url, tmp_path, click_days=365)
     clock = SandboxTime(mailchimp)
+    first_sync = clock.now()
     outcomes = build_sync("mailchimp", settings, engine, clock=clock).run()
     assert [(o.stream, o.status) for o in outcomes] == [
         ("mailchimp_lists", "succeeded"),
         ("mailchimp_members", "succeeded"),
         ("mailchimp_campaigns", "succeeded"),
         ("mailchimp_reports", "succeeded"),
+        ("mailchimp_email_activity", "succeeded"),
     ]
     account = mailchimp.state.account
     members = {(m["list_id"], m["id"]): m["status"] for ms in account.members.values() for m in ms}
@@ -71,10 +78,12 @@ def test_full_then_incremental_sync_copies_the_account(mailchimp, engine, db_url
     reports = dict(rows(engine, MailchimpReport, "id", "unsubscribed"))
     assert set(reports) == set(account.reports)
     assert len(rows(engine, MailchimpUnsubscribe, "email_id")) == sum(reports.values()) > 0
+    assert set(rows(engine, MailchimpEmailClick, "campaign_id", "email_id")) == clickers(mailchimp) != set()
 
     change = mailchimp.admin(
         "POST", "/_sandbox/simulate", json={"days": 1, "new_members": 5, "unsubscribes": 3, "send": True}
     )
+    read_before = dict(mailchimp.state.counts)
     again = {o.stream: o for o in build_sync("mailchimp", settings, engine, clock=clock).run()}
     assert again["mailchimp_members"].mode == "incremental"
     assert again["mailchimp_members"].read < len(members) / 10  # only what changed (and the overlap)
@@ -84,6 +93,36 @@ def test_full_then_incremental_sync_copies_the_account(mailchimp, engine, db_url
     }
     assert stored == {(m["list_id"], m["id"]): m["status"] for ms in account.members.values() for m in ms}
     assert change["sent"] in dict(rows(engine, MailchimpReport, "id", "unsubscribed"))
+    # Email activity: only the campaigns whose report shows a newer click are read again.
+    assert again["mailchimp_email_activity"].mode == "incremental"
+    # Those are the day's late clicks, the new newsletter's and those at most 5 minutes before the
+    # first sync began (the frozen clock's `first_sync`): a click in that second may not have been seen.
+    due = {
+        cid
+        for cid, r in account.reports.items()
+        if r["clicks"]["unique_subscriber_clicks"]
+        and r["clicks"]["last_click"] >= first_sync - timedelta(minutes=5)
+    }
+    assert {*account.late_clicks, change["sent"]} <= due
+    read = {
+        k
+        for k, n in mailchimp.state.counts.items()
+        if k.startswith("email-activity:") and n > read_before.get(k, 0)
+    }
+    assert read == {f"email-activity:{cid}" for cid in due}
+    assert set(rows(engine, MailchimpEmailClick, "campaign_id", "email_id")) == clickers(mailchimp)
+
+
+def clickers(mailchimp, days: int = 365) -> set[tuple[str, str]]:
+    """(campaign, member) of every click in the sandbox's campaigns sent in the last `days`."""
+    account, now = mailchimp.state.account, mailchimp.state.clock.now()
+    return {
+        (c["id"], row["email_id"])
+        for c in account.campaigns
+        if c["id"] in account.reports and (now - c["send_time"]).days < days
+        for row in email_activity(account, c)
+        if any(e["action"] == "click" for e in row["activity"])
+    }
 
 
 def test_a_wrong_data_centre_fails_every_stream_with_one_clear_message(mailchimp, engine, db_url, tmp_path):
@@ -293,3 +332,57 @@ def test_an_oauth_token_finds_its_account_and_syncs(mailchimp, engine, db_url, t
     assert {o.status for o in outcomes} == {"succeeded"}
     members = sum(len(ms) for ms in mailchimp.state.account.members.values())
     assert len(rows(engine, MailchimpMember, "id")) == members
+
+
+def _first_clicked_campaign(mailchimp, days: int = 30) -> dict[str, Any]:
+    """The first campaign (in the stream's order) with clicks, and its recipients."""
+    wanted = {cid for cid, _ in clickers(mailchimp, days)}
+    account = mailchimp.state.account
+    campaign = next(c for c in account.campaigns if c["id"] in wanted)
+    return {"id": campaign["id"], "recipients": len(email_activity(account, campaign))}
+
+
+def test_email_activity_unavailable_degrades_and_the_rest_syncs(mailchimp, engine, db_url, tmp_path):
+    """A key that may not read email activity (403): the stream is unavailable, the run succeeds."""
+    campaign = _first_clicked_campaign(mailchimp)
+    fault = {
+        "kind": "status",
+        "status": 403,
+        "count": 1_000,
+        "path_prefix": f"/3.0/reports/{campaign['id']}/email-activity",
+    }
+    mailchimp.admin("POST", "/_sandbox/faults", json={"faults": [fault]})
+    outcomes = build_sync(
+        "mailchimp", settings_for(mailchimp, db_url, tmp_path, click_days=365), engine
+    ).run()
+    status = {o.stream: o.status for o in outcomes}
+    assert status.pop("mailchimp_email_activity") == "unavailable"
+    assert set(status.values()) == {"succeeded"}
+    assert not any(o.fails_run for o in outcomes)
+
+
+def test_a_failed_email_activity_page_resumes_at_its_offset(mailchimp, engine, db_url, tmp_path):
+    settings = settings_for(mailchimp, db_url, tmp_path)
+    settings = settings.model_copy(
+        update={"mailchimp": settings.mailchimp.model_copy(update={"page_size": 100})}
+    )
+    campaign = _first_clicked_campaign(mailchimp)
+    assert campaign["recipients"] > 300
+    path = f"/3.0/reports/{campaign['id']}/email-activity"
+    # The campaign's third page fails on every attempt (4).
+    fault = {"kind": "status", "status": 503, "count": 4, "skip": 2, "path_prefix": path}
+    mailchimp.admin("POST", "/_sandbox/faults", json={"faults": [fault]})
+    clock = SandboxTime(mailchimp)
+    first = {o.stream: o for o in build_sync("mailchimp", settings, engine, clock=clock).run()}
+    assert first["mailchimp_email_activity"].status == "failed"
+    state = get_state(engine, connection="default", source="mailchimp", stream="mailchimp_email_activity")
+    assert state["resume"] == {"campaign": campaign["id"], "offset": 200}
+    key = f"email-activity:{campaign['id']}"
+    before = mailchimp.state.counts[key]
+    again = build_sync("mailchimp", settings, engine, clock=clock).run(streams=["mailchimp_email_activity"])
+    assert [o.status for o in again] == ["succeeded"]
+    # The campaign is read on from the third page, the others whole.
+    assert mailchimp.state.counts[key] - before == -(-(campaign["recipients"] - 200) // 100)
+    assert set(rows(engine, MailchimpEmailClick, "campaign_id", "email_id")) == clickers(mailchimp, 30)
+    state = get_state(engine, connection="default", source="mailchimp", stream="mailchimp_email_activity")
+    assert state["resume"] is None and campaign["id"] in state["campaigns"]

@@ -3,6 +3,7 @@ dead local holder's lease taken over at once."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
 import sys
@@ -87,6 +88,7 @@ def _expiry(engine) -> datetime | None:
 def test_a_failed_renewal_is_logged_and_retried(engine, caplog):
     """The renewer's clock fails twice (as a database error would); the lease is kept and renewed
     at the next tick, and each failure is a warning in the log."""
+    caplog.set_level(logging.WARNING, logger="funnelsync.leases")  # whatever an earlier test configured
     ttl = timedelta(seconds=0.3)
     later = NOW + timedelta(hours=1)
     calls = iter(range(1_000_000))
@@ -111,6 +113,7 @@ def test_a_failed_renewal_is_logged_and_retried(engine, caplog):
 
 
 def test_a_lease_that_ran_out_is_reported_by_the_renewer(engine, caplog):
+    caplog.set_level(logging.WARNING, logger="funnelsync.leases")
     ttl = timedelta(seconds=0.3)
     with leased(engine, connection="c", source="hubspot", streams=["contacts"], now=lambda: NOW, ttl=ttl) as (
         holder,

@@ -8,7 +8,14 @@ from sqlalchemy import select
 
 from service.jobs import Jobs
 from storage.db import table_of
-from storage.models import HubSpotContact, HubSpotContactVersion, HubSpotDeal, MailchimpCampaign, SyncRun
+from storage.models import (
+    HubSpotCampaign,
+    HubSpotContact,
+    HubSpotContactVersion,
+    HubSpotDeal,
+    MailchimpCampaign,
+    SyncRun,
+)
 from storage.reconcile import Census, missing_ids
 from tests.conftest import dump_tables
 from tests.service.test_mailchimp import settings_for
@@ -31,6 +38,9 @@ def test_records_purged_at_the_vendor_are_marked_deleted(sandbox, make_settings,
     for record_id in purged:
         sandbox.admin("DELETE", f"/_sandbox/objects/contacts/{record_id}", params={"purge": "true"})
     sandbox.admin("DELETE", f"/_sandbox/objects/deals/{deals[0]}", params={"purge": "true"})
+    campaigns = sorted(live(engine, HubSpotCampaign))
+    with sandbox.store.lock:  # a campaign deleted in HubSpot's campaigns tool
+        sandbox.store.campaigns = [c for c in sandbox.store.campaigns if c["id"] != campaigns[0]]
     # An incremental sync cannot see them: they are in no listing any more.
     assert jobs.sync("default").succeeded
     assert set(purged) <= live(engine, HubSpotContact)
@@ -40,6 +50,7 @@ def test_records_purged_at_the_vendor_are_marked_deleted(sandbox, make_settings,
     assert result.succeeded and result.kpi_run_id is not None
     assert live(engine, HubSpotContact) == set(contacts) - set(purged)
     assert live(engine, HubSpotDeal) == set(deals) - {deals[0]}
+    assert live(engine, HubSpotCampaign) == set(campaigns) - {campaigns[0]}
     versions = table_of(HubSpotContactVersion)
     with engine.connect() as conn:
         current = conn.execute(
@@ -51,6 +62,7 @@ def test_records_purged_at_the_vendor_are_marked_deleted(sandbox, make_settings,
         marked = conn.execute(select(runs).where(runs.c.mode == "reconcile").order_by(runs.c.stream)).all()
     assert sorted(current) == [(i, True) for i in purged]
     assert [(r.stream, r.status, r.records_written, r.trigger) for r in marked] == [
+        ("campaigns", "succeeded", 1, "reconcile"),
         ("contacts", "succeeded", 3, "reconcile"),
         ("deals", "succeeded", 1, "reconcile"),
     ]
@@ -62,6 +74,7 @@ def test_records_purged_at_the_vendor_are_marked_deleted(sandbox, make_settings,
     assert changed <= {
         "hubspot_analytics_days",
         "hubspot_analytics_rows",
+        "hubspot_campaigns",
         "hubspot_contacts",
         "hubspot_deals",
         "hubspot_contact_versions",
@@ -78,7 +91,7 @@ def test_records_purged_at_the_vendor_are_marked_deleted(sandbox, make_settings,
     # A second reconcile finds nothing more to mark.
     assert jobs.reconcile("default").succeeded
     with engine.connect() as conn:
-        assert len(conn.execute(select(runs).where(runs.c.mode == "reconcile")).all()) == 2
+        assert len(conn.execute(select(runs).where(runs.c.mode == "reconcile")).all()) == len(marked)
 
 
 def test_deleted_campaigns_and_reports_are_marked(mailchimp, engine, db_url, tmp_path):

@@ -23,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_touchpoints(op.get_bind())
+    create_touchpoints(op.get_bind(), revision=16)
 
 
 def downgrade() -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from pydantic import SecretStr
 
 from config import MailchimpSettings, RetrySettings
 from connector.mailchimp.auth import resolve_base_url
 from connector.mailchimp.client import MailchimpClient
 from connector.mailchimp.source import MailchimpSource
+from sandbox.mailchimp.activity import email_activity
 from tests.conftest import MAILCHIMP_KEY, FakeClock
 
 
@@ -99,3 +101,33 @@ def test_lists_and_campaigns_are_read_whole(mailchimp):
     assert {a["id"] for a in lists} == {a["id"] for a in mailchimp.state.account.lists}
     assert len(campaigns) == len(mailchimp.state.account.campaigns)
     assert all("_links" not in c for c in campaigns)
+
+
+def _clicked(account, campaign, since) -> set[tuple[str, str]]:
+    return {
+        (campaign["id"], row["email_id"])
+        for row in email_activity(account, campaign)
+        if campaign["send_time"] >= since and any(e["action"] == "click" for e in row["activity"])
+    }
+
+
+@pytest.mark.parametrize("days", [90, 0])
+def test_email_activity_brings_who_clicked_recent_campaigns(mailchimp, days):
+    """Only members who clicked, of campaigns sent in the last `click_activity_days`; 0: nothing
+    is read and the state stays."""
+    client, streams = setup(mailchimp, click_activity_days=days)
+    account = mailchimp.state.account
+    before = sum(n for k, n in mailchimp.state.counts.items() if k.startswith("email-activity:"))
+    with client:
+        records, checkpoints = collect(streams["mailchimp_email_activity"].pages(client, {"x": 1}, full=True))
+    since = mailchimp.state.clock.now() - timedelta(days=days)
+    expected = {
+        k for c in account.campaigns if c["id"] in account.reports for k in _clicked(account, c, since)
+    }
+    assert {(r["campaign_id"], r["email_id"]) for r in records} == (expected if days else set())
+    assert all(any(e["action"] == "click" for e in r["activity"]) for r in records)
+    read = sum(n for k, n in mailchimp.state.counts.items() if k.startswith("email-activity:")) - before
+    if days:
+        assert set(checkpoints[-1]["campaigns"]) == {cid for cid, _ in expected} and read > 0
+    else:
+        assert checkpoints == [{"x": 1}] and read == 0
