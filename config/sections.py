@@ -135,6 +135,10 @@ class HubSpotSettings(Section):
     # Sales engagements (meetings and calls, read with `crm.objects.contacts.read`): the sales
     # touchpoints of the attribution models. False leaves both streams empty.
     engagements: bool = True
+    # Page views of known contacts (the event analytics API, Enterprise only; elsewhere the
+    # stream is unavailable): the last `web_events_days` on a full sync, then what is new.
+    web_events: bool = True
+    web_events_days: int = Field(default=90, ge=1, le=3650)
     # Web analytics (Reporting API v2, scope `business-intelligence`): daily rows from
     # `analytics_days` back on a full sync; incremental syncs read again from the last day read
     # minus `analytics_lookback_days` (HubSpot revises the newest days), at most every

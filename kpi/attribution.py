@@ -5,7 +5,8 @@ CRM API exposes for a deal and its contacts (docs/kpis.md, "Attribution").
 Touchpoints: each associated contact's creation (its original source, `hs_analytics_source`), its
 latest session (`hs_latest_source` at `hs_latest_source_timestamp`), its first and latest form
 submission and marketing email click (contact properties), its first click in each Mailchimp
-campaign (per-member email activity, joined by address), the deal's creation (the
+campaign (per-member email activity, joined by address), its website visits between those
+(page views from the event analytics API, Enterprise portals), the deal's creation (the
 deal's latest source, else its original source), and the meetings and calls held with the deal or
 its contacts (channel `SALES`). Only touches at or before the event and within the look-back
 count. Milestones: the first touch, the lead-creation touch (the marketing touch in effect when
@@ -43,13 +44,24 @@ KIND_ORDER = {
     "form_submission": 1,
     "email_click": 2,
     "mailchimp_click": 3,
-    "latest_session": 4,
-    "call": 5,
-    "meeting": 6,
-    "deal_created": 7,
+    "site_visit": 4,
+    "latest_session": 5,
+    "call": 6,
+    "meeting": 7,
+    "deal_created": 8,
 }
 # The touches a contact can become a lead by (a sales conversation is not how a lead arrives).
-LEAD_KINDS = ("contact_created", "form_submission", "email_click", "mailchimp_click", "latest_session")
+LEAD_KINDS = (
+    "contact_created",
+    "form_submission",
+    "email_click",
+    "mailchimp_click",
+    "site_visit",
+    "latest_session",
+)
+# Page views this close together are one visit; a visit this close to the contact's creation or
+# its latest session is that touch already.
+VISIT_GAP = timedelta(minutes=30)
 # A first conversion this close to the contact's creation is the creation itself (HubSpot
 # creates the contact from the form).
 SAME_AS_CREATION = timedelta(minutes=5)
@@ -61,8 +73,8 @@ SALES_CHANNEL = "SALES"
 @dataclass(frozen=True, slots=True)
 class Touch:
     at: datetime
-    # contact_created | form_submission | email_click | mailchimp_click | latest_session | meeting |
-    # call | deal_created
+    # contact_created | form_submission | email_click | mailchimp_click | site_visit |
+    # latest_session | meeting | call | deal_created
     kind: str
     channel: str  # HubSpot's source code (ORGANIC_SEARCH, …), SALES, or "unknown"
     campaign: str = NO_CAMPAIGN  # the HubSpot marketing campaign of a converting touch
@@ -198,6 +210,23 @@ def _conversions_and_clicks(c: TouchContact) -> list[Touch]:
     clicks = {t for t in (c.email_first_click_at, c.email_last_click_at) if t is not None}
     out.extend(Touch(at, "email_click", EMAIL_CHANNEL) for at in sorted(clicks))
     out.extend(Touch(at, "mailchimp_click", EMAIL_CHANNEL) for at in c.mailchimp_clicks)
+    # A visit came by the session in effect, as a form submission does.
+    out.extend(Touch(at, "site_visit", _channel_at(c, at)) for at in site_visits(c))
+    return out
+
+
+def site_visits(c: TouchContact) -> list[datetime]:
+    """When each of a contact's website visits began: a page view more than 30 minutes after
+    the one before it (the first view opens one too), unless it is within 30 minutes of the
+    contact's creation or its latest session, which are touches of their own."""
+    out: list[datetime] = []
+    previous: datetime | None = None
+    for at in c.page_views:
+        if previous is None or at - previous > VISIT_GAP:
+            near = [t for t in (c.created, c.latest_at) if t is not None and abs(at - t) <= VISIT_GAP]
+            if not near:
+                out.append(at)
+        previous = at
     return out
 
 

@@ -28,6 +28,7 @@ TOUCH_LABELS = {
     "form_submission": "Form submission",
     "email_click": "Marketing email click",
     "mailchimp_click": "Mailchimp email click",
+    "site_visit": "Website visit",
     "latest_session": "Latest session",
     "meeting": "Sales meeting",
     "call": "Sales call",

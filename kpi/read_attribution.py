@@ -1,15 +1,15 @@
 """Reading what the attribution models need (kpi/attribution.py): each relevant deal's associated
 contacts, and per contact its creation and original source, its latest session and source, the
 campaigns of its first and latest converting touch, when it first became a lead, and the
-Mailchimp campaigns it clicked (joined by address); and each relevant deal's sales meetings and
-calls (its own and its contacts')."""
+Mailchimp campaigns it clicked (joined by address) and its page views; and each relevant deal's
+sales meetings and calls (its own and its contacts')."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Select, false, func, or_, select
 
@@ -26,6 +26,7 @@ from storage.models import (
     HubSpotDealAssociation,
     HubSpotMeeting,
     HubSpotMeetingAssociation,
+    HubSpotWebEvent,
     MailchimpEmailClick,
 )
 
@@ -127,6 +128,9 @@ def read_touch_contacts(
     for address, times in clicks.items():
         for contact_id in addresses[address]:
             found[contact_id] = replace(found[contact_id], mailchimp_clicks=times)
+    views = read_page_views(conn, connection=connection, since=clicks_since, contacts=found.keys())
+    for contact_id, times in views.items():
+        found[contact_id] = replace(found[contact_id], page_views=times)
     return found, {deal: tuple(ids) for deal, ids in by_deal.items()}
 
 
@@ -157,6 +161,27 @@ def read_mailchimp_clicks(
         if address in addresses and (when := instant(at)) is not None:
             out[address].append(when)
     return {address: tuple(sorted(times)) for address, times in out.items()}
+
+
+def read_page_views(
+    conn: Connection, *, connection: str, since: datetime | None, contacts: Collection[str]
+) -> dict[str, tuple[datetime, ...]]:
+    """Contact id (of `contacts`) → its page views from a day before `since` on (so a visit
+    under way at `since` is seen to have begun earlier), oldest first; streamed, only those of
+    `contacts` kept."""
+    if not contacts:
+        return {}
+    w = table_of(HubSpotWebEvent)
+    query = select(w.c.contact_id, raw(w.c.occurred_at)).where(
+        w.c.connection == connection, w.c.archived == false(), w.c.occurred_at.is_not(None)
+    )
+    if since is not None:
+        query = query.where(w.c.occurred_at >= bound(since - timedelta(days=1)))
+    out: dict[str, list[datetime]] = defaultdict(list)
+    for contact_id, at in conn.execution_options(stream_results=True, yield_per=10_000).execute(query):
+        if contact_id in contacts and (when := instant(at)) is not None:
+            out[contact_id].append(when)
+    return {contact_id: tuple(sorted(times)) for contact_id, times in out.items()}
 
 
 def read_sales_touches(

@@ -260,6 +260,34 @@ _MAILCHIMP_CLICK = (
 )
 
 
+# Revision 0018: a contact's website visits (kpi/attribution.py `site_visits`): a page view more
+# than 30 minutes after the one before, not within 30 minutes of the contact's creation or latest
+# session; its channel is the session in effect, as a form's; the content its page's title.
+_WITHIN_30 = {
+    "sqlite": "ABS(julianday({a}) - julianday({b})) * 1440 <= 30",
+    "postgresql": "ABS(EXTRACT(EPOCH FROM ({a} - {b}))) <= 1800",
+}
+
+
+def _site_visit(dialect: str) -> str:
+    def far(other: str) -> str:
+        return "NOT (" + _WITHIN_30[dialect].format(a="w.occurred_at", b=other) + ")"
+
+    return (
+        "SELECT c.connection, c.id, NULL, w.occurred_at, 'site_visit', "
+        + _AT_SESSION.format(at="w.occurred_at")
+        + ", 'none', COALESCE(w.title, w.url)\n"
+        "FROM (SELECT connection, contact_id, occurred_at, title, url, LAG(occurred_at) OVER\n"
+        "    (PARTITION BY connection, contact_id ORDER BY occurred_at) AS previous\n"
+        "  FROM hubspot_web_events WHERE NOT archived AND occurred_at IS NOT NULL) w\n"
+        "JOIN hubspot_contacts c ON c.connection = w.connection AND c.id = w.contact_id\n"
+        "WHERE NOT c.archived AND c.merged_into IS NULL\n"
+        f"  AND (w.previous IS NULL OR {far('w.previous')})\n"
+        f"  AND (c.createdate IS NULL OR {far('c.createdate')})\n"
+        f"  AND (c.latest_source_at IS NULL OR {far('c.latest_source_at')})"
+    )
+
+
 def _contact_touch(at: str, kind: str, channel: str, campaign: str, content: str, where: str = "") -> str:
     return (
         f"SELECT c.connection, c.id, NULL, {at}, '{kind}', {channel}, {campaign}, {content}\n"
@@ -279,8 +307,9 @@ def _engagement_touch(kind: str) -> str:
     )
 
 
-def touchpoints_sql(dialect: str, revision: int = 17) -> str:
-    """The `touchpoints` view as `revision` makes it: 0016, and 0017 with Mailchimp clicks."""
+def touchpoints_sql(dialect: str, revision: int = 18) -> str:
+    """The `touchpoints` view as `revision` makes it: 0016, 0017 with Mailchimp clicks, 0018
+    with website visits."""
     later = _LATER["postgresql" if dialect == "postgresql" else "sqlite"]
     first, recent = "c.first_conversion_at", "c.recent_conversion_at"
     first_click, last_click = "c.email_first_click_at", "c.email_last_click_at"
@@ -326,6 +355,7 @@ def touchpoints_sql(dialect: str, revision: int = 17) -> str:
         ),
         *(_engagement_touch(kind) for kind in _HELD),
         *([_MAILCHIMP_CLICK] if revision >= 17 else []),
+        *([_site_visit("postgresql" if dialect == "postgresql" else "sqlite")] if revision >= 18 else []),
         "SELECT d.connection, NULL, d.id, d.createdate, 'deal_created',\n"
         "  COALESCE(d.latest_source, d.analytics_source, 'unknown'), 'none', d.dealname\n"
         "FROM hubspot_deals d\nWHERE NOT d.archived AND d.merged_into IS NULL AND d.createdate IS NOT NULL",
@@ -333,7 +363,7 @@ def touchpoints_sql(dialect: str, revision: int = 17) -> str:
     return f"CREATE VIEW touchpoints ({_COLUMNS}) AS\n" + "\nUNION ALL\n".join(parts)
 
 
-def create_touchpoints(conn: Connection, revision: int = 17) -> None:
+def create_touchpoints(conn: Connection, revision: int = 18) -> None:
     conn.execute(text(touchpoints_sql(conn.dialect.name, revision)))
 
 

@@ -106,6 +106,7 @@ ENDPOINTS: dict[str, Endpoint] = {
             V3_END,
         ),
         Endpoint("analytics", "/analytics/v2/reports/{breakdown_by}/{time_period}", None, V3_END),
+        Endpoint("event_occurrences", "/events/v3/events", "/events/event-occurrences/{version}", V3_END),
         Endpoint(
             "oauth_token", "/oauth/v1/token", "/oauth/{version}/token", OAUTH_V1_END, version=OAUTH_VERSION
         ),

@@ -21,6 +21,7 @@ from connector.hubspot.emails import MarketingEmailsStream
 from connector.hubspot.endpoints import HubSpotPaths
 from connector.hubspot.engagements import CallsStream, MeetingsStream
 from connector.hubspot.schema import cached_schema, discover_schema
+from connector.hubspot.web_events import WebEventsStream
 from connector.source import Source
 from connector.stream import Stream
 
@@ -41,6 +42,7 @@ class HubSpotSource(Source[HubSpotClient]):
         MarketingEmailsStream,
         CampaignsStream,
         WebAnalyticsStream,
+        WebEventsStream,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -78,6 +80,7 @@ class HubSpotSource(Source[HubSpotClient]):
             for t in cls.stream_types
             if (hub.web_analytics or t is not WebAnalyticsStream)
             and (hub.engagements or t not in (MeetingsStream, CallsStream))
+            and (hub.web_events or t is not WebEventsStream)
             for e in t.endpoints
         ]
         if not hub.token and hub.refresh_token:
@@ -131,5 +134,6 @@ class HubSpotSource(Source[HubSpotClient]):
             MarketingEmailsStream(hub),
             CampaignsStream(hub),
             WebAnalyticsStream(hub),
+            WebEventsStream(hub),
         ]
         return {stream.name: stream for stream in streams if stream.name in names}

@@ -15,6 +15,7 @@ from sandbox.hubspot.options import SandboxState
 from sandbox.hubspot.routes.admin import AdminRoutes
 from sandbox.hubspot.routes.campaigns import CampaignRoutes
 from sandbox.hubspot.routes.crm import CrmRoutes
+from sandbox.hubspot.routes.events import EventRoutes
 from sandbox.hubspot.routes.legacy import LegacyRoutes
 from sandbox.hubspot.routes.marketing import MarketingRoutes
 from sandbox.hubspot.routes.oauth import OAuthRoutes
@@ -30,6 +31,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         *CrmRoutes(gate).routes(),
         *MarketingRoutes(gate).routes(),
         *CampaignRoutes(gate).routes(),
+        *EventRoutes(gate).routes(),
         *OAuthRoutes(gate).routes(),
         *LegacyRoutes(gate).routes(),
         *AdminRoutes(state).routes(),

@@ -28,6 +28,7 @@ OPTION_KEYS = (
     "token_scopes",
     "email_stats_omit_every",
     "latency_ms",
+    "event_analytics",
 )
 
 # The read scopes of the endpoints the sandbox serves (HubSpot's names).
@@ -114,6 +115,8 @@ class SandboxOptions:
     email_stats_omit_every: int = 0
     # Added to every API answer (real HubSpot round trips take 100–500 ms).
     latency_ms: int = 0
+    # The portal has an Enterprise hub, so the event analytics API answers (False: 403).
+    event_analytics: bool = True
 
 
 class Limiter:

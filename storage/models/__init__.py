@@ -12,6 +12,7 @@ from storage.models.engagements import (
     HubSpotCallAssociation,
     HubSpotMeeting,
     HubSpotMeetingAssociation,
+    HubSpotWebEvent,
 )
 from storage.models.hubspot import (
     HubSpotAnalyticsDay,
@@ -74,6 +75,7 @@ ENTITY_TABLES: dict[str, type[SQLModel]] = {
     "campaigns": HubSpotCampaign,
     "meetings": HubSpotMeeting,
     "calls": HubSpotCall,
+    "web_events": HubSpotWebEvent,
     "web_analytics": HubSpotAnalyticsDay,
     "mailchimp_lists": MailchimpList,
     "mailchimp_members": MailchimpMember,
@@ -114,6 +116,7 @@ __all__ = [
     "HubSpotPipeline",
     "HubSpotPipelineStage",
     "HubSpotProperty",
+    "HubSpotWebEvent",
     "KpiHistory",
     "KpiRun",
     "MailchimpCampaign",

@@ -1,6 +1,6 @@
 """HubSpot's sales engagements: meetings and calls (the CRM objects APIs for activities), with the
-contacts and deals each is associated with. The attribution models read them as touchpoints
-(docs/kpis.md, "Attribution")."""
+contacts and deals each is associated with; and contacts' page views (the event analytics API).
+The attribution models read them as touchpoints (docs/kpis.md, "Attribution")."""
 
 from __future__ import annotations
 
@@ -67,3 +67,23 @@ class HubSpotCallAssociation(AssociationBase, EngagementKey, table=True):
         Index("ix_hubspot_call_associations_to", "connection", "to_type", "to_id"),
         {"sqlite_with_rowid": False},
     )
+
+
+class HubSpotWebEvent(SQLModel, table=True):
+    """A contact's page view (`e_visited_page`, the event analytics API; Enterprise portals)."""
+
+    __tablename__ = "hubspot_web_events"
+    # Serves the attribution read: a contact's views in time order, never walking the raw JSON.
+    __table_args__ = (Index("ix_hubspot_web_events_contact", "connection", "contact_id", "occurred_at"),)
+
+    connection: str = Field(primary_key=True, max_length=100)
+    id: str = Field(primary_key=True, max_length=200)
+    contact_id: str = Field(max_length=40)
+    event_type: str | None = Field(default=None, max_length=100)
+    occurred_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    url: str | None = None
+    title: str | None = None
+    archived: bool = False
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int | None = None

@@ -23,6 +23,7 @@ from storage.models import (
     HubSpotMeeting,
     HubSpotMeetingAssociation,
     HubSpotPipelineStage,
+    HubSpotWebEvent,
     MailchimpCampaign,
     MailchimpEmailClick,
     MarketingSpend,
@@ -54,6 +55,7 @@ class Portal:
     engagement_links: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     mailchimp_campaigns: list[dict[str, Any]] = field(default_factory=list)
     mailchimp_clicks: list[dict[str, Any]] = field(default_factory=list)
+    page_views: list[dict[str, Any]] = field(default_factory=list)
 
     def contact(
         self,
@@ -286,6 +288,20 @@ class Portal:
             }
         )
 
+    def page_view(self, cid: str, at: str, title: str) -> None:
+        """A page view of contact `cid` (the event analytics API)."""
+        self.page_views.append(
+            {
+                "connection": "default",
+                "id": f"e_visited_page-{cid}-{len(self.page_views)}",
+                "contact_id": cid,
+                "event_type": "e_visited_page",
+                "occurred_at": t(at),
+                "title": title,
+                "raw": {},
+            }
+        )
+
     def save(self, engine: Engine) -> None:
         stages = [
             ("open", 0.2, False, False),
@@ -304,6 +320,7 @@ class Portal:
             upsert(conn, HubSpotCampaignItem, self.campaign_items)
             upsert(conn, MailchimpCampaign, self.mailchimp_campaigns)
             upsert(conn, MailchimpEmailClick, self.mailchimp_clicks)
+            upsert(conn, HubSpotWebEvent, self.page_views)
             for kind, model, links in (
                 ("meeting", HubSpotMeeting, HubSpotMeetingAssociation),
                 ("call", HubSpotCall, HubSpotCallAssociation),

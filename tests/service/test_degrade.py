@@ -28,6 +28,7 @@ EVERY_STREAM = (
     "marketing_emails",
     "campaigns",
     "web_analytics",
+    "web_events",
 )
 
 
@@ -67,6 +68,19 @@ def test_a_missing_scope_costs_only_the_streams_that_need_it(
             error = outcome.error or ""
             assert "Missing scope" in error and any(m in error for m in missing)
     assert exit_code_for(outcomes) == exit_code
+
+
+def test_a_portal_without_enterprise_loses_only_the_page_views(sandbox, clock, make_settings, engine, db_url):
+    """The event analytics API answers 403 below Enterprise: `web_events` is unavailable, saying
+    why, and the run succeeds with everything else."""
+    sandbox.admin("POST", "/_sandbox/options", json={"event_analytics": False})
+    outcomes = build_sync("hubspot", make_settings(db_url), engine, clock=clock).run(full=True)
+    assert statuses(outcomes) == {
+        s: "unavailable" if s == "web_events" else "succeeded" for s in EVERY_STREAM
+    }
+    error = next(o.error for o in outcomes if o.stream == "web_events") or ""
+    assert "Enterprise" in error
+    assert exit_code_for(outcomes) == 0
 
 
 def test_an_unavailable_stream_rests_until_the_catalogue_interval_then_is_asked_again(

@@ -47,6 +47,7 @@ FAMILY_PREFIXES = {
         "/crm/owners/2026-09",
         "/marketing/emails/2026-09",
         "/marketing/campaigns/2026-09",
+        "/events/event-occurrences/2026-09",
         "/analytics/v2/reports/",
     ),
     "legacy": (
@@ -54,6 +55,7 @@ FAMILY_PREFIXES = {
         "/crm/v4/associations/",
         "/marketing/v3/emails",
         "/marketing/v3/campaigns",
+        "/events/v3/events",
         "/analytics/v2/reports/",
     ),
 }
@@ -63,7 +65,7 @@ FAMILY_PREFIXES = {
 def test_full_sync_copies_the_portal(sandbox, clock, make_settings, engine, db_url, api_version):
     settings = make_settings(db_url, api_version=api_version)
     outcomes = build_sync("hubspot", settings, engine, clock=clock).run(full=True)
-    assert [o.status for o in outcomes] == ["succeeded"] * 11
+    assert [o.status for o in outcomes] == ["succeeded"] * 12
     # Every request used the chosen family's paths (the analytics reports have no dated one).
     called = {key.split(" ", 1)[1] for key in sandbox.state.paths}
     assert called and all(path.startswith(FAMILY_PREFIXES[api_version]) for path in called), called
@@ -298,7 +300,7 @@ def test_a_bad_token_fails_the_run_once_without_leaking_it(
     secret = "pat-na1-abcdef-0123456789-topsecret"
     settings = make_settings(db_url, token=secret)
     outcomes = build_sync("hubspot", settings, engine, clock=clock).run()
-    assert [o.status for o in outcomes] == ["failed"] + ["skipped"] * 10 and outcomes[0].stops_run
+    assert [o.status for o in outcomes] == ["failed"] + ["skipped"] * 11 and outcomes[0].stops_run
     runs = recent_runs(engine, limit=20)
     assert sum("401" in (run.error or "") for run in runs) == 1
     first = outcomes[0].run_id
@@ -589,9 +591,9 @@ def test_an_incremental_sync_with_nothing_changed_costs_a_handful_of_requests(
     before = sandbox.stats()["requests"]
     outcomes = build_sync("hubspot", settings, engine, clock=clock).run()
     assert all(o.status == "succeeded" for o in outcomes)
-    # One request for HubSpot's clock, one search per CRM stream; the catalogue, owners,
-    # pipelines, archived listings and email statistics are not due yet.
-    assert sandbox.stats()["requests"] - before == 6
+    # One request for HubSpot's clock, one search per CRM stream, one page of page views; the
+    # catalogue, owners, pipelines, archived listings and email statistics are not due yet.
+    assert sandbox.stats()["requests"] - before == 7
     # An hour later the catalogue, owners and pipelines are read again (and archived records).
     sandbox.store.clock.advance(3600)
     changed = sandbox.store.pipelines[0]["stages"][0]
