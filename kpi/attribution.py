@@ -210,22 +210,22 @@ def _conversions_and_clicks(c: TouchContact) -> list[Touch]:
     clicks = {t for t in (c.email_first_click_at, c.email_last_click_at) if t is not None}
     out.extend(Touch(at, "email_click", EMAIL_CHANNEL) for at in sorted(clicks))
     out.extend(Touch(at, "mailchimp_click", EMAIL_CHANNEL) for at in c.mailchimp_clicks)
-    # A visit came by the session in effect, as a form submission does.
-    out.extend(Touch(at, "site_visit", _channel_at(c, at)) for at in site_visits(c))
+    # A visit's channel is the source HubSpot gave it, else the session in effect (as a form's).
+    out.extend(Touch(at, "site_visit", source or _channel_at(c, at)) for at, source in site_visits(c))
     return out
 
 
-def site_visits(c: TouchContact) -> list[datetime]:
+def site_visits(c: TouchContact) -> list[tuple[datetime, str | None]]:
     """When each of a contact's website visits began: a page view more than 30 minutes after
     the one before it (the first view opens one too), unless it is within 30 minutes of the
     contact's creation or its latest session, which are touches of their own."""
-    out: list[datetime] = []
+    out: list[tuple[datetime, str | None]] = []
     previous: datetime | None = None
-    for at in c.page_views:
+    for at, source in c.page_views:
         if previous is None or at - previous > VISIT_GAP:
             near = [t for t in (c.created, c.latest_at) if t is not None and abs(at - t) <= VISIT_GAP]
             if not near:
-                out.append(at)
+                out.append((at, source))
         previous = at
     return out
 

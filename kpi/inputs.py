@@ -174,8 +174,9 @@ class TouchContact:
     email_last_click_at: datetime | None = None
     # The first click of each Mailchimp campaign the contact clicked (by address), oldest first.
     mailchimp_clicks: tuple[datetime, ...] = ()
-    # Its page views (the event analytics API), oldest first: visits are derived from them.
-    page_views: tuple[datetime, ...] = ()
+    # Its page views (the event analytics API) with the source HubSpot gave each, oldest first:
+    # visits are derived from them.
+    page_views: tuple[tuple[datetime, str | None], ...] = ()
 
 
 class SalesTouch(NamedTuple):

@@ -129,8 +129,8 @@ def read_touch_contacts(
         for contact_id in addresses[address]:
             found[contact_id] = replace(found[contact_id], mailchimp_clicks=times)
     views = read_page_views(conn, connection=connection, since=clicks_since, contacts=found.keys())
-    for contact_id, times in views.items():
-        found[contact_id] = replace(found[contact_id], page_views=times)
+    for contact_id, seen in views.items():
+        found[contact_id] = replace(found[contact_id], page_views=seen)
     return found, {deal: tuple(ids) for deal, ids in by_deal.items()}
 
 
@@ -165,23 +165,25 @@ def read_mailchimp_clicks(
 
 def read_page_views(
     conn: Connection, *, connection: str, since: datetime | None, contacts: Collection[str]
-) -> dict[str, tuple[datetime, ...]]:
-    """Contact id (of `contacts`) → its page views from a day before `since` on (so a visit
+) -> dict[str, tuple[tuple[datetime, str | None], ...]]:
+    """Contact id (of `contacts`) → its page views and their sources from a day before `since` on (so a visit
     under way at `since` is seen to have begun earlier), oldest first; streamed, only those of
     `contacts` kept."""
     if not contacts:
         return {}
     w = table_of(HubSpotWebEvent)
-    query = select(w.c.contact_id, raw(w.c.occurred_at)).where(
+    query = select(w.c.contact_id, raw(w.c.occurred_at), w.c.source).where(
         w.c.connection == connection, w.c.archived == false(), w.c.occurred_at.is_not(None)
     )
     if since is not None:
         query = query.where(w.c.occurred_at >= bound(since - timedelta(days=1)))
-    out: dict[str, list[datetime]] = defaultdict(list)
-    for contact_id, at in conn.execution_options(stream_results=True, yield_per=10_000).execute(query):
+    out: dict[str, list[tuple[datetime, str | None]]] = defaultdict(list)
+    for contact_id, at, source in conn.execution_options(stream_results=True, yield_per=10_000).execute(
+        query
+    ):
         if contact_id in contacts and (when := instant(at)) is not None:
-            out[contact_id].append(when)
-    return {contact_id: tuple(sorted(times)) for contact_id, times in out.items()}
+            out[contact_id].append((when, source))
+    return {contact_id: tuple(sorted(views, key=lambda v: v[0])) for contact_id, views in out.items()}
 
 
 def read_sales_touches(

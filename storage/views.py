@@ -262,7 +262,8 @@ _MAILCHIMP_CLICK = (
 
 # Revision 0018: a contact's website visits (kpi/attribution.py `site_visits`): a page view more
 # than 30 minutes after the one before, not within 30 minutes of the contact's creation or latest
-# session; its channel is the session in effect, as a form's; the content its page's title.
+# session; its channel is the source HubSpot gave the view, else the session in effect (as a
+# form's); the content its page's title.
 _WITHIN_30 = {
     "sqlite": "ABS(julianday({a}) - julianday({b})) * 1440 <= 30",
     "postgresql": "ABS(EXTRACT(EPOCH FROM ({a} - {b}))) <= 1800",
@@ -274,10 +275,10 @@ def _site_visit(dialect: str) -> str:
         return "NOT (" + _WITHIN_30[dialect].format(a="w.occurred_at", b=other) + ")"
 
     return (
-        "SELECT c.connection, c.id, NULL, w.occurred_at, 'site_visit', "
+        "SELECT c.connection, c.id, NULL, w.occurred_at, 'site_visit', COALESCE(w.source, "
         + _AT_SESSION.format(at="w.occurred_at")
-        + ", 'none', COALESCE(w.title, w.url)\n"
-        "FROM (SELECT connection, contact_id, occurred_at, title, url, LAG(occurred_at) OVER\n"
+        + "), 'none', COALESCE(w.title, w.url)\n"
+        "FROM (SELECT connection, contact_id, occurred_at, title, url, source, LAG(occurred_at) OVER\n"
         "    (PARTITION BY connection, contact_id ORDER BY occurred_at) AS previous\n"
         "  FROM hubspot_web_events WHERE NOT archived AND occurred_at IS NOT NULL) w\n"
         "JOIN hubspot_contacts c ON c.connection = w.connection AND c.id = w.contact_id\n"

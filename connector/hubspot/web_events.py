@@ -82,7 +82,8 @@ class WebEventsStream(Stream[HubSpotClient]):
 
 
 def normalize_page_views(records: Iterable[Any]) -> Normalized:
-    """One row per page view of a contact: when, which contact, the page's address and title."""
+    """One row per page view of a contact: when, which contact, the page's address and title, and
+    the source HubSpot gave the interaction."""
     out = Normalized()
     for record in records:
         event_id = record.get("id") if isinstance(record, dict) else None
@@ -110,7 +111,10 @@ def normalize_page_views(records: Iterable[Any]) -> Normalized:
                 "event_type": f.text(record, "eventType"),
                 "occurred_at": occurred,
                 "url": f.text(props, "hs_url"),
-                "title": f.text(props, "hs_title"),
+                # HubSpot's default event properties name the title hs_page_title (some answers
+                # carry hs_title) and the visit's source hs_touchpoint_source.
+                "title": f.text(props, "hs_page_title") or f.text(props, "hs_title"),
+                "source": f.text(props, "hs_touchpoint_source"),
                 "archived": False,
                 "raw": record,
             }

@@ -1,8 +1,9 @@
 """HubSpot's event analytics API over the sandbox portal: the page views (`e_visited_page`) of
 known contacts, derived from each contact's own history so they agree with its properties.
 
-A contact views a page or two when it arrives (its creation), a page or two in its latest
-session (`hs_latest_source_timestamp`), and now and then a few pages in between. Each contact's
+A contact views a page or two when it arrives (its creation, by its original source), a page or
+two in its latest session (`hs_latest_source_timestamp`, by its latest source), and now and then
+a few pages in between; each view carries its visit's source (`hs_touchpoint_source`). Each contact's
 views come from a random stream seeded by its id, so they are the same on every request and a
 change to one contact moves only its own; nothing later than the portal's clock is served.
 """
@@ -23,8 +24,9 @@ PAGES = (
     ("https://sandbox.example/blog/funnel-metrics", "Funnel metrics that matter"),
     ("https://sandbox.example/customers", "Customer stories"),
 )
-# Visits between a contact's arrival and its latest session: at most this many, a week apart or more.
+# Visits between a contact's arrival and its latest session: at most this many, and their sources.
 MIDDLE_VISITS = 3
+MIDDLE_SOURCES = ("ORGANIC_SEARCH", "DIRECT_TRAFFIC", "EMAIL_MARKETING", "REFERRALS", "SOCIAL_MEDIA")
 
 
 def _time(value: Any) -> datetime | None:
@@ -52,8 +54,12 @@ def page_views(contact: Record, now: datetime) -> list[dict[str, Any]]:
         starts += sorted(created + timedelta(seconds=rng.uniform(0.05, 0.95) * gap) for _ in range(middle))
     if latest is not None and latest > created:
         starts.append(latest)
+    props = contact["properties"]
+    sources = [props.get("hs_analytics_source") or "DIRECT_TRAFFIC"]
+    sources += [rng.choice(MIDDLE_SOURCES) for _ in starts[1:-1]]
+    sources += [props.get("hs_latest_source") or sources[0]] if len(starts) > 1 else []
     out: list[dict[str, Any]] = []
-    for visit in starts:
+    for visit, source in zip(starts, sources, strict=True):
         at = visit
         for _ in range(rng.randint(1, 3)):
             if at > now:
@@ -67,7 +73,7 @@ def page_views(contact: Record, now: datetime) -> list[dict[str, Any]]:
                     "eventType": PAGE_VIEW,
                     "occurredAt": at,
                     "id": f"{PAGE_VIEW}-{contact['id']}-{millis}",
-                    "properties": {"hs_url": url, "hs_title": title},
+                    "properties": {"hs_url": url, "hs_page_title": title, "hs_touchpoint_source": source},
                 }
             )
             at += timedelta(seconds=rng.uniform(20, 240))

@@ -83,6 +83,7 @@ class HubSpotWebEvent(SQLModel, table=True):
     occurred_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     url: str | None = None
     title: str | None = None
+    source: str | None = Field(default=None, max_length=60)  # hs_touchpoint_source
     archived: bool = False
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -288,8 +288,8 @@ class Portal:
             }
         )
 
-    def page_view(self, cid: str, at: str, title: str) -> None:
-        """A page view of contact `cid` (the event analytics API)."""
+    def page_view(self, cid: str, at: str, title: str, source: str | None = None) -> None:
+        """A page view of contact `cid` (the event analytics API), with its touchpoint source."""
         self.page_views.append(
             {
                 "connection": "default",
@@ -298,6 +298,7 @@ class Portal:
                 "event_type": "e_visited_page",
                 "occurred_at": t(at),
                 "title": title,
+                "source": source,
                 "raw": {},
             }
         )

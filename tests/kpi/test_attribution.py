@@ -346,8 +346,9 @@ def test_mailchimp_clicks_are_touches_of_the_contact_with_that_address(engine, t
 
 def test_website_visits_are_touches_between_arrival_and_latest_session(engine, tmp_path: Path):
     """c1: created 5 Jan 12:00 (organic) with two page views then; visits on 20 Jan (three views
-    within half an hour: one visit) and 3 Feb (before its paid search session of 6 Feb, so by its
-    original source), and views in that session; d1 created 10 Feb (direct), won 20 Feb."""
+    within half an hour: one visit; no source given, and before its paid search session of 6 Feb,
+    so by its original source) and 3 Feb (from a marketing email, as HubSpot's touchpoint source
+    says), and views in that session; d1 created 10 Feb (direct), won 20 Feb."""
     p = Portal()
     p.contact("c1", "2025-01-05", "customer", source="ORGANIC_SEARCH", latest="PAID_SEARCH",
               latest_at="2025-02-06", lead="2025-01-05")  # fmt: skip
@@ -355,7 +356,7 @@ def test_website_visits_are_touches_between_arrival_and_latest_session(engine, t
         p.page_view("c1", at, "Home")
     for at in ("2025-01-20T09:00", "2025-01-20T09:10", "2025-01-20T09:35"):
         p.page_view("c1", at, "The B2B funnel guide")
-    p.page_view("c1", "2025-02-03T15:00", "Pricing")
+    p.page_view("c1", "2025-02-03T15:00", "Pricing", source="EMAIL_MARKETING")  # HubSpot says how it came
     p.page_view("c1", "2025-02-06T12:05", "Pricing")  # in the latest session: that touch already
     p.page_view("c2", "2025-02-01T10:00", "Home")  # a contact on no deal
     p.deal("d1", "2025-02-10", stage="won", amount=100_000, closed="2025-02-20", is_closed=True,
@@ -365,14 +366,15 @@ def test_website_visits_are_touches_between_arrival_and_latest_session(engine, t
     credit = _february(engine, tmp_path)
     # Five touches: creation, two visits, the latest session, the deal's creation.
     assert credit("linear", Dim("touch_type", "site_visit")) == pytest.approx(40_000)
-    assert credit("linear", Dim("source", "ORGANIC_SEARCH")) == pytest.approx(60_000)
+    assert credit("linear", Dim("source", "ORGANIC_SEARCH")) == pytest.approx(40_000)
+    assert credit("linear", Dim("source", "EMAIL_MARKETING")) == pytest.approx(20_000)
     assert credit("linear", Dim("source", "PAID_SEARCH")) == pytest.approx(20_000)
     # W-shaped: 60 % to the creation (first touch and lead creation), 30 % to the deal's, 10 %
     # over the visits and the session.
     assert credit("w_shaped", Dim("touch_type", "site_visit")) == pytest.approx(20_000 / 3)
     assert touchpoints(engine, "site_visit") == [
         ("c1", None, "2025-01-20", "site_visit", "ORGANIC_SEARCH", "The B2B funnel guide"),
-        ("c1", None, "2025-02-03", "site_visit", "ORGANIC_SEARCH", "Pricing"),
+        ("c1", None, "2025-02-03", "site_visit", "EMAIL_MARKETING", "Pricing"),
     ]
 
 

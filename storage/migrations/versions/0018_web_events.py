@@ -45,6 +45,7 @@ def upgrade() -> None:
         _time("occurred_at"),
         sa.Column("url", _text(), nullable=True),
         sa.Column("title", _text(), nullable=True),
+        sa.Column("source", _text(60), nullable=True),
         sa.Column("archived", sa.Boolean(), nullable=False),
         sa.Column(
             "raw",

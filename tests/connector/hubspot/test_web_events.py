@@ -39,7 +39,12 @@ def test_a_full_read_brings_the_page_views_of_its_window_then_only_new_ones(sand
         parsed = s.parse(Page(s.name, records, {}))
         assert not parsed.issues and len(parsed.entities) == len(expected)
         row = parsed.entities[0]
-        assert row["url"] == expected[row["id"]]["properties"]["hs_url"]
+        props = expected[row["id"]]["properties"]
+        assert (row["url"], row["title"], row["source"]) == (
+            props["hs_url"],
+            props["hs_page_title"],
+            props["hs_touchpoint_source"],
+        )
         assert row["contact_id"] == expected[row["id"]]["objectId"]
         # A day later: the views of that day (and the 30 minutes before the last read ended).
         sandbox.admin("POST", "/_sandbox/simulate", json={"days": 1, "new_contacts": 5})
@@ -84,7 +89,11 @@ def test_events_that_are_not_a_contacts_page_views_are_set_aside():
         "eventType": "e_visited_page",
         "occurredAt": "2025-02-03T09:00:00.000Z",
         "id": "e1",
-        "properties": {"hs_url": "https://a.example/", "hs_title": "Home"},
+        "properties": {
+            "hs_url": "https://a.example/",
+            "hs_page_title": "Home",
+            "hs_touchpoint_source": "DIRECT_TRAFFIC",
+        },
     }
     out = normalize_page_views(
         [
