@@ -55,11 +55,12 @@ def read_touch_contacts(
     connection: str,
     lead_stage: str,
     since: datetime | None,
-    clicks_since: datetime | None = None,
+    touches_since: datetime | None = None,
 ) -> tuple[dict[str, TouchContact], dict[str, tuple[str, ...]]]:
     """(contact id → its touch data, deal id → its contact ids) for deals created or closed since
     `since` (all deals without it); archived and merged-away contacts are left out. Mailchimp
-    clicks count from `clicks_since` (the earliest touch any relevant event's look-back reaches)."""
+    clicks and page views count from `touches_since` (the earliest touch any relevant event's
+    look-back reaches)."""
     links = table_of(HubSpotDealAssociation)
     contacts, dates = table_of(HubSpotContact), table_of(HubSpotContactStageDate)
     relevant = _relevant_deals(connection, since)
@@ -123,12 +124,12 @@ def read_touch_contacts(
         if row[12]:
             addresses[_address(row[12])].append(contact_id)
     clicks = read_mailchimp_clicks(
-        conn, connection=connection, since=clicks_since, addresses=addresses.keys()
+        conn, connection=connection, since=touches_since, addresses=addresses.keys()
     )
     for address, times in clicks.items():
         for contact_id in addresses[address]:
             found[contact_id] = replace(found[contact_id], mailchimp_clicks=times)
-    views = read_page_views(conn, connection=connection, since=clicks_since, contacts=found.keys())
+    views = read_page_views(conn, connection=connection, since=touches_since, contacts=found.keys())
     for contact_id, seen in views.items():
         found[contact_id] = replace(found[contact_id], page_views=seen)
     return found, {deal: tuple(ids) for deal, ids in by_deal.items()}
@@ -166,9 +167,9 @@ def read_mailchimp_clicks(
 def read_page_views(
     conn: Connection, *, connection: str, since: datetime | None, contacts: Collection[str]
 ) -> dict[str, tuple[tuple[datetime, str | None], ...]]:
-    """Contact id (of `contacts`) → its page views and their sources from a day before `since` on (so a visit
-    under way at `since` is seen to have begun earlier), oldest first; streamed, only those of
-    `contacts` kept."""
+    """Contact id (of `contacts`) → its page views and their sources from a day before `since`
+    on (so a visit under way at `since` is seen to have begun earlier), oldest first; streamed,
+    only those of `contacts` kept."""
     if not contacts:
         return {}
     w = table_of(HubSpotWebEvent)

@@ -160,7 +160,7 @@ class _Reads:
         )
         touches_since = None if since is None else since - self.attribution_lookback
         touch_contacts, deal_contacts = read_touch_contacts(
-            conn, connection=c, lead_stage=stages[0], since=since, clicks_since=touches_since
+            conn, connection=c, lead_stage=stages[0], since=since, touches_since=touches_since
         )
         # The forecast learns from deals further back than the grid.
         deals_since, forecast_since = self.deals_since, self.forecast_since
