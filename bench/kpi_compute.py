@@ -487,7 +487,7 @@ def main() -> None:
     tables = SQLModel.metadata.tables.values()
     schema = sorted(
         [f"{t.name}.{c.name}" for t in tables for c in t.columns]
-        + [f"{t.name}.{i.name}" for t in tables for i in t.indexes]
+        + [f"{t.name}.{i.name}{tuple(str(e) for e in i.expressions)}" for t in tables for i in t.indexes]
     )
     wanted = {"contacts": args.contacts, "deals": args.deals, "schema": schema, "data": 3}
     if not _fresh(url, marker, wanted):

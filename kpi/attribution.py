@@ -109,9 +109,14 @@ def _positional(n: int, milestones: Sequence[tuple[int | None, float]]) -> list[
 
 def weights(journey: Journey, model: str, *, event_at: datetime, half_life_days: float) -> list[float]:
     """Each touch's share of the credit under `model` (they sum to 1; [] without touches)."""
+    return list(_shares(journey, model, event_at=event_at, half_life_days=half_life_days))
+
+
+def _shares(journey: Journey, model: str, *, event_at: datetime, half_life_days: float) -> Sequence[float]:
+    """`weights`, without copying the cached weights of the shape models."""
     n = len(journey.touches)
     if n == 0:
-        return []
+        return ()
     if model == "time_decay":
         raw = [
             0.5 ** (max((event_at - t.at).total_seconds(), 0.0) / 86_400 / half_life_days)
@@ -119,7 +124,7 @@ def weights(journey: Journey, model: str, *, event_at: datetime, half_life_days:
         ]
         total = math.fsum(raw)
         return [r / total for r in raw]
-    return list(_shape_weights(model, n, journey.lead, journey.deal))
+    return _shape_weights(model, n, journey.lead, journey.deal)
 
 
 # The position-based models: each milestone's share (`first`, `lead`, `deal`, `last` touch);
@@ -243,30 +248,31 @@ _ALL_KEY = ("", "")
 
 def _credit(
     sums: _Sums,
-    kpi: str,
+    events: Sequence[tuple[str, float]],
     period: int,
-    amount: float,
     journey: Journey,
     *,
     event_at: datetime,
     half_life_days: float,
     campaigns: bool,
 ) -> None:
-    """Add one event's credit under every model, by channel and by touch type (and by
-    campaign, when the portal has campaigns)."""
+    """Add the credit of events that share a journey and a time (each a KPI and its amount)
+    under every model, by channel and by touch type (and by campaign, when the portal has
+    campaigns): each model's shares are worked out once for all of them."""
     names = ("source", "touch_type", "campaign") if campaigns else ("source", "touch_type")
     keys = [tuple(zip(names, (t.channel, t.kind, t.campaign), strict=False)) for t in journey.touches]
     for model in MODELS:
-        acc = sums.setdefault((kpi, period, model), defaultdict(float))
-        acc[_ALL_KEY] += amount
-        shares = weights(journey, model, event_at=event_at, half_life_days=half_life_days)
-        if not shares:
-            for name in names:
-                acc[(name, UNATTRIBUTED)] += amount
-            continue
-        for touch_keys, credit in zip(keys, credits(amount, shares), strict=True):
-            for key in touch_keys:
-                acc[key] += credit
+        shares = _shares(journey, model, event_at=event_at, half_life_days=half_life_days)
+        for kpi, amount in events:
+            acc = sums.setdefault((kpi, period, model), defaultdict(float))
+            acc[_ALL_KEY] += amount
+            if not shares:
+                for name in names:
+                    acc[(name, UNATTRIBUTED)] += amount
+                continue
+            for touch_keys, credit in zip(keys, credits(amount, shares), strict=True):
+                for key in touch_keys:
+                    acc[key] += credit
 
 
 def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
@@ -279,9 +285,8 @@ def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
     for won in won_journeys(inputs):
         _credit(
             sums,
-            "attributed_revenue",
+            [("attributed_revenue", won.amount)],
             won.period,
-            won.amount,
             won.journey,
             event_at=won.closed,
             half_life_days=half_life,
@@ -291,29 +296,18 @@ def attribution_kpis(inputs: KpiInputs) -> list[KpiValue]:
         created = bucket.index(deal.created)
         if created is None or deal.created is None:
             continue
-        at = deal.created
-        journey = deal_journey(inputs, deal, at)
+        events = [("attributed_deals_created", 1.0)]
+        if deal.amount is not None:
+            events.append(("attributed_pipeline_created", deal.amount))
         _credit(
             sums,
-            "attributed_deals_created",
+            events,
             created,
-            1.0,
-            journey,
-            event_at=at,
+            deal_journey(inputs, deal, deal.created),
+            event_at=deal.created,
             half_life_days=half_life,
             campaigns=campaigns,
         )
-        if deal.amount is not None:
-            _credit(
-                sums,
-                "attributed_pipeline_created",
-                created,
-                deal.amount,
-                journey,
-                event_at=at,
-                half_life_days=half_life,
-                campaigns=campaigns,
-            )
     return _values(sums, inputs)
 
 

@@ -90,21 +90,16 @@ def audience_kpis(inputs: KpiInputs) -> list[KpiValue]:
 
     A member joins in the period of its opt-in (`timestamp_opt`; pending members have not opted
     in); an unsubscribed or cleaned member leaves in the period of its last change, Mailchimp's
-    only time for it (other edits move it too, so leaving is dated at the latest change).
+    only time for it (other edits move it too, so leaving is dated at the latest change). Both
+    are bucketed into periods by the read (kpi.read_email.read_member_moves).
     """
-    bucket = Bucketer(inputs.periods)
     moves: dict[tuple[int, Dim], list[int]] = defaultdict(lambda: [0, 0, 0])  # joined, left, cleaned
-    for member in inputs.members:
-        dims = (ALL, dim("audience", member.audience))
-        joined = bucket.index(member.opted_at) if member.status != "pending" else None
-        if joined is not None and member.opted_at is not None and member.opted_at <= inputs.as_of:
-            for d in dims:
-                moves[joined, d][0] += 1
-        if member.status in ("unsubscribed", "cleaned"):
-            left = bucket.index(member.changed_at)
-            if left is not None and member.changed_at is not None and member.changed_at <= inputs.as_of:
-                for d in dims:
-                    moves[left, d][1 if member.status == "unsubscribed" else 2] += 1
+    for cell in inputs.members:
+        for d in (ALL, dim("audience", cell.audience)):
+            if cell.joined is not None:
+                moves[cell.joined, d][0] += cell.members
+            if cell.left is not None:
+                moves[cell.left, d][1 if cell.status == "unsubscribed" else 2] += cell.members
     out: list[KpiValue] = []
     if inputs.members:
         for p, d in grid_keys(inputs, moves):

@@ -318,6 +318,7 @@ def forecast_kpis(inputs: KpiInputs) -> list[KpiValue]:
     if p is None:
         return []
     f = Forecaster.of(inputs)
+    f.book.index_open(utc_day(at) for at in (inputs.as_of, *p.cutoffs.values()))
     live = f.outlook(inputs.as_of, p.ahead)
     current, later = p.ahead[0], [0.0] * (len(p.ahead) - 1)
     live.revenue["won"] = [f.revenue_between(current.start_utc, inputs.as_of), *later]

@@ -80,6 +80,7 @@ class DealBook:
     won: list[Won] = field(default_factory=list)  # by close
     lasts: list[int] = field(default_factory=list)  # `deals` are sorted by their `last`
     closes: list[float] = field(default_factory=list)  # `won` closes, in order
+    opened: dict[float, list[Deal]] = field(default_factory=dict)  # see `index_open`
 
     @classmethod
     def of(cls, inputs: KpiInputs) -> DealBook:
@@ -121,6 +122,22 @@ class DealBook:
         book.lasts = [d.last for d in book.deals]
         return book
 
+    def index_open(self, days: Iterable[float]) -> None:
+        """Note which deals are open at each of these instants (UTC day numbers; the cut-offs):
+        one pass over the deals instead of one per cut-off, each deal added to the cut-offs it
+        is open at."""
+        ordered = sorted(set(days))
+        opened: list[list[Deal]] = [[] for _ in ordered]
+        for deal in self.deals:
+            for i in range(bisect.bisect_left(ordered, deal.created), bisect.bisect_left(ordered, deal.end)):
+                opened[i].append(deal)
+        self.opened = dict(zip(ordered, opened, strict=True))
+
+    def open_at(self, day: float) -> Sequence[Deal]:
+        """The deals created by `day` and not closed by it, in `deals`' order."""
+        found = self.opened.get(day)
+        return found if found is not None else [d for d in self.deals if d.created <= day < d.end]
+
     def active_since(self, day: float) -> Sequence[Deal]:
         """The deals created or moved on day `day` or later (the rest started nothing since)."""
         return self.deals[bisect.bisect_left(self.lasts, day) :]
@@ -130,21 +147,25 @@ class DealBook:
         closes = self.closes
         return self.won[bisect.bisect_left(closes, start) : bisect.bisect_left(closes, end)]
 
-    def state_at(self, deal: Deal, at: datetime) -> tuple[str | None, float | None, int]:
-        """The deal's stage, amount and entry into that stage (a day number) at `at`: its
-        version valid then, else its stage entries up to then (amount: the current one), else
-        its current stage."""
+    def state_at(
+        self, deal: Deal, at: datetime, day: float | None = None
+    ) -> tuple[str | None, float | None, int]:
+        """The deal's stage, amount and entry into that stage (a day number) at `at` (`day`: its
+        UTC day number, if known): its version valid then, else its stage entries up to then
+        (amount: the current one), else its current stage."""
         fact = deal.fact
         stage, amount = None, fact.amount
         for version in self.versions.get(fact.id, ()):
             if version.valid_from <= at < version.valid_to:
                 stage, amount = version.stage, version.amount
                 break
-        seen = bisect.bisect_right(deal.times, utc_day(at))
+        seen = bisect.bisect_right(deal.times, utc_day(at) if day is None else day)
         if stage is None:
             stage = deal.stages[seen - 1] if seen else (fact.stage if not fact.is_closed else None)
-        entered = next((deal.times[i] for i in range(seen) if deal.stages[i] == stage), deal.created)
-        return stage, amount, entered
+        for i in range(seen):
+            if deal.stages[i] == stage:
+                return stage, amount, deal.times[i]
+        return stage, amount, deal.created
 
 
 class Tally:
@@ -315,9 +336,7 @@ def deal_outlook(
     # (pipeline, stage, source, day entered the stage, day created) → amount, deals.
     open_deals: dict[tuple[str, str, str, int, int], list[float]] = defaultdict(lambda: [0.0, 0])
     left_out: Counter[str] = Counter()
-    for deal in book.deals:
-        if deal.created > now or deal.end <= now:
-            continue
+    for deal in book.open_at(now):
         fact = deal.fact
         # Nothing of it started within `longest` days: older in its stage and since its creation
         # than any deal either method learns from. Without versions its stage is its last entry
@@ -327,7 +346,7 @@ def deal_outlook(
             stage = deal.stages[-1] if deal.stages else (fact.stage if not fact.is_closed else None)
             amount, entered = fact.amount, deal.last
         else:
-            stage, amount, entered = book.state_at(deal, at)
+            stage, amount, entered = book.state_at(deal, at, now)
         if stage is None or amount is None:
             left_out["no_stage" if stage is None else "no_amount"] += 1
         elif (fact.pipeline, stage) in book.closed_stages:

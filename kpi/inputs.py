@@ -243,13 +243,15 @@ class EmailFact:
     open_basis: str = "unknown"
 
 
-class MemberFact(NamedTuple):
-    """An audience member as the list-growth KPIs see it (a large audience has 100,000s)."""
+class MemberCell(NamedTuple):
+    """Audience members counted by audience, status and the grid periods they joined and left in
+    (None: not in the grid, not yet, or not at all); read grouped, as an audience has 100,000s."""
 
     audience: str
     status: str
-    opted_at: datetime | None
-    changed_at: datetime | None
+    joined: int | None
+    left: int | None
+    members: int
 
 
 @dataclass(frozen=True)
@@ -352,7 +354,7 @@ class KpiInputs:
     pipeline_stages: list[PipelineStage] = field(default_factory=list)
     deal_stage_entries: list[DealStageEntry] = field(default_factory=list)
     emails: list[EmailFact] = field(default_factory=list)
-    members: list[MemberFact] = field(default_factory=list)
+    members: list[MemberCell] = field(default_factory=list)
     audience_link: AudienceLink | None = None
     velocity_opportunities: str = "created"
     clv_average_order_value: float | None = None

@@ -58,7 +58,8 @@ def read_touch_contacts(
     touches_since: datetime | None = None,
 ) -> tuple[dict[str, TouchContact], dict[str, tuple[str, ...]]]:
     """(contact id → its touch data, deal id → its contact ids) for deals created or closed since
-    `since` (all deals without it); archived and merged-away contacts are left out. Mailchimp
+    `since` (all deals without it; each of them, with no contact ids when it has none); archived
+    and merged-away contacts are left out. Mailchimp
     clicks and page views count from `touches_since` (the earliest touch any relevant event's
     look-back reaches)."""
     links = table_of(HubSpotDealAssociation)
@@ -69,39 +70,40 @@ def read_touch_contacts(
         links.c.to_type == "contact",
         links.c.deal_id.in_(relevant.scalar_subquery()),
     )
-    by_deal: dict[str, list[str]] = defaultdict(list)
+    # Every relevant deal, also one without contacts (its own meetings and calls still count).
+    by_deal: dict[str, list[str]] = {str(deal_id): [] for deal_id in conn.execute(relevant).scalars()}
     for deal_id, contact_id in conn.execute(pairs):
         by_deal[str(deal_id)].append(str(contact_id))
-    lead = (
-        select(dates.c.contact_id, func.min(dates.c.entered_at).label("lead_at"))
-        .where(dates.c.connection == connection, dates.c.stage == lead_stage)
-        .group_by(dates.c.contact_id)
-        .subquery()
+    # Looked up per wanted contact by the stage dates' key (grouping every contact's costs more).
+    lead_at = (
+        select(func.min(dates.c.entered_at))
+        .where(
+            dates.c.connection == contacts.c.connection,
+            dates.c.contact_id == contacts.c.id,
+            dates.c.stage == lead_stage,
+        )
+        .scalar_subquery()
     )
     wanted = pairs.with_only_columns(links.c.to_id).distinct().scalar_subquery()
-    query = (
-        select(
-            contacts.c.id,
-            raw(contacts.c.createdate),
-            contacts.c.analytics_source,
-            contacts.c.latest_source,
-            raw(contacts.c.latest_source_at),
-            raw(lead.c.lead_at),
-            contacts.c.first_touch_campaign,
-            contacts.c.last_touch_campaign,
-            raw(contacts.c.first_conversion_at),
-            raw(contacts.c.recent_conversion_at),
-            raw(contacts.c.email_first_click_at),
-            raw(contacts.c.email_last_click_at),
-            contacts.c.email,
-        )
-        .outerjoin(lead, lead.c.contact_id == contacts.c.id)
-        .where(
-            contacts.c.connection == connection,
-            contacts.c.archived == false(),
-            contacts.c.merged_into.is_(None),
-            contacts.c.id.in_(wanted),
-        )
+    query = select(
+        contacts.c.id,
+        raw(contacts.c.createdate),
+        contacts.c.analytics_source,
+        contacts.c.latest_source,
+        raw(contacts.c.latest_source_at),
+        raw(lead_at),
+        contacts.c.first_touch_campaign,
+        contacts.c.last_touch_campaign,
+        raw(contacts.c.first_conversion_at),
+        raw(contacts.c.recent_conversion_at),
+        raw(contacts.c.email_first_click_at),
+        raw(contacts.c.email_last_click_at),
+        contacts.c.email,
+    ).where(
+        contacts.c.connection == connection,
+        contacts.c.archived == false(),
+        contacts.c.merged_into.is_(None),
+        contacts.c.id.in_(wanted),
     )
     found: dict[str, TouchContact] = {}
     addresses: dict[str, list[str]] = defaultdict(list)  # lower-cased address → contact ids
@@ -194,16 +196,18 @@ def read_sales_touches(
     since: datetime | None,
     deal_contacts: Mapping[str, tuple[str, ...]],
 ) -> dict[str, tuple[SalesTouch, ...]]:
-    """Deal id → the meetings and calls held with it or with one of its contacts (`deal_contacts`,
-    from `read_touch_contacts`), oldest first, each once however many of the deal's contacts it is
-    associated with. Archived ones, those without a time and those before `since` (the earliest
-    touch any relevant event's look-back reaches) are left out.
+    """Deal id (of `deal_contacts`, from `read_touch_contacts`: the relevant deals) → the meetings
+    and calls held with it or with one of its contacts, oldest first, each once however many of
+    the deal's contacts it is associated with. Archived ones, those without a time and those
+    before `since` (the earliest touch any relevant event's look-back reaches) are left out.
 
     One scan per kind, joined in Python: the links of held engagements are few per deal, and a
     join through the deal associations made PostgreSQL plan nested loops over fresh tables."""
     # (kind, engagement id) → the touch, per deal and per contact it is associated with.
     direct: dict[str, dict[tuple[str, str], SalesTouch]] = defaultdict(dict)
     by_contact: dict[str, dict[tuple[str, str], SalesTouch]] = defaultdict(dict)
+    deals = deal_contacts.keys()
+    contacts = {contact for ids in deal_contacts.values() for contact in ids}
     for kind, model, association_model in ENGAGEMENT_TABLES:
         e, a = table_of(model), table_of(association_model)
         held = (
@@ -224,13 +228,20 @@ def read_sales_touches(
         )
         if since is not None:
             query = query.where(e.c.occurred_at >= bound(since))
-        for to_type, to_id, engagement_id, at in conn.execute(query).all():
-            when = instant(at)
-            if when is not None:
-                target = direct if to_type == "deal" else by_contact
-                target[to_id][kind, engagement_id] = SalesTouch(engagement_id, when, kind)
+        made: dict[str, SalesTouch] = {}  # one touch per engagement, however many links it has
+        for to_type, to_id, engagement_id, at in conn.execute(query):
+            # Only links to relevant deals and their contacts are kept (most are of other deals).
+            if to_id not in (deals if to_type == "deal" else contacts):
+                continue
+            touch = made.get(engagement_id)
+            if touch is None:
+                when = instant(at)
+                if when is None:
+                    continue
+                touch = made[engagement_id] = SalesTouch(engagement_id, when, kind)
+            (direct if to_type == "deal" else by_contact)[to_id][kind, engagement_id] = touch
     out: dict[str, tuple[SalesTouch, ...]] = {}
-    for deal in {*direct, *deal_contacts}:
+    for deal in deal_contacts:
         touches = dict(direct.get(deal, {}))
         for contact in deal_contacts.get(deal, ()):
             touches.update(by_contact.get(contact, {}))

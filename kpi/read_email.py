@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, false, func, select
+from sqlalchemy import ColumnElement, Connection, and_, case, false, func, null, or_, select
 
-from kpi.inputs import AudienceLink, EmailFact, MemberFact
+from kpi.inputs import AudienceLink, EmailFact, MemberCell
 from kpi.model import UNKNOWN
-from kpi.sql import bound, instant, raw
+from kpi.periods import Period
+from kpi.sql import bound, instant, period_index, raw
 from storage.db import table_of
 from storage.models import (
     HubSpotContact,
@@ -18,6 +20,9 @@ from storage.models import (
     MailchimpMember,
     MailchimpReport,
 )
+
+# The statuses of members who left an audience (dated by their last change).
+LEAVING = ("unsubscribed", "cleaned")
 
 
 def read_email_sends(conn: Connection, *, connection: str, since: datetime | None = None) -> list[EmailFact]:
@@ -125,26 +130,39 @@ def read_mailchimp_sends(
     return out
 
 
-def read_members(conn: Connection, *, connection: str) -> list[MemberFact]:
-    """Every audience member (all statuses), named by its audience."""
+def read_member_moves(
+    conn: Connection, *, connection: str, periods: Sequence[Period], as_of: datetime
+) -> list[MemberCell]:
+    """Audience members counted per audience, status, period of opt-in and period of leaving
+    (`audience_kpis` defines both), grouped in SQL: an audience has 100,000s of members."""
     members, lists = table_of(MailchimpMember), table_of(MailchimpList)
+    m = members.c
+    joined: ColumnElement[Any]
+    left: ColumnElement[Any]
+    if periods:
+        at = bound(as_of)
+        opted = and_(or_(m.status.is_(None), m.status != "pending"), m.timestamp_opt <= at)
+        joined = case((opted, period_index(m.timestamp_opt, periods)), else_=None)
+        left = case(
+            (and_(m.status.in_(LEAVING), m.last_changed <= at), period_index(m.last_changed, periods)),
+            else_=None,
+        )
+    else:
+        joined = left = null()
+    # Grouped by label: PostgreSQL matches GROUP BY expressions with their bound periods by name.
+    audience = func.coalesce(lists.c.name, m.list_id).label("audience")
+    joined, left = joined.label("joined"), left.label("left_in")
     query = (
-        select(
-            func.coalesce(lists.c.name, members.c.list_id),
-            members.c.status,
-            raw(members.c.timestamp_opt),
-            raw(members.c.last_changed),
-        )
+        select(audience, m.status, joined, left, func.count())
         .select_from(
-            members.outerjoin(
-                lists, and_(lists.c.connection == members.c.connection, lists.c.id == members.c.list_id)
-            )
+            members.outerjoin(lists, and_(lists.c.connection == m.connection, lists.c.id == m.list_id))
         )
-        .where(members.c.connection == connection)
+        .where(m.connection == connection)
+        .group_by(audience, m.status, joined, left)
     )
     return [
-        MemberFact(str(audience), status or UNKNOWN, instant(opted), instant(changed))
-        for audience, status, opted, changed in conn.execute(query)
+        MemberCell(str(name), status or UNKNOWN, joined_at, left_at, int(n))
+        for name, status, joined_at, left_at, n in conn.execute(query)
     ]
 
 
@@ -152,35 +170,49 @@ def read_audience_link(
     conn: Connection, *, connection: str, stages: Sequence[str], mql: str
 ) -> AudienceLink | None:
     """Live contacts split by audience membership (a subscribed member with the same address,
-    case-insensitive) and how many of each are at `mql` or beyond now; None without members."""
+    case-insensitive) and how many of each are at `mql` or beyond now; None without members.
+
+    Joined and counted in SQL (a million contacts against a large audience), the contacts read
+    from their stage index; addresses are compared trimmed and lower-cased by the database
+    (SQLite folds ASCII letters only)."""
     members, contacts = table_of(MailchimpMember), table_of(HubSpotContact)
-    subscribed: set[str] = set()
-    engaged: set[str] = set()
-    for email, opens, clicks in conn.execute(
-        select(members.c.email_address, members.c.avg_open_rate, members.c.avg_click_rate).where(
-            members.c.connection == connection, members.c.status == "subscribed"
-        )
-    ):
-        if email:
-            subscribed.add(str(email).strip().lower())
-            if (opens or 0) > 0 or (clicks or 0) > 0:
-                engaged.add(str(email).strip().lower())
-    if not subscribed:
-        return None
-    beyond = set(stages[stages.index(mql) :]) if mql in stages else set()
-    counts = [0, 0, 0, 0, 0, 0]  # subscribed (at MQL+), others (at MQL+), engaged (at MQL+)
-    for email, stage in conn.execute(
-        select(contacts.c.email, contacts.c.lifecyclestage).where(
+    m = members.c
+    address = func.lower(func.trim(m.email_address))
+    active = or_(func.coalesce(m.avg_open_rate, 0) > 0, func.coalesce(m.avg_click_rate, 0) > 0)
+    subscribed = (
+        select(address.label("address"), func.max(case((active, 1), else_=0)).label("engaged"))
+        .where(m.connection == connection, m.status == "subscribed", address != "")
+        .group_by(address)
+        .subquery()
+    )
+    joined = contacts.outerjoin(subscribed, subscribed.c.address == func.lower(func.trim(contacts.c.email)))
+    query = (
+        # engaged: NULL for a contact that is not a subscribed member, else 0 or 1.
+        select(contacts.c.lifecyclestage, subscribed.c.engaged, func.count())
+        .select_from(joined)
+        .where(
             contacts.c.connection == connection,
             contacts.c.archived == false(),
             contacts.c.merged_into.is_(None),
         )
-    ):
-        address = str(email).strip().lower() if email else ""
-        slot = 0 if address in subscribed else 2
-        counts[slot] += 1
-        counts[slot + 1] += stage in beyond
-        if address in engaged:
-            counts[4] += 1
-            counts[5] += stage in beyond
+        .group_by(contacts.c.lifecyclestage, subscribed.c.engaged)
+    )
+    beyond = set(stages[stages.index(mql) :]) if mql in stages else set()
+    counts = [0, 0, 0, 0, 0, 0]  # subscribed (at MQL+), others (at MQL+), engaged (at MQL+)
+    for stage, engaged, n in conn.execute(query):
+        at_mql = n if stage in beyond else 0
+        slot = 2 if engaged is None else 0
+        counts[slot] += n
+        counts[slot + 1] += at_mql
+        if engaged:
+            counts[4] += n
+            counts[5] += at_mql
+    if not counts[0] and not _has_subscribers(conn, connection):
+        return None
     return AudienceLink(*counts)
+
+
+def _has_subscribers(conn: Connection, connection: str) -> bool:
+    m = table_of(MailchimpMember).c
+    found = select(m.email_address).where(m.connection == connection, m.status == "subscribed").limit(1)
+    return conn.execute(found).first() is not None

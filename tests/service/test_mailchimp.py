@@ -205,6 +205,36 @@ def test_audience_and_funnel_meet_by_email(mailchimp, make_sandbox, engine, db_u
     assert share.value == pytest.approx(at_mql / len(in_audience)) and 0 < at_mql < len(in_audience)
     growth = [v for v in result.values if v.kpi == "list_new_subscribers" and v.dim.name == "audience"]
     assert {v.dim.value for v in growth} >= {"Newsletter"}
+    # List growth per period, counted by hand from the sandbox's members: a member joins in the
+    # period of its opt-in (not while pending), leaves in the period of its last change.
+    everyone = [m for ms in mailchimp.state.account.members.values() for m in ms]
+
+    def when(member: dict, field: str) -> datetime | None:
+        value = member.get(field)
+        return datetime.fromisoformat(value) if isinstance(value, str) and value else value or None
+
+    for kpi, counted in (
+        ("list_new_subscribers", lambda m: m["status"] != "pending" and when(m, "timestamp_opt")),
+        ("list_unsubscribes", lambda m: m["status"] == "unsubscribed" and when(m, "last_changed")),
+        ("list_cleaned", lambda m: m["status"] == "cleaned" and when(m, "last_changed")),
+    ):
+        rows = [v for v in result.values if v.kpi == kpi and v.dim.name == "all"]
+        assert rows and sum(v.value for v in rows) > 0
+        for v in rows:
+            dates = [counted(m) for m in everyone]
+            expected = sum(1 for at in dates if at and v.period.start_utc <= at < v.period.end_utc <= PORTAL_NOW)
+            if v.period.end_utc > PORTAL_NOW:  # the current period: up to as_of
+                expected = sum(1 for at in dates if at and v.period.start_utc <= at <= PORTAL_NOW)
+            assert v.value == expected, (kpi, v.period)
+    engaged = {
+        m["email_address"].lower()
+        for m in everyone
+        if m["status"] == "subscribed"
+        and (m["stats"].get("avg_open_rate", 0) > 0 or m["stats"].get("avg_click_rate", 0) > 0)
+    }
+    share = result.find("mql_share_engaged")
+    at_mql = sum(1 for p in live if p["email"].lower() in engaged and p.get("lifecyclestage") in beyond)
+    assert share is not None and (share.numerator, share.denominator) == (at_mql, len(crm & engaged))
 
 
 def test_member_windows_follow_mailchimps_clock_not_ours(mailchimp, engine, db_url, tmp_path):

@@ -132,14 +132,15 @@ def test_the_revisions_form_one_line():
 
 
 def shape(engine) -> dict[str, tuple[list[str], list[str]]]:
-    """Every table's columns and index names, every view's columns (what a downgrade must give back)."""
+    """Every table's columns and indexes (name and columns), every view's columns (what a
+    downgrade must give back)."""
     from sqlalchemy import inspect
 
     seen = inspect(engine)
     tables = {
         table: (
             sorted(c["name"] for c in seen.get_columns(table)),
-            sorted(str(i["name"]) for i in seen.get_indexes(table)),
+            sorted(f"{i['name']}{tuple(map(str, i['column_names']))}" for i in seen.get_indexes(table)),
         )
         for table in sorted(seen.get_table_names())
         if table != "alembic_version"
