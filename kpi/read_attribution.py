@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from sys import intern
 
 from sqlalchemy import Connection, Select, false, func, or_, select
 
@@ -71,9 +72,9 @@ def read_touch_contacts(
         links.c.deal_id.in_(relevant.scalar_subquery()),
     )
     # Every relevant deal, also one without contacts (its own meetings and calls still count).
-    by_deal: dict[str, list[str]] = {str(deal_id): [] for deal_id in conn.execute(relevant).scalars()}
+    by_deal: dict[str, list[str]] = {intern(str(deal_id)): [] for deal_id in conn.execute(relevant).scalars()}
     for deal_id, contact_id in conn.execute(pairs):
-        by_deal[str(deal_id)].append(str(contact_id))
+        by_deal[str(deal_id)].append(intern(str(contact_id)))
     # Looked up per wanted contact by the stage dates' key (grouping every contact's costs more).
     lead_at = (
         select(func.min(dates.c.entered_at))
@@ -108,16 +109,16 @@ def read_touch_contacts(
     found: dict[str, TouchContact] = {}
     addresses: dict[str, list[str]] = defaultdict(list)  # lower-cased address → contact ids
     for row in conn.execute(query):
-        contact_id = str(row[0])
+        contact_id = intern(str(row[0]))
         found[contact_id] = TouchContact(
             contact_id,
             instant(row[1]),
-            row[2] or UNKNOWN,
-            row[3],
+            intern(row[2] or UNKNOWN),
+            _shared(row[3]),
             instant(row[4]),
             instant(row[5]),
-            row[6],
-            row[7],
+            _shared(row[6]),
+            _shared(row[7]),
             instant(row[8]),
             instant(row[9]),
             instant(row[10]),
@@ -135,6 +136,11 @@ def read_touch_contacts(
     for contact_id, seen in views.items():
         found[contact_id] = replace(found[contact_id], page_views=seen)
     return found, {deal: tuple(ids) for deal, ids in by_deal.items()}
+
+
+def _shared(value: str | None) -> str | None:
+    """One object per distinct source or campaign name, however many contacts carry it."""
+    return intern(value) if value else value
 
 
 def _address(email: object) -> str:
@@ -239,7 +245,7 @@ def read_sales_touches(
                 if when is None:
                     continue
                 touch = made[engagement_id] = SalesTouch(engagement_id, when, kind)
-            (direct if to_type == "deal" else by_contact)[to_id][kind, engagement_id] = touch
+            (direct if to_type == "deal" else by_contact)[intern(to_id)][kind, engagement_id] = touch
     out: dict[str, tuple[SalesTouch, ...]] = {}
     for deal in deal_contacts:
         touches = dict(direct.get(deal, {}))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from sys import intern
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, FromClause, Table, and_, case, false, func, or_, select
@@ -105,7 +106,9 @@ def read_deal_stage_entries(
     )
     rows = conn.execute(query)
     return [
-        DealStageEntry(deal, stage, when) for deal, stage, at in rows if (when := instant(at)) is not None
+        DealStageEntry(intern(deal), intern(stage), when)
+        for deal, stage, at in rows
+        if (when := instant(at)) is not None
     ]
 
 
@@ -174,7 +177,7 @@ def _companies_of_deals(conn: Connection, connection: str) -> dict[str, str]:
         )
         .group_by(links.c.deal_id)
     )
-    return {str(deal_id): str(company_id) for deal_id, company_id in conn.execute(query)}
+    return {intern(str(deal_id)): intern(str(company_id)) for deal_id, company_id in conn.execute(query)}
 
 
 def _deal_query(conn: Connection, connection: str, as_of: datetime, since: datetime | None) -> Any:
@@ -240,18 +243,18 @@ def _fact(
     if is_closed and closed is None and r[5] is not None:
         is_closed = is_won = False  # closed after as_of: it was still open then
     return DealFact(
-        id=r[0],
-        pipeline=r[1] or UNKNOWN,
-        stage=r[2] or UNKNOWN,
+        id=intern(r[0]),
+        pipeline=intern(r[1] or UNKNOWN),
+        stage=intern(r[2] or UNKNOWN),
         amount=r[3],
         created=r[4],
         closed=closed,
         is_closed=is_closed,
         is_won=is_won and is_closed,
         probability=r[8],
-        source=r[11] or UNKNOWN,
-        latest_source=r[12] or r[11] or UNKNOWN,
-        owner=r[13] or UNKNOWN,
+        source=intern(r[11] or UNKNOWN),
+        latest_source=intern(r[12] or r[11] or UNKNOWN),
+        owner=intern(r[13] or UNKNOWN),
         company=company_of.get(r[0]),
         dims=dims,
     )
