@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Select, false, func, or_, select
 
 from kpi.inputs import SalesTouch, TouchContact
 from kpi.model import UNKNOWN
-from kpi.sql import bound, instant, raw
+from kpi.sql import bound, instant, raw, streamed
 from storage.db import table_of
 from storage.models import (
     HubSpotCall,
@@ -73,7 +73,7 @@ def read_touch_contacts(
     )
     # Every relevant deal, also one without contacts (its own meetings and calls still count).
     by_deal: dict[str, list[str]] = {intern(str(deal_id)): [] for deal_id in conn.execute(relevant).scalars()}
-    for deal_id, contact_id in conn.execute(pairs):
+    for deal_id, contact_id in streamed(conn).execute(pairs):
         by_deal[str(deal_id)].append(intern(str(contact_id)))
     # Looked up per wanted contact by the stage dates' key (grouping every contact's costs more).
     lead_at = (
@@ -108,7 +108,7 @@ def read_touch_contacts(
     )
     found: dict[str, TouchContact] = {}
     addresses: dict[str, list[str]] = defaultdict(list)  # lower-cased address → contact ids
-    for row in conn.execute(query):
+    for row in streamed(conn).execute(query):
         contact_id = intern(str(row[0]))
         found[contact_id] = TouchContact(
             contact_id,
@@ -166,7 +166,7 @@ def read_mailchimp_clicks(
         query = query.where(m.c.first_click_at >= bound(since))
     out: dict[str, list[datetime]] = defaultdict(list)
     # Stored addresses are lower-cased already (connector/mailchimp/normalize.py).
-    for address, at in conn.execution_options(stream_results=True, yield_per=10_000).execute(query):
+    for address, at in streamed(conn).execute(query):
         if address in addresses and (when := instant(at)) is not None:
             out[address].append(when)
     return {address: tuple(sorted(times)) for address, times in out.items()}
@@ -187,9 +187,7 @@ def read_page_views(
     if since is not None:
         query = query.where(w.c.occurred_at >= bound(since - timedelta(days=1)))
     out: dict[str, list[tuple[datetime, str | None]]] = defaultdict(list)
-    for contact_id, at, source in conn.execution_options(stream_results=True, yield_per=10_000).execute(
-        query
-    ):
+    for contact_id, at, source in streamed(conn).execute(query):
         if contact_id in contacts and (when := instant(at)) is not None:
             out[contact_id].append((when, source))
     return {contact_id: tuple(sorted(views, key=lambda v: v[0])) for contact_id, views in out.items()}
@@ -235,7 +233,7 @@ def read_sales_touches(
         if since is not None:
             query = query.where(e.c.occurred_at >= bound(since))
         made: dict[str, SalesTouch] = {}  # one touch per engagement, however many links it has
-        for to_type, to_id, engagement_id, at in conn.execute(query):
+        for to_type, to_id, engagement_id, at in streamed(conn).execute(query):
             # Only links to relevant deals and their contacts are kept (most are of other deals).
             if to_id not in (deals if to_type == "deal" else contacts):
                 continue

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Connection, FromClause, Table, and_, case,
 
 from kpi.inputs import DealFact, DealPast, DealStageEntry, PipelineStage, SpendFact
 from kpi.model import UNKNOWN
-from kpi.sql import as_of_view, bound, history_applies, instant, raw
+from kpi.sql import as_of_view, bound, history_applies, instant, raw, streamed
 from storage.db import table_of
 from storage.models import (
     HubSpotCompany,
@@ -104,7 +104,7 @@ def read_deal_stage_entries(
         )
         .group_by(dates.c.deal_id, dates.c.stage)
     )
-    rows = conn.execute(query)
+    rows = streamed(conn).execute(query)
     return [
         DealStageEntry(intern(deal), intern(stage), when)
         for deal, stage, at in rows
@@ -127,7 +127,7 @@ def read_deals(
     names = list(dict.fromkeys(dimensions))
     custom = _custom_dims(conn, connection, company_of, names) if names else {}
     facts = []
-    for row in conn.execute(_deal_query(conn, connection, as_of, since)):
+    for row in streamed(conn).execute(_deal_query(conn, connection, as_of, since)):
         values = custom.get(row[0], {})
         facts.append(_fact(row, as_of, company_of, tuple((n, values.get(n, UNKNOWN)) for n in names)))
     return facts
@@ -226,6 +226,9 @@ def _deal_query(conn: Connection, connection: str, as_of: datetime, since: datet
             *relevant,
             or_(deals.c.createdate.is_(None), deals.c.createdate <= bound(as_of)),
         )
+        # In one order whatever the plan: the families sum money over deals in this order, so
+        # the last bits of a float sum do not depend on the database or a streamed cursor.
+        .order_by(deals.c.id)
     )
 
 

@@ -46,6 +46,12 @@ def on_connection(engine: Engine, work: Callable[[Connection], T]) -> T:
         return work(conn)
 
 
+def streamed(conn: Connection) -> Connection:
+    """`conn` with results streamed in batches: PostgreSQL's client otherwise holds a query's
+    whole result (hundreds of thousands of rows) before the first is read."""
+    return conn.execution_options(stream_results=True, yield_per=10_000)
+
+
 @dataclass(frozen=True)
 class AsOf:
     """A record table seen as of an instant through its version table (see the module doc)."""
