@@ -22,7 +22,7 @@ from service.sync import build_sync
 from storage import get_state
 from storage.leases import this_holder
 from storage.reconcile import Census, mark_deleted, missing_ids
-from storage.runs import active_runs, finish_run, start_run
+from storage.runs import active_runs, finish_run, last_success_starts, start_run
 
 log = logging.getLogger("funnelsync.service")
 
@@ -165,9 +165,15 @@ class Jobs:
             parent=self.shutdown, timeout_seconds=self.settings.service.sync_timeout_minutes * 60
         )
         wanted = list(queued) if queued else list(streams or [])
+        fresh = self._fresh(settings) if trigger == "schedule" and not full and not wanted else set()
         for source in sources_for(settings, None, wanted or None):
             mine = [s for s in wanted if source_of(s) == source] or None
             runner = build_sync(source, settings, self.engine, clock=self.clock, stop=stop, census=census)
+            if fresh:
+                stale: list[str] = [s for s in runner.stream_names if s not in fresh]
+                if not stale:
+                    continue
+                mine = stale
             result.outcomes += runner.run(
                 streams=mine,
                 full=full,
@@ -189,6 +195,30 @@ class Jobs:
             )
             result.kpi_run_id = report.run_id
         return result
+
+    def _fresh(self, settings: Settings) -> set[str]:
+        """Streams whose latest successful sync started less than the scheduling interval (less
+        a tenth and the jitter) ago, by this process or another replica: a scheduled sync leaves
+        them out, so replicas that all schedule every connection share the work instead of each
+        syncing it once per interval (docs/operations.md, "Several processes"). None with a
+        cron schedule, whose period is not one number."""
+        service = self.settings.service
+        if service.sync_cron or not service.sync_interval_minutes:
+            return set()
+        window = service.sync_interval_minutes * 60 * 0.9 - service.jitter_seconds
+        if window <= 0:
+            return set()
+        now = self.clock.now()
+        starts = last_success_starts(self.engine, connection=settings.connection)
+        fresh = {stream for (_, stream), at in starts.items() if (now - at).total_seconds() < window}
+        if fresh:
+            log.info(
+                "%s: %d stream(s) synced less than %.0f s ago are left out of this scheduled sync",
+                settings.connection,
+                len(fresh),
+                window,
+            )
+        return fresh
 
     def reconcile(self, connection: str) -> SyncResult:
         """The periodic full reconcile: everything listed again, records the vendor no longer

@@ -307,3 +307,18 @@ def last_success(engine: Engine) -> dict[tuple[str, str, str], datetime]:
     )
     with engine.connect() as conn:
         return {(r[0], r[1], r[2]): r[3] for r in conn.execute(query).all() if r[3] is not None}
+
+
+def last_success_starts(engine: Engine, *, connection: str) -> dict[tuple[str, str], datetime]:
+    """(source, stream) → when its latest succeeded run started, whichever process ran it: the
+    replicas' scheduled syncs leave out streams another replica synced within the interval."""
+    from sqlalchemy import func
+
+    runs = table_of(SyncRun)
+    query = (
+        select(runs.c.source, runs.c.stream, func.max(runs.c.started_at))
+        .where(runs.c.connection == connection, runs.c.status == "succeeded")
+        .group_by(runs.c.source, runs.c.stream)
+    )
+    with engine.connect() as conn:
+        return {(source, stream): started for source, stream, started in conn.execute(query)}

@@ -8,6 +8,7 @@ import time
 import pytest
 from sqlalchemy import select
 
+from service.jobs import Jobs
 from storage.db import table_of
 from storage.models import SyncRun
 from tests.service.procs import funnelsync, process_env
@@ -57,3 +58,35 @@ def _running(engine) -> bool:
     runs = table_of(SyncRun)
     with engine.connect() as conn:
         return conn.execute(select(runs.c.id).where(runs.c.status == "running")).first() is not None
+
+
+def test_replicas_leave_out_streams_another_synced_within_the_interval(
+    sandbox, make_settings, engine, db_url, clock
+):
+    """Every replica schedules every connection: a scheduled sync leaves out the streams another
+    replica synced within the interval (30 minutes, less a tenth and the jitter), so the work is
+    shared, not done once per replica; an admin's resync always syncs."""
+    settings = make_settings(db_url)
+    first, second = Jobs(settings, engine, clock=clock), Jobs(settings, engine, clock=clock)
+    done = first.sync("default", trigger="schedule")
+    assert done.succeeded and done.kpi_run_id is not None
+    synced = {o.stream for o in done.outcomes if o.status == "succeeded"}
+    assert {"contacts", "companies", "deals"} <= synced
+    before = _run_count(engine)
+
+    clock.sleep(10 * 60)  # the second replica's turn comes 10 minutes later: nothing to do
+    idle = second.sync("default", trigger="schedule")
+    assert idle.outcomes == [] and idle.kpi_run_id is None and _run_count(engine) == before
+
+    clock.sleep(20 * 60)  # 30 minutes after the first sync: the streams are due again
+    again = second.sync("default", trigger="schedule")
+    assert {o.stream for o in again.outcomes if o.status == "succeeded"} == synced
+    assert again.kpi_run_id is not None
+
+    asked = first.sync("default", trigger="admin", streams=["contacts"])  # an admin's resync
+    assert [o.status for o in asked.outcomes] == ["succeeded"]
+
+
+def _run_count(engine) -> int:
+    with engine.connect() as conn:
+        return len(conn.execute(select(table_of(SyncRun).c.id)).all())

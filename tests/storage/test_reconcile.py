@@ -42,7 +42,7 @@ def test_records_purged_at_the_vendor_are_marked_deleted(sandbox, make_settings,
     with sandbox.store.lock:  # a campaign deleted in HubSpot's campaigns tool
         sandbox.store.campaigns = [c for c in sandbox.store.campaigns if c["id"] != campaigns[0]]
     # An incremental sync cannot see them: they are in no listing any more.
-    assert jobs.sync("default").succeeded
+    assert jobs.sync("default", trigger="cli").succeeded
     assert set(purged) <= live(engine, HubSpotContact)
     before = dump_tables(engine)
 
