@@ -22,7 +22,7 @@ from service.sync import build_sync
 from storage import get_state
 from storage.leases import this_holder
 from storage.reconcile import Census, mark_deleted, missing_ids
-from storage.runs import active_runs, finish_run, last_success_starts, start_run
+from storage.runs import active_runs, finish_run, fresh_starts, start_run
 
 log = logging.getLogger("funnelsync.service")
 
@@ -197,7 +197,7 @@ class Jobs:
         return result
 
     def _fresh(self, settings: Settings) -> set[str]:
-        """Streams whose latest successful sync started less than the scheduling interval (less
+        """Streams whose latest sync succeeded and started less than the scheduling interval (less
         a tenth and the jitter) ago, by this process or another replica: a scheduled sync leaves
         them out, so replicas that all schedule every connection share the work instead of each
         syncing it once per interval (docs/operations.md, "Several processes"). None with a
@@ -209,7 +209,7 @@ class Jobs:
         if window <= 0:
             return set()
         now = self.clock.now()
-        starts = last_success_starts(self.engine, connection=settings.connection)
+        starts = fresh_starts(self.engine, connection=settings.connection)
         fresh = {stream for (_, stream), at in starts.items() if (now - at).total_seconds() < window}
         if fresh:
             log.info(

@@ -309,16 +309,21 @@ def last_success(engine: Engine) -> dict[tuple[str, str, str], datetime]:
         return {(r[0], r[1], r[2]): r[3] for r in conn.execute(query).all() if r[3] is not None}
 
 
-def last_success_starts(engine: Engine, *, connection: str) -> dict[tuple[str, str], datetime]:
-    """(source, stream) → when its latest succeeded run started, whichever process ran it: the
-    replicas' scheduled syncs leave out streams another replica synced within the interval."""
+def fresh_starts(engine: Engine, *, connection: str) -> dict[tuple[str, str], datetime]:
+    """(source, stream) → when its latest run started, for the streams whose latest run (by any
+    process; a skip or a queued run aside) succeeded: the replicas' scheduled syncs leave out
+    streams another replica synced within the interval. A stream whose latest run failed or was
+    interrupted is not listed, so the next scheduled sync retries or resumes it."""
     from sqlalchemy import func
 
     runs = table_of(SyncRun)
-    query = (
-        select(runs.c.source, runs.c.stream, func.max(runs.c.started_at))
-        .where(runs.c.connection == connection, runs.c.status == "succeeded")
+    newest = (
+        select(func.max(runs.c.id))
+        .where(runs.c.connection == connection, runs.c.status.not_in(("skipped", "queued", "missed")))
         .group_by(runs.c.source, runs.c.stream)
+    )
+    query = select(runs.c.source, runs.c.stream, runs.c.started_at).where(
+        runs.c.id.in_(newest.scalar_subquery()), runs.c.status == "succeeded"
     )
     with engine.connect() as conn:
         return {(source, stream): started for source, stream, started in conn.execute(query)}

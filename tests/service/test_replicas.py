@@ -11,6 +11,7 @@ from sqlalchemy import select
 from service.jobs import Jobs
 from storage.db import table_of
 from storage.models import SyncRun
+from storage.runs import finish_run, start_run
 from tests.service.procs import funnelsync, process_env
 
 # Real processes or many syncs: left out of the quick tier (`pytest -m "not slow"`).
@@ -78,9 +79,20 @@ def test_replicas_leave_out_streams_another_synced_within_the_interval(
     idle = second.sync("default", trigger="schedule")
     assert idle.outcomes == [] and idle.kpi_run_id is None and _run_count(engine) == before
 
-    clock.sleep(20 * 60)  # 30 minutes after the first sync: the streams are due again
+    # A stream whose latest run failed (or was interrupted) is not fresh: it is retried at once.
+    now = clock.now()
+    failed = start_run(
+        engine, connection="default", source="hubspot", stream="owners", mode="incremental",
+        trigger="admin", now=now,
+    )  # fmt: skip
+    finish_run(engine, run_id=failed, status="failed", now=now, error="HTTP 502")
+    retried = second.sync("default", trigger="schedule")
+    assert [(o.stream, o.status) for o in retried.outcomes] == [("owners", "succeeded")]
+
+    clock.sleep(20 * 60)  # 30 minutes after the first sync: the streams are due again (owners,
+    # synced 20 minutes ago, is not)
     again = second.sync("default", trigger="schedule")
-    assert {o.stream for o in again.outcomes if o.status == "succeeded"} == synced
+    assert {o.stream for o in again.outcomes if o.status == "succeeded"} == synced - {"owners"}
     assert again.kpi_run_id is not None
 
     asked = first.sync("default", trigger="admin", streams=["contacts"])  # an admin's resync
