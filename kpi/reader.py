@@ -277,21 +277,15 @@ def read_inputs(
         for job in funnel_jobs:
             contacts.add(job.result())
         contacts.stage_counts, contacts.custom_stage_counts = counts_job.result()
-        parts = _Parts(money_job.result(), touches_job.result(), email_job.result(), web_job.result())
-    return _inputs(reads, contacts, parts)
+    return _inputs(
+        reads, contacts, money_job.result(), touches_job.result(), email_job.result(), web_job.result()
+    )
 
 
-@dataclass(frozen=True)
-class _Parts:
-    money: _Money
-    touches: _Touches
-    email: _Email
-    web: _Web
-
-
-def _inputs(reads: _Reads, contacts: ContactAggregates, parts: _Parts) -> KpiInputs:
+def _inputs(
+    reads: _Reads, contacts: ContactAggregates, money: _Money, touches: _Touches, email: _Email, web: _Web
+) -> KpiInputs:
     settings = reads.settings
-    money, touches, email, web = parts.money, parts.touches, parts.email, parts.web
     configured = [
         SpendFact(s.period_start, s.period_end, s.channel, s.amount, s.currency) for s in settings.spend
     ]

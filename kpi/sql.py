@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.types import NullType
 
 from kpi.periods import Period
-from storage.db import UTCDateTime, table_of, utc_text
+from storage.db import UTCDateTime, table_of, utc_instant
 from storage.models import SyncRun
 
 T = TypeVar("T")
@@ -109,14 +109,9 @@ def raw(column: ColumnElement[Any]) -> ColumnElement[Any]:
     return type_coerce(column, NullType())
 
 
-def instant(value: Any) -> datetime | None:
-    """SQLite's stored UTC text or the driver's datetime, as an aware UTC datetime."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return utc_text(value)
-    assert isinstance(value, datetime)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+# SQLite's stored UTC text or the driver's datetime, as an aware UTC datetime: what UTCDateTime
+# reads, for timestamp columns selected `raw`.
+instant = utc_instant
 
 
 def local_day(column: ColumnElement[Any], offset: int, dialect: str) -> ColumnElement[Any]:

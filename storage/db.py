@@ -71,23 +71,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         return utc_sqlite_text(value) if dialect.name == "sqlite" else utc_aware(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return utc_text(value)
+        return utc_instant(value)
+
+
+def utc_instant(value: Any) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime: SQLite's UTC text or the driver's datetime.
+    SQLite's text is parsed with its zone in one C call (`.replace(tzinfo=UTC)` costs six times
+    the parse, and KPI reads parse millions of them)."""
+    if value is None:
+        return None
+    parsed: datetime
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value + "+00:00")
+        except ValueError:  # text that states its own offset
+            parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is UTC:
+            return parsed
+    else:
         assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utc_text(value: str) -> datetime:
-    """SQLite's stored UTC text as an aware datetime. The zone is parsed with the text in one C
-    call: `.replace(tzinfo=UTC)` costs six times the parse, and KPI reads parse millions."""
-    try:
-        parsed = datetime.fromisoformat(value + "+00:00")
-    except ValueError:  # text that states its own offset
-        parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is UTC:
-        return parsed
+        parsed = value
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
