@@ -118,6 +118,15 @@ class HubSpotSettings(Section):
     # Read every change of lifecycle stage (contacts) and deal stage (deals) with
     # `propertiesWithHistory`: halves list pages to 50 records and adds batch reads after searches.
     stage_history: bool = True
+    # A first full read of contacts, companies or deals through HubSpot's CRM exports (scope
+    # `crm.export`, 30 a day, one at a time): a few requests instead of one per 100 records, but
+    # no property history (docs/sync.md "Backfill by export"). `auto`: when the read is fresh and
+    # the object has at least `export_min_records` records; `always`; `off`. Without the scope or
+    # quota the read pages the list endpoint as usual.
+    export_backfill: Literal["auto", "always", "off"] = "auto"
+    export_min_records: int = Field(default=200_000, ge=0)
+    # How long to wait for HubSpot to finish an export before paging the list endpoint instead.
+    export_max_wait_minutes: int = Field(default=180, ge=1)
     # Incremental syncs read the property catalogue, owners and pipelines again at most this often
     # (full syncs always do; 0 = every sync).
     catalogue_minutes: int = Field(default=60, ge=0)

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     connection: str = "default"
     # Where a sync commits pages: "auto" uses a writer process for full syncs (see docs/sync.md).
     storage_writer: Literal["auto", "process", "inline"] = "auto"
+    # A full read of a large stream that was never loaded writes its records without look-ups
+    # (COPY on PostgreSQL; see docs/sync.md "First loads"). Off: every page is upserted.
+    storage_bulk_load: bool = True
     # `funnelsync prune` deletes superseded raw payloads whose version ended this many days ago
     # (the typed snapshot history is always kept).
     raw_versions_days: int = Field(default=90, ge=0)

@@ -10,7 +10,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -20,6 +20,7 @@ from connector.errors import (
     APIError,
     AuthenticationError,
     FatalAPIError,
+    LinkExpiredError,
     MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
@@ -177,12 +178,46 @@ class ApiClient(ABC):
         params: Any = None,
         json_body: Any = None,
         search: bool = False,
+        retry: bool = True,
     ) -> Any:
-        """One API call through the retry policy; returns the decoded JSON body."""
+        """One API call through the retry policy; returns the decoded JSON body. `retry=False`:
+        one attempt, for a call that starts something (a second attempt could start it twice)."""
         send: Callable[[], Any] = lambda: self._send(  # noqa: E731
             method, path, params=params, json_body=json_body, search=search
         )
-        return self.retry_policy.call(send)
+        return self.retry_policy.call(send) if retry else send()
+
+    def download(self, url: str, sink: IO[bytes]) -> int:
+        """Stream the file at a link the API handed out (an export's) into `sink`; returns its
+        size. No credentials go with it: the link is the credential, and its host is not the
+        API's. The link is never put in an error or a log line. Transport failures and 5xx are
+        retried from the start; 403/404/410 raise LinkExpiredError."""
+        return self.retry_policy.call(lambda: self._fetch(url, sink))
+
+    def _fetch(self, url: str, sink: IO[bytes]) -> int:
+        sink.seek(0)
+        sink.truncate()
+        size = 0
+        method, path = "GET", "<export file>"
+        try:
+            with self._slots, self.http.stream(method, url, auth=None, headers={"Accept": "*/*"}) as answer:
+                status = answer.status_code
+                if status in (403, 404, 410):
+                    message = "the download link expired or is unknown"
+                    raise LinkExpiredError(message, status=status, method=method, path=path)
+                if status >= 500 or status == 429:
+                    raise RetriableAPIError("the file host failed", status=status, method=method, path=path)
+                if status >= 400:
+                    message = "the file host refused the download"
+                    raise FatalAPIError(message, status=status, method=method, path=path)
+                for chunk in answer.iter_bytes(1 << 20):
+                    sink.write(chunk)
+                    size += len(chunk)
+        except httpx.TransportError as exc:
+            message = f"download failed ({type(exc).__name__})"
+            raise RetriableAPIError(message, method=method, path=path) from None
+        self.stats.add(downloads=1, downloaded_bytes=size)
+        return size
 
     def get(self, path: str, *, params: Any = None) -> Any:
         return self.request("GET", path, params=params)

@@ -86,6 +86,11 @@ class NotFoundError(FatalAPIError):
     record asked for is gone."""
 
 
+class LinkExpiredError(FatalAPIError):
+    """A file link the API handed out (an export's download URL) is no longer valid: ask the API
+    for a fresh one."""
+
+
 def unavailable(error: BaseException) -> bool:
     """Whether an error says the account cannot read this at all (a missing scope, or an API it
     does not have), as opposed to a failure: the stream is then `unavailable`, not `failed`."""
@@ -126,6 +131,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectorError",
     "FatalAPIError",
+    "LinkExpiredError",
     "MalformedResponseError",
     "PaginationLoopError",
     "PermissionDeniedError",

@@ -102,6 +102,9 @@ class RequestStats:
     rate_limited: int = 0
     server_errors: int = 0
     waited_seconds: float = 0.0
+    # Files fetched from links the API handed out (not API requests: no rate limit applies).
+    downloads: int = 0
+    downloaded_bytes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _scope: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
@@ -131,6 +134,8 @@ class RequestStats:
                 "rate_limited": self.rate_limited,
                 "server_errors": self.server_errors,
                 "waited_seconds": self.waited_seconds,
+                "downloads": self.downloads,
+                "downloaded_bytes": self.downloaded_bytes,
             }
 
 

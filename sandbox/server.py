@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import uvicorn
 
 from sandbox.clock import SandboxClock
 from sandbox.hubspot.data import GeneratorOptions, PortalData, load_fixture
+from sandbox.hubspot.exports import ExportTiming
 from sandbox.hubspot.generator import generate_portal
 from sandbox.hubspot.options import SandboxOptions, SandboxState
 from sandbox.hubspot.store import PortalStore
@@ -47,6 +48,8 @@ class HubSpotSandboxConfig:
     custom_stages: tuple[tuple[str, str], ...] = ()
     malformed: int = 0
     latency_ms: int = 0
+    # How the CRM exports take their time and split their files (sandbox/hubspot/exports.py).
+    export_timing: ExportTiming = field(default_factory=ExportTiming)
 
 
 def build_hubspot_state(config: HubSpotSandboxConfig) -> SandboxState:
@@ -79,7 +82,7 @@ def build_hubspot_state(config: HubSpotSandboxConfig) -> SandboxState:
         oauth_refresh_tokens={config.oauth_refresh_token},
         latency_ms=config.latency_ms,
     )
-    return SandboxState(store, options, seed=config.seed)
+    return SandboxState(store, options, seed=config.seed, export_timing=config.export_timing)
 
 
 def free_port() -> int:

@@ -24,6 +24,7 @@ from service.prefetch import merge_batches
 from service.runbook import RunBook, StreamOutcome
 from service.writer import PageWriter, StorageWriteError
 from storage import PageInput, PageWrite, has_quarantine, prepare_pages
+from storage.bulk import first_load
 from storage.reconcile import Census
 
 log = logging.getLogger("funnelsync.sync")
@@ -61,6 +62,9 @@ class _StreamRun:
     quarantine_empty: bool
     # Whether its pages count toward the reconcile (a full read of the whole listing this run).
     counted: bool
+    # Its records are expected to be new (a first load): stored by the bulk path (storage.bulk)
+    # until a batch proves otherwise.
+    bulk: bool = False
     stats: RequestStats = field(default_factory=RequestStats)
     last: dict[str, float] = field(default_factory=dict)
 
@@ -79,6 +83,8 @@ class GroupContext:
     stopping: Callable[[Sequence[int]], Stop | None]
     census: Census | None = None
     progress: SyncProgress | None = None
+    # Whether first loads may write in bulk (settings.storage_bulk_load).
+    bulk_load: bool = True
 
 
 class GroupRun:
@@ -141,8 +147,15 @@ class GroupRun:
         # A resumed half-done full read read its first part in an earlier run: it cannot say what is gone.
         counted = ctx.census is not None and mode == "full" and not state.get("full")
         outcome = StreamOutcome(name, run_id, mode, "running", degradable=stream.degradable())
-        run = self.runs[name] = _StreamRun(outcome, empty, counted)
-        log.info("sync %s: %s (run %d)", name, mode, run_id, extra=self.book.context(run_id, name))
+        bulk = (
+            ctx.bulk_load
+            and stream.bulk
+            and mode == "full"
+            and first_load(ctx.engine, connection=self.book.connection, source=self.book.source, stream=name)
+        )
+        run = self.runs[name] = _StreamRun(outcome, empty, counted, bulk)
+        how = " (first load: bulk writes)" if bulk else ""
+        log.info("sync %s: %s%s (run %d)", name, mode, how, run_id, extra=self.book.context(run_id, name))
         # Until the API says how many records the read brings: what the last such run read.
         expected = self.book.last_read(name, mode)
         if expected is not None:
@@ -185,6 +198,7 @@ class GroupRun:
             now=self.book.clock.now(),
             request_delta=_delta(stats, run.last),
             quarantine_empty=run.quarantine_empty,
+            bulk=run.bulk,
         )
         run.quarantine_empty = run.quarantine_empty and not any(n.issues for _, n in item)
         if ctx.census is not None and run.counted:
@@ -204,7 +218,11 @@ class GroupRun:
         """Count committed pages to their streams, in the order they were handed over."""
         for write in writes:
             head = self.in_flight[0]
-            outcome = self.runs[head[0]].outcome
+            run = self.runs[head[0]]
+            outcome = run.outcome
+            if run.bulk and not write.bulk:
+                log.info("sync %s: records are stored already; no more bulk writes this run", outcome.stream)
+                run.bulk = False
             outcome.pages += 1
             outcome.read += write.read
             outcome.written += write.written

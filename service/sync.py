@@ -233,6 +233,7 @@ class SourceSync:
                     self._stopping,
                     self.census,
                     self.progress,
+                    bulk_load=self.settings.storage_bulk_load,
                 )
                 return [*resting.values(), *self._run_groups(ctx, streams)]
 

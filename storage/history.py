@@ -21,7 +21,7 @@ from sqlmodel import SQLModel
 
 from storage.db import id_in, table_of
 from storage.models import ENTITY_TABLES, VERSION_TABLES, RawVersion, VersionBase
-from storage.sql import bind_rows, compile_named, insert_sql, row_plan
+from storage.sql import Rows, bind_rows, compile_named, insert_sql, row_plan
 
 _VERSION_META = frozenset(VersionBase.model_fields)
 # The record's own last-change times, per stream: a version starts at the latest of them. (A
@@ -174,22 +174,54 @@ def write_versions(
         conn.exec_driver_sql(_keep_raw_sql(dialect, stream), ends)
         conn.exec_driver_sql(_end_version_sql(dialect, model), ends)
     if plan.starts:
-        fields = tracked_fields(stream)
-        rows = [
-            {
-                "connection": connection,
-                "record_id": obs.record_id,
-                "valid_from": start,
-                "valid_to": None,
-                "seen_at": now,
-                "run_id": run_id,
-                **dict(zip(fields, obs.values, strict=True)),
-            }
-            for obs, start in plan.starts
-        ]
-        bound = bind_rows(dialect.name, model, rows)
+        bound = _version_rows(dialect.name, stream, plan, connection=connection, run_id=run_id, now=now)
         conn.exec_driver_sql(insert_sql(dialect, model, bound.columns), bound.params)
     return len(plan.starts)
+
+
+def first_versions(
+    dialect: str,
+    stream: str,
+    observations: Sequence[Observation],
+    *,
+    connection: str,
+    run_id: int,
+    now: datetime,
+    memo: dict[Any, Any] | None = None,
+) -> Rows | None:
+    """The versions a first load starts (its records have none yet), bound for `dialect`: planned
+    while a page is prepared, so the writer only inserts them (storage.bulk). `memo`: see
+    `bind_rows`."""
+    if stream not in VERSION_TABLES or not observations:
+        return None
+    plan = plan_versions(observations, {}, now=now)
+    return _version_rows(dialect, stream, plan, connection=connection, run_id=run_id, now=now, memo=memo)
+
+
+def _version_rows(
+    dialect: str,
+    stream: str,
+    plan: VersionPlan,
+    *,
+    connection: str,
+    run_id: int,
+    now: datetime,
+    memo: dict[Any, Any] | None = None,
+) -> Rows:
+    fields = tracked_fields(stream)
+    rows = [
+        {
+            "connection": connection,
+            "record_id": obs.record_id,
+            "valid_from": start,
+            "valid_to": None,
+            "seen_at": now,
+            "run_id": run_id,
+            **dict(zip(fields, obs.values, strict=True)),
+        }
+        for obs, start in plan.starts
+    ]
+    return bind_rows(dialect, VERSION_TABLES[stream], rows, memo=memo)
 
 
 _VERSION_PARAMS = ("c", "s", "rid", "vf", "vt", "run")

@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import SQLModel
+
 from connector.records import Issue, Normalized
 from storage.db import table_of
 from storage.history import (
     Observation,
+    first_versions,
     observe,
 )
 from storage.layout import ADDITIONS, CHILD_TABLES, OBSERVED, Scope
@@ -33,6 +36,8 @@ class PageWrite:
     written: int
     rejected: int
     quarantined: int
+    # Written by the first-load path (storage.bulk) rather than the ordinary one.
+    bulk: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,8 @@ class PreparedPage:
     additions: tuple[Rows, ...] = ()
     # Tracked values of streams with snapshot history (see storage.history).
     versions: list[Observation] = field(default_factory=list)
+    # With a bulk batch: the records' first versions, bound (storage.bulk.first_versions).
+    first_versions: Rows | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,8 @@ class PreparedBatch:
     request_delta: dict[str, float]
     quarantine_empty: bool
     pages: list[PreparedPage]
+    # The records are expected to be new: try the first-load path (storage.bulk) first.
+    bulk: bool = False
 
 
 def prepare_pages(
@@ -101,13 +110,15 @@ def prepare_pages(
     now: datetime,
     request_delta: dict[str, float] | None = None,
     quarantine_empty: bool = False,
+    bulk: bool = False,
 ) -> PreparedBatch:
     """Convert pages for `dialect` without touching the database (see `Rows`).
 
     `quarantine_empty`: the caller knows the stream has no quarantine rows, so a clean page has
-    none to clear (saves a lookup per page on large syncs).
+    none to clear (saves a lookup per page on large syncs). `bulk`: the caller expects the
+    records to be new (a first load), so their first versions are planned here, off the writer.
     """
-    plan = _PagePlan(dialect, stream, connection, run_id, now)
+    plan = _PagePlan(dialect, stream, connection, run_id, now, bulk=bulk)
     return PreparedBatch(
         connection=connection,
         source=source,
@@ -117,14 +128,20 @@ def prepare_pages(
         request_delta=dict(request_delta or {}),
         quarantine_empty=quarantine_empty,
         pages=[plan.prepare(page) for page in pages],
+        bulk=bulk,
     )
 
 
 class _PagePlan:
     """How every page of one stream's batch is converted."""
 
-    def __init__(self, dialect: str, stream: str, connection: str, run_id: int, now: datetime) -> None:
+    def __init__(
+        self, dialect: str, stream: str, connection: str, run_id: int, now: datetime, *, bulk: bool
+    ) -> None:
         self.dialect = dialect
+        self.connection = connection
+        self.run_id = run_id
+        self.bulk = bulk
         self.stream = stream
         self.now = now
         self.model = ENTITY_TABLES[stream]
@@ -133,6 +150,8 @@ class _PagePlan:
         self.observed = OBSERVED.get(stream)
         self.stamp = row_plan(dialect, self.model, ()).stamp
         self.tracks_deletes = "deleted_seen_at" in table_of(self.model).c
+        # Timestamps converted for the driver, shared by the batch's tables (see `bind_rows`).
+        self.memo: dict[Any, Any] = {}
 
     def prepare(self, page: PageInput) -> PreparedPage:
         normalized = page.normalized
@@ -140,10 +159,12 @@ class _PagePlan:
             # Written only when the row changes, so it keeps the time the archived version first came.
             for row in normalized.entities:
                 row["deleted_seen_at"] = self.now if row.get("archived") else None
+        versions = observe(self.stream, normalized.entities)
         return PreparedPage(
-            versions=observe(self.stream, normalized.entities),
+            versions=versions,
+            first_versions=self._first_versions(versions),
             additions=self._additions(normalized),
-            entities=bind_rows(self.dialect, self.model, normalized.entities, self.meta),
+            entities=self._bind(self.model, normalized.entities, self.meta),
             children=self._children(normalized),
             merges=[(row["id"], ids) for row in normalized.entities if (ids := _absorbed_ids(row))],
             observations=self._observations(normalized),
@@ -157,6 +178,22 @@ class _PagePlan:
                 rejected=normalized.rejected,
                 quarantined=len(normalized.issues),
             ),
+        )
+
+    def _bind(self, model: type[SQLModel], rows: list[dict[str, Any]], extra: dict[str, Any]) -> Rows:
+        return bind_rows(self.dialect, model, rows, extra, memo=self.memo)
+
+    def _first_versions(self, versions: list[Observation]) -> Rows | None:
+        if not self.bulk:
+            return None
+        return first_versions(
+            self.dialect,
+            self.stream,
+            versions,
+            connection=self.connection,
+            run_id=self.run_id,
+            now=self.now,
+            memo=self.memo,
         )
 
     def _observations(self, normalized: Normalized) -> list[tuple[str, str | None, Any]]:
@@ -173,7 +210,13 @@ class _PagePlan:
             Children(
                 spec.owner_column,
                 list(getattr(normalized, spec.owners_of)),
-                bind_rows(self.dialect, spec.model, getattr(normalized, spec.rows_of), self.owner_meta),
+                bind_rows(
+                    self.dialect,
+                    spec.model,
+                    getattr(normalized, spec.rows_of),
+                    self.owner_meta,
+                    memo=self.memo,
+                ),
                 spec.scope,
             )
             for spec in CHILD_TABLES.get(self.stream, ())
@@ -181,7 +224,7 @@ class _PagePlan:
 
     def _additions(self, normalized: Normalized) -> tuple[Rows, ...]:
         return tuple(
-            bind_rows(self.dialect, target, getattr(normalized, rows_of), self.owner_meta)
+            self._bind(target, getattr(normalized, rows_of), self.owner_meta)
             for target, rows_of in ADDITIONS.get(self.stream, ())
             if getattr(normalized, rows_of)
         )

@@ -40,18 +40,26 @@ class Rows:
 
 
 def bind_rows(
-    dialect: str, model: type[SQLModel], rows: Sequence[dict[str, Any]], extra: dict[str, Any] | None = None
+    dialect: str,
+    model: type[SQLModel],
+    rows: Sequence[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+    *,
+    memo: dict[Any, Any] | None = None,
 ) -> Rows:
-    """Convert `rows` (plus the same `extra` values on every row) for `dialect`'s driver."""
+    """Convert `rows` (plus the same `extra` values on every row) for `dialect`'s driver.
+
+    Timestamps repeat within a page (synced_at on every row, createdAt equal to createdate, a
+    record's stage date in its row, its stage-date rows and its version) and formatting one costs
+    more than looking it up, so each distinct value is converted once per `memo` (a batch's
+    tables share one; by default one per call)."""
     if not rows:
         return Rows(model, (), [])
     extra = extra or {}
     columns = (*rows[0], *(name for name in extra if name not in rows[0]))
     plan = row_plan(dialect, model, columns)
     stamps, stamp, converters, defaults = plan.stamps, plan.stamp, plan.converters, plan.defaults
-    # Timestamps repeat within a page (synced_at on every row, createdAt equal to createdate) and
-    # formatting one costs more than looking it up, so each distinct value is converted once.
-    memo: dict[Any, Any] = {}
+    memo = {} if memo is None else memo
     params: list[dict[str, Any]] = []
     for row in rows:
         values = {**defaults, **row, **extra}

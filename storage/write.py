@@ -4,6 +4,8 @@ in flight, and the next run resumes from the checkpoint."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,10 +22,12 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from connector.records import Issue, Normalized
-from storage.db import id_in, table_of
+from storage.bulk import insert_rows
+from storage.db import describe_error, id_in, table_of
 from storage.history import (
     write_versions,
 )
@@ -46,20 +50,56 @@ from storage.sql import (
 )
 from storage.state import save_state
 
+log = logging.getLogger("funnelsync.storage")
+
 
 def commit_pages(engine: Engine, batch: PreparedBatch) -> list[PageWrite]:
     """Persist prepared pages in one transaction, with the last page's checkpoint.
 
     Each page is written exactly as on its own (in order, so a record on two pages ends as the
     later one says); only the commit, the checkpoint and the run counters are shared, so the
-    checkpoint never runs ahead of the committed rows.
+    checkpoint never runs ahead of the committed rows. A bulk batch (storage.bulk) is tried as
+    new records first; when one of them is stored already, the transaction is void and the batch
+    is written again the ordinary way.
     """
     if not batch.pages:
         return []
+    writes: list[PageWrite] | None = None
+    if batch.bulk:
+        try:
+            writes = _commit(engine, batch, bulk=True)
+        except IntegrityError as exc:
+            log.info(
+                "%s: a page of the first load holds stored records (%s); writing the ordinary way",
+                batch.stream,
+                describe_error(exc),
+            )
+    if writes is None:
+        writes = _commit(engine, batch, bulk=False)
+    if engine.dialect.name == "postgresql":
+        _refresh_statistics(engine, batch.stream)
+    return writes
+
+
+def _commit(engine: Engine, batch: PreparedBatch, *, bulk: bool) -> list[PageWrite]:
     quarantine_empty = batch.quarantine_empty
     with engine.begin() as conn:
         for page in batch.pages:
-            _write_page(conn, batch, page, quarantine_empty=quarantine_empty)
+            if bulk:
+                _write_new_page(conn, batch, page)
+            else:
+                _write_page(conn, batch, page)
+            if page.issues or not quarantine_empty:
+                _sync_quarantine(
+                    conn,
+                    connection=batch.connection,
+                    source=batch.source,
+                    stream=batch.stream,
+                    record_ids=page.record_ids,
+                    issues=page.issues,
+                    run_id=batch.run_id,
+                    now=batch.now,
+                )
             quarantine_empty = quarantine_empty and not page.issues
         save_state(
             conn,
@@ -71,14 +111,10 @@ def commit_pages(engine: Engine, batch: PreparedBatch) -> list[PageWrite]:
             now=batch.now,
         )
         _count_run(conn, batch)
-    if engine.dialect.name == "postgresql":
-        _refresh_statistics(engine, batch.stream)
-    return [page.write for page in batch.pages]
+    return [dataclasses.replace(page.write, bulk=bulk) for page in batch.pages]
 
 
-def _write_page(
-    conn: Connection, batch: PreparedBatch, page: PreparedPage, *, quarantine_empty: bool
-) -> None:
+def _write_page(conn: Connection, batch: PreparedBatch, page: PreparedPage) -> None:
     connection = batch.connection
     observed = OBSERVED.get(batch.stream)
     # What is stored already for the page's records: stage changes are observed against it,
@@ -98,23 +134,34 @@ def _write_page(
             now=batch.now,
         )
     execute_upsert(conn, page.entities)
-    for survivor, absorbed in page.merges:
-        _fold_merged(conn, page.entities.model, connection=connection, survivor=survivor, absorbed=absorbed)
+    _fold_merges(conn, batch, page)
     for children in page.children:
         _replace_children(conn, children, connection=connection, existing=stored.keys())
+    _add_missing(conn, page)
+
+
+def _write_new_page(conn: Connection, batch: PreparedBatch, page: PreparedPage) -> None:
+    """`_write_page` for records that are not stored (storage.bulk): nothing to observe against,
+    no version to end, no child rows to replace. A stored one raises IntegrityError."""
+    insert_rows(conn, page.entities)
+    if page.first_versions is not None:
+        insert_rows(conn, page.first_versions)
+    _fold_merges(conn, batch, page)
+    for children in page.children:
+        insert_rows(conn, children.rows)
+    _add_missing(conn, page)
+
+
+def _fold_merges(conn: Connection, batch: PreparedBatch, page: PreparedPage) -> None:
+    for survivor, absorbed in page.merges:
+        _fold_merged(
+            conn, page.entities.model, connection=batch.connection, survivor=survivor, absorbed=absorbed
+        )
+
+
+def _add_missing(conn: Connection, page: PreparedPage) -> None:
     for added in page.additions:
         conn.exec_driver_sql(insert_missing_sql(conn.dialect, added.model, added.columns), added.params)
-    if page.issues or not quarantine_empty:
-        _sync_quarantine(
-            conn,
-            connection=connection,
-            source=batch.source,
-            stream=batch.stream,
-            record_ids=page.record_ids,
-            issues=page.issues,
-            run_id=batch.run_id,
-            now=batch.now,
-        )
 
 
 def _count_run(conn: Connection, batch: PreparedBatch) -> None:
@@ -328,6 +375,7 @@ def store_pages(
     now: datetime,
     request_delta: dict[str, float] | None = None,
     quarantine_empty: bool = False,
+    bulk: bool = False,
 ) -> list[PageWrite]:
     """Persist consecutive pages of one stream in one transaction (`prepare_pages` + `commit_pages`)."""
     batch = prepare_pages(
@@ -340,6 +388,7 @@ def store_pages(
         now=now,
         request_delta=request_delta,
         quarantine_empty=quarantine_empty,
+        bulk=bulk,
     )
     return commit_pages(engine, batch)
 

@@ -105,6 +105,15 @@ ENDPOINTS: dict[str, Endpoint] = {
             "/marketing/campaigns/{version}/{campaign_id}/budget/totals",
             V3_END,
         ),
+        Endpoint(
+            "export_start", "/crm/v3/exports/export/async", "/crm/exports/{version}/export/async", V3_END
+        ),
+        Endpoint(
+            "export_status",
+            "/crm/v3/exports/export/async/tasks/{task_id}/status",
+            "/crm/exports/{version}/export/async/tasks/{task_id}/status",
+            V3_END,
+        ),
         Endpoint("analytics", "/analytics/v2/reports/{breakdown_by}/{time_period}", None, V3_END),
         Endpoint("event_occurrences", "/events/v3/events", "/events/event-occurrences/{version}", V3_END),
         Endpoint(

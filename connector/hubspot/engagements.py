@@ -84,6 +84,7 @@ class EngagementStream(CrmObjectStream):
     owner_key = "engagement_id"
     scopes = (("crm.objects.contacts.read",),)
     modified_property = "hs_lastmodifieddate"
+    created_property = "hs_createdate"
     associations: ClassVar[tuple[str, ...]] = ("contacts", "deals")
     read: ClassVar[tuple[str, ...]]
     title_property: ClassVar[str]

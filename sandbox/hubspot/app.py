@@ -16,6 +16,7 @@ from sandbox.hubspot.routes.admin import AdminRoutes
 from sandbox.hubspot.routes.campaigns import CampaignRoutes
 from sandbox.hubspot.routes.crm import CrmRoutes
 from sandbox.hubspot.routes.events import EventRoutes
+from sandbox.hubspot.routes.exports import ExportRoutes
 from sandbox.hubspot.routes.legacy import LegacyRoutes
 from sandbox.hubspot.routes.marketing import MarketingRoutes
 from sandbox.hubspot.routes.oauth import OAuthRoutes
@@ -32,6 +33,7 @@ def create_app(state: SandboxState) -> DateHeaderMiddleware:
         *MarketingRoutes(gate).routes(),
         *CampaignRoutes(gate).routes(),
         *EventRoutes(gate).routes(),
+        *ExportRoutes(gate, state.exports).routes(),
         *OAuthRoutes(gate).routes(),
         *LegacyRoutes(gate).routes(),
         *AdminRoutes(state).routes(),

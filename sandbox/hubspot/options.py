@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.faults import Fault, Holds
+from sandbox.hubspot.exports import Exports, ExportTiming
 from sandbox.hubspot.model import ENGAGEMENT_TYPES, OBJECT_TYPES, association_type
 from sandbox.hubspot.store import PortalStore
 from sandbox.hubspot.versions import numbered_path
@@ -44,6 +45,7 @@ ALL_SCOPES = (
     "content",
     "marketing.campaigns.read",
     "business-intelligence",
+    "crm.export",
 )
 
 
@@ -52,6 +54,8 @@ def required_scope(path: str) -> tuple[str, ...] | None:
     parts = numbered_path(path).strip("/").split("/")
     if parts[:1] == ["crm"] and parts[3:4] == ["tickets"]:
         return ("tickets",)  # the portal has no Service Hub: no token carries it
+    if parts[:3] == ["crm", "v3", "exports"]:
+        return ("crm.export",)
     if parts[:3] == ["crm", "v3", "schemas"]:
         return ("crm.schemas.custom.read",)
     # An object type the portal does not know is a 400 (unknown type), not a missing scope.
@@ -137,7 +141,14 @@ class Limiter:
 class SandboxState:
     """The mutable parts of one sandbox: store, options, faults, counters."""
 
-    def __init__(self, store: PortalStore, options: SandboxOptions, *, seed: int = 1) -> None:
+    def __init__(
+        self,
+        store: PortalStore,
+        options: SandboxOptions,
+        *,
+        seed: int = 1,
+        export_timing: ExportTiming | None = None,
+    ) -> None:
         self.store = store
         self.options = options
         self.faults: list[Fault] = []
@@ -150,5 +161,7 @@ class SandboxState:
         self.rng = random.Random(seed)
         # OAuth access tokens handed out, with their expiry on the sandbox clock.
         self.oauth_tokens: dict[str, datetime] = {}
+        # CRM export tasks, their quota and download links.
+        self.exports = Exports(store, export_timing)
         # The results of the latest list or search page per path (for the `duplicate` fault).
         self.previous: dict[str, tuple[str, list[Any]]] = {}

@@ -25,6 +25,7 @@ _DATED_PREFIXES = (
     (re.compile(r"^/crm-object-schemas/([^/]+)"), "/crm/v3"),
     (re.compile(r"^/marketing/emails/([^/]+)"), "/marketing/v3/emails"),
     (re.compile(r"^/marketing/campaigns/([^/]+)"), "/marketing/v3/campaigns"),
+    (re.compile(r"^/crm/exports/([^/]+)"), "/crm/v3/exports"),
 )
 
 

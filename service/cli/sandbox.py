@@ -37,9 +37,16 @@ def sandbox_hubspot(
     latency_ms: Annotated[
         int, typer.Option(help="Added to every API answer, as HubSpot's 100–500 ms round trips.")
     ] = 0,
+    export_seconds: Annotated[
+        float, typer.Option(help="A CRM export's fixed processing time, in seconds.")
+    ] = 5.0,
+    export_rows_per_second: Annotated[
+        float, typer.Option(help="Rows a CRM export processes per second, on top of the fixed time.")
+    ] = 20_000.0,
 ) -> None:
     """Serve a HubSpot API sandbox with a generated (or fixture) portal until interrupted."""
     from sandbox.hubspot.app import create_app
+    from sandbox.hubspot.exports import ExportTiming
     from sandbox.server import HubSpotSandboxConfig, build_hubspot_state, serve_forever
 
     start = datetime.fromisoformat(now) if now else None
@@ -62,6 +69,7 @@ def sandbox_hubspot(
             legacy_stage_properties=legacy_stage_properties,
             malformed=malformed,
             latency_ms=latency_ms,
+            export_timing=ExportTiming(seconds=export_seconds, rows_per_second=export_rows_per_second),
         )
     )
     counts = {t: len(v) for t, v in state.store.objects.items()}

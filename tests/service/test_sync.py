@@ -209,6 +209,80 @@ def test_failed_page_leaves_checkpoint_at_last_committed_page_and_next_run_resum
     assert get_state(engine, connection="default", source="hubspot", stream="contacts")["full"] is None
 
 
+def test_an_interrupted_first_load_in_bulk_stores_what_upserting_stores(
+    sandbox, clock, make_settings, engine, db_url, tmp_path, caplog
+):
+    """The first load writes in bulk (storage.bulk) through the writer process, fails on a page,
+    resumes in bulk, and ends with exactly the rows an uninterrupted, upserting sync stores."""
+    import logging
+
+    from storage import make_engine, migrate
+
+    caplog.set_level(logging.INFO, logger="funnelsync")
+    settings = make_settings(db_url, storage_writer="process")
+    sandbox.faults(
+        {
+            "kind": "status",
+            "status": 503,
+            "count": 4,
+            "skip": 2,
+            "path_prefix": "/crm/objects/2026-09/contacts",
+            "method": "GET",
+        }
+    )
+    failed = {o.stream: o for o in build_sync("hubspot", settings, engine, clock=clock).run()}
+    assert failed["contacts"].status == "failed" and failed["contacts"].pages == 2
+    resumed = build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])[0]
+    assert resumed.status == "succeeded" and resumed.read == len(truth(sandbox, "contacts")) - 100
+    logged = [r.getMessage() for r in caplog.records]
+    assert sum("sync contacts: full (first load: bulk writes)" in m for m in logged) == 2
+    assert not any("no more bulk writes" in m for m in logged)
+
+    upserted = make_engine(f"sqlite:///{tmp_path / 'upserted.db'}")
+    migrate(upserted)
+    plain = make_settings(str(upserted.url))
+    plain.storage_bulk_load = False
+    build_sync("hubspot", plain, upserted, clock=clock).run()
+    expected = dump_tables(upserted, exclude=RUN_TABLES, skip_columns=WRITE_COLUMNS)
+    assert dump_tables(engine, exclude=RUN_TABLES, skip_columns=WRITE_COLUMNS) == expected
+    assert expected["hubspot_contact_versions"] and expected["hubspot_deal_stage_dates"]
+    upserted.dispose()
+    # Loaded: a full resync of the same stream upserts (and changes nothing).
+    caplog.clear()
+    build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"], full=True)
+    assert not any("bulk" in r.getMessage() for r in caplog.records)
+    assert dump_tables(engine, exclude=RUN_TABLES, skip_columns=WRITE_COLUMNS) == expected
+
+
+def test_a_backfill_by_export_stores_what_the_list_endpoint_stores(
+    sandbox, clock, make_settings, engine, db_url, tmp_path
+):
+    """Every CRM stream's first read through one HubSpot export each (through the writer process
+    and the bulk path), then incremental; the same rows as reading the list endpoint (the stored
+    raw payloads aside: an export's rows are not the API's JSON)."""
+    from storage import make_engine, migrate
+
+    settings = make_settings(db_url, stage_history=False, export_backfill="always", storage_writer="process")
+    outcomes = build_sync("hubspot", settings, engine, clock=clock).run()
+    assert all(o.status == "succeeded" for o in outcomes), [(o.stream, o.error) for o in outcomes]
+    exported = {"companies", "contacts", "deals", "meetings", "calls"}
+    assert sandbox.state.paths["POST /crm/exports/2026-09/export/async"] == len(exported)
+    listed = make_engine(f"sqlite:///{tmp_path / 'listed.db'}")
+    migrate(listed)
+    build_sync(
+        "hubspot", make_settings(str(listed.url), stage_history=False, export_backfill="off"), listed
+    ).run()
+    skip = (*WRITE_COLUMNS, "raw")
+    assert dump_tables(engine, exclude=RUN_TABLES, skip_columns=skip) == dump_tables(
+        listed, exclude=RUN_TABLES, skip_columns=skip
+    )
+    listed.dispose()
+    sandbox.store.clock.advance(600)
+    again = {o.stream: o for o in build_sync("hubspot", settings, engine, clock=clock).run()}
+    assert all(again[name].mode == "incremental" for name in exported)
+    assert sandbox.state.paths["POST /crm/exports/2026-09/export/async"] == len(exported)
+
+
 def test_malformed_values_are_quarantined_and_the_sync_goes_on(sandbox, make_settings, engine, db_url):
     from tests.conftest import FakeClock
 
