@@ -10,9 +10,13 @@ until the command exits.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,3 +82,41 @@ def run_measured(command: list[str], **popen: Any) -> Measured:
         largest_mb=max(peaks.values(), default=0) / 1024,
         total_mb=sum(peaks.values()) / 1024,
     )
+
+
+def own_peak_mb() -> float:
+    """This process's high-water mark so far (VmHWM: its own image, see above)."""
+    return (_hwm_kb(os.getpid()) or 0) / 1024
+
+
+@contextmanager
+def scratch_database(kind: str, pg: str, directory: str) -> Iterator[tuple[str, str | None]]:
+    """A fresh database for one run: a SQLite file in `directory`, or a PostgreSQL schema of the
+    server `pg` (dropped afterwards). Yields its URL and the schema (None for SQLite)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory}/funnelsync.db", None
+        return
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        base = pg.replace("postgresql://", "postgresql+psycopg://", 1)
+        yield f"{base}?options=-csearch_path%3D{schema}", schema
+    finally:
+        with psycopg.connect(pg, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def run_child(
+    command: list[str], directory: str, label: str, **popen: Any
+) -> tuple[dict[str, Any], Measured]:
+    """Run a benchmark's child process, measured; the JSON of its last line of output."""
+    out, err = Path(directory, "out.json"), Path(directory, "err.log")
+    with out.open("w") as stdout, err.open("w") as stderr:
+        measured = run_measured(command, stdout=stdout, stderr=stderr, **popen)
+    if measured.returncode != 0:
+        raise RuntimeError(f"{label} run failed: {err.read_text()[-1500:]}")
+    result: dict[str, Any] = json.loads(out.read_text().strip().splitlines()[-1])
+    return result, measured

@@ -23,11 +23,10 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from measure import run_measured
+from measure import own_peak_mb, run_child, scratch_database
 from sandboxes import start_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,14 +76,6 @@ def child(base_url: str, db_url: str, data_dir: str) -> dict[str, Any]:
     }
 
 
-def own_peak_mb() -> float:
-    """This process's high-water mark so far (VmHWM: its own image, see bench/measure.py)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def postgres_size(pg: str, schema: str) -> int:
     import psycopg
 
@@ -99,41 +90,20 @@ def postgres_size(pg: str, schema: str) -> int:
 
 def run_one(kind: str, base_url: str, pg: str) -> dict[str, Any]:
     """One database: a fresh SQLite file or PostgreSQL schema, dropped afterwards."""
-    import psycopg
-
-    with tempfile.TemporaryDirectory(prefix="funnelsync-scale-") as tmp:
-        schema = f"scale_{uuid.uuid4().hex[:10]}"
-        if kind == "sqlite":
-            db_url = f"sqlite:///{tmp}/funnelsync.db"
+    with (
+        tempfile.TemporaryDirectory(prefix="funnelsync-scale-") as tmp,
+        scratch_database(kind, pg, tmp) as database,
+    ):
+        db_url, schema = database
+        command = [sys.executable, __file__, "--child", base_url, db_url, tmp]
+        result, measured = run_child(command, tmp, kind, cwd=ROOT)
+        # The child's own image peaks last (KPIs after the sync); the rest is its writer process.
+        result["writer_mb"] = measured.total_mb - result["kpi_mb"]
+        result["sync_total_mb"] = result["sync_mb"] + result["writer_mb"]
+        if schema is None:
+            result["db_bytes"] = sum(p.stat().st_size for p in Path(tmp).glob("funnelsync.db*"))
         else:
-            with psycopg.connect(pg, autocommit=True) as conn:
-                conn.execute(f'CREATE SCHEMA "{schema}"')
-            db_url = (
-                pg.replace("postgresql://", "postgresql+psycopg://", 1) + f"?options=-csearch_path%3D{schema}"
-            )
-        try:
-            out, err = Path(tmp, "out.json"), Path(tmp, "err.log")
-            with out.open("w") as stdout, err.open("w") as stderr:
-                measured = run_measured(
-                    [sys.executable, __file__, "--child", base_url, db_url, tmp],
-                    stdout=stdout,
-                    stderr=stderr,
-                    cwd=ROOT,
-                )
-            if measured.returncode != 0:
-                raise RuntimeError(f"{kind} run failed: {err.read_text()[-1500:]}")
-            result: dict[str, Any] = json.loads(out.read_text().strip().splitlines()[-1])
-            # The child's own image peaks last (KPIs after the sync); the rest is its writer process.
-            result["writer_mb"] = measured.total_mb - result["kpi_mb"]
-            result["sync_total_mb"] = result["sync_mb"] + result["writer_mb"]
-            if kind == "sqlite":
-                result["db_bytes"] = sum(p.stat().st_size for p in Path(tmp).glob("funnelsync.db*"))
-            else:
-                result["db_bytes"] = postgres_size(pg, schema)
-        finally:
-            if kind == "postgres":
-                with psycopg.connect(pg, autocommit=True) as conn:
-                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            result["db_bytes"] = postgres_size(pg, schema)
     return result
 
 

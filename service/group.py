@@ -20,6 +20,7 @@ from connector.http import RequestStats
 from connector.records import Normalized
 from connector.stream import Page, Stream
 from service.control import Stop
+from service.heap import bulk_collection
 from service.prefetch import merge_batches
 from service.runbook import RunBook, StreamOutcome
 from service.writer import PageWriter, StorageWriteError
@@ -108,17 +109,21 @@ class GroupRun:
                 stopped = self.ctx.stopping(run_ids)
                 return stopped is not None
 
+            bulk = any(run.bulk for run in self.runs.values())
             # Closed here, in this thread, even when storing fails: left to the garbage collector,
             # the merge's clean-up could run in one of its own fetch threads and fail to join it.
-            with contextlib.closing(
-                merge_batches(
-                    sources,
-                    depth=PREFETCH_DEPTH,
-                    batch=MAX_PAGES_PER_COMMIT,
-                    name="fetch",
-                    stop_when=stop_when,
-                )
-            ) as merged:
+            with (
+                bulk_collection() if bulk else contextlib.nullcontext(),
+                contextlib.closing(
+                    merge_batches(
+                        sources,
+                        depth=PREFETCH_DEPTH,
+                        batch=MAX_PAGES_PER_COMMIT,
+                        name="fetch",
+                        stop_when=stop_when,
+                    )
+                ) as merged,
+            ):
                 for name, item in merged:
                     self._take(name, item)
             # Pages fetched before a stream failed (or the sync was stopped) are committed

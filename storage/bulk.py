@@ -21,35 +21,44 @@ from sqlmodel import SQLModel
 
 from storage.db import table_of
 from storage.models import ENTITY_TABLES, VERSION_TABLES, SyncRun
-from storage.sql import Rows, insert_sql
+from storage.sql import Rows, RowValues
 
 
-def insert_rows(conn: Connection, rows: Rows) -> None:
+def insert_rows(conn: Connection, rows: Rows | RowValues) -> None:
     """Insert bound rows that must all be new: COPY on PostgreSQL, INSERT elsewhere. A row whose
     key is taken raises IntegrityError (on every dialect), and the caller's transaction is void."""
-    if not rows.params:
+    if isinstance(rows, Rows):
+        if not rows.params:
+            return
+        names = tuple(rows.params[0])
+        pick = operator.itemgetter(*names)
+        values = [pick(p) for p in rows.params] if len(names) > 1 else [(pick(p),) for p in rows.params]
+        rows = RowValues(rows.model, rows.columns, names, values)
+    if not rows.values:
         return
-    columns = tuple(rows.params[0])
     if conn.dialect.name != "postgresql":
-        conn.exec_driver_sql(insert_sql(conn.dialect, rows.model, columns), rows.params)
+        conn.exec_driver_sql(_insert_sql(rows.model, rows.names), rows.values)
         return
     import psycopg  # the PostgreSQL driver; SQLite users never get here
 
-    values = operator.itemgetter(*columns)
     raw = conn.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
     try:
-        with raw.cursor() as cursor, cursor.copy(_copy_sql(rows.model, columns)) as copy:
-            if len(columns) == 1:
-                for params in rows.params:
-                    copy.write_row((values(params),))
-            else:
-                for params in rows.params:
-                    copy.write_row(values(params))
+        with raw.cursor() as cursor, cursor.copy(_copy_sql(rows.model, rows.names)) as copy:
+            for row in rows.values:
+                copy.write_row(row)
     except psycopg.errors.IntegrityError as exc:
         # As SQLAlchemy reports the same violation from an INSERT (the statement and its rows
         # are left out: they hold customer data).
         raise IntegrityError(f"COPY {table_of(rows.model).name}", None, exc) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(model: type[SQLModel], columns: tuple[str, ...]) -> str:
+    """A plain INSERT with positional (`?`) parameters, SQLite's."""
+    table = table_of(model)
+    names = ", ".join(f'"{table.c[c].name}"' for c in columns)
+    return f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" for _ in columns)})'
 
 
 @functools.lru_cache(maxsize=64)

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Integer, String, and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Dialect
@@ -21,7 +21,7 @@ from sqlmodel import SQLModel
 
 from storage.db import id_in, table_of
 from storage.models import ENTITY_TABLES, VERSION_TABLES, RawVersion, VersionBase
-from storage.sql import Rows, bind_rows, compile_named, insert_sql, row_plan
+from storage.sql import RowValues, bind_rows, bind_values, compile_named, insert_sql, row_plan
 
 _VERSION_META = frozenset(VersionBase.model_fields)
 # The record's own last-change times, per stream: a version starts at the latest of them. (A
@@ -37,9 +37,10 @@ def tracked_fields(stream: str) -> tuple[str, ...]:
     return tuple(name for name in model.model_fields if name not in _VERSION_META)
 
 
-@dataclass(frozen=True)
-class Observation:
-    """A record's tracked values as a page brings them, and when the record last changed."""
+class Observation(NamedTuple):
+    """A record's tracked values as a page brings them, and when the record last changed. (A
+    tuple: thousands travel with every batch to the writer process, and a tuple pickles in a
+    fraction of a dataclass's time.)"""
 
     record_id: str
     values: tuple[Any, ...]
@@ -174,7 +175,8 @@ def write_versions(
         conn.exec_driver_sql(_keep_raw_sql(dialect, stream), ends)
         conn.exec_driver_sql(_end_version_sql(dialect, model), ends)
     if plan.starts:
-        bound = _version_rows(dialect.name, stream, plan, connection=connection, run_id=run_id, now=now)
+        rows = _version_rows(stream, plan, connection=connection, run_id=run_id, now=now)
+        bound = bind_rows(dialect.name, model, rows)
         conn.exec_driver_sql(insert_sql(dialect, model, bound.columns), bound.params)
     return len(plan.starts)
 
@@ -188,28 +190,22 @@ def first_versions(
     run_id: int,
     now: datetime,
     memo: dict[Any, Any] | None = None,
-) -> Rows | None:
+) -> RowValues | None:
     """The versions a first load starts (its records have none yet), bound for `dialect`: planned
     while a page is prepared, so the writer only inserts them (storage.bulk). `memo`: see
     `bind_rows`."""
     if stream not in VERSION_TABLES or not observations:
         return None
     plan = plan_versions(observations, {}, now=now)
-    return _version_rows(dialect, stream, plan, connection=connection, run_id=run_id, now=now, memo=memo)
+    rows = _version_rows(stream, plan, connection=connection, run_id=run_id, now=now)
+    return bind_values(dialect, VERSION_TABLES[stream], rows, memo=memo)
 
 
 def _version_rows(
-    dialect: str,
-    stream: str,
-    plan: VersionPlan,
-    *,
-    connection: str,
-    run_id: int,
-    now: datetime,
-    memo: dict[Any, Any] | None = None,
-) -> Rows:
+    stream: str, plan: VersionPlan, *, connection: str, run_id: int, now: datetime
+) -> list[dict[str, Any]]:
     fields = tracked_fields(stream)
-    rows = [
+    return [
         {
             "connection": connection,
             "record_id": obs.record_id,
@@ -221,7 +217,6 @@ def _version_rows(
         }
         for obs, start in plan.starts
     ]
-    return bind_rows(dialect, VERSION_TABLES[stream], rows, memo=memo)
 
 
 _VERSION_PARAMS = ("c", "s", "rid", "vf", "vt", "run")

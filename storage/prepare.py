@@ -23,7 +23,9 @@ from storage.models import (
 )
 from storage.sql import (
     Rows,
+    RowValues,
     bind_rows,
+    bind_values,
     row_plan,
 )
 
@@ -55,7 +57,7 @@ class Children:
 
     owner_column: str
     owner_ids: list[str]
-    rows: Rows
+    rows: Rows | RowValues
     scope: Scope | None = None
 
 
@@ -63,7 +65,7 @@ class Children:
 class PreparedPage:
     """A page converted for the driver, with what its commit needs besides the rows."""
 
-    entities: Rows
+    entities: Rows | RowValues
     children: tuple[Children, ...]
     # (survivor id, ids it absorbed) for records that report merges (`hs_merged_object_ids`).
     merges: list[tuple[str, list[str]]]
@@ -80,7 +82,7 @@ class PreparedPage:
     # Tracked values of streams with snapshot history (see storage.history).
     versions: list[Observation] = field(default_factory=list)
     # With a bulk batch: the records' first versions, bound (storage.bulk.first_versions).
-    first_versions: Rows | None = None
+    first_versions: RowValues | None = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ class _PagePlan:
             versions=versions,
             first_versions=self._first_versions(versions),
             additions=self._additions(normalized),
-            entities=self._bind(self.model, normalized.entities, self.meta),
+            entities=self._bind(self.model, normalized.entities, self.meta, positional=self.bulk),
             children=self._children(normalized),
             merges=[(row["id"], ids) for row in normalized.entities if (ids := _absorbed_ids(row))],
             observations=self._observations(normalized),
@@ -180,10 +182,20 @@ class _PagePlan:
             ),
         )
 
-    def _bind(self, model: type[SQLModel], rows: list[dict[str, Any]], extra: dict[str, Any]) -> Rows:
+    def _bind(
+        self,
+        model: type[SQLModel],
+        rows: list[dict[str, Any]],
+        extra: dict[str, Any],
+        *,
+        positional: bool = False,
+    ) -> Rows | RowValues:
+        """Rows bound for the driver: positional for a bulk batch's inserts (storage.bulk)."""
+        if positional:
+            return bind_values(self.dialect, model, rows, extra, memo=self.memo)
         return bind_rows(self.dialect, model, rows, extra, memo=self.memo)
 
-    def _first_versions(self, versions: list[Observation]) -> Rows | None:
+    def _first_versions(self, versions: list[Observation]) -> RowValues | None:
         if not self.bulk:
             return None
         return first_versions(
@@ -224,7 +236,7 @@ class _PagePlan:
 
     def _additions(self, normalized: Normalized) -> tuple[Rows, ...]:
         return tuple(
-            self._bind(target, getattr(normalized, rows_of), self.owner_meta)
+            bind_rows(self.dialect, target, getattr(normalized, rows_of), self.owner_meta, memo=self.memo)
             for target, rows_of in ADDITIONS.get(self.stream, ())
             if getattr(normalized, rows_of)
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,28 @@ class Rows:
     model: type[SQLModel]
     columns: tuple[str, ...]
     params: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RowValues:
+    """Rows as positional values (`names`, every column they fill, in order) for inserts that
+    need no names: COPY and plain INSERT (storage.bulk). Half the size of named rows when a batch
+    travels to the writer process, and faster for the driver. `columns`: the columns the rows
+    stated (the rest are defaults), as in `Rows`."""
+
+    model: type[SQLModel]
+    columns: tuple[str, ...]
+    names: tuple[str, ...]
+    values: list[tuple[Any, ...]]
+
+    def named(self) -> Rows:
+        """The same rows with named parameters (for the upsert path)."""
+        names = self.names
+        return Rows(self.model, self.columns, [dict(zip(names, v, strict=True)) for v in self.values])
+
+
+def named(rows: Rows | RowValues) -> Rows:
+    return rows.named() if isinstance(rows, RowValues) else rows
 
 
 def bind_rows(
@@ -74,6 +97,24 @@ def bind_rows(
             values[name] = convert(values[name])
         params.append(values)
     return Rows(model, columns, params)
+
+
+def bind_values(
+    dialect: str,
+    model: type[SQLModel],
+    rows: Sequence[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+    *,
+    memo: dict[Any, Any] | None = None,
+) -> RowValues:
+    """`bind_rows` as positional values (see `RowValues`)."""
+    bound = bind_rows(dialect, model, rows, extra, memo=memo)
+    if not bound.params:
+        return RowValues(model, (), (), [])
+    names = tuple(bound.params[0])
+    pick = operator.itemgetter(*names)
+    values = [pick(p) for p in bound.params] if len(names) > 1 else [(pick(p),) for p in bound.params]
+    return RowValues(model, bound.columns, names, values)
 
 
 def execute_upsert(conn: Connection, rows: Rows) -> None:

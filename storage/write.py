@@ -46,6 +46,7 @@ from storage.prepare import Children, PageInput, PageWrite, PreparedBatch, Prepa
 from storage.sql import (
     execute_upsert,
     insert_missing_sql,
+    named,
     upsert,
 )
 from storage.state import save_state
@@ -133,7 +134,7 @@ def _write_page(conn: Connection, batch: PreparedBatch, page: PreparedPage) -> N
             run_id=batch.run_id,
             now=batch.now,
         )
-    execute_upsert(conn, page.entities)
+    execute_upsert(conn, named(page.entities))
     _fold_merges(conn, batch, page)
     for children in page.children:
         _replace_children(conn, children, connection=connection, existing=stored.keys())
@@ -197,7 +198,7 @@ def _replace_children(
     owners = children.owner_ids if existing is None else [i for i in children.owner_ids if i in existing]
     if owners:
         _delete_children(conn, children, owners, connection=connection)
-    execute_upsert(conn, children.rows)
+    execute_upsert(conn, named(children.rows))
 
 
 def _delete_children(conn: Connection, children: Children, owners: list[str], *, connection: str) -> None:

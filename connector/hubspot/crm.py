@@ -27,7 +27,7 @@ from connector.hubspot.constants import (
     LEGACY_LIFECYCLE_DATE,
     STAGE_ENTERED_PREFIX,
 )
-from connector.hubspot.exports import EXPORT_PAGE_ROWS, CrmExport, ExportRequest, ExportUnavailable
+from connector.hubspot.exports import CrmExport, ExportRequest, ExportUnavailable, FullRead, export_pages
 from connector.hubspot.links import attach_associations, attach_history, complete_associations
 from connector.hubspot.normalize import (
     add_dimension_values,
@@ -162,48 +162,41 @@ class CrmObjectStream(Stream[HubSpotClient]):
 
     def full_pages(self, client: HubSpotClient, state: dict[str, Any]) -> Iterator[Page]:
         progress = state.get("full") or {}
-        started_at = progress.get("started_at") or iso(client.server_now())
         resumed = bool(progress.get("after") or progress.get("export"))
-        # How many there are (search's total, one tiny request): what a fresh read will bring,
-        # for the progress display. A resumed read brought part of it in an earlier run: no count.
-        expected = None if resumed else search_total(client, self.object_type)
-        if progress.get("export") or (not resumed and self._export_wanted(expected)):
+        read = FullRead(
+            state,
+            progress,
+            progress.get("started_at") or iso(client.server_now()),
+            # How many there are (search's total, one tiny request): what a fresh read will
+            # bring, for the progress display. A resumed read brought part of it in an earlier
+            # run: no count.
+            None if resumed else search_total(client, self.object_type),
+        )
+        if progress.get("export") or (not resumed and self._export_wanted(read.expected)):
             try:
-                yield from self._export_pages(client, state, progress, started_at, expected)
+                yield from self._export_pages(client, read)
                 return
             except ExportUnavailable as exc:
                 log.warning("%s: reading the list endpoint instead of an export: %s", self.name, exc)
-                progress = {}
-        yield from self._list_pages(client, state, progress, started_at, expected)
+                read.progress = {}
+        yield from self._list_pages(client, read)
 
-    def _list_pages(
-        self,
-        client: HubSpotClient,
-        state: dict[str, Any],
-        progress: dict[str, Any],
-        started_at: str,
-        expected: int | None,
-    ) -> Iterator[Page]:
+    def _list_pages(self, client: HubSpotClient, read: FullRead) -> Iterator[Page]:
         limit = self.settings.page_size
         first: dict[str, Any] = {}
         if self.history_property:
             # The history comes with the first property chunk; such pages hold at most 50 records.
             limit = min(limit, HISTORY_PAGE_MAX)
             first["propertiesWithHistory"] = self.history_property
-        listing = self._listing(client, archived=False, after=progress.get("after"), first=first, limit=limit)
+        listing = self._listing(
+            client, archived=False, after=read.progress.get("after"), first=first, limit=limit
+        )
         for records, paginator in listing:
             if paginator.finished:
-                checkpoint: dict[str, Any] = {"watermark": started_at, "full": None, "window": None}
+                checkpoint = read.finished()
             else:
-                checkpoint = {
-                    "watermark": state.get("watermark"),
-                    "full": {"after": paginator.token, "started_at": started_at},
-                    "window": None,
-                }
-            yield Page(self.name, records, checkpoint, self.associations, expected)
-            expected = None
-
-    # -- backfill by export -----------------------------------------------------------------
+                checkpoint = read.checkpoint({"after": paginator.token, "started_at": read.started_at})
+            yield Page(self.name, records, checkpoint, self.associations, read.take_expected())
 
     def _export_wanted(self, expected: int | None) -> bool:
         """Whether a fresh full read goes through an export (docs/sync.md "Backfill by export")."""
@@ -212,52 +205,17 @@ class CrmObjectStream(Stream[HubSpotClient]):
             return expected is not None and expected >= max(self.settings.export_min_records, 1)
         return choice == "always"
 
-    def _export_pages(
-        self,
-        client: HubSpotClient,
-        state: dict[str, Any],
-        progress: dict[str, Any],
-        started_at: str,
-        expected: int | None,
-    ) -> Iterator[Page]:
-        """The records of one export, a page per `EXPORT_PAGE_ROWS` rows. The export's id is
-        checkpointed before anything else, so an interrupted read polls it again rather than
-        start another (30 a day); its rows are counted, so a resumed read skips the stored ones.
-        The watermark is when the export was asked for: later changes are read incrementally."""
+    def _export_pages(self, client: HubSpotClient, read: FullRead) -> Iterator[Page]:
+        always = ["hs_object_id", self.created_property, self.modified_property]
         request = ExportRequest(
             self.object_type,
-            tuple(
-                dict.fromkeys(
-                    ["hs_object_id", self.created_property, self.modified_property, *self.properties]
-                )
-            ),
+            tuple(dict.fromkeys([*always, *self.properties])),
             self.associations,
             self.created_property,
             self.modified_property,
         )
         export = CrmExport(client, request, max_wait_seconds=self.settings.export_max_wait_minutes * 60)
-        task = (progress.get("export") or {}).get("id")
-        done = int((progress.get("export") or {}).get("rows") or 0)
-        watermark = state.get("watermark")
-
-        def checkpoint(rows: int) -> dict[str, Any]:
-            full = {"export": {"id": task, "rows": rows}, "started_at": started_at}
-            return {"watermark": watermark, "full": full, "window": None}
-
-        if task is None:
-            task = export.start()
-            log.info("%s: reading %s records through HubSpot export %s", self.name, expected, task)
-            yield Page(self.name, [], checkpoint(0), self.associations, expected)
-            expected = None
-        page: list[dict[str, Any]] = []
-        for record in export.records(task, skip=done):
-            page.append(record)
-            if len(page) == EXPORT_PAGE_ROWS:
-                done += len(page)
-                yield Page(self.name, page, checkpoint(done), self.associations, expected)
-                expected, page = None, []
-        final = {"watermark": started_at, "full": None, "window": None}
-        yield Page(self.name, page, final, self.associations, expected)
+        yield from export_pages(export, self.name, read)
 
     def _merge_chunks(
         self,

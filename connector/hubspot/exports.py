@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from connector.errors import APIError, LinkExpiredError, NotFoundError
 from connector.hubspot.client import HubSpotClient
+from connector.stream import Page
 
 log = logging.getLogger("funnelsync.connector.hubspot.exports")
 
@@ -48,6 +49,29 @@ POLL_FIRST_SECONDS = 2.0
 POLL_MAX_SECONDS = 30.0
 # Fresh links asked for when a download finds its link expired, before giving up.
 LINK_ATTEMPTS = 3
+
+
+@dataclass
+class FullRead:
+    """One full read: the stream state it started from, the half-done read it resumes (if any),
+    when it started (its watermark once done) and the count announced with its first page."""
+
+    state: dict[str, Any]
+    progress: dict[str, Any]
+    started_at: str
+    expected: int | None
+
+    def checkpoint(self, full: dict[str, Any]) -> dict[str, Any]:
+        """Part way: the old watermark stays until the read is done."""
+        return {"watermark": self.state.get("watermark"), "full": full, "window": None}
+
+    def finished(self) -> dict[str, Any]:
+        return {"watermark": self.started_at, "full": None, "window": None}
+
+    def take_expected(self) -> int | None:
+        """The count, on the first page only."""
+        expected, self.expected = self.expected, None
+        return expected
 
 
 class ExportUnavailable(Exception):
@@ -148,8 +172,8 @@ class CrmExport:
             return
 
     def _parse(self, text: IO[str]) -> Iterator[dict[str, Any]]:
-        """Rows as the list endpoint's records. An empty cell stays an empty string, which every
-        parser reads as no value (as HubSpot's own "" for a cleared property)."""
+        """Rows as the list endpoint's records. An empty cell is no value: the property is left
+        out, as a parser reads a null one (a smaller record to parse, keep and store)."""
         reader = csv.reader(text)
         header = next(reader, None)
         if header is None:
@@ -164,14 +188,15 @@ class CrmExport:
             if (m := _ASSOCIATED.match(name))
             and (to_type := _PLURAL.get(m["type"].strip().lower().replace(" ", "_"), "")) in asked
         ]
-        width, single = len(header), len(names) == 1
+        width, single = len(header), len(names) == 1  # itemgetter of one index gives no tuple
         created, modified = request.created_property, request.modified_property
         for row in reader:
             if len(row) != width:
                 if not row:
                     continue
                 row = (row + [""] * width)[:width]  # a short or long row: its cells as far as they go
-            props = {names[0]: values(row)} if single else dict(zip(names, values(row), strict=True))
+            cells = (values(row),) if single else values(row)
+            props = {k: v for k, v in zip(names, cells, strict=True) if v}
             record: dict[str, Any] = {
                 "id": props.get("hs_object_id"),
                 "properties": props,
@@ -189,6 +214,33 @@ class CrmExport:
                     for column, to_type, label in linked
                 }
             yield record
+
+
+def export_pages(export: CrmExport, stream: str, read: FullRead) -> Iterator[Page]:
+    """A full read's pages from one export, `EXPORT_PAGE_ROWS` rows each. The export's id is
+    checkpointed before anything else, so an interrupted read polls it again rather than start
+    another (30 a day); its rows are counted, so a resumed read skips the stored ones. Once done,
+    the watermark is when the read (and so the export) started: later changes are read
+    incrementally."""
+    associations = export.request.associations
+    task = (read.progress.get("export") or {}).get("id")
+    done = int((read.progress.get("export") or {}).get("rows") or 0)
+
+    def checkpoint(rows: int) -> dict[str, Any]:
+        return read.checkpoint({"export": {"id": task, "rows": rows}, "started_at": read.started_at})
+
+    if task is None:
+        task = export.start()
+        log.info("%s: reading %s records through HubSpot export %s", stream, read.expected, task)
+        yield Page(stream, [], checkpoint(0), associations, read.take_expected())
+    page: list[dict[str, Any]] = []
+    for record in export.records(task, skip=done):
+        page.append(record)
+        if len(page) == EXPORT_PAGE_ROWS:
+            done += len(page)
+            yield Page(stream, page, checkpoint(done), associations, read.take_expected())
+            page = []
+    yield Page(stream, page, read.finished(), associations, read.take_expected())
 
 
 def _links(cell: str, label: str) -> list[dict[str, str]]:
