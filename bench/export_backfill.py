@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from measure import own_peak_mb, run_child, scratch_database
+from measure import add_pg_argument, own_peak_mb, run_child, scratch_database
 from sandboxes import start_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,9 +114,7 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument("--export-seconds", type=float, default=5.0)
     parser.add_argument("--export-rows-per-second", type=float, default=20_000.0)
-    parser.add_argument(
-        "--pg", default=os.environ.get("FUNNELSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-    )
+    add_pg_argument(parser)
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

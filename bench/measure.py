@@ -120,3 +120,10 @@ def run_child(
         raise RuntimeError(f"{label} run failed: {err.read_text()[-1500:]}")
     result: dict[str, Any] = json.loads(out.read_text().strip().splitlines()[-1])
     return result, measured
+
+
+def add_pg_argument(parser: Any) -> None:
+    """`--pg`: the PostgreSQL server a benchmark uses (FUNNELSYNC_TEST_PG, else the local one)."""
+    parser.add_argument(
+        "--pg", default=os.environ.get("FUNNELSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )

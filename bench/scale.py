@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from measure import own_peak_mb, run_child, scratch_database
+from measure import add_pg_argument, own_peak_mb, run_child, scratch_database
 from sandboxes import start_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,9 +113,7 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--db", default="sqlite,postgres")
-    parser.add_argument(
-        "--pg", default=os.environ.get("FUNNELSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-    )
+    add_pg_argument(parser)
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

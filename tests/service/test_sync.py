@@ -170,21 +170,22 @@ def test_incremental_sync_picks_up_changes(sandbox, clock, make_settings, engine
     assert set(new_deals) <= assoc
 
 
+# Page 3 of the contacts list fails more often than the retry policy tolerates.
+THIRD_CONTACTS_PAGE_FAILS = {
+    "kind": "status",
+    "status": 503,
+    "count": 4,
+    "skip": 2,
+    "path_prefix": "/crm/objects/2026-09/contacts",
+    "method": "GET",
+}
+
+
 def test_failed_page_leaves_checkpoint_at_last_committed_page_and_next_run_resumes(
     sandbox, clock, make_settings, engine, db_url
 ):
     settings = make_settings(db_url)
-    # Page 3 of the contacts list fails more often than the retry policy tolerates.
-    sandbox.faults(
-        {
-            "kind": "status",
-            "status": 503,
-            "count": 4,
-            "skip": 2,
-            "path_prefix": "/crm/objects/2026-09/contacts",
-            "method": "GET",
-        }
-    )
+    sandbox.faults(THIRD_CONTACTS_PAGE_FAILS)
     outcomes = {
         o.stream: o for o in build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])
     }
@@ -220,16 +221,7 @@ def test_an_interrupted_first_load_in_bulk_stores_what_upserting_stores(
 
     caplog.set_level(logging.INFO, logger="funnelsync")
     settings = make_settings(db_url, storage_writer="process")
-    sandbox.faults(
-        {
-            "kind": "status",
-            "status": 503,
-            "count": 4,
-            "skip": 2,
-            "path_prefix": "/crm/objects/2026-09/contacts",
-            "method": "GET",
-        }
-    )
+    sandbox.faults(THIRD_CONTACTS_PAGE_FAILS)
     failed = {o.stream: o for o in build_sync("hubspot", settings, engine, clock=clock).run()}
     assert failed["contacts"].status == "failed" and failed["contacts"].pages == 2
     resumed = build_sync("hubspot", settings, engine, clock=clock).run(streams=["contacts"])[0]
