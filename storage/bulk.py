@@ -13,7 +13,6 @@ path (storage.write), and the sync stops asking for bulk writes for that run.
 from __future__ import annotations
 
 import functools
-import operator
 
 from sqlalchemy import Connection, Engine, exists, select
 from sqlalchemy.exc import IntegrityError
@@ -28,12 +27,7 @@ def insert_rows(conn: Connection, rows: Rows | RowValues) -> None:
     """Insert bound rows that must all be new: COPY on PostgreSQL, INSERT elsewhere. A row whose
     key is taken raises IntegrityError (on every dialect), and the caller's transaction is void."""
     if isinstance(rows, Rows):
-        if not rows.params:
-            return
-        names = tuple(rows.params[0])
-        pick = operator.itemgetter(*names)
-        values = [pick(p) for p in rows.params] if len(names) > 1 else [(pick(p),) for p in rows.params]
-        rows = RowValues(rows.model, rows.columns, names, values)
+        rows = rows.positional()
     if not rows.values:
         return
     if conn.dialect.name != "postgresql":

@@ -39,6 +39,15 @@ class Rows:
     columns: tuple[str, ...]
     params: list[dict[str, Any]]
 
+    def positional(self) -> RowValues:
+        """The same rows as positional values (see `RowValues`)."""
+        if not self.params:
+            return RowValues(self.model, self.columns, (), [])
+        names = tuple(self.params[0])
+        pick = operator.itemgetter(*names)
+        values = [pick(p) for p in self.params] if len(names) > 1 else [(pick(p),) for p in self.params]
+        return RowValues(self.model, self.columns, names, values)
+
 
 @dataclass(frozen=True)
 class RowValues:
@@ -108,13 +117,7 @@ def bind_values(
     memo: dict[Any, Any] | None = None,
 ) -> RowValues:
     """`bind_rows` as positional values (see `RowValues`)."""
-    bound = bind_rows(dialect, model, rows, extra, memo=memo)
-    if not bound.params:
-        return RowValues(model, (), (), [])
-    names = tuple(bound.params[0])
-    pick = operator.itemgetter(*names)
-    values = [pick(p) for p in bound.params] if len(names) > 1 else [(pick(p),) for p in bound.params]
-    return RowValues(model, bound.columns, names, values)
+    return bind_rows(dialect, model, rows, extra, memo=memo).positional()
 
 
 def execute_upsert(conn: Connection, rows: Rows) -> None:
