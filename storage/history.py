@@ -13,7 +13,7 @@ import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Integer, String, and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Dialect
@@ -37,10 +37,9 @@ def tracked_fields(stream: str) -> tuple[str, ...]:
     return tuple(name for name in model.model_fields if name not in _VERSION_META)
 
 
-class Observation(NamedTuple):
-    """A record's tracked values as a page brings them, and when the record last changed. (A
-    tuple: thousands travel with every batch to the writer process, and a tuple pickles in a
-    fraction of a dataclass's time.)"""
+@dataclass(frozen=True)
+class Observation:
+    """A record's tracked values as a page brings them, and when the record last changed."""
 
     record_id: str
     values: tuple[Any, ...]

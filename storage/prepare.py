@@ -166,7 +166,7 @@ class _PagePlan:
             versions=versions,
             first_versions=self._first_versions(versions),
             additions=self._additions(normalized),
-            entities=self._bind(self.model, normalized.entities, self.meta, positional=self.bulk),
+            entities=self._bind(self.model, normalized.entities, self.meta),
             children=self._children(normalized),
             merges=[(row["id"], ids) for row in normalized.entities if (ids := _absorbed_ids(row))],
             observations=self._observations(normalized),
@@ -183,15 +183,10 @@ class _PagePlan:
         )
 
     def _bind(
-        self,
-        model: type[SQLModel],
-        rows: list[dict[str, Any]],
-        extra: dict[str, Any],
-        *,
-        positional: bool = False,
+        self, model: type[SQLModel], rows: list[dict[str, Any]], extra: dict[str, Any]
     ) -> Rows | RowValues:
         """Rows bound for the driver: positional for a bulk batch's inserts (storage.bulk)."""
-        if positional:
+        if self.bulk:
             return bind_values(self.dialect, model, rows, extra, memo=self.memo)
         return bind_rows(self.dialect, model, rows, extra, memo=self.memo)
 
@@ -222,13 +217,7 @@ class _PagePlan:
             Children(
                 spec.owner_column,
                 list(getattr(normalized, spec.owners_of)),
-                bind_rows(
-                    self.dialect,
-                    spec.model,
-                    getattr(normalized, spec.rows_of),
-                    self.owner_meta,
-                    memo=self.memo,
-                ),
+                self._bind(spec.model, getattr(normalized, spec.rows_of), self.owner_meta),
                 spec.scope,
             )
             for spec in CHILD_TABLES.get(self.stream, ())

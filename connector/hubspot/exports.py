@@ -27,22 +27,16 @@ from typing import IO, Any
 
 from connector.errors import APIError, LinkExpiredError, NotFoundError
 from connector.hubspot.client import HubSpotClient
+from connector.hubspot.links import TYPE_NAMES, association_block
 from connector.stream import Page
 
 log = logging.getLogger("funnelsync.connector.hubspot.exports")
 
 # HubSpot's association columns: "Associated Company IDs" (ids joined by ";").
 _ASSOCIATED = re.compile(r"^associated[ _]+(?P<type>[a-z_ ]+?)[ _]+ids?$", re.IGNORECASE)
-_PLURAL = {
-    "contact": "contacts",
-    "company": "companies",
-    "deal": "deals",
-    "meeting": "meetings",
-    "call": "calls",
-}
-_SINGULAR = {plural: singular for singular, plural in _PLURAL.items()}
+_PLURAL = {singular: plural for plural, singular in TYPE_NAMES.items()}
 # The object names export requests use for standard objects.
-_EXPORT_NAMES = {plural: singular.upper() for singular, plural in _PLURAL.items()}
+_EXPORT_NAMES = {plural: singular.upper() for plural, singular in TYPE_NAMES.items()}
 # Rows per page of an export read (pages are what a commit and a checkpoint cover).
 EXPORT_PAGE_ROWS = 1000
 POLL_FIRST_SECONDS = 2.0
@@ -179,17 +173,24 @@ class CrmExport:
         if header is None:
             return
         request = self.request
-        names = [name for name in header if not _ASSOCIATED.match(name)]
-        values = operator.itemgetter(*(i for i, name in enumerate(header) if not _ASSOCIATED.match(name)))
         asked = set(request.associations)
-        linked = [
-            (i, to_type, f"{_SINGULAR[request.object_type]}_to_{_SINGULAR.get(to_type, to_type)}")
-            for i, name in enumerate(header)
-            if (m := _ASSOCIATED.match(name))
-            and (to_type := _PLURAL.get(m["type"].strip().lower().replace(" ", "_"), "")) in asked
-        ]
+        names: list[str] = []
+        columns: list[int] = []
+        linked: list[tuple[int, str]] = []
+        for i, name in enumerate(header):
+            match = _ASSOCIATED.match(name)
+            if match is None:
+                names.append(name)
+                columns.append(i)
+            elif (to_type := _PLURAL.get(match["type"].strip().lower().replace(" ", "_"), "")) in asked:
+                linked.append((i, to_type))
+        values = operator.itemgetter(*columns)
         width, single = len(header), len(names) == 1  # itemgetter of one index gives no tuple
-        created, modified = request.created_property, request.modified_property
+        object_type, created, modified = (
+            request.object_type,
+            request.created_property,
+            request.modified_property,
+        )
         for row in reader:
             if len(row) != width:
                 if not row:
@@ -206,12 +207,8 @@ class CrmExport:
             }
             if linked:
                 record["associations"] = {
-                    to_type: {
-                        "results": [
-                            {"id": i, "type": label} for i in map(str.strip, row[column].split(";")) if i
-                        ]
-                    }
-                    for column, to_type, label in linked
+                    to_type: association_block(object_type, to_type, _ids(row[column]))
+                    for column, to_type in linked
                 }
             yield record
 
@@ -243,9 +240,9 @@ def export_pages(export: CrmExport, stream: str, read: FullRead) -> Iterator[Pag
     yield Page(stream, page, read.finished(), associations, read.take_expected())
 
 
-def _links(cell: str, label: str) -> list[dict[str, str]]:
-    """An `Associated … IDs` cell (ids joined by ";") as inline association results."""
-    return [{"id": i, "type": label} for i in map(str.strip, cell.split(";")) if i]
+def _ids(cell: str) -> list[str]:
+    """The ids of an `Associated … IDs` cell (joined by ";")."""
+    return [i for i in map(str.strip, cell.split(";")) if i]
 
 
 def _natural(name: str) -> list[Any]:

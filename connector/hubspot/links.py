@@ -4,6 +4,7 @@ records in place before they are yielded."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from connector.hubspot.client import HubSpotClient
@@ -13,15 +14,20 @@ from connector.hubspot.constants import (
 )
 from connector.hubspot.wire import results
 
-_V3_TYPE_NAME = {
+# How v3 inline associations name each object type (`contact_to_company`).
+TYPE_NAMES = {
     "contacts": "contact",
     "companies": "company",
     "deals": "deal",
     "meetings": "meeting",
     "calls": "call",
 }
-# Links read from the other side when a record is restored (held by records that did not change).
-RESTORED_LINKS = {"contacts": ("deals",)}
+
+
+def association_block(from_type: str, to_type: str, ids: Iterable[str]) -> dict[str, Any]:
+    """A record's v3 inline associations of one type, as list pages give them."""
+    kind = f"{TYPE_NAMES[from_type]}_to_{TYPE_NAMES[to_type]}"
+    return {"results": [{"id": i, "type": kind} for i in ids]}
 
 
 def read_associations(
@@ -65,10 +71,8 @@ def attach_associations(
     """Set complete v3-style `associations` blocks of `to_types` on records (search results come
     without any; list pages hold at most 100 per type), read with association batch reads."""
     ids = [str(r["id"]) for r in records if isinstance(r, dict) and r.get("id") is not None]
-    label = _V3_TYPE_NAME[from_type]
     for to_type in to_types:
         found = read_associations(client, from_type, to_type, ids)
-        kind = f"{label}_to_{_V3_TYPE_NAME[to_type]}"
         for record in records:
             linked = found.get(str(record.get("id")))
             if linked is None:
@@ -76,7 +80,7 @@ def attach_associations(
             block = record.get("associations")
             if not isinstance(block, dict):
                 block = record["associations"] = {}
-            block[to_type] = {"results": [{"id": i, "type": kind} for i in linked]}
+            block[to_type] = association_block(from_type, to_type, linked)
 
 
 def complete_associations(client: HubSpotClient, from_type: str, records: list[dict[str, Any]]) -> None:
@@ -86,7 +90,7 @@ def complete_associations(client: HubSpotClient, from_type: str, records: list[d
     for record in records:
         blocks = record.get("associations") if isinstance(record, dict) else None
         for to_type, block in (blocks or {}).items() if isinstance(blocks, dict) else ():
-            if to_type in _V3_TYPE_NAME and next_after(block) is not None:
+            if to_type in TYPE_NAMES and next_after(block) is not None:
                 cut.setdefault(to_type, []).append(record)
     for to_type, partial in cut.items():
         attach_associations(client, from_type, (to_type,), partial)

@@ -116,9 +116,7 @@ class Exports:
         """Queue an export as `POST /crm/exports/{version}/export/async` asks (HubSpot's 400s for
         a malformed request, 429 once 30 exports started in the last 24 hours)."""
         request = _validated(body)
-        object_type = OBJECT_TYPES.get(str(request["objectType"]).lower()) or OBJECT_TYPES.get(
-            _PLURAL_NAMES.get(str(request["objectType"]).upper(), "")
-        )
+        object_type = _object_type(request["objectType"])
         if object_type is None:
             raise SandboxError(
                 400, "VALIDATION_ERROR", f"Unable to infer object type from: {request['objectType']}"
@@ -132,9 +130,7 @@ class Exports:
             )
         associated = []
         for name in request["associatedObjectType"]:
-            to_type = OBJECT_TYPES.get(str(name).lower()) or OBJECT_TYPES.get(
-                _PLURAL_NAMES.get(str(name).upper(), "")
-            )
+            to_type = _object_type(name)
             if to_type is None:
                 raise SandboxError(400, "VALIDATION_ERROR", f"Unknown associated object type: {name}")
             associated.append(to_type)
@@ -149,7 +145,8 @@ class Exports:
                     f"You have reached the limit of {EXPORTS_PER_DAY} exports in a rolling 24-hour period.",
                 )
             self.started.append(now)
-            rows = sum(1 for r in self.store.objects[object_type].values() if not r["archived"])
+            with self.store.lock:
+                rows = sum(1 for r in self.store.objects[object_type].values() if not r["archived"])
             running = [t for t in self.tasks.values() if not t.canceled and t.ready_at > now]
             starts_at = max([now, *(t.ready_at for t in running)])
             timing = self.timing
